@@ -1,0 +1,256 @@
+//! Every environment variable Warmline reads, read once per cold start.
+
+use std::collections::BTreeMap;
+
+use crate::domain::{PhoneNumber, Roster};
+use crate::secret::Secret;
+
+pub const DEFAULT_TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
+pub const DEFAULT_AGENT_IDS: &str = "agent1,agent2";
+pub const DEFAULT_HOLD_MUSIC_URL: &str =
+    "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub twilio: TwilioConfig,
+    /// The origin Twilio calls, without a trailing slash; `None` derives it from each request.
+    pub public_base_url: Option<String>,
+    pub calls_table: String,
+    pub roster: Roster,
+    pub hold_music_url: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioConfig {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    pub api_key: String,
+    pub api_secret: Secret,
+    pub number: PhoneNumber,
+    pub twiml_app_sid: String,
+    pub api_base_url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("configuration: {}", describe(.missing, .invalid))]
+pub struct ConfigError {
+    pub missing: Vec<&'static str>,
+    /// Variable name → what is wrong with it (never the value: it may be a secret).
+    pub invalid: BTreeMap<&'static str, String>,
+}
+
+fn describe(missing: &[&str], invalid: &BTreeMap<&str, String>) -> String {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("missing {}", missing.join(", ")));
+    }
+    parts.extend(invalid.iter().map(|(name, why)| format!("{name} {why}")));
+    parts.join("; ")
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads through `lookup` so tests need not touch the process environment. Collects every
+    /// problem before failing, so one deploy shows them all.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let mut reader = Reader {
+            lookup: &lookup,
+            missing: Vec::new(),
+            invalid: BTreeMap::new(),
+        };
+
+        let account_sid = reader.required("TWILIO_ACCOUNT_SID");
+        reader.check_prefix("TWILIO_ACCOUNT_SID", &account_sid, "AC");
+        let auth_token = Secret::new(reader.required("TWILIO_AUTH_TOKEN"));
+        let api_key = reader.required("TWILIO_API_KEY");
+        reader.check_prefix("TWILIO_API_KEY", &api_key, "SK");
+        let api_secret = Secret::new(reader.required("TWILIO_API_SECRET"));
+        let number = reader.required("TWILIO_NUMBER");
+        let number = PhoneNumber::parse(&number);
+        let twiml_app_sid = reader.required("TWILIO_TWIML_APP_SID");
+        reader.check_prefix("TWILIO_TWIML_APP_SID", &twiml_app_sid, "AP");
+        let api_base_url = reader
+            .url("TWILIO_API_BASE_URL")
+            .unwrap_or_else(|| DEFAULT_TWILIO_API_BASE_URL.to_owned());
+        let public_base_url = reader.url("PUBLIC_BASE_URL");
+        let calls_table = reader.required("CALLS_TABLE");
+        let roster = Roster::parse(
+            &reader
+                .optional("AGENT_IDS")
+                .unwrap_or_else(|| DEFAULT_AGENT_IDS.to_owned()),
+        );
+        let hold_music_url = reader
+            .url("HOLD_MUSIC_URL")
+            .unwrap_or_else(|| DEFAULT_HOLD_MUSIC_URL.to_owned());
+
+        let number = match number {
+            Ok(number) => Some(number),
+            Err(_) if reader.missing.contains(&"TWILIO_NUMBER") => None,
+            Err(err) => reader.invalid("TWILIO_NUMBER", err.to_string()),
+        };
+        let roster = match roster {
+            Ok(roster) => Some(roster),
+            Err(err) => reader.invalid("AGENT_IDS", err.to_string()),
+        };
+
+        match (number, roster) {
+            (Some(number), Some(roster))
+                if reader.missing.is_empty() && reader.invalid.is_empty() =>
+            {
+                Ok(Self {
+                    twilio: TwilioConfig {
+                        account_sid,
+                        auth_token,
+                        api_key,
+                        api_secret,
+                        number,
+                        twiml_app_sid,
+                        api_base_url,
+                    },
+                    public_base_url,
+                    calls_table,
+                    roster,
+                    hold_music_url,
+                })
+            }
+            _ => Err(ConfigError {
+                missing: reader.missing,
+                invalid: reader.invalid,
+            }),
+        }
+    }
+}
+
+struct Reader<'a, F: Fn(&str) -> Option<String>> {
+    lookup: &'a F,
+    missing: Vec<&'static str>,
+    invalid: BTreeMap<&'static str, String>,
+}
+
+impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
+    fn optional(&self, name: &str) -> Option<String> {
+        (self.lookup)(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    fn required(&mut self, name: &'static str) -> String {
+        self.optional(name).unwrap_or_else(|| {
+            self.missing.push(name);
+            String::new()
+        })
+    }
+
+    fn invalid<T>(&mut self, name: &'static str, why: String) -> Option<T> {
+        self.invalid.insert(name, why);
+        None
+    }
+
+    fn check_prefix(&mut self, name: &'static str, value: &str, prefix: &str) {
+        if !value.is_empty() && !value.starts_with(prefix) {
+            self.invalid
+                .insert(name, format!("must start with {prefix}"));
+        }
+    }
+
+    /// An absolute http(s) URL, trailing slashes removed so paths can be appended.
+    fn url(&mut self, name: &'static str) -> Option<String> {
+        let value = self.optional(name)?;
+        if value.starts_with("https://") || value.starts_with("http://") {
+            Some(value.trim_end_matches('/').to_owned())
+        } else {
+            self.invalid(name, "must be an absolute http(s) URL".to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    pub fn complete_env() -> BTreeMap<&'static str, String> {
+        [
+            ("TWILIO_ACCOUNT_SID", format!("AC{}", "0".repeat(32))),
+            ("TWILIO_AUTH_TOKEN", "test-auth-token".to_owned()),
+            ("TWILIO_API_KEY", format!("SK{}", "0".repeat(32))),
+            ("TWILIO_API_SECRET", "test-api-secret".to_owned()),
+            ("TWILIO_NUMBER", "+15550000000".to_owned()),
+            ("TWILIO_TWIML_APP_SID", format!("AP{}", "0".repeat(32))),
+            ("CALLS_TABLE", "calls".to_owned()),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    fn load(env: &BTreeMap<&'static str, String>) -> Result<Config, ConfigError> {
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn applies_defaults() {
+        let config = load(&complete_env()).unwrap();
+        assert_eq!(config.twilio.api_base_url, "https://api.twilio.com");
+        assert_eq!(config.hold_music_url, DEFAULT_HOLD_MUSIC_URL);
+        assert_eq!(config.public_base_url, None);
+        let roster: Vec<_> = config.roster.agents().iter().map(|a| a.as_str()).collect();
+        assert_eq!(roster, ["agent1", "agent2"]);
+    }
+
+    #[test]
+    fn reports_every_missing_variable_at_once() {
+        let err = load(&BTreeMap::new()).unwrap_err();
+        assert_eq!(
+            err.missing,
+            [
+                "TWILIO_ACCOUNT_SID",
+                "TWILIO_AUTH_TOKEN",
+                "TWILIO_API_KEY",
+                "TWILIO_API_SECRET",
+                "TWILIO_NUMBER",
+                "TWILIO_TWIML_APP_SID",
+                "CALLS_TABLE"
+            ]
+        );
+        assert!(err.invalid.is_empty());
+    }
+
+    #[test]
+    fn reports_invalid_values_without_echoing_them() {
+        let mut env = complete_env();
+        env.insert("TWILIO_NUMBER", "555-1234".into());
+        env.insert("TWILIO_API_KEY", "not-a-key-s3cr3t".into());
+        env.insert("PUBLIC_BASE_URL", "example.com".into());
+        env.insert("AGENT_IDS", "agent 1".into());
+        let err = load(&env).unwrap_err();
+        assert_eq!(err.missing, Vec::<&str>::new());
+        assert_eq!(
+            err.invalid.keys().copied().collect::<Vec<_>>(),
+            [
+                "AGENT_IDS",
+                "PUBLIC_BASE_URL",
+                "TWILIO_API_KEY",
+                "TWILIO_NUMBER"
+            ]
+        );
+        assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn trims_trailing_slashes_from_urls() {
+        let mut env = complete_env();
+        env.insert("PUBLIC_BASE_URL", "https://support.example.com/".into());
+        assert_eq!(
+            load(&env).unwrap().public_base_url.as_deref(),
+            Some("https://support.example.com")
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let printed = format!("{:?}", load(&complete_env()).unwrap());
+        assert!(!printed.contains("test-auth-token") && !printed.contains("test-api-secret"));
+    }
+}

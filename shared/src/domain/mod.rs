@@ -1,0 +1,11 @@
+//! Pure types and decisions. Each type parses its input once; holding a value means it is valid.
+
+mod call_sid;
+mod identity;
+mod phone_number;
+mod roster;
+
+pub use call_sid::CallSid;
+pub use identity::{AgentId, Identity, InvalidIdentity};
+pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
+pub use roster::{Roster, RosterError};

@@ -1,0 +1,280 @@
+//! `POST /conference/{agent_id}/call`: from the dashboard, an agent in a call dials a colleague
+//! into that same conference (warm transfer). Body (JSON or form), optional: `to`, the
+//! colleague's agent id; by default the next agent on the roster.
+
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Error, Request, Response};
+use serde_json::json;
+
+use crate::App;
+use crate::error::AppError;
+use crate::http;
+use crate::twilio::OutboundCall;
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    Ok(super::answer_json(call_colleague(app, &req)).await)
+}
+
+async fn call_colleague(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    let segments = http::path_segments(req);
+    let [_, agent_id, _] = segments.as_slice() else {
+        return Err(AppError::NotFound("no such route".into()));
+    };
+    let agent = super::rostered_agent(app, agent_id)
+        .ok_or_else(|| AppError::NotFound(format!("unknown agent {agent_id:?}")))?;
+
+    let fields = http::fields(req)?;
+    let colleague = match fields
+        .get("to")
+        .map(String::as_str)
+        .filter(|to| !to.is_empty())
+    {
+        Some(to) => super::rostered_agent(app, to).ok_or_else(|| {
+            AppError::invalid_fields([("to".into(), "is not an agent on the roster".into())].into())
+        })?,
+        None => app.config.roster.next_after(agent).ok_or_else(|| {
+            AppError::Conflict("there is no other agent on the roster to call".into())
+        })?,
+    };
+    if colleague == agent {
+        return Err(AppError::invalid_fields(
+            [("to".into(), "must be another agent".into())].into(),
+        ));
+    }
+
+    let conference = app
+        .calls
+        .conference_of_agent(agent, app.clock.now())
+        .await?
+        .ok_or_else(|| AppError::Conflict(format!("{agent} is not in a call right now")))?;
+
+    let base_url = http::public_base_url(&app.config, req)
+        .ok_or(AppError::bad_request("cannot tell the public URL"))?;
+    let call = OutboundCall {
+        to: format!("client:{colleague}"),
+        from: app.config.twilio.number.to_string(),
+        url: format!(
+            "{base_url}{}",
+            super::agent_join_path(&conference, colleague)
+        ),
+    };
+    let call_sid = app.dialer.place_call(&call).await?;
+    tracing::info!(%agent, %colleague, %conference, %call_sid, "dialed a colleague into the conference");
+
+    Ok(http::json(
+        StatusCode::CREATED,
+        &json!({ "conference_id": conference.as_str(), "agent": colleague.as_str(), "call_sid": call_sid.as_str() }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::CallSid;
+    use crate::handlers::testing::*;
+    use crate::handlers::{conference_connect_agent, conference_connect_client};
+    use crate::store::CallStore;
+    use crate::store::memory::MemoryCallStore;
+
+    async fn customer_calls(t: &TestApp, call_sid: &str) {
+        let params = inbound_call_params(call_sid);
+        conference_connect_client::handle(
+            &t.app,
+            signed_webhook("/conference/connect/client", &borrowed(&params)),
+        )
+        .await
+        .unwrap();
+    }
+
+    async fn agent_answers(t: &TestApp, conference: &str, agent: &str) {
+        let path = format!("/conference/{conference}/connect/{agent}");
+        let response = conference_connect_agent::handle(
+            &t.app,
+            signed_webhook(&path, &[("CallSid", &sid(0xa9e47))]),
+        )
+        .await
+        .unwrap();
+        assert!(body_text(&response).contains("<Conference"));
+    }
+
+    async fn dial_colleague(t: &TestApp, agent: &str, body: &str) -> Response<Body> {
+        handle(
+            &t.app,
+            json_post(&format!("/conference/{agent}/call"), body),
+        )
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn dials_agent2_into_the_conference_agent1_is_in() {
+        let t = TestApp::new();
+        customer_calls(&t, &sid(1)).await;
+        agent_answers(&t, &sid(1), "agent1").await;
+
+        let response = dial_colleague(&t, "agent1", "").await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(content_type(&response), "application/json");
+        let placed = t.dialer.placed();
+        assert_eq!(
+            placed.last().unwrap(),
+            &OutboundCall {
+                to: "client:agent2".into(),
+                from: NUMBER.into(),
+                url: format!("{BASE}/conference/{}/connect/agent2", sid(1))
+            }
+        );
+        assert_eq!(
+            body_json(&response),
+            serde_json::json!({"conference_id": sid(1), "agent": "agent2", "call_sid": sid(0xd1a1_0001)})
+        );
+    }
+
+    #[tokio::test]
+    async fn with_two_callers_agent2_lands_in_the_right_call() {
+        let t = TestApp::new();
+        customer_calls(&t, &sid(1)).await;
+        customer_calls(&t, &sid(2)).await;
+        // Agent 1 takes the second caller; the seeds' one-row-per-agent design sent agent 2
+        // to whichever caller dialed agent 1 last.
+        agent_answers(&t, &sid(2), "agent1").await;
+        let response = dial_colleague(&t, "agent1", "").await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(
+            t.dialer.placed().last().unwrap().url,
+            format!("{BASE}/conference/{}/connect/agent2", sid(2))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_named_colleague_can_be_chosen() {
+        let t = TestApp::build(
+            config_with(&[("AGENT_IDS", "agent1,agent2,agent3")]),
+            MemoryCallStore::new(),
+            Default::default(),
+        );
+        customer_calls(&t, &sid(1)).await;
+        agent_answers(&t, &sid(1), "agent1").await;
+        let response = handle(
+            &t.app,
+            form_post("/conference/agent1/call", &[("to", "agent3")]),
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(t.dialer.placed().last().unwrap().to, "client:agent3");
+    }
+
+    #[tokio::test]
+    async fn without_a_live_conference_answers_409() {
+        let t = TestApp::new();
+        customer_calls(&t, &sid(1)).await; // agent 1 is dialed but has not answered
+        let response = dial_colleague(&t, "agent1", "").await;
+        assert_eq!(response.status(), 409);
+        assert_eq!(
+            body_json(&response),
+            serde_json::json!({"error": "agent1 is not in a call right now"})
+        );
+        assert_eq!(
+            t.dialer.placed().len(),
+            1,
+            "only the first agent was dialed"
+        );
+
+        agent_answers(&t, &sid(1), "agent1").await;
+        t.clock.advance(crate::store::CALL_RECORD_TTL_SECONDS);
+        assert_eq!(dial_colleague(&t, "agent1", "").await.status(), 409);
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_input() {
+        let t = TestApp::new();
+        customer_calls(&t, &sid(1)).await;
+        agent_answers(&t, &sid(1), "agent1").await;
+
+        let response = dial_colleague(&t, "mallory", "").await;
+        assert_eq!(
+            (response.status().as_u16(), body_json(&response)),
+            (
+                404,
+                serde_json::json!({"error": "unknown agent \"mallory\""})
+            )
+        );
+
+        let response = dial_colleague(&t, "agent1", r#"{"to": "agent1"}"#).await;
+        assert_eq!(response.status(), 400);
+        assert_eq!(
+            body_json(&response)["fields"],
+            serde_json::json!({"to": "must be another agent"})
+        );
+
+        let response = dial_colleague(&t, "agent1", r#"{"to": "ghost"}"#).await;
+        assert_eq!(
+            body_json(&response)["fields"],
+            serde_json::json!({"to": "is not an agent on the roster"})
+        );
+
+        let response = dial_colleague(&t, "agent1", r#"{"to": 7}"#).await;
+        assert_eq!(
+            body_json(&response),
+            serde_json::json!({"error": "invalid input", "fields": {"to": "must be a string"}})
+        );
+
+        let response = dial_colleague(&t, "agent1", "{not json").await;
+        assert_eq!(
+            (response.status().as_u16(), body_json(&response)),
+            (
+                400,
+                serde_json::json!({"error": "the body is not valid JSON"})
+            )
+        );
+
+        assert_eq!(
+            t.dialer.placed().len(),
+            1,
+            "nothing dialed after the first agent"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_solo_roster_has_no_one_to_transfer_to() {
+        let t = TestApp::build(
+            config_with(&[("AGENT_IDS", "agent1")]),
+            MemoryCallStore::new(),
+            Default::default(),
+        );
+        customer_calls(&t, &sid(1)).await;
+        agent_answers(&t, &sid(1), "agent1").await;
+        assert_eq!(dial_colleague(&t, "agent1", "").await.status(), 409);
+    }
+
+    #[tokio::test]
+    async fn upstream_failures_are_503_with_a_retry_hint() {
+        let t = TestApp::with_store(MemoryCallStore::failing());
+        let response = dial_colleague(&t, "agent1", "").await;
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "2");
+        assert_eq!(
+            body_json(&response),
+            serde_json::json!({"error": "temporarily unavailable, please retry"})
+        );
+
+        let t = TestApp::with_dialer(RecordingDialer::failing());
+        t.store
+            .create_conference(&crate::store::Conference {
+                id: CallSid::parse(&sid(1)).unwrap(),
+                first_agent: crate::domain::AgentId::parse("agent1").unwrap(),
+                created_at: NOW,
+                expires_at: NOW + 60,
+            })
+            .await
+            .unwrap();
+        agent_answers(&t, &sid(1), "agent1").await;
+        let response = dial_colleague(&t, "agent1", "").await;
+        assert_eq!(response.status(), 503);
+        assert!(
+            !body_text(&response).contains("injected"),
+            "internal details stay in the log"
+        );
+    }
+}

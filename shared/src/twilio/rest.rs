@@ -1,0 +1,302 @@
+//! The few Twilio REST calls Warmline makes, over reqwest with rustls and hard timeouts.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use crate::domain::CallSid;
+use crate::secret::Secret;
+
+/// A call Twilio should place: when it is answered, Twilio fetches `url` for its TwiML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundCall {
+    /// `client:<identity>` or an E.164 number.
+    pub to: String,
+    pub from: String,
+    pub url: String,
+}
+
+/// The port through which handlers place calls; the REST client in production, fakes in tests.
+#[async_trait]
+pub trait Dialer: Send + Sync {
+    async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TwilioError {
+    /// Twilio answered with an error document; `code` is Twilio's own error code.
+    #[error("Twilio answered {status} (code {code:?}): {message}")]
+    Api {
+        status: u16,
+        code: Option<u32>,
+        message: String,
+    },
+    #[error("could not reach Twilio")]
+    Transport(#[source] reqwest::Error),
+    #[error("Twilio's answer could not be read")]
+    UnexpectedResponse(#[source] reqwest::Error),
+    #[error("Twilio answered with a malformed call SID")]
+    MalformedSid,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// The whole request, connection included. A webhook must answer Twilio within seconds.
+    pub total: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_millis(1000),
+            total: Duration::from_millis(2000),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct TwilioRestClient {
+    http: reqwest::Client,
+    base_url: String,
+    account_sid: String,
+    api_key: String,
+    api_secret: Secret,
+}
+
+#[derive(Deserialize)]
+struct CallResource {
+    sid: String,
+}
+
+#[derive(Deserialize)]
+struct ErrorDocument {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+impl TwilioRestClient {
+    pub fn new(
+        base_url: &str,
+        account_sid: &str,
+        api_key: &str,
+        api_secret: Secret,
+        timeouts: Timeouts,
+    ) -> Result<Self, TwilioError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(timeouts.connect)
+            .timeout(timeouts.total)
+            .user_agent(concat!("warmline/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(TwilioError::Transport)?;
+        Ok(Self {
+            http,
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            account_sid: account_sid.to_owned(),
+            api_key: api_key.to_owned(),
+            api_secret,
+        })
+    }
+
+    async fn post_form(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<reqwest::Response, TwilioError> {
+        let url = format!(
+            "{}/2010-04-01/Accounts/{}/{path}",
+            self.base_url, self.account_sid
+        );
+        let response = self
+            .http
+            .post(url)
+            .basic_auth(&self.api_key, Some(self.api_secret.expose()))
+            .form(form)
+            .send()
+            .await
+            .map_err(TwilioError::Transport)?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let document = response.json::<ErrorDocument>().await.ok();
+        Err(TwilioError::Api {
+            status,
+            code: document.as_ref().and_then(|d| d.code),
+            message: document.and_then(|d| d.message).unwrap_or_default(),
+        })
+    }
+}
+
+#[async_trait]
+impl Dialer for TwilioRestClient {
+    async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError> {
+        let response = self
+            .post_form(
+                "Calls.json",
+                &[("To", &call.to), ("From", &call.from), ("Url", &call.url)],
+            )
+            .await?;
+        let call = response
+            .json::<CallResource>()
+            .await
+            .map_err(TwilioError::UnexpectedResponse)?;
+        CallSid::parse(&call.sid).ok_or(TwilioError::MalformedSid)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wiremock::matchers::{body_string, header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    const ACCOUNT: &str = "AC00000000000000000000000000000000";
+    const KEY: &str = "SK00000000000000000000000000000000";
+    const CALL_SID: &str = "CA0123456789abcdef0123456789abcdef";
+
+    fn client(server: &MockServer, timeouts: Timeouts) -> TwilioRestClient {
+        TwilioRestClient::new(
+            &server.uri(),
+            ACCOUNT,
+            KEY,
+            Secret::new("key-secret"),
+            timeouts,
+        )
+        .unwrap()
+    }
+
+    fn agent_call() -> OutboundCall {
+        OutboundCall {
+            to: "client:agent1".into(),
+            from: "+15550000000".into(),
+            url: format!("https://h.example/conference/{CALL_SID}/connect/agent1"),
+        }
+    }
+
+    #[tokio::test]
+    async fn places_a_call_with_basic_auth_and_the_exact_form() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/Calls.json")))
+            // base64("SK000…:key-secret")
+            .and(header("authorization", "Basic U0swMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDprZXktc2VjcmV0"))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(body_string(format!(
+                "To=client%3Aagent1&From=%2B15550000000&Url=https%3A%2F%2Fh.example%2Fconference%2F{CALL_SID}%2Fconnect%2Fagent1"
+            )))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": CALL_SID, "status": "queued"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let sid = client(&server, Timeouts::default())
+            .place_call(&agent_call())
+            .await
+            .unwrap();
+        assert_eq!(sid.as_str(), CALL_SID);
+    }
+
+    #[tokio::test]
+    async fn keeps_twilios_error_code_and_message() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "code": 21211, "message": "The 'To' number is not a valid phone number.",
+                "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400
+            })))
+            .mount(&server)
+            .await;
+
+        let err = client(&server, Timeouts::default())
+            .place_call(&agent_call())
+            .await
+            .unwrap_err();
+        match err {
+            TwilioError::Api {
+                status,
+                code,
+                message,
+            } => {
+                assert_eq!((status, code), (400, Some(21211)));
+                assert_eq!(message, "The 'To' number is not a valid phone number.");
+            }
+            other => panic!("expected an API error, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_server_error_without_a_document_is_still_an_api_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(503))
+            .mount(&server)
+            .await;
+        let err = client(&server, Timeouts::default())
+            .place_call(&agent_call())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TwilioError::Api {
+                    status: 503,
+                    code: None,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn gives_up_on_a_server_that_does_not_answer() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(30)))
+            .mount(&server)
+            .await;
+        let timeouts = Timeouts {
+            connect: Duration::from_millis(100),
+            total: Duration::from_millis(200),
+        };
+        let err = client(&server, timeouts)
+            .place_call(&agent_call())
+            .await
+            .unwrap_err();
+        match err {
+            TwilioError::Transport(source) => assert!(source.is_timeout(), "{source:?}"),
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn rejects_a_malformed_sid() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "nope"})),
+            )
+            .mount(&server)
+            .await;
+        let err = client(&server, Timeouts::default())
+            .place_call(&agent_call())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TwilioError::MalformedSid));
+    }
+
+    #[test]
+    fn debug_output_hides_the_api_secret() {
+        let client = TwilioRestClient::new(
+            "http://127.0.0.1:1",
+            ACCOUNT,
+            KEY,
+            Secret::new("key-secret"),
+            Timeouts::default(),
+        )
+        .unwrap();
+        assert!(!format!("{client:?}").contains("key-secret"));
+    }
+}

@@ -1,0 +1,252 @@
+//! `X-Twilio-Signature`: HMAC-SHA1 over the URL Twilio requested and the sorted form parameters.
+//! Port handling follows Twilio's helper libraries, which accept the URL with the default port
+//! added or any port removed, because Twilio itself is not consistent about it.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The signature Twilio sends for a form-encoded request to `url` with `params`.
+pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+
+    let mut signed = String::from(url);
+    for name in names {
+        let mut values: Vec<&str> = params
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .collect();
+        values.sort_unstable();
+        values.dedup();
+        for value in values {
+            signed.push_str(name);
+            signed.push_str(value);
+        }
+    }
+
+    // HMAC accepts keys of any length, so this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(signed.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Checks a form-encoded webhook. `url` is the full URL Twilio requested, query included.
+pub fn is_valid(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
+    url_variants(url)
+        .iter()
+        .any(|candidate| constant_time_eq(&compute(auth_token, candidate, params), signature))
+}
+
+/// Checks a JSON-bodied webhook: Twilio signs the URL (which carries `bodySHA256`) with no
+/// parameters, and the body must hash to that value.
+pub fn is_valid_json(auth_token: &str, url: &str, body: &[u8], signature: &str) -> bool {
+    let Some(expected_hash) = query_value(url, "bodySHA256") else {
+        return false;
+    };
+    let actual_hash: String = Sha256::digest(body)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    constant_time_eq(&actual_hash, &expected_hash) && is_valid(auth_token, url, &[], signature)
+}
+
+fn constant_time_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+}
+
+fn query_value(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    let query = query.split('#').next().unwrap_or_default();
+    form_urlencoded::parse(query.as_bytes())
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The URL as given, without its port, and with the scheme's default port; the same variants
+/// Twilio's helper libraries try.
+fn url_variants(url: &str) -> Vec<String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return vec![url.to_owned()];
+    };
+    let netloc_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (netloc, tail) = rest.split_at(netloc_end);
+    let scheme = scheme.to_ascii_lowercase();
+
+    let host_part = netloc.rsplit_once('@').map_or(netloc, |(_, host)| host);
+    let port = if let Some(bracketed) = host_part.strip_prefix('[') {
+        bracketed
+            .split_once(']')
+            .and_then(|(_, after)| after.strip_prefix(':'))
+    } else {
+        host_part.split_once(':').map(|(_, port)| port)
+    }
+    .filter(|port| !port.is_empty());
+
+    let with_netloc = |netloc: &str| format!("{scheme}://{netloc}{tail}");
+    match port {
+        Some(_) => {
+            let without_port = netloc.split(':').next().unwrap_or(netloc);
+            vec![with_netloc(without_port), with_netloc(netloc)]
+        }
+        None => {
+            let default_port = if scheme == "https" { 443 } else { 80 };
+            vec![
+                with_netloc(netloc),
+                with_netloc(&format!("{netloc}:{default_port}")),
+            ]
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOKEN: &str = "12345";
+    const U: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+
+    fn p() -> Vec<(String, String)> {
+        [
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    #[test]
+    fn computes_the_reference_signature() {
+        assert_eq!(compute(TOKEN, U, &p()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+        assert!(is_valid(TOKEN, U, &p(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+    }
+
+    #[test]
+    fn accepts_a_url_whose_port_twilio_left_out() {
+        assert!(is_valid(
+            TOKEN,
+            "https://mycompany.com:1234/myapp.php?foo=1&bar=2",
+            &p(),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+    }
+
+    #[test]
+    fn signs_a_url_with_a_port_as_given() {
+        let url = "http://mycompany.com:1234/myapp.php?foo=1&bar=2";
+        assert_eq!(compute(TOKEN, url, &p()), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=");
+        assert!(is_valid(TOKEN, url, &p(), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU="));
+    }
+
+    #[test]
+    fn accepts_a_signature_over_the_default_port() {
+        assert!(is_valid(TOKEN, U, &p(), "kvajT1Ptam85bY51eRf/AJRuM3w="));
+        assert!(is_valid(
+            TOKEN,
+            "http://mycompany.com/myapp.php?foo=1&bar=2",
+            &p(),
+            "0ZXoZLH/DfblKGATFgpif+LLRf4="
+        ));
+    }
+
+    #[test]
+    fn sorts_and_deduplicates_repeated_values() {
+        let params: Vec<(String, String)> = [
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        assert_eq!(compute(TOKEN, U, &params), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+    }
+
+    #[test]
+    fn validates_json_bodies_by_hash() {
+        let url = format!(
+            "{U}&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
+        );
+        let body = br#"{"property": "value", "boolean": true}"#;
+        assert!(is_valid_json(
+            TOKEN,
+            &url,
+            body,
+            "a9nBmqA0ju/hNViExpshrM61xv4="
+        ));
+        assert!(!is_valid_json(
+            TOKEN,
+            &url,
+            br#"{"property": "other"}"#,
+            "a9nBmqA0ju/hNViExpshrM61xv4="
+        ));
+        assert!(!is_valid_json(
+            TOKEN,
+            U,
+            body,
+            "a9nBmqA0ju/hNViExpshrM61xv4="
+        ));
+    }
+
+    #[test]
+    fn host_case_is_part_of_the_signature() {
+        let url = "https://MyCompany.com/myapp.php?foo=1&bar=2";
+        assert_eq!(compute(TOKEN, url, &p()), "g9IN/x4Cft2g517EjYvEvM/W7LU=");
+        assert!(!is_valid(TOKEN, url, &p(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+    }
+
+    #[test]
+    fn rejects_tampering() {
+        assert!(!is_valid(TOKEN, U, &p(), "RSOYDt4T1cUTdK1PDd93/VVr8B9="));
+        assert!(!is_valid(
+            TOKEN,
+            &format!("{U}&somethingUnexpected=true"),
+            &p(),
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+        assert!(!is_valid(TOKEN, U, &p(), ""));
+        assert!(!is_valid("54321", U, &p(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
+        let mut changed = p();
+        changed[2].1 = "9999".into();
+        assert!(!is_valid(
+            TOKEN,
+            U,
+            &changed,
+            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
+        ));
+    }
+
+    #[test]
+    fn url_variants_follow_the_helper_libraries() {
+        assert_eq!(
+            url_variants("https://h/x?a=1"),
+            ["https://h/x?a=1", "https://h:443/x?a=1"]
+        );
+        assert_eq!(url_variants("http://h"), ["http://h", "http://h:80"]);
+        assert_eq!(
+            url_variants("http://127.0.0.1:9000/c"),
+            ["http://127.0.0.1/c", "http://127.0.0.1:9000/c"]
+        );
+        assert_eq!(
+            url_variants("HTTPS://h:/x"),
+            ["https://h:/x", "https://h::443/x"]
+        );
+        assert_eq!(
+            url_variants("https://[::1]:8443/x"),
+            ["https://[/x", "https://[::1]:8443/x"]
+        );
+    }
+}

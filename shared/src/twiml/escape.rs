@@ -1,0 +1,34 @@
+//! The only place TwiML text is escaped.
+
+/// Characters XML 1.0 forbids anywhere, even escaped: most C0 controls and two non-characters.
+/// They are dropped, because Twilio rejects a document that contains them.
+fn is_xml_char(c: char) -> bool {
+    !matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
+}
+
+fn escape(input: &str, escape_whitespace: bool) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars().filter(|&c| is_xml_char(c)) {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // A parser normalises raw tabs and newlines in attributes to spaces; keep them.
+            '\t' if escape_whitespace => out.push_str("&#9;"),
+            '\n' if escape_whitespace => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+pub(super) fn escape_text(input: &str) -> String {
+    escape(input, false)
+}
+
+pub(super) fn escape_attribute(input: &str) -> String {
+    escape(input, true)
+}

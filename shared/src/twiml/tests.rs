@@ -1,0 +1,136 @@
+use super::*;
+
+const SID: &str = "CA0123456789abcdef0123456789abcdef";
+
+#[test]
+fn customer_conference() {
+    let twiml = VoiceResponse::new().dial(Dial {
+        caller_id: None,
+        timeout_seconds: None,
+        noun: DialNoun::Conference(Conference {
+            start_conference_on_enter: Some(false),
+            end_conference_on_exit: Some(true),
+            wait_url: Some("https://HOST/conference/wait".into()),
+            wait_method: Some(Method::Post),
+            ..Conference::named("CA123")
+        }),
+    });
+    assert_eq!(
+        twiml.to_xml(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="https://HOST/conference/wait" waitMethod="POST">CA123</Conference></Dial></Response>"#
+    );
+}
+
+#[test]
+fn hold_message_then_looping_music() {
+    let twiml = VoiceResponse::new()
+        .say("Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.")
+        .play("http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3", Some(0));
+    assert_eq!(
+        twiml.to_xml(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.</Say><Play loop="0">http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3</Play></Response>"#
+    );
+}
+
+#[test]
+fn agent_conference() {
+    let twiml = VoiceResponse::new().dial(Dial {
+        caller_id: None,
+        timeout_seconds: None,
+        noun: DialNoun::Conference(Conference {
+            start_conference_on_enter: Some(true),
+            end_conference_on_exit: Some(false),
+            ..Conference::named(SID)
+        }),
+    });
+    assert_eq!(
+        twiml.to_xml(),
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="false">{SID}</Conference></Dial></Response>"#
+        )
+    );
+}
+
+#[test]
+fn dial_a_number_with_caller_id() {
+    let twiml = VoiceResponse::new().dial(Dial {
+        caller_id: Some("+15555555555".into()),
+        timeout_seconds: None,
+        noun: DialNoun::Number("+15551234567".into()),
+    });
+    assert_eq!(
+        twiml.to_xml(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial callerId="+15555555555"><Number>+15551234567</Number></Dial></Response>"#
+    );
+}
+
+#[test]
+fn keeps_verb_order_and_renders_every_verb() {
+    let twiml = VoiceResponse::new()
+        .hangup()
+        .verb(Verb::Pause {
+            length_seconds: Some(2),
+        })
+        .say("one")
+        .verb(Verb::Redirect {
+            url: "https://h/x".into(),
+            method: Some(Method::Get),
+        })
+        .dial(Dial {
+            caller_id: None,
+            timeout_seconds: Some(20),
+            noun: DialNoun::Client("agent2".into()),
+        })
+        .say("two")
+        .play("https://h/a.mp3", None);
+    assert_eq!(
+        twiml.to_xml(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Hangup/><Pause length="2"/><Say>one</Say><Redirect method="GET">https://h/x</Redirect><Dial timeout="20"><Client>agent2</Client></Dial><Say>two</Say><Play>https://h/a.mp3</Play></Response>"#
+    );
+}
+
+#[test]
+fn empty_response() {
+    assert_eq!(
+        VoiceResponse::new().to_xml(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#
+    );
+}
+
+#[test]
+fn escapes_markup_in_text_and_attributes() {
+    let twiml = VoiceResponse::new()
+        .say(r#"<Hangup/> & "quotes" 'n' stuff"#)
+        .dial(Dial {
+            caller_id: None,
+            timeout_seconds: None,
+            noun: DialNoun::Conference(Conference {
+                wait_url: Some(r#"https://h/wait?a=1&b="2"<>"#.into()),
+                ..Conference::named("x")
+            }),
+        });
+    assert_eq!(
+        twiml.to_xml(),
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>&lt;Hangup/&gt; &amp; &quot;quotes&quot; &apos;n&apos; stuff</Say><Dial><Conference waitUrl="https://h/wait?a=1&amp;b=&quot;2&quot;&lt;&gt;">x</Conference></Dial></Response>"#
+    );
+}
+
+#[test]
+fn drops_characters_xml_forbids() {
+    let twiml = VoiceResponse::new()
+        .say("a\u{0}b\u{8}c\u{B}d\u{C}e\u{1F}f\u{FFFE}g\u{FFFF}h\tI\nJ\u{1F600}");
+    assert_eq!(
+        twiml.to_xml(),
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>abcdefgh\tI\nJ\u{1F600}</Say></Response>"
+    );
+}
+
+#[test]
+fn keeps_whitespace_in_attributes_through_a_parser() {
+    let twiml = VoiceResponse::new().dial(Dial {
+        caller_id: Some("a\tb\nc\rd".into()),
+        timeout_seconds: None,
+        noun: DialNoun::Number("+1".into()),
+    });
+    assert!(twiml.to_xml().contains(r#"callerId="a&#9;b&#10;c&#13;d""#));
+}

@@ -1,0 +1,450 @@
+"""Checks on template.yaml, samconfig.toml and scripts/create_tables.py.
+
+The deployed stack cannot be exercised here (no AWS, no Docker), so these tests pin what can go
+wrong silently: a function without a route, a route that differs between API Gateway and
+`cargo lambda watch`, a policy wider than needed, a secret with a default.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+VENV_BIN = Path(sys.executable).parent
+SERVERLESS_FUNCTION = "AWS::Serverless::Function"
+
+# The route contract (docs/PRODUCT.md). A new function needs a row here, a SAM event and a
+# watch-router entry, or these tests fail.
+ROUTES = {
+    "conference-connect-client": ("POST", "/conference/connect/client"),
+    "conference-wait": ("POST", "/conference/wait"),
+    "conference-connect-agent": ("POST", "/conference/{conference_id}/connect/{agent_id}"),
+    "conference-call-agent": ("POST", "/conference/{agent_id}/call"),
+    "token": ("POST", "/token"),
+}
+
+SECRET_PARAMETERS = ("TwilioAuthToken", "TwilioApiSecret")
+ACCOUNT_PARAMETERS = ("TwilioAccountSid", "TwilioApiKey", "TwilioNumber", "TwilioTwimlAppSid")
+KEY_SHAPED = re.compile(r"(AC|SK|AP)[0-9a-fA-F]{32}")
+
+
+def _load_create_tables():
+    spec = importlib.util.spec_from_file_location("create_tables", ROOT / "scripts" / "create_tables.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+create_tables = _load_create_tables()
+
+
+@pytest.fixture(scope="module")
+def template():
+    return create_tables.load_template(TEMPLATE)
+
+
+def _functions(template):
+    return {
+        logical_id: resource
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == SERVERLESS_FUNCTION
+    }
+
+
+def _function_for(template, folder):
+    matches = [
+        (logical_id, resource)
+        for logical_id, resource in _functions(template).items()
+        if resource["Properties"].get("CodeUri") == f"functions/{folder}"
+    ]
+    assert len(matches) == 1, f"functions/{folder}: expected one function, found {[m[0] for m in matches]}"
+    return matches[0]
+
+
+def _function_folders():
+    return sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").is_file())
+
+
+def _policy_names(resource):
+    names = []
+    for policy in resource["Properties"].get("Policies", []):
+        assert isinstance(policy, dict) and len(policy) == 1, f"unexpected policy form: {policy!r}"
+        (name, args), = policy.items()
+        names.append(name)
+        assert create_tables.ref_target(args["TableName"]) == "CallsTable"
+    return names
+
+
+def test_function_folders_match_the_route_table():
+    assert _function_folders() == sorted(ROUTES)
+
+
+@pytest.mark.parametrize("folder", _function_folders())
+def test_each_function_folder_has_exactly_one_cargo_lambda_function(template, folder):
+    _, resource = _function_for(template, folder)
+    metadata = resource.get("Metadata", {})
+    assert metadata.get("BuildMethod") == "rust-cargolambda"
+    # Binary is optional for a workspace member; if someone adds it, it must name this package.
+    assert metadata.get("BuildProperties", {}).get("Binary", folder) == folder
+
+
+def test_no_function_points_at_a_missing_folder(template):
+    code_uris = sorted(r["Properties"]["CodeUri"] for r in _functions(template).values())
+    assert code_uris == [f"functions/{folder}" for folder in _function_folders()]
+
+
+@pytest.mark.parametrize("folder", sorted(ROUTES))
+def test_http_api_event_matches_route_table(template, folder):
+    _, resource = _function_for(template, folder)
+    events = resource["Properties"].get("Events", {})
+    routes = []
+    for event in events.values():
+        assert event["Type"] == "HttpApi"
+        props = event["Properties"]
+        assert create_tables.ref_target(props["ApiId"]) == "Api"
+        routes.append((props["Method"].upper(), props["Path"]))
+    assert routes == [ROUTES[folder]]
+
+
+def watch_routes(cargo_toml):
+    """(function, METHOD, path) for every `cargo lambda watch` router entry in a Cargo.toml."""
+    with open(cargo_toml, "rb") as f:
+        cargo = tomllib.load(f)
+    router = cargo.get("workspace", {}).get("metadata", {}).get("lambda", {}).get("watch", {})
+    router = router.get("router")
+    assert router is not None, f"{cargo_toml} has no [workspace.metadata.lambda.watch.router]"
+    return sorted(
+        (entry["function"], entry["method"].upper(), path)
+        for path, entries in router.items()
+        for entry in entries
+    )
+
+
+def test_watch_router_in_cargo_toml_matches_route_table():
+    # Locally the same paths must reach the same functions as behind API Gateway.
+    assert watch_routes(ROOT / "Cargo.toml") == sorted(
+        (fn, method, path) for fn, (method, path) in ROUTES.items()
+    )
+
+
+def test_http_api_uses_default_stage_and_throttles(template):
+    apis = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi"]
+    assert len(apis) == 1
+    props = apis[0].get("Properties", {})
+    # A named stage would prefix every path, breaking the URLs pasted into Twilio.
+    assert props.get("StageName", "$default") == "$default"
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
+
+
+def test_globals(template):
+    function = template["Globals"]["Function"]
+    assert function["Runtime"] == "provided.al2023"
+    assert function["Architectures"] == ["arm64"]
+    assert function["Handler"] == "bootstrap"
+    assert function["LoggingConfig"] == {"LogFormat": "JSON"}
+
+
+def test_environment_variables_reference_parameters_and_resources(template):
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    expected = {
+        "TWILIO_ACCOUNT_SID": "TwilioAccountSid",
+        "TWILIO_AUTH_TOKEN": "TwilioAuthToken",
+        "TWILIO_API_KEY": "TwilioApiKey",
+        "TWILIO_API_SECRET": "TwilioApiSecret",
+        "TWILIO_NUMBER": "TwilioNumber",
+        "TWILIO_TWIML_APP_SID": "TwilioTwimlAppSid",
+        "PUBLIC_BASE_URL": "PublicBaseUrl",
+        "CALLS_TABLE": "CallsTable",
+        "AGENT_IDS": "AgentIds",
+        "HOLD_MUSIC_URL": "HoldMusicUrl",
+    }
+    assert {name: create_tables.ref_target(value) for name, value in variables.items()} == expected
+    known = set(template["Parameters"]) | set(template["Resources"])
+    assert set(expected.values()) <= known
+
+
+@pytest.mark.parametrize("name", SECRET_PARAMETERS + ACCOUNT_PARAMETERS)
+def test_twilio_parameters_have_no_default(template, name):
+    assert "Default" not in template["Parameters"][name]
+
+
+@pytest.mark.parametrize("name", SECRET_PARAMETERS)
+def test_secret_parameters_are_no_echo(template, name):
+    assert template["Parameters"][name].get("NoEcho") is True
+
+
+@pytest.mark.parametrize(
+    ("name", "good", "bad"),
+    [
+        ("TwilioAccountSid", "AC" + "0" * 32, "AC123"),
+        ("TwilioApiKey", "SK" + "f" * 32, "AC" + "f" * 32),
+        ("TwilioTwimlAppSid", "AP" + "A" * 32, "AP" + "g" * 32),
+        ("TwilioNumber", "+15551234567", "5551234567"),
+        ("AgentIds", "agent1,agent2", "agent1, agent2"),
+    ],
+)
+def test_parameter_patterns(template, name, good, bad):
+    pattern = re.compile(template["Parameters"][name]["AllowedPattern"])
+    # CloudFormation matches the whole value, like fullmatch.
+    assert pattern.fullmatch(good)
+    assert not pattern.fullmatch(bad)
+
+
+def test_optional_parameter_defaults(template):
+    params = template["Parameters"]
+    assert params["PublicBaseUrl"]["Default"] == ""
+    assert params["AgentIds"]["Default"] == "agent1,agent2"
+    assert (
+        params["HoldMusicUrl"]["Default"]
+        == "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
+    )
+
+
+def test_no_key_shaped_strings_in_defaults_or_environment(template):
+    values = [p.get("Default") for p in template["Parameters"].values()]
+    values += list(template["Globals"]["Function"]["Environment"]["Variables"].values())
+    for function in _functions(template).values():
+        values += list(function["Properties"].get("Environment", {}).get("Variables", {}).values())
+    leaks = [v for v in values if isinstance(v, str) and KEY_SHAPED.search(v)]
+    assert leaks == []
+
+
+def test_no_key_shaped_strings_anywhere_in_deploy_files():
+    for path in (TEMPLATE, ROOT / "samconfig.toml"):
+        assert not KEY_SHAPED.search(path.read_text()), path
+
+
+def test_calls_table(template):
+    tables = create_tables.table_definitions(template)
+    assert set(tables) == {"CallsTable"}
+    assert template["Resources"]["CallsTable"]["Type"] == "AWS::DynamoDB::Table"
+    props = tables["CallsTable"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": "pk", "AttributeType": "S"},
+        {"AttributeName": "sk", "AttributeType": "S"},
+    ]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
+@pytest.mark.parametrize(
+    ("folder", "policies"),
+    [
+        ("conference-connect-client", ["DynamoDBCrudPolicy"]),
+        ("conference-wait", []),
+        ("conference-connect-agent", ["DynamoDBCrudPolicy"]),
+        ("conference-call-agent", ["DynamoDBReadPolicy"]),
+        ("token", []),
+    ],
+)
+def test_each_function_has_the_narrowest_policy(template, folder, policies):
+    _, resource = _function_for(template, folder)
+    assert _policy_names(resource) == policies
+    assert "Role" not in resource["Properties"]
+
+
+def test_globals_grant_no_policies(template):
+    assert "Policies" not in template["Globals"]["Function"]
+    assert "Role" not in template["Globals"]["Function"]
+
+
+@pytest.mark.parametrize(
+    ("output", "suffix"),
+    [
+        ("ApiUrl", ""),
+        ("PhoneNumberVoiceUrl", "/conference/connect/client"),
+        ("TwimlAppVoiceUrl", "/call/connect"),
+        ("TokenUrl", "/token"),
+    ],
+)
+def test_url_outputs(template, output, suffix):
+    out = template["Outputs"][output]
+    value = out["Value"]
+    assert value.tag == "!Sub"
+    assert value.value == "https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}" + suffix
+    assert out["Description"].strip()
+
+
+def test_url_outputs_point_at_routes_or_say_they_are_pending(template):
+    routed = {path for _, path in ROUTES.values()}
+    for name, out in template["Outputs"].items():
+        value = out["Value"]
+        if name == "ApiUrl" or getattr(value, "tag", None) != "!Sub":
+            continue
+        path = value.value.split("${AWS::URLSuffix}", 1)[1]
+        assert path in routed or "later release" in out["Description"], name
+
+
+def test_paste_instructions(template):
+    outputs = template["Outputs"]
+    assert "Phone Numbers" in outputs["PhoneNumberVoiceUrl"]["Description"]
+    assert "A call comes in" in outputs["PhoneNumberVoiceUrl"]["Description"]
+    assert "TwiML Apps" in outputs["TwimlAppVoiceUrl"]["Description"]
+    assert create_tables.ref_target(outputs["CallsTableName"]["Value"]) == "CallsTable"
+
+
+def test_samconfig():
+    with open(ROOT / "samconfig.toml", "rb") as f:
+        config = tomllib.load(f)
+    default = config["default"]
+    assert config["version"] == 0.1
+    assert default["global"]["parameters"]["stack_name"] == "warmline"
+    # A cached build keyed on functions/<name> would miss changes in shared/.
+    assert default["build"]["parameters"]["cached"] is False
+    assert default["build"]["parameters"]["parallel"] is False
+    deploy = default["deploy"]["parameters"]
+    assert deploy["capabilities"] == "CAPABILITY_IAM"
+    assert deploy["confirm_changeset"] is True
+    assert deploy["resolve_s3"] is True
+    assert "region" not in deploy
+    assert "parameter_overrides" not in deploy
+    assert default["validate"]["parameters"]["lint"] is True
+
+
+def test_create_table_request_copies_keys_and_indexes():
+    props = {
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": [{"AttributeName": "id", "AttributeType": "S"}],
+        "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "by_created_at",
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+                "ContributorInsightsSpecification": {"Enabled": True},
+            }
+        ],
+        "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+        "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": True},
+    }
+    request = create_tables.create_table_request("t", props)
+    assert request == {
+        "TableName": "t",
+        "BillingMode": "PAY_PER_REQUEST",
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": "by_created_at",
+                "KeySchema": [{"AttributeName": "id", "KeyType": "HASH"}],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    }
+
+
+def test_table_env_vars(template):
+    assert create_tables.table_env_vars(template) == {"CALLS_TABLE": "CallsTable"}
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+def _run(args, **kwargs):
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=120, **kwargs)
+
+
+def test_cfn_lint_is_clean():
+    result = _run([str(VENV_BIN / "cfn-lint"), "template.yaml"])
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_sam_validate_lint_is_clean():
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "AWS_DEFAULT_REGION": "us-east-1"}
+    result = _run([str(VENV_BIN / "sam"), "validate", "--lint", "--template", "template.yaml"], env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- create_tables.py against the moto server -----------------------------------------------
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint():
+    port = _free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                    break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail("moto_server did not start")
+                time.sleep(0.1)
+        yield endpoint
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _create_tables_cli(endpoint, *extra):
+    return _run([sys.executable, "scripts/create_tables.py", "--endpoint", endpoint, *extra])
+
+
+def test_create_tables_against_moto(moto_endpoint):
+    prefix = "test-"
+    first = _create_tables_cli(moto_endpoint, "--prefix", prefix)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines() == ["CallsTable=test-CallsTable"]
+
+    # Idempotent: `make dev` runs it on every start.
+    second = _create_tables_cli(moto_endpoint, "--prefix", prefix, "--print-env")
+    assert second.returncode == 0, second.stderr
+    assert second.stdout.splitlines() == ["CALLS_TABLE=test-CallsTable"]
+
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    table = client.describe_table(TableName="test-CallsTable")["Table"]
+    assert table["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = client.describe_time_to_live(TableName="test-CallsTable")["TimeToLiveDescription"]
+    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+
+
+def test_create_tables_default_prefix(moto_endpoint):
+    result = _create_tables_cli(moto_endpoint, "--print-env")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["CALLS_TABLE=warmline-local-CallsTable"]
