@@ -17,3 +17,6 @@ pub use app::App;
 
 #[cfg(test)]
 pub(crate) mod test_support;
+
+#[cfg(test)]
+mod oracle_tests;

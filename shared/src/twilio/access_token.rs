@@ -1,6 +1,7 @@
 //! Access Tokens for the Voice JavaScript SDK 2.x: an HS256 JWT signed with the API key secret.
-//! Header and claims are serialised in the same order as Twilio's helper libraries, so a token
-//! is byte-for-byte what they would mint (the tests reproduce Twilio's reference signature).
+//! Header and claims are serialised in the same order as Twilio's helper libraries, so for ASCII
+//! content a token is byte-for-byte what they would mint (the tests reproduce Twilio's reference
+//! signature); non-ASCII params differ only in JSON escaping, with equal claims.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -95,7 +96,11 @@ impl TokenSigner {
                     incoming,
                     outgoing: Outgoing {
                         application_sid: &self.twiml_app_sid,
-                        params: request.outgoing_params.as_ref(),
+                        // Twilio's libraries leave out an empty params object altogether.
+                        params: request
+                            .outgoing_params
+                            .as_ref()
+                            .filter(|params| !params.is_empty()),
                     },
                 },
                 identity: request.identity.as_str(),

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `make test`: every check, in the order that fails fastest. Expects the tools `make test`
+# installs first (the venv, the arm64 target).
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+log "format"
+cargo fmt --all -- --check
+
+log "clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+state=$(mktemp -d)
+cleanup() {
+  [ -n "${EMULATOR_PID:-}" ] && kill "$EMULATOR_PID" 2>/dev/null
+  rm -rf "$state"
+}
+trap cleanup EXIT
+
+dynamodb_port=$(free_port)
+log "DynamoDB emulator on 127.0.0.1:$dynamodb_port"
+start_emulator "$dynamodb_port" "$state/dynamodb.log"
+export WARMLINE_TEST_DYNAMODB_ENDPOINT="http://127.0.0.1:$dynamodb_port"
+export WARMLINE_PYTHON="$ROOT/.venv/bin/python"
+
+log "Rust tests (unit, handlers, storage on the emulator, Python oracles)"
+cargo test --workspace --all-targets 2>&1 | tee "$state/cargo-test.log"
+
+log "template and local stack tests"
+python -m pytest tests -q 2>&1 | tee "$state/pytest.log"
+
+log "sam validate --lint"
+AWS_DEFAULT_REGION=us-east-1 sam validate --lint
+
+log "sam build (cargo lambda, release, arm64)"
+sam build --build-dir "$state/sam-build"
+
+# One closing line for both runners (cargo prints a result line per test binary).
+awk '
+  /^test result:/ { passed += $4; failed += $6 }
+  /^[0-9]+ passed/ { passed += $1; if (match($0, /[0-9]+ failed/)) failed += substr($0, RSTART) + 0 }
+  END { printf "all tests: %d passed, %d failed\n", passed, failed }
+' "$state/cargo-test.log" "$state/pytest.log"
