@@ -12,13 +12,9 @@ pub fn workspace_root() -> PathBuf {
 
 /// The venv's Python; `make test` creates it. A missing venv fails the test, loudly.
 pub fn python() -> Command {
-    let path = std::env::var_os("WARMLINE_PYTHON")
-        .map_or_else(|| workspace_root().join(".venv/bin/python"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "{} is missing: run `make test` (it installs the test tools)",
-        path.display()
-    );
+    let path =
+        std::env::var_os("WARMLINE_PYTHON").map_or_else(|| workspace_root().join(".venv/bin/python"), PathBuf::from);
+    assert!(path.exists(), "{} is missing: run `make test` (it installs the test tools)", path.display());
     let mut command = Command::new(path);
     command.current_dir(workspace_root());
     command
@@ -34,18 +30,9 @@ pub fn run_python(script: &str, input: &str) -> String {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(
-        output.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "python failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
 }
 
@@ -57,10 +44,7 @@ pub struct EmulatorTables {
 impl EmulatorTables {
     /// The table created for a `template.yaml` logical id.
     pub fn name(&self, logical_id: &str) -> String {
-        self.names
-            .get(logical_id)
-            .cloned()
-            .unwrap_or_else(|| panic!("template.yaml has no table {logical_id}"))
+        self.names.get(logical_id).cloned().unwrap_or_else(|| panic!("template.yaml has no table {logical_id}"))
     }
 }
 
@@ -70,26 +54,10 @@ pub async fn emulator_tables() -> EmulatorTables {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let endpoint = std::env::var("WARMLINE_TEST_DYNAMODB_ENDPOINT")
         .expect("WARMLINE_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts the DynamoDB emulator");
-    let prefix = format!(
-        "t{}-{}-",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    let output = python()
-        .args([
-            "scripts/create_tables.py",
-            "--endpoint",
-            &endpoint,
-            "--prefix",
-            &prefix,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "create_tables.py failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let prefix = format!("t{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let output =
+        python().args(["scripts/create_tables.py", "--endpoint", &endpoint, "--prefix", &prefix]).output().unwrap();
+    assert!(output.status.success(), "create_tables.py failed: {}", String::from_utf8_lossy(&output.stderr));
     let names = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
@@ -101,13 +69,8 @@ pub async fn emulator_tables() -> EmulatorTables {
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-            "test", "test", None, None, "tests",
-        ))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
         .timeout_config(crate::app::dynamodb_timeouts())
         .build();
-    EmulatorTables {
-        client: aws_sdk_dynamodb::Client::from_conf(config),
-        names,
-    }
+    EmulatorTables { client: aws_sdk_dynamodb::Client::from_conf(config), names }
 }

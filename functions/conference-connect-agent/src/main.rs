@@ -3,8 +3,6 @@ async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
     let app = shared::App::from_env().await?;
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |req| {
-        shared::handlers::conference_connect_agent::handle(app, req)
-    }))
-    .await
+    lambda_http::run(lambda_http::service_fn(move |req| shared::handlers::conference_connect_agent::handle(app, req)))
+        .await
 }

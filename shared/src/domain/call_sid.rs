@@ -8,8 +8,7 @@ pub struct CallSid(String);
 impl CallSid {
     pub fn parse(input: &str) -> Option<Self> {
         let hex = input.strip_prefix("CA")?;
-        (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| Self(input.to_owned()))
+        (hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit())).then(|| Self(input.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {
@@ -30,10 +29,7 @@ mod tests {
     #[test]
     fn parses_only_call_sids() {
         let sid = "CA0123456789abcdef0123456789ABCDEF";
-        assert_eq!(
-            CallSid::parse(sid).map(|s| s.to_string()),
-            Some(sid.to_owned())
-        );
+        assert_eq!(CallSid::parse(sid).map(|s| s.to_string()), Some(sid.to_owned()));
         for bad in [
             "",
             "CA123",

@@ -2,10 +2,7 @@ use std::fmt;
 
 /// Twilio's rule for Voice SDK identities: letters, digits and `_`, 1 to 121 characters.
 fn is_voice_identity(input: &str) -> bool {
-    (1..=121).contains(&input.len())
-        && input
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    (1..=121).contains(&input.len()) && input.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,10 +66,7 @@ impl Identity {
 
     /// Parses Twilio's `From` of a browser call, `client:<identity>`.
     pub fn from_client_address(address: &str) -> Result<Self, InvalidIdentity> {
-        address
-            .strip_prefix("client:")
-            .ok_or(InvalidIdentity)
-            .and_then(Self::parse)
+        address.strip_prefix("client:").ok_or(InvalidIdentity).and_then(Self::parse)
     }
 
     pub fn as_str(&self) -> &str {
@@ -91,14 +85,7 @@ mod tests {
     fn agent_ids_follow_twilio_identity_rules() {
         assert!(AgentId::parse("agent1").is_ok());
         assert!(AgentId::parse(&"a".repeat(121)).is_ok());
-        for bad in [
-            "",
-            "agent 1",
-            "agent-1",
-            "ägent",
-            "customer_abc",
-            &"a".repeat(122),
-        ] {
+        for bad in ["", "agent 1", "agent-1", "ägent", "customer_abc", &"a".repeat(122)] {
             assert_eq!(AgentId::parse(bad), Err(InvalidIdentity), "{bad:?}");
         }
     }
@@ -117,26 +104,13 @@ mod tests {
 
     #[test]
     fn parses_client_addresses() {
-        assert_eq!(
-            Identity::from_client_address("client:agent1"),
-            Ok(Identity::Agent(AgentId("agent1".into())))
-        );
+        assert_eq!(Identity::from_client_address("client:agent1"), Ok(Identity::Agent(AgentId("agent1".into()))));
         assert_eq!(
             Identity::from_client_address("client:customer_ab12"),
             Ok(Identity::Customer("customer_ab12".into()))
         );
-        for bad in [
-            "agent1",
-            "client:",
-            "client:a b",
-            "+15551234567",
-            "sip:agent1@x",
-        ] {
-            assert_eq!(
-                Identity::from_client_address(bad),
-                Err(InvalidIdentity),
-                "{bad:?}"
-            );
+        for bad in ["agent1", "client:", "client:a b", "+15551234567", "sip:agent1@x"] {
+            assert_eq!(Identity::from_client_address(bad), Err(InvalidIdentity), "{bad:?}");
         }
     }
 }

@@ -11,14 +11,9 @@ pub struct InvalidPhoneNumber;
 impl PhoneNumber {
     pub fn parse(input: &str) -> Result<Self, InvalidPhoneNumber> {
         let digits = input.strip_prefix('+').ok_or(InvalidPhoneNumber)?;
-        let well_formed = (2..=15).contains(&digits.len())
-            && digits.bytes().all(|b| b.is_ascii_digit())
-            && !digits.starts_with('0');
-        if well_formed {
-            Ok(Self(input.to_owned()))
-        } else {
-            Err(InvalidPhoneNumber)
-        }
+        let well_formed =
+            (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+        if well_formed { Ok(Self(input.to_owned())) } else { Err(InvalidPhoneNumber) }
     }
 
     pub fn as_str(&self) -> &str {
@@ -55,10 +50,7 @@ mod tests {
     #[test]
     fn accepts_e164() {
         for ok in ["+15551234567", "+442071838750", "+12", "+123456789012345"] {
-            assert_eq!(
-                PhoneNumber::parse(ok).map(|p| p.to_string()),
-                Ok(ok.to_owned())
-            );
+            assert_eq!(PhoneNumber::parse(ok).map(|p| p.to_string()), Ok(ok.to_owned()));
         }
     }
 

@@ -19,8 +19,7 @@ impl Roster {
     pub fn parse(list: &str) -> Result<Self, RosterError> {
         let mut agents: Vec<AgentId> = Vec::new();
         for entry in list.split(',').map(str::trim).filter(|e| !e.is_empty()) {
-            let agent =
-                AgentId::parse(entry).map_err(|_| RosterError::InvalidAgent(entry.to_owned()))?;
+            let agent = AgentId::parse(entry).map_err(|_| RosterError::InvalidAgent(entry.to_owned()))?;
             if agents.contains(&agent) {
                 return Err(RosterError::Duplicate(entry.to_owned()));
             }
@@ -72,14 +71,8 @@ mod tests {
     #[test]
     fn rejects_bad_rosters() {
         assert_eq!(Roster::parse(" , "), Err(RosterError::Empty));
-        assert_eq!(
-            Roster::parse("agent1,agent 2"),
-            Err(RosterError::InvalidAgent("agent 2".into()))
-        );
-        assert_eq!(
-            Roster::parse("a,b,a"),
-            Err(RosterError::Duplicate("a".into()))
-        );
+        assert_eq!(Roster::parse("agent1,agent 2"), Err(RosterError::InvalidAgent("agent 2".into())));
+        assert_eq!(Roster::parse("a,b,a"), Err(RosterError::Duplicate("a".into())));
     }
 
     #[test]

@@ -24,22 +24,17 @@ async fn call_colleague(app: &App, req: &Request) -> Result<Response<Body>, AppE
         .ok_or_else(|| AppError::NotFound(format!("unknown agent {agent_id:?}")))?;
 
     let fields = http::fields(req)?;
-    let colleague = match fields
-        .get("to")
-        .map(String::as_str)
-        .filter(|to| !to.is_empty())
-    {
-        Some(to) => super::rostered_agent(app, to).ok_or_else(|| {
-            AppError::invalid_fields([("to".into(), "is not an agent on the roster".into())].into())
-        })?,
-        None => app.config.roster.next_after(agent).ok_or_else(|| {
-            AppError::Conflict("there is no other agent on the roster to call".into())
-        })?,
+    let colleague = match fields.get("to").map(String::as_str).filter(|to| !to.is_empty()) {
+        Some(to) => super::rostered_agent(app, to)
+            .ok_or_else(|| AppError::invalid_fields([("to".into(), "is not an agent on the roster".into())].into()))?,
+        None => app
+            .config
+            .roster
+            .next_after(agent)
+            .ok_or_else(|| AppError::Conflict("there is no other agent on the roster to call".into()))?,
     };
     if colleague == agent {
-        return Err(AppError::invalid_fields(
-            [("to".into(), "must be another agent".into())].into(),
-        ));
+        return Err(AppError::invalid_fields([("to".into(), "must be another agent".into())].into()));
     }
 
     let conference = app
@@ -48,15 +43,12 @@ async fn call_colleague(app: &App, req: &Request) -> Result<Response<Body>, AppE
         .await?
         .ok_or_else(|| AppError::Conflict(format!("{agent} is not in a call right now")))?;
 
-    let base_url = http::public_base_url(&app.config, req)
-        .ok_or(AppError::bad_request("cannot tell the public URL"))?;
+    let base_url =
+        http::public_base_url(&app.config, req).ok_or(AppError::bad_request("cannot tell the public URL"))?;
     let call = OutboundCall {
         to: format!("client:{colleague}"),
         from: app.config.twilio.number.to_string(),
-        url: format!(
-            "{base_url}{}",
-            super::agent_join_path(&conference, colleague)
-        ),
+        url: format!("{base_url}{}", super::agent_join_path(&conference, colleague)),
     };
     let call_sid = app.dialer.place_call(&call).await?;
     tracing::info!(%agent, %colleague, %conference, %call_sid, "dialed a colleague into the conference");
@@ -78,32 +70,21 @@ mod tests {
 
     async fn customer_calls(t: &TestApp, call_sid: &str) {
         let params = inbound_call_params(call_sid);
-        conference_connect_client::handle(
-            &t.app,
-            signed_webhook("/conference/connect/client", &borrowed(&params)),
-        )
-        .await
-        .unwrap();
+        conference_connect_client::handle(&t.app, signed_webhook("/conference/connect/client", &borrowed(&params)))
+            .await
+            .unwrap();
     }
 
     async fn agent_answers(t: &TestApp, conference: &str, agent: &str) {
         let path = format!("/conference/{conference}/connect/{agent}");
-        let response = conference_connect_agent::handle(
-            &t.app,
-            signed_webhook(&path, &[("CallSid", &sid(0xa9e47))]),
-        )
-        .await
-        .unwrap();
+        let response = conference_connect_agent::handle(&t.app, signed_webhook(&path, &[("CallSid", &sid(0xa9e47))]))
+            .await
+            .unwrap();
         assert!(body_text(&response).contains("<Conference"));
     }
 
     async fn dial_colleague(t: &TestApp, agent: &str, body: &str) -> Response<Body> {
-        handle(
-            &t.app,
-            json_post(&format!("/conference/{agent}/call"), body),
-        )
-        .await
-        .unwrap()
+        handle(&t.app, json_post(&format!("/conference/{agent}/call"), body)).await.unwrap()
     }
 
     #[tokio::test]
@@ -140,10 +121,7 @@ mod tests {
         agent_answers(&t, &sid(2), "agent1").await;
         let response = dial_colleague(&t, "agent1", "").await;
         assert_eq!(response.status(), 201);
-        assert_eq!(
-            t.dialer.placed().last().unwrap().url,
-            format!("{BASE}/conference/{}/connect/agent2", sid(2))
-        );
+        assert_eq!(t.dialer.placed().last().unwrap().url, format!("{BASE}/conference/{}/connect/agent2", sid(2)));
     }
 
     #[tokio::test]
@@ -155,12 +133,7 @@ mod tests {
         );
         customer_calls(&t, &sid(1)).await;
         agent_answers(&t, &sid(1), "agent1").await;
-        let response = handle(
-            &t.app,
-            form_post("/conference/agent1/call", &[("to", "agent3")]),
-        )
-        .await
-        .unwrap();
+        let response = handle(&t.app, form_post("/conference/agent1/call", &[("to", "agent3")])).await.unwrap();
         assert_eq!(response.status(), 201);
         assert_eq!(t.dialer.placed().last().unwrap().to, "client:agent3");
     }
@@ -171,15 +144,8 @@ mod tests {
         customer_calls(&t, &sid(1)).await; // agent 1 is dialed but has not answered
         let response = dial_colleague(&t, "agent1", "").await;
         assert_eq!(response.status(), 409);
-        assert_eq!(
-            body_json(&response),
-            serde_json::json!({"error": "agent1 is not in a call right now"})
-        );
-        assert_eq!(
-            t.dialer.placed().len(),
-            1,
-            "only the first agent was dialed"
-        );
+        assert_eq!(body_json(&response), serde_json::json!({"error": "agent1 is not in a call right now"}));
+        assert_eq!(t.dialer.placed().len(), 1, "only the first agent was dialed");
 
         agent_answers(&t, &sid(1), "agent1").await;
         t.clock.advance(crate::store::CALL_RECORD_TTL_SECONDS);
@@ -195,24 +161,15 @@ mod tests {
         let response = dial_colleague(&t, "mallory", "").await;
         assert_eq!(
             (response.status().as_u16(), body_json(&response)),
-            (
-                404,
-                serde_json::json!({"error": "unknown agent \"mallory\""})
-            )
+            (404, serde_json::json!({"error": "unknown agent \"mallory\""}))
         );
 
         let response = dial_colleague(&t, "agent1", r#"{"to": "agent1"}"#).await;
         assert_eq!(response.status(), 400);
-        assert_eq!(
-            body_json(&response)["fields"],
-            serde_json::json!({"to": "must be another agent"})
-        );
+        assert_eq!(body_json(&response)["fields"], serde_json::json!({"to": "must be another agent"}));
 
         let response = dial_colleague(&t, "agent1", r#"{"to": "ghost"}"#).await;
-        assert_eq!(
-            body_json(&response)["fields"],
-            serde_json::json!({"to": "is not an agent on the roster"})
-        );
+        assert_eq!(body_json(&response)["fields"], serde_json::json!({"to": "is not an agent on the roster"}));
 
         let response = dial_colleague(&t, "agent1", r#"{"to": 7}"#).await;
         assert_eq!(
@@ -223,26 +180,15 @@ mod tests {
         let response = dial_colleague(&t, "agent1", "{not json").await;
         assert_eq!(
             (response.status().as_u16(), body_json(&response)),
-            (
-                400,
-                serde_json::json!({"error": "the body is not valid JSON"})
-            )
+            (400, serde_json::json!({"error": "the body is not valid JSON"}))
         );
 
-        assert_eq!(
-            t.dialer.placed().len(),
-            1,
-            "nothing dialed after the first agent"
-        );
+        assert_eq!(t.dialer.placed().len(), 1, "nothing dialed after the first agent");
     }
 
     #[tokio::test]
     async fn a_solo_roster_has_no_one_to_transfer_to() {
-        let t = TestApp::build(
-            config_with(&[("AGENT_IDS", "agent1")]),
-            MemoryCallStore::new(),
-            Default::default(),
-        );
+        let t = TestApp::build(config_with(&[("AGENT_IDS", "agent1")]), MemoryCallStore::new(), Default::default());
         customer_calls(&t, &sid(1)).await;
         agent_answers(&t, &sid(1), "agent1").await;
         assert_eq!(dial_colleague(&t, "agent1", "").await.status(), 409);
@@ -254,10 +200,7 @@ mod tests {
         let response = dial_colleague(&t, "agent1", "").await;
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers().get("retry-after").unwrap(), "2");
-        assert_eq!(
-            body_json(&response),
-            serde_json::json!({"error": "temporarily unavailable, please retry"})
-        );
+        assert_eq!(body_json(&response), serde_json::json!({"error": "temporarily unavailable, please retry"}));
 
         let t = TestApp::with_dialer(RecordingDialer::failing());
         t.store
@@ -272,9 +215,6 @@ mod tests {
         agent_answers(&t, &sid(1), "agent1").await;
         let response = dial_colleague(&t, "agent1", "").await;
         assert_eq!(response.status(), 503);
-        assert!(
-            !body_text(&response).contains("injected"),
-            "internal details stay in the log"
-        );
+        assert!(!body_text(&response).contains("injected"), "internal details stay in the log");
     }
 }

@@ -19,10 +19,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             [_, conference_id, _, agent_id] => (conference_id.as_str(), agent_id.as_str()),
             _ => return Err(AppError::bad_request("unexpected path")),
         };
-        let conference_id = CallSid::parse(conference_id)
-            .ok_or(AppError::bad_request("malformed conference id"))?;
-        let agent = super::rostered_agent(app, agent_id)
-            .ok_or(AppError::bad_request("agent not on the roster"))?;
+        let conference_id = CallSid::parse(conference_id).ok_or(AppError::bad_request("malformed conference id"))?;
+        let agent = super::rostered_agent(app, agent_id).ok_or(AppError::bad_request("agent not on the roster"))?;
 
         let now = app.clock.now();
         let Some(conference) = app.calls.conference(&conference_id, now).await? else {
@@ -32,11 +30,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
 
         // The agent can help the customer even when the record cannot be written; only
         // "Dial agent 2 in" will not find the conference then.
-        if let Err(err) = app
-            .calls
-            .record_agent_joined(agent, &conference_id, now)
-            .await
-        {
+        if let Err(err) = app.calls.record_agent_joined(agent, &conference_id, now).await {
             tracing::error!(error = %err, %agent, "could not record that the agent joined");
         }
 
@@ -73,12 +67,10 @@ mod tests {
 
     async fn customer_calls(t: &TestApp, call_sid: &str) {
         let params = inbound_call_params(call_sid);
-        let response = conference_connect_client::handle(
-            &t.app,
-            signed_webhook("/conference/connect/client", &borrowed(&params)),
-        )
-        .await
-        .unwrap();
+        let response =
+            conference_connect_client::handle(&t.app, signed_webhook("/conference/connect/client", &borrowed(&params)))
+                .await
+                .unwrap();
         assert_eq!(response.status(), 200);
     }
 
@@ -90,9 +82,7 @@ mod tests {
             ("To", format!("client:{agent}")),
             ("Direction", "outbound-api".into()),
         ];
-        handle(&t.app, signed_webhook(&path, &borrowed(&params)))
-            .await
-            .unwrap()
+        handle(&t.app, signed_webhook(&path, &borrowed(&params))).await.unwrap()
     }
 
     fn agent(id: &str) -> AgentId {
@@ -110,13 +100,7 @@ mod tests {
         let response = agent_answers(&t, &sid(1), "agent1").await;
         assert_eq!(content_type(&response), "text/xml; charset=utf-8");
         assert_eq!(body_text(&response), agent_twiml(&sid(1), false));
-        assert_eq!(
-            t.store
-                .conference_of_agent(&agent("agent1"), NOW)
-                .await
-                .unwrap(),
-            Some(call_sid(1))
-        );
+        assert_eq!(t.store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), Some(call_sid(1)));
         assert_eq!(t.store.participants(&call_sid(1)), [agent("agent1")]);
     }
 
@@ -127,17 +111,8 @@ mod tests {
         agent_answers(&t, &sid(1), "agent1").await;
         let response = agent_answers(&t, &sid(1), "agent2").await;
         assert_eq!(body_text(&response), agent_twiml(&sid(1), true));
-        assert_eq!(
-            t.store.participants(&call_sid(1)),
-            [agent("agent1"), agent("agent2")]
-        );
-        assert_eq!(
-            t.store
-                .conference_of_agent(&agent("agent2"), NOW)
-                .await
-                .unwrap(),
-            Some(call_sid(1))
-        );
+        assert_eq!(t.store.participants(&call_sid(1)), [agent("agent1"), agent("agent2")]);
+        assert_eq!(t.store.conference_of_agent(&agent("agent2"), NOW).await.unwrap(), Some(call_sid(1)));
     }
 
     #[tokio::test]
@@ -146,13 +121,7 @@ mod tests {
         customer_calls(&t, &sid(1)).await;
         customer_calls(&t, &sid(2)).await;
         agent_answers(&t, &sid(2), "agent1").await;
-        assert_eq!(
-            t.store
-                .conference_of_agent(&agent("agent1"), NOW)
-                .await
-                .unwrap(),
-            Some(call_sid(2))
-        );
+        assert_eq!(t.store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), Some(call_sid(2)));
         assert_eq!(t.store.participants(&call_sid(1)), []);
     }
 
@@ -160,17 +129,8 @@ mod tests {
     async fn an_agent_answering_after_the_customer_left_is_told_so() {
         let t = TestApp::new();
         let response = agent_answers(&t, &sid(1), "agent1").await;
-        assert_eq!(
-            body_text(&response),
-            format!("{XML_HEAD}<Response><Say>{CALL_ENDED}</Say><Hangup/></Response>")
-        );
-        assert_eq!(
-            t.store
-                .conference_of_agent(&agent("agent1"), NOW)
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(body_text(&response), format!("{XML_HEAD}<Response><Say>{CALL_ENDED}</Say><Hangup/></Response>"));
+        assert_eq!(t.store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), None);
 
         customer_calls(&t, &sid(2)).await;
         t.clock.advance(crate::store::CALL_RECORD_TTL_SECONDS);
@@ -184,10 +144,7 @@ mod tests {
         customer_calls(&t, &sid(1)).await;
         for (conference, agent_id) in [(sid(1), "mallory"), ("CA123".to_owned(), "agent1")] {
             let response = agent_answers(&t, &conference, agent_id).await;
-            assert_eq!(
-                (response.status().as_u16(), body_text(&response)),
-                (200, APOLOGY_TWIML.to_owned())
-            );
+            assert_eq!((response.status().as_u16(), body_text(&response)), (200, APOLOGY_TWIML.to_owned()));
         }
         assert_eq!(t.store.participants(&call_sid(1)), []);
     }
@@ -197,29 +154,16 @@ mod tests {
         let t = TestApp::new();
         customer_calls(&t, &sid(1)).await;
         let path = format!("/conference/{}/connect/agent1", sid(1));
-        let response = handle(
-            &t.app,
-            webhook_with_signature(&path, &[("CallSid", &sid(5))], Some("Zm9yZ2Vk")),
-        )
-        .await
-        .unwrap();
+        let response =
+            handle(&t.app, webhook_with_signature(&path, &[("CallSid", &sid(5))], Some("Zm9yZ2Vk"))).await.unwrap();
         assert_eq!(response.status(), 403);
-        assert_eq!(
-            t.store
-                .conference_of_agent(&agent("agent1"), NOW)
-                .await
-                .unwrap(),
-            None
-        );
+        assert_eq!(t.store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), None);
     }
 
     #[tokio::test]
     async fn apologises_when_the_store_fails() {
         let t = TestApp::with_store(MemoryCallStore::failing());
         let response = agent_answers(&t, &sid(1), "agent1").await;
-        assert_eq!(
-            (response.status().as_u16(), body_text(&response)),
-            (200, APOLOGY_TWIML.to_owned())
-        );
+        assert_eq!((response.status().as_u16(), body_text(&response)), (200, APOLOGY_TWIML.to_owned()));
     }
 }

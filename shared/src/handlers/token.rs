@@ -18,15 +18,9 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
 
 async fn mint(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
     let fields = http::fields(req)?;
-    let identity = match fields
-        .get("agent")
-        .map(String::as_str)
-        .filter(|a| !a.is_empty())
-    {
+    let identity = match fields.get("agent").map(String::as_str).filter(|a| !a.is_empty()) {
         Some(agent) => Identity::Agent(
-            super::rostered_agent(app, agent)
-                .ok_or(AppError::Forbidden("agent not on the roster"))?
-                .clone(),
+            super::rostered_agent(app, agent).ok_or(AppError::Forbidden("agent not on the roster"))?.clone(),
         ),
         None => Identity::new_customer()?,
     };
@@ -59,29 +53,17 @@ mod tests {
     #[tokio::test]
     async fn an_agent_gets_a_token_that_can_receive_calls() {
         let t = TestApp::new();
-        for request in [
-            form_post("/token", &[("agent", "agent1")]),
-            json_post("/token", r#"{"agent": "agent1"}"#),
-        ] {
+        for request in [form_post("/token", &[("agent", "agent1")]), json_post("/token", r#"{"agent": "agent1"}"#)] {
             let response = handle(&t.app, request).await.unwrap();
             assert_eq!(response.status(), 200);
             assert_eq!(content_type(&response), "application/json");
             let body = body_json(&response);
-            assert_eq!(
-                (body["identity"].as_str(), body["ttl"].as_u64()),
-                (Some("agent1"), Some(3600))
-            );
+            assert_eq!((body["identity"].as_str(), body["ttl"].as_u64()), (Some("agent1"), Some(3600)));
             let claims = claims(body["token"].as_str().unwrap());
             assert_eq!(claims["grants"]["identity"], "agent1");
             assert_eq!(claims["grants"]["voice"]["incoming"]["allow"], true);
-            assert_eq!(
-                claims["grants"]["voice"]["outgoing"]["application_sid"],
-                format!("AP{}", "0".repeat(32))
-            );
-            assert_eq!(
-                (claims["nbf"].as_i64(), claims["exp"].as_i64()),
-                (Some(NOW), Some(NOW + 3600))
-            );
+            assert_eq!(claims["grants"]["voice"]["outgoing"]["application_sid"], format!("AP{}", "0".repeat(32)));
+            assert_eq!((claims["nbf"].as_i64(), claims["exp"].as_i64()), (Some(NOW), Some(NOW + 3600)));
         }
     }
 
@@ -91,10 +73,7 @@ mod tests {
         let first = body_json(&handle(&t.app, form_post("/token", &[])).await.unwrap());
         let second = body_json(&handle(&t.app, json_post("/token", "{}")).await.unwrap());
         let identity = first["identity"].as_str().unwrap();
-        assert!(
-            identity.starts_with("customer_") && identity.len() == 25,
-            "{identity}"
-        );
+        assert!(identity.starts_with("customer_") && identity.len() == 25, "{identity}");
         assert_ne!(first["identity"], second["identity"]);
         let claims = claims(first["token"].as_str().unwrap());
         assert_eq!(claims["grants"]["identity"], identity);
@@ -104,10 +83,8 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_agent_is_forbidden() {
         let t = TestApp::new();
-        for request in [
-            form_post("/token", &[("agent", "mallory")]),
-            json_post("/token", r#"{"agent": "customer_x"}"#),
-        ] {
+        for request in [form_post("/token", &[("agent", "mallory")]), json_post("/token", r#"{"agent": "customer_x"}"#)]
+        {
             let response = handle(&t.app, request).await.unwrap();
             assert_eq!(
                 (response.status().as_u16(), body_json(&response)),
@@ -122,20 +99,9 @@ mod tests {
         let response = handle(&t.app, json_post("/token", "[1]")).await.unwrap();
         assert_eq!(
             (response.status().as_u16(), body_json(&response)),
-            (
-                400,
-                serde_json::json!({"error": "the body must be a JSON object"})
-            )
+            (400, serde_json::json!({"error": "the body must be a JSON object"}))
         );
-        let response = handle(
-            &t.app,
-            form_post("/token", &[("agent", "agent1"), ("agent", "agent2")]),
-        )
-        .await
-        .unwrap();
-        assert_eq!(
-            body_json(&response)["fields"],
-            serde_json::json!({"agent": "was given more than once"})
-        );
+        let response = handle(&t.app, form_post("/token", &[("agent", "agent1"), ("agent", "agent2")])).await.unwrap();
+        assert_eq!(body_json(&response)["fields"], serde_json::json!({"agent": "was given more than once"}));
     }
 }

@@ -87,8 +87,7 @@ impl TokenSigner {
         if request.ttl_seconds == 0 || request.ttl_seconds > MAX_TTL_SECONDS {
             return Err(TokenError::InvalidTtl);
         }
-        let incoming =
-            matches!(request.identity, Identity::Agent(_)).then_some(Incoming { allow: true });
+        let incoming = matches!(request.identity, Identity::Agent(_)).then_some(Incoming { allow: true });
         let claims = Claims {
             jti: format!("{}-{}", self.api_key, request.issued_at),
             grants: Grants {
@@ -97,10 +96,7 @@ impl TokenSigner {
                     outgoing: Outgoing {
                         application_sid: &self.twiml_app_sid,
                         // Twilio's libraries leave out an empty params object altogether.
-                        params: request
-                            .outgoing_params
-                            .as_ref()
-                            .filter(|params| !params.is_empty()),
+                        params: request.outgoing_params.as_ref().filter(|params| !params.is_empty()),
                     },
                 },
                 identity: request.identity.as_str(),
@@ -110,14 +106,10 @@ impl TokenSigner {
             nbf: request.issued_at,
             sub: &self.account_sid,
         };
-        let signing_input = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(HEADER),
-            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?)
-        );
+        let signing_input =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(HEADER), URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims)?));
         let key = EncodingKey::from_secret(self.api_secret.expose().as_bytes());
-        let signature =
-            jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256)?;
+        let signature = jsonwebtoken::crypto::sign(signing_input.as_bytes(), &key, Algorithm::HS256)?;
         Ok(format!("{signing_input}.{signature}"))
     }
 }
@@ -188,17 +180,9 @@ mod tests {
     #[test]
     fn verifies_with_jsonwebtoken() {
         let identity = Identity::Agent(AgentId::parse("agent2").unwrap());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
         let token = reference_signer()
-            .mint(&TokenRequest {
-                identity: &identity,
-                issued_at: now,
-                ttl_seconds: 3600,
-                outgoing_params: None,
-            })
+            .mint(&TokenRequest { identity: &identity, issued_at: now, ttl_seconds: 3600, outgoing_params: None })
             .unwrap();
         let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "nbf", "iss", "sub"]);
@@ -213,9 +197,7 @@ mod tests {
         assert_eq!(decoded.claims["grants"]["identity"], "agent2");
 
         let wrong_key = jsonwebtoken::DecodingKey::from_secret(b"another-secret");
-        assert!(
-            jsonwebtoken::decode::<serde_json::Value>(&token, &wrong_key, &validation).is_err()
-        );
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &wrong_key, &validation).is_err());
     }
 
     #[test]

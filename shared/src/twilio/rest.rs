@@ -27,11 +27,7 @@ pub trait Dialer: Send + Sync {
 pub enum TwilioError {
     /// Twilio answered with an error document; `code` is Twilio's own error code.
     #[error("Twilio answered {status} (code {code:?}): {message}")]
-    Api {
-        status: u16,
-        code: Option<u32>,
-        message: String,
-    },
+    Api { status: u16, code: Option<u32>, message: String },
     #[error("could not reach Twilio")]
     Transport(#[source] reqwest::Error),
     #[error("Twilio's answer could not be read")]
@@ -49,10 +45,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Self {
-            connect: Duration::from_millis(1000),
-            total: Duration::from_millis(2000),
-        }
+        Self { connect: Duration::from_millis(1000), total: Duration::from_millis(2000) }
     }
 }
 
@@ -99,15 +92,8 @@ impl TwilioRestClient {
         })
     }
 
-    async fn post_form(
-        &self,
-        path: &str,
-        form: &[(&str, &str)],
-    ) -> Result<reqwest::Response, TwilioError> {
-        let url = format!(
-            "{}/2010-04-01/Accounts/{}/{path}",
-            self.base_url, self.account_sid
-        );
+    async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Result<reqwest::Response, TwilioError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/{path}", self.base_url, self.account_sid);
         let response = self
             .http
             .post(url)
@@ -132,16 +118,9 @@ impl TwilioRestClient {
 #[async_trait]
 impl Dialer for TwilioRestClient {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError> {
-        let response = self
-            .post_form(
-                "Calls.json",
-                &[("To", &call.to), ("From", &call.from), ("Url", &call.url)],
-            )
-            .await?;
-        let call = response
-            .json::<CallResource>()
-            .await
-            .map_err(TwilioError::UnexpectedResponse)?;
+        let response =
+            self.post_form("Calls.json", &[("To", &call.to), ("From", &call.from), ("Url", &call.url)]).await?;
+        let call = response.json::<CallResource>().await.map_err(TwilioError::UnexpectedResponse)?;
         CallSid::parse(&call.sid).ok_or(TwilioError::MalformedSid)
     }
 }
@@ -157,14 +136,7 @@ mod tests {
     const CALL_SID: &str = "CA0123456789abcdef0123456789abcdef";
 
     fn client(server: &MockServer, timeouts: Timeouts) -> TwilioRestClient {
-        TwilioRestClient::new(
-            &server.uri(),
-            ACCOUNT,
-            KEY,
-            Secret::new("key-secret"),
-            timeouts,
-        )
-        .unwrap()
+        TwilioRestClient::new(&server.uri(), ACCOUNT, KEY, Secret::new("key-secret"), timeouts).unwrap()
     }
 
     fn agent_call() -> OutboundCall {
@@ -191,10 +163,7 @@ mod tests {
             .mount(&server)
             .await;
 
-        let sid = client(&server, Timeouts::default())
-            .place_call(&agent_call())
-            .await
-            .unwrap();
+        let sid = client(&server, Timeouts::default()).place_call(&agent_call()).await.unwrap();
         assert_eq!(sid.as_str(), CALL_SID);
     }
 
@@ -209,16 +178,9 @@ mod tests {
             .mount(&server)
             .await;
 
-        let err = client(&server, Timeouts::default())
-            .place_call(&agent_call())
-            .await
-            .unwrap_err();
+        let err = client(&server, Timeouts::default()).place_call(&agent_call()).await.unwrap_err();
         match err {
-            TwilioError::Api {
-                status,
-                code,
-                message,
-            } => {
+            TwilioError::Api { status, code, message } => {
                 assert_eq!((status, code), (400, Some(21211)));
                 assert_eq!(message, "The 'To' number is not a valid phone number.");
             }
@@ -229,25 +191,9 @@ mod tests {
     #[tokio::test]
     async fn a_server_error_without_a_document_is_still_an_api_error() {
         let server = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(503))
-            .mount(&server)
-            .await;
-        let err = client(&server, Timeouts::default())
-            .place_call(&agent_call())
-            .await
-            .unwrap_err();
-        assert!(
-            matches!(
-                err,
-                TwilioError::Api {
-                    status: 503,
-                    code: None,
-                    ..
-                }
-            ),
-            "{err:?}"
-        );
+        Mock::given(method("POST")).respond_with(ResponseTemplate::new(503)).mount(&server).await;
+        let err = client(&server, Timeouts::default()).place_call(&agent_call()).await.unwrap_err();
+        assert!(matches!(err, TwilioError::Api { status: 503, code: None, .. }), "{err:?}");
     }
 
     #[tokio::test]
@@ -257,14 +203,8 @@ mod tests {
             .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(30)))
             .mount(&server)
             .await;
-        let timeouts = Timeouts {
-            connect: Duration::from_millis(100),
-            total: Duration::from_millis(200),
-        };
-        let err = client(&server, timeouts)
-            .place_call(&agent_call())
-            .await
-            .unwrap_err();
+        let timeouts = Timeouts { connect: Duration::from_millis(100), total: Duration::from_millis(200) };
+        let err = client(&server, timeouts).place_call(&agent_call()).await.unwrap_err();
         match err {
             TwilioError::Transport(source) => assert!(source.is_timeout(), "{source:?}"),
             other => panic!("expected a timeout, got {other:?}"),
@@ -275,28 +215,18 @@ mod tests {
     async fn rejects_a_malformed_sid() {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(
-                ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "nope"})),
-            )
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": "nope"})))
             .mount(&server)
             .await;
-        let err = client(&server, Timeouts::default())
-            .place_call(&agent_call())
-            .await
-            .unwrap_err();
+        let err = client(&server, Timeouts::default()).place_call(&agent_call()).await.unwrap_err();
         assert!(matches!(err, TwilioError::MalformedSid));
     }
 
     #[test]
     fn debug_output_hides_the_api_secret() {
-        let client = TwilioRestClient::new(
-            "http://127.0.0.1:1",
-            ACCOUNT,
-            KEY,
-            Secret::new("key-secret"),
-            Timeouts::default(),
-        )
-        .unwrap();
+        let client =
+            TwilioRestClient::new("http://127.0.0.1:1", ACCOUNT, KEY, Secret::new("key-secret"), Timeouts::default())
+                .unwrap();
         assert!(!format!("{client:?}").contains("key-secret"));
     }
 }

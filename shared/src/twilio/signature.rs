@@ -17,11 +17,7 @@ pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> Stri
 
     let mut signed = String::from(url);
     for name in names {
-        let mut values: Vec<&str> = params
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .collect();
+        let mut values: Vec<&str> = params.iter().filter(|(n, _)| n == name).map(|(_, v)| v.as_str()).collect();
         values.sort_unstable();
         values.dedup();
         for value in values {
@@ -40,9 +36,7 @@ pub fn compute(auth_token: &str, url: &str, params: &[(String, String)]) -> Stri
 
 /// Checks a form-encoded webhook. `url` is the full URL Twilio requested, query included.
 pub fn is_valid(auth_token: &str, url: &str, params: &[(String, String)], signature: &str) -> bool {
-    url_variants(url)
-        .iter()
-        .any(|candidate| constant_time_eq(&compute(auth_token, candidate, params), signature))
+    url_variants(url).iter().any(|candidate| constant_time_eq(&compute(auth_token, candidate, params), signature))
 }
 
 /// Checks a JSON-bodied webhook: Twilio signs the URL (which carries `bodySHA256`) with no
@@ -51,10 +45,7 @@ pub fn is_valid_json(auth_token: &str, url: &str, body: &[u8], signature: &str) 
     let Some(expected_hash) = query_value(url, "bodySHA256") else {
         return false;
     };
-    let actual_hash: String = Sha256::digest(body)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let actual_hash: String = Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect();
     constant_time_eq(&actual_hash, &expected_hash) && is_valid(auth_token, url, &[], signature)
 }
 
@@ -65,9 +56,7 @@ fn constant_time_eq(a: &str, b: &str) -> bool {
 fn query_value(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     let query = query.split('#').next().unwrap_or_default();
-    form_urlencoded::parse(query.as_bytes())
-        .find(|(n, _)| n == name)
-        .map(|(_, v)| v.into_owned())
+    form_urlencoded::parse(query.as_bytes()).find(|(n, _)| n == name).map(|(_, v)| v.into_owned())
 }
 
 /// The URL as given, without its port, and with the scheme's default port; the same variants
@@ -82,9 +71,7 @@ fn url_variants(url: &str) -> Vec<String> {
 
     let host_part = netloc.rsplit_once('@').map_or(netloc, |(_, host)| host);
     let port = if let Some(bracketed) = host_part.strip_prefix('[') {
-        bracketed
-            .split_once(']')
-            .and_then(|(_, after)| after.strip_prefix(':'))
+        bracketed.split_once(']').and_then(|(_, after)| after.strip_prefix(':'))
     } else {
         host_part.split_once(':').map(|(_, port)| port)
     }
@@ -98,10 +85,7 @@ fn url_variants(url: &str) -> Vec<String> {
         }
         None => {
             let default_port = if scheme == "https" { 443 } else { 80 };
-            vec![
-                with_netloc(netloc),
-                with_netloc(&format!("{netloc}:{default_port}")),
-            ]
+            vec![with_netloc(netloc), with_netloc(&format!("{netloc}:{default_port}"))]
         }
     }
 }
@@ -152,53 +136,26 @@ mod tests {
     #[test]
     fn accepts_a_signature_over_the_default_port() {
         assert!(is_valid(TOKEN, U, &p(), "kvajT1Ptam85bY51eRf/AJRuM3w="));
-        assert!(is_valid(
-            TOKEN,
-            "http://mycompany.com/myapp.php?foo=1&bar=2",
-            &p(),
-            "0ZXoZLH/DfblKGATFgpif+LLRf4="
-        ));
+        assert!(is_valid(TOKEN, "http://mycompany.com/myapp.php?foo=1&bar=2", &p(), "0ZXoZLH/DfblKGATFgpif+LLRf4="));
     }
 
     #[test]
     fn sorts_and_deduplicates_repeated_values() {
-        let params: Vec<(String, String)> = [
-            ("Sid", "CA123"),
-            ("SidAccount", "AC123"),
-            ("Digits", "5678"),
-            ("Digits", "1234"),
-            ("Digits", "1234"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
+        let params: Vec<(String, String)> =
+            [("Sid", "CA123"), ("SidAccount", "AC123"), ("Digits", "5678"), ("Digits", "1234"), ("Digits", "1234")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect();
         assert_eq!(compute(TOKEN, U, &params), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
     }
 
     #[test]
     fn validates_json_bodies_by_hash() {
-        let url = format!(
-            "{U}&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620"
-        );
+        let url = format!("{U}&bodySHA256=0a1ff7634d9ab3b95db5c9a2dfe9416e41502b283a80c7cf19632632f96e6620");
         let body = br#"{"property": "value", "boolean": true}"#;
-        assert!(is_valid_json(
-            TOKEN,
-            &url,
-            body,
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
-        assert!(!is_valid_json(
-            TOKEN,
-            &url,
-            br#"{"property": "other"}"#,
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
-        assert!(!is_valid_json(
-            TOKEN,
-            U,
-            body,
-            "a9nBmqA0ju/hNViExpshrM61xv4="
-        ));
+        assert!(is_valid_json(TOKEN, &url, body, "a9nBmqA0ju/hNViExpshrM61xv4="));
+        assert!(!is_valid_json(TOKEN, &url, br#"{"property": "other"}"#, "a9nBmqA0ju/hNViExpshrM61xv4="));
+        assert!(!is_valid_json(TOKEN, U, body, "a9nBmqA0ju/hNViExpshrM61xv4="));
     }
 
     #[test]
@@ -211,42 +168,20 @@ mod tests {
     #[test]
     fn rejects_tampering() {
         assert!(!is_valid(TOKEN, U, &p(), "RSOYDt4T1cUTdK1PDd93/VVr8B9="));
-        assert!(!is_valid(
-            TOKEN,
-            &format!("{U}&somethingUnexpected=true"),
-            &p(),
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert!(!is_valid(TOKEN, &format!("{U}&somethingUnexpected=true"), &p(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
         assert!(!is_valid(TOKEN, U, &p(), ""));
         assert!(!is_valid("54321", U, &p(), "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
         let mut changed = p();
         changed[2].1 = "9999".into();
-        assert!(!is_valid(
-            TOKEN,
-            U,
-            &changed,
-            "RSOYDt4T1cUTdK1PDd93/VVr8B8="
-        ));
+        assert!(!is_valid(TOKEN, U, &changed, "RSOYDt4T1cUTdK1PDd93/VVr8B8="));
     }
 
     #[test]
     fn url_variants_follow_the_helper_libraries() {
-        assert_eq!(
-            url_variants("https://h/x?a=1"),
-            ["https://h/x?a=1", "https://h:443/x?a=1"]
-        );
+        assert_eq!(url_variants("https://h/x?a=1"), ["https://h/x?a=1", "https://h:443/x?a=1"]);
         assert_eq!(url_variants("http://h"), ["http://h", "http://h:80"]);
-        assert_eq!(
-            url_variants("http://127.0.0.1:9000/c"),
-            ["http://127.0.0.1/c", "http://127.0.0.1:9000/c"]
-        );
-        assert_eq!(
-            url_variants("HTTPS://h:/x"),
-            ["https://h:/x", "https://h::443/x"]
-        );
-        assert_eq!(
-            url_variants("https://[::1]:8443/x"),
-            ["https://[/x", "https://[::1]:8443/x"]
-        );
+        assert_eq!(url_variants("http://127.0.0.1:9000/c"), ["http://127.0.0.1/c", "http://127.0.0.1:9000/c"]);
+        assert_eq!(url_variants("HTTPS://h:/x"), ["https://h:/x", "https://h::443/x"]);
+        assert_eq!(url_variants("https://[::1]:8443/x"), ["https://[/x", "https://[::1]:8443/x"]);
     }
 }

@@ -15,18 +15,10 @@ pub struct VoiceResponse {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verb {
     Say(String),
-    Play {
-        url: String,
-        loop_count: Option<u32>,
-    },
-    Pause {
-        length_seconds: Option<u32>,
-    },
+    Play { url: String, loop_count: Option<u32> },
+    Pause { length_seconds: Option<u32> },
     Dial(Dial),
-    Redirect {
-        url: String,
-        method: Option<Method>,
-    },
+    Redirect { url: String, method: Option<Method> },
     Hangup,
 }
 
@@ -97,10 +89,7 @@ impl VoiceResponse {
 
     /// `loop_count` 0 repeats until the call moves on (Twilio's `loop="0"`).
     pub fn play(self, url: impl Into<String>, loop_count: Option<u32>) -> Self {
-        self.verb(Verb::Play {
-            url: url.into(),
-            loop_count,
-        })
+        self.verb(Verb::Play { url: url.into(), loop_count })
     }
 
     pub fn dial(self, dial: Dial) -> Self {
@@ -124,32 +113,19 @@ impl VoiceResponse {
 fn write_verb(xml: &mut String, verb: &Verb) {
     match verb {
         Verb::Say(text) => element(xml, "Say", &[], text),
-        Verb::Play { url, loop_count } => element(
-            xml,
-            "Play",
-            &[("loop", loop_count.map(|n| n.to_string()))],
-            url,
-        ),
-        Verb::Pause { length_seconds } => empty_element(
-            xml,
-            "Pause",
-            &[("length", length_seconds.map(|n| n.to_string()))],
-        ),
-        Verb::Redirect { url, method } => element(
-            xml,
-            "Redirect",
-            &[("method", method.map(|m| m.as_str().to_owned()))],
-            url,
-        ),
+        Verb::Play { url, loop_count } => element(xml, "Play", &[("loop", loop_count.map(|n| n.to_string()))], url),
+        Verb::Pause { length_seconds } => {
+            empty_element(xml, "Pause", &[("length", length_seconds.map(|n| n.to_string()))])
+        }
+        Verb::Redirect { url, method } => {
+            element(xml, "Redirect", &[("method", method.map(|m| m.as_str().to_owned()))], url)
+        }
         Verb::Hangup => empty_element(xml, "Hangup", &[]),
         Verb::Dial(dial) => {
             open_tag(
                 xml,
                 "Dial",
-                &[
-                    ("callerId", dial.caller_id.clone()),
-                    ("timeout", dial.timeout_seconds.map(|n| n.to_string())),
-                ],
+                &[("callerId", dial.caller_id.clone()), ("timeout", dial.timeout_seconds.map(|n| n.to_string()))],
             );
             match &dial.noun {
                 DialNoun::Number(number) => element(xml, "Number", &[], number),
@@ -158,19 +134,10 @@ fn write_verb(xml: &mut String, verb: &Verb) {
                     xml,
                     "Conference",
                     &[
-                        (
-                            "startConferenceOnEnter",
-                            conference.start_conference_on_enter.map(|b| b.to_string()),
-                        ),
-                        (
-                            "endConferenceOnExit",
-                            conference.end_conference_on_exit.map(|b| b.to_string()),
-                        ),
+                        ("startConferenceOnEnter", conference.start_conference_on_enter.map(|b| b.to_string())),
+                        ("endConferenceOnExit", conference.end_conference_on_exit.map(|b| b.to_string())),
                         ("waitUrl", conference.wait_url.clone()),
-                        (
-                            "waitMethod",
-                            conference.wait_method.map(|m| m.as_str().to_owned()),
-                        ),
+                        ("waitMethod", conference.wait_method.map(|m| m.as_str().to_owned())),
                     ],
                     &conference.name,
                 ),

@@ -68,19 +68,10 @@ fn dial_a_number_with_caller_id() {
 fn keeps_verb_order_and_renders_every_verb() {
     let twiml = VoiceResponse::new()
         .hangup()
-        .verb(Verb::Pause {
-            length_seconds: Some(2),
-        })
+        .verb(Verb::Pause { length_seconds: Some(2) })
         .say("one")
-        .verb(Verb::Redirect {
-            url: "https://h/x".into(),
-            method: Some(Method::Get),
-        })
-        .dial(Dial {
-            caller_id: None,
-            timeout_seconds: Some(20),
-            noun: DialNoun::Client("agent2".into()),
-        })
+        .verb(Verb::Redirect { url: "https://h/x".into(), method: Some(Method::Get) })
+        .dial(Dial { caller_id: None, timeout_seconds: Some(20), noun: DialNoun::Client("agent2".into()) })
         .say("two")
         .play("https://h/a.mp3", None);
     assert_eq!(
@@ -91,24 +82,19 @@ fn keeps_verb_order_and_renders_every_verb() {
 
 #[test]
 fn empty_response() {
-    assert_eq!(
-        VoiceResponse::new().to_xml(),
-        r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#
-    );
+    assert_eq!(VoiceResponse::new().to_xml(), r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#);
 }
 
 #[test]
 fn escapes_markup_in_text_and_attributes() {
-    let twiml = VoiceResponse::new()
-        .say(r#"<Hangup/> & "quotes" 'n' stuff"#)
-        .dial(Dial {
-            caller_id: None,
-            timeout_seconds: None,
-            noun: DialNoun::Conference(Conference {
-                wait_url: Some(r#"https://h/wait?a=1&b="2"<>"#.into()),
-                ..Conference::named("x")
-            }),
-        });
+    let twiml = VoiceResponse::new().say(r#"<Hangup/> & "quotes" 'n' stuff"#).dial(Dial {
+        caller_id: None,
+        timeout_seconds: None,
+        noun: DialNoun::Conference(Conference {
+            wait_url: Some(r#"https://h/wait?a=1&b="2"<>"#.into()),
+            ..Conference::named("x")
+        }),
+    });
     assert_eq!(
         twiml.to_xml(),
         r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>&lt;Hangup/&gt; &amp; &quot;quotes&quot; &apos;n&apos; stuff</Say><Dial><Conference waitUrl="https://h/wait?a=1&amp;b=&quot;2&quot;&lt;&gt;">x</Conference></Dial></Response>"#
@@ -117,8 +103,7 @@ fn escapes_markup_in_text_and_attributes() {
 
 #[test]
 fn drops_characters_xml_forbids() {
-    let twiml = VoiceResponse::new()
-        .say("a\u{0}b\u{8}c\u{B}d\u{C}e\u{1F}f\u{FFFE}g\u{FFFF}h\tI\nJ\u{1F600}");
+    let twiml = VoiceResponse::new().say("a\u{0}b\u{8}c\u{B}d\u{C}e\u{1F}f\u{FFFE}g\u{FFFF}h\tI\nJ\u{1F600}");
     assert_eq!(
         twiml.to_xml(),
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response><Say>abcdefgh\tI\nJ\u{1F600}</Say></Response>"
