@@ -7,8 +7,7 @@ use crate::secret::Secret;
 
 pub const DEFAULT_TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
 pub const DEFAULT_AGENT_IDS: &str = "agent1,agent2";
-pub const DEFAULT_HOLD_MUSIC_URL: &str =
-    "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
+pub const DEFAULT_HOLD_MUSIC_URL: &str = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -16,6 +15,7 @@ pub struct Config {
     /// The origin Twilio calls, without a trailing slash; `None` derives it from each request.
     pub public_base_url: Option<String>,
     pub calls_table: String,
+    pub tickets_table: String,
     pub roster: Roster,
     pub hold_music_url: String,
 }
@@ -56,11 +56,7 @@ impl Config {
     /// Reads through `lookup` so tests need not touch the process environment. Collects every
     /// problem before failing, so one deploy shows them all.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let mut reader = Reader {
-            lookup: &lookup,
-            missing: Vec::new(),
-            invalid: BTreeMap::new(),
-        };
+        let mut reader = Reader { lookup: &lookup, missing: Vec::new(), invalid: BTreeMap::new() };
 
         let account_sid = reader.required("TWILIO_ACCOUNT_SID");
         reader.check_prefix("TWILIO_ACCOUNT_SID", &account_sid, "AC");
@@ -72,19 +68,12 @@ impl Config {
         let number = PhoneNumber::parse(&number);
         let twiml_app_sid = reader.required("TWILIO_TWIML_APP_SID");
         reader.check_prefix("TWILIO_TWIML_APP_SID", &twiml_app_sid, "AP");
-        let api_base_url = reader
-            .url("TWILIO_API_BASE_URL")
-            .unwrap_or_else(|| DEFAULT_TWILIO_API_BASE_URL.to_owned());
+        let api_base_url = reader.url("TWILIO_API_BASE_URL").unwrap_or_else(|| DEFAULT_TWILIO_API_BASE_URL.to_owned());
         let public_base_url = reader.url("PUBLIC_BASE_URL");
         let calls_table = reader.required("CALLS_TABLE");
-        let roster = Roster::parse(
-            &reader
-                .optional("AGENT_IDS")
-                .unwrap_or_else(|| DEFAULT_AGENT_IDS.to_owned()),
-        );
-        let hold_music_url = reader
-            .url("HOLD_MUSIC_URL")
-            .unwrap_or_else(|| DEFAULT_HOLD_MUSIC_URL.to_owned());
+        let tickets_table = reader.required("TICKETS_TABLE");
+        let roster = Roster::parse(&reader.optional("AGENT_IDS").unwrap_or_else(|| DEFAULT_AGENT_IDS.to_owned()));
+        let hold_music_url = reader.url("HOLD_MUSIC_URL").unwrap_or_else(|| DEFAULT_HOLD_MUSIC_URL.to_owned());
 
         let number = match number {
             Ok(number) => Some(number),
@@ -97,29 +86,23 @@ impl Config {
         };
 
         match (number, roster) {
-            (Some(number), Some(roster))
-                if reader.missing.is_empty() && reader.invalid.is_empty() =>
-            {
-                Ok(Self {
-                    twilio: TwilioConfig {
-                        account_sid,
-                        auth_token,
-                        api_key,
-                        api_secret,
-                        number,
-                        twiml_app_sid,
-                        api_base_url,
-                    },
-                    public_base_url,
-                    calls_table,
-                    roster,
-                    hold_music_url,
-                })
-            }
-            _ => Err(ConfigError {
-                missing: reader.missing,
-                invalid: reader.invalid,
+            (Some(number), Some(roster)) if reader.missing.is_empty() && reader.invalid.is_empty() => Ok(Self {
+                twilio: TwilioConfig {
+                    account_sid,
+                    auth_token,
+                    api_key,
+                    api_secret,
+                    number,
+                    twiml_app_sid,
+                    api_base_url,
+                },
+                public_base_url,
+                calls_table,
+                tickets_table,
+                roster,
+                hold_music_url,
             }),
+            _ => Err(ConfigError { missing: reader.missing, invalid: reader.invalid }),
         }
     }
 }
@@ -132,9 +115,7 @@ struct Reader<'a, F: Fn(&str) -> Option<String>> {
 
 impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     fn optional(&self, name: &str) -> Option<String> {
-        (self.lookup)(name)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
+        (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
     }
 
     fn required(&mut self, name: &'static str) -> String {
@@ -151,8 +132,7 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
 
     fn check_prefix(&mut self, name: &'static str, value: &str, prefix: &str) {
         if !value.is_empty() && !value.starts_with(prefix) {
-            self.invalid
-                .insert(name, format!("must start with {prefix}"));
+            self.invalid.insert(name, format!("must start with {prefix}"));
         }
     }
 
@@ -180,6 +160,7 @@ pub(crate) mod tests {
             ("TWILIO_NUMBER", "+15550000000".to_owned()),
             ("TWILIO_TWIML_APP_SID", format!("AP{}", "0".repeat(32))),
             ("CALLS_TABLE", "calls".to_owned()),
+            ("TICKETS_TABLE", "tickets".to_owned()),
         ]
         .into_iter()
         .collect()
@@ -211,7 +192,8 @@ pub(crate) mod tests {
                 "TWILIO_API_SECRET",
                 "TWILIO_NUMBER",
                 "TWILIO_TWIML_APP_SID",
-                "CALLS_TABLE"
+                "CALLS_TABLE",
+                "TICKETS_TABLE"
             ]
         );
         assert!(err.invalid.is_empty());
@@ -228,12 +210,7 @@ pub(crate) mod tests {
         assert_eq!(err.missing, Vec::<&str>::new());
         assert_eq!(
             err.invalid.keys().copied().collect::<Vec<_>>(),
-            [
-                "AGENT_IDS",
-                "PUBLIC_BASE_URL",
-                "TWILIO_API_KEY",
-                "TWILIO_NUMBER"
-            ]
+            ["AGENT_IDS", "PUBLIC_BASE_URL", "TWILIO_API_KEY", "TWILIO_NUMBER"]
         );
         assert!(!err.to_string().contains("s3cr3t"));
     }
@@ -242,10 +219,7 @@ pub(crate) mod tests {
     fn trims_trailing_slashes_from_urls() {
         let mut env = complete_env();
         env.insert("PUBLIC_BASE_URL", "https://support.example.com/".into());
-        assert_eq!(
-            load(&env).unwrap().public_base_url.as_deref(),
-            Some("https://support.example.com")
-        );
+        assert_eq!(load(&env).unwrap().public_base_url.as_deref(), Some("https://support.example.com"));
     }
 
     #[test]

@@ -16,15 +16,13 @@ use crate::twiml::VoiceResponse;
 
 /// What a caller hears when Warmline cannot do its part; Twilio's own alternative is
 /// "an application error has occurred".
-pub const APOLOGY: &str = "We are sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye.";
+pub const APOLOGY: &str =
+    "We are sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye.";
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("bad request: {message}")]
-    BadRequest {
-        message: &'static str,
-        fields: BTreeMap<String, String>,
-    },
+    BadRequest { message: &'static str, fields: BTreeMap<String, String> },
     /// The reason is logged, never sent.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -32,6 +30,10 @@ pub enum AppError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body too large")]
+    PayloadTooLarge,
     #[error("Twilio request failed")]
     Upstream(#[from] TwilioError),
     #[error("storage failed")]
@@ -46,22 +48,20 @@ pub enum AppError {
 
 impl AppError {
     pub fn bad_request(message: &'static str) -> Self {
-        Self::BadRequest {
-            message,
-            fields: BTreeMap::new(),
-        }
+        Self::BadRequest { message, fields: BTreeMap::new() }
     }
 
     pub fn invalid_fields(fields: BTreeMap<String, String>) -> Self {
-        Self::BadRequest {
-            message: "invalid input",
-            fields,
-        }
+        Self::BadRequest { message: "invalid input", fields }
     }
 
     fn log(&self) {
         match self {
-            Self::BadRequest { .. } | Self::NotFound(_) | Self::Conflict(_) => {
+            Self::BadRequest { .. }
+            | Self::NotFound(_)
+            | Self::Conflict(_)
+            | Self::MethodNotAllowed
+            | Self::PayloadTooLarge => {
                 tracing::info!(error = %self, "request refused");
             }
             Self::Forbidden(reason) => tracing::warn!(reason, "request forbidden"),
@@ -82,29 +82,37 @@ impl AppError {
                 }
                 http::json(StatusCode::BAD_REQUEST, &body)
             }
-            Self::Forbidden(_) => {
-                http::json(StatusCode::FORBIDDEN, &json!({ "error": "forbidden" }))
+            Self::Forbidden(_) => http::json(StatusCode::FORBIDDEN, &json!({ "error": "forbidden" })),
+            Self::NotFound(message) => http::json(StatusCode::NOT_FOUND, &json!({ "error": message })),
+            Self::Conflict(message) => http::json(StatusCode::CONFLICT, &json!({ "error": message })),
+            Self::MethodNotAllowed => {
+                http::json(StatusCode::METHOD_NOT_ALLOWED, &json!({ "error": "method not allowed" }))
             }
-            Self::NotFound(message) => {
-                http::json(StatusCode::NOT_FOUND, &json!({ "error": message }))
-            }
-            Self::Conflict(message) => {
-                http::json(StatusCode::CONFLICT, &json!({ "error": message }))
-            }
+            Self::PayloadTooLarge => http::json(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &json!({ "error": format!("the body must be at most {} bytes", http::MAX_BODY_BYTES) }),
+            ),
             Self::Upstream(_) | Self::Store(_) | Self::Deadline => {
                 let mut response = http::json(
                     StatusCode::SERVICE_UNAVAILABLE,
                     &json!({ "error": "temporarily unavailable, please retry" }),
                 );
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from_static("2"));
+                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("2"));
                 response
             }
-            Self::Token(_) | Self::Random(_) => http::json(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                &json!({ "error": "internal" }),
-            ),
+            Self::Token(_) | Self::Random(_) => {
+                http::json(StatusCode::INTERNAL_SERVER_ERROR, &json!({ "error": "internal" }))
+            }
+        }
+    }
+
+    /// For Twilio status callbacks, whose answer Twilio ignores: a forged request gets 403,
+    /// anything else an empty `<Response>`; the error itself goes to the log.
+    pub fn into_status_callback_response(self) -> Response<Body> {
+        self.log();
+        match self {
+            Self::Forbidden(_) => http::text(StatusCode::FORBIDDEN, "forbidden"),
+            _ => http::twiml(&VoiceResponse::new()),
         }
     }
 

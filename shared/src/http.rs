@@ -2,6 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
 use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
@@ -13,6 +16,8 @@ use crate::twiml::VoiceResponse;
 
 pub const TWIML_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
 pub const JSON_CONTENT_TYPE: &str = "application/json";
+/// No form or JSON body Warmline accepts comes near this; anything bigger is refused unread.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
 fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
     let mut response = Response::new(body);
@@ -24,11 +29,7 @@ fn response(status: StatusCode, content_type: &'static str, body: Body) -> Respo
 }
 
 pub fn twiml(document: &VoiceResponse) -> Response<Body> {
-    response(
-        StatusCode::OK,
-        TWIML_CONTENT_TYPE,
-        Body::from(document.to_xml()),
-    )
+    response(StatusCode::OK, TWIML_CONTENT_TYPE, Body::from(document.to_xml()))
 }
 
 pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
@@ -57,12 +58,7 @@ pub fn public_base_url(config: &Config, req: &Request) -> Option<String> {
         Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.clone(),
         _ => None,
     }
-    .or_else(|| {
-        req.headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-    })?;
+    .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))?;
     Some(format!("https://{domain}"))
 }
 
@@ -79,32 +75,29 @@ pub fn public_url(config: &Config, req: &Request) -> Option<String> {
 
 /// Form parameters in the order they came, repeated names kept.
 pub fn form_params(req: &Request) -> Vec<(String, String)> {
-    form_urlencoded::parse(req.body().as_ref())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
+    form_urlencoded::parse(req.body().as_ref()).map(|(k, v)| (k.into_owned(), v.into_owned())).collect()
 }
 
 fn is_json(req: &Request) -> bool {
     req.headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("application/json")
-        })
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"))
 }
 
 /// The fields of a JSON object body or a form body, whichever the request sent. Every value
 /// must be a string; a name given twice is an error rather than a silent pick.
 pub fn fields(req: &Request) -> Result<BTreeMap<String, String>, AppError> {
     let body = req.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge);
+    }
     if is_json(req) {
         if body.iter().all(u8::is_ascii_whitespace) {
             return Ok(BTreeMap::new());
         }
-        let value: serde_json::Value = serde_json::from_slice(body)
-            .map_err(|_| AppError::bad_request("the body is not valid JSON"))?;
+        let value: serde_json::Value =
+            serde_json::from_slice(body).map_err(|_| AppError::bad_request("the body is not valid JSON"))?;
         let serde_json::Value::Object(object) = value else {
             return Err(AppError::bad_request("the body must be a JSON object"));
         };
@@ -129,19 +122,31 @@ pub fn fields(req: &Request) -> Result<BTreeMap<String, String>, AppError> {
     let mut fields = BTreeMap::new();
     for (name, value) in form_params(req) {
         if fields.insert(name.clone(), value).is_some() {
-            return Err(AppError::invalid_fields(
-                [(name, "was given more than once".to_owned())].into(),
-            ));
+            return Err(AppError::invalid_fields([(name, "was given more than once".to_owned())].into()));
         }
     }
     Ok(fields)
 }
 
+/// Query parameters; the first value wins when a name repeats.
+pub fn query_params(req: &Request) -> BTreeMap<String, String> {
+    let mut params = BTreeMap::new();
+    for (name, value) in form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()) {
+        params.entry(name.into_owned()).or_insert_with(|| value.into_owned());
+    }
+    params
+}
+
+/// Cursors are opaque to clients, so the store's position can change form without breaking them.
+pub fn encode_cursor(position: &str) -> String {
+    URL_SAFE_NO_PAD.encode(position)
+}
+
+pub fn decode_cursor(cursor: &str) -> Option<String> {
+    String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()
+}
+
 /// Path segments of the raw path, percent-decoding not applied (ids never need it).
 pub fn path_segments(req: &Request) -> Vec<String> {
-    raw_path(req)
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
+    raw_path(req).split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }

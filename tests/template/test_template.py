@@ -29,11 +29,18 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 # The route contract (docs/PRODUCT.md). A new function needs a row here, a SAM event and a
 # watch-router entry, or these tests fail.
 ROUTES = {
-    "conference-connect-client": ("POST", "/conference/connect/client"),
-    "conference-wait": ("POST", "/conference/wait"),
-    "conference-connect-agent": ("POST", "/conference/{conference_id}/connect/{agent_id}"),
-    "conference-call-agent": ("POST", "/conference/{agent_id}/call"),
-    "token": ("POST", "/token"),
+    "conference-connect-client": [("POST", "/conference/connect/client")],
+    "conference-wait": [("POST", "/conference/wait")],
+    "conference-connect-agent": [("POST", "/conference/{conference_id}/connect/{agent_id}")],
+    "conference-call-agent": [("POST", "/conference/{agent_id}/call")],
+    "conference-events": [
+        ("POST", "/conference/{conference_id}/events"),
+        ("POST", "/conference/{conference_id}/agents/{agent_id}/status"),
+    ],
+    "token": [("POST", "/token")],
+    "tickets": [("POST", "/tickets"), ("GET", "/tickets")],
+    "call-connect": [("POST", "/call/connect")],
+    "pages": [("GET", "/"), ("GET", "/dashboard"), ("GET", "/static/{file}")],
 }
 
 SECRET_PARAMETERS = ("TwilioAuthToken", "TwilioApiSecret")
@@ -84,8 +91,7 @@ def _policy_names(resource):
     for policy in resource["Properties"].get("Policies", []):
         assert isinstance(policy, dict) and len(policy) == 1, f"unexpected policy form: {policy!r}"
         (name, args), = policy.items()
-        names.append(name)
-        assert create_tables.ref_target(args["TableName"]) == "CallsTable"
+        names.append((name, create_tables.ref_target(args["TableName"])))
     return names
 
 
@@ -117,7 +123,7 @@ def test_http_api_event_matches_route_table(template, folder):
         props = event["Properties"]
         assert create_tables.ref_target(props["ApiId"]) == "Api"
         routes.append((props["Method"].upper(), props["Path"]))
-    assert routes == [ROUTES[folder]]
+    assert sorted(routes) == sorted(ROUTES[folder])
 
 
 def watch_routes(cargo_toml):
@@ -137,7 +143,7 @@ def watch_routes(cargo_toml):
 def test_watch_router_in_cargo_toml_matches_route_table():
     # Locally the same paths must reach the same functions as behind API Gateway.
     assert watch_routes(ROOT / "Cargo.toml") == sorted(
-        (fn, method, path) for fn, (method, path) in ROUTES.items()
+        (fn, method, path) for fn, routes in ROUTES.items() for method, path in routes
     )
 
 
@@ -169,6 +175,7 @@ def test_environment_variables_reference_parameters_and_resources(template):
         "TWILIO_TWIML_APP_SID": "TwilioTwimlAppSid",
         "PUBLIC_BASE_URL": "PublicBaseUrl",
         "CALLS_TABLE": "CallsTable",
+        "TICKETS_TABLE": "TicketsTable",
         "AGENT_IDS": "AgentIds",
         "HOLD_MUSIC_URL": "HoldMusicUrl",
     }
@@ -230,7 +237,7 @@ def test_no_key_shaped_strings_anywhere_in_deploy_files():
 
 def test_calls_table(template):
     tables = create_tables.table_definitions(template)
-    assert set(tables) == {"CallsTable"}
+    assert set(tables) == {"CallsTable", "TicketsTable"}
     assert template["Resources"]["CallsTable"]["Type"] == "AWS::DynamoDB::Table"
     props = tables["CallsTable"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -246,14 +253,40 @@ def test_calls_table(template):
     assert props["SSESpecification"] == {"SSEEnabled": True}
 
 
+def test_tickets_table_keeps_customer_data_and_never_needs_a_scan(template):
+    resource = template["Resources"]["TicketsTable"]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = resource["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    assert indexes["newest_first"]["KeySchema"] == [
+        {"AttributeName": "feed", "KeyType": "HASH"},
+        {"AttributeName": "id", "KeyType": "RANGE"},
+    ]
+    assert indexes["newest_first"]["Projection"] == {"ProjectionType": "ALL"}
+    assert indexes["by_phone_number"]["KeySchema"] == [{"AttributeName": "phone_number", "KeyType": "HASH"}]
+
+
+def test_no_function_may_scan_the_tickets_table():
+    # The ports query indexes only; a Scan call in the store code would be a full-table read.
+    tickets_store = (ROOT / "shared" / "src" / "store" / "dynamo" / "tickets.rs").read_text()
+    assert ".scan()" not in tickets_store
+
+
 @pytest.mark.parametrize(
     ("folder", "policies"),
     [
-        ("conference-connect-client", ["DynamoDBCrudPolicy"]),
+        ("conference-connect-client", [("DynamoDBCrudPolicy", "CallsTable")]),
         ("conference-wait", []),
-        ("conference-connect-agent", ["DynamoDBCrudPolicy"]),
-        ("conference-call-agent", ["DynamoDBReadPolicy"]),
+        ("conference-connect-agent", [("DynamoDBCrudPolicy", "CallsTable")]),
+        ("conference-call-agent", [("DynamoDBReadPolicy", "CallsTable"), ("DynamoDBWritePolicy", "CallsTable")]),
+        ("conference-events", [("DynamoDBCrudPolicy", "CallsTable")]),
         ("token", []),
+        ("tickets", [("DynamoDBWritePolicy", "TicketsTable"), ("DynamoDBReadPolicy", "TicketsTable")]),
+        ("call-connect", [("DynamoDBReadPolicy", "TicketsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("pages", []),
     ],
 )
 def test_each_function_has_the_narrowest_policy(template, folder, policies):
@@ -274,6 +307,7 @@ def test_globals_grant_no_policies(template):
         ("PhoneNumberVoiceUrl", "/conference/connect/client"),
         ("TwimlAppVoiceUrl", "/call/connect"),
         ("TokenUrl", "/token"),
+        ("DashboardUrl", "/dashboard"),
     ],
 )
 def test_url_outputs(template, output, suffix):
@@ -285,7 +319,7 @@ def test_url_outputs(template, output, suffix):
 
 
 def test_url_outputs_point_at_routes_or_say_they_are_pending(template):
-    routed = {path for _, path in ROUTES.values()}
+    routed = {path for routes in ROUTES.values() for _, path in routes}
     for name, out in template["Outputs"].items():
         value = out["Value"]
         if name == "ApiUrl" or getattr(value, "tag", None) != "!Sub":
@@ -353,7 +387,7 @@ def test_create_table_request_copies_keys_and_indexes():
 
 
 def test_table_env_vars(template):
-    assert create_tables.table_env_vars(template) == {"CALLS_TABLE": "CallsTable"}
+    assert create_tables.table_env_vars(template) == {"CALLS_TABLE": "CallsTable", "TICKETS_TABLE": "TicketsTable"}
 
 
 # --- tools ----------------------------------------------------------------------------------
@@ -420,12 +454,12 @@ def test_create_tables_against_moto(moto_endpoint):
     prefix = "test-"
     first = _create_tables_cli(moto_endpoint, "--prefix", prefix)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == ["CallsTable=test-CallsTable"]
+    assert first.stdout.splitlines() == ["CallsTable=test-CallsTable", "TicketsTable=test-TicketsTable"]
 
     # Idempotent: `make dev` runs it on every start.
     second = _create_tables_cli(moto_endpoint, "--prefix", prefix, "--print-env")
     assert second.returncode == 0, second.stderr
-    assert second.stdout.splitlines() == ["CALLS_TABLE=test-CallsTable"]
+    assert second.stdout.splitlines() == ["CALLS_TABLE=test-CallsTable", "TICKETS_TABLE=test-TicketsTable"]
 
     client = boto3.client(
         "dynamodb",
@@ -442,9 +476,11 @@ def test_create_tables_against_moto(moto_endpoint):
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = client.describe_time_to_live(TableName="test-CallsTable")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
+    tickets = client.describe_table(TableName="test-TicketsTable")["Table"]
+    assert sorted(index["IndexName"] for index in tickets["GlobalSecondaryIndexes"]) == ["by_phone_number", "newest_first"]
 
 
 def test_create_tables_default_prefix(moto_endpoint):
     result = _create_tables_cli(moto_endpoint, "--print-env")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["CALLS_TABLE=warmline-local-CallsTable"]
+    assert result.stdout.splitlines() == ["CALLS_TABLE=warmline-local-CallsTable", "TICKETS_TABLE=warmline-local-TicketsTable"]

@@ -4,8 +4,10 @@ mod call_sid;
 mod identity;
 mod phone_number;
 mod roster;
+mod ticket;
 
 pub use call_sid::CallSid;
 pub use identity::{AgentId, Identity, InvalidIdentity};
 pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
 pub use roster::{Roster, RosterError};
+pub use ticket::{FieldErrors, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewTicket, Ticket, TicketId};

@@ -3,11 +3,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{CALL_RECORD_TTL_SECONDS, CallStore, Conference, StoreError};
-use crate::domain::{AgentId, CallSid};
+use super::{CALL_RECORD_TTL_SECONDS, CallStore, Conference, StoreError, TicketPage, TicketStore};
+use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 
-/// An in-memory `CallStore` with the same semantics as the DynamoDB one, for tests and
-/// benchmarks. `failing()` builds one whose every operation fails, to exercise fault paths.
+/// In-memory stores with the same semantics as the DynamoDB ones, for tests and benchmarks.
+/// `failing()` builds one whose every operation fails, to exercise fault paths.
 #[derive(Debug, Default)]
 pub struct MemoryCallStore {
     state: Mutex<State>,
@@ -17,8 +17,31 @@ pub struct MemoryCallStore {
 #[derive(Debug, Default)]
 struct State {
     conferences: HashMap<CallSid, Conference>,
-    participants: HashMap<(CallSid, AgentId), i64>,
+    /// (conference, agent) → the agent's call, and when the entry expires.
+    participants: HashMap<(CallSid, AgentId), (CallSid, i64)>,
     agents: HashMap<AgentId, (CallSid, i64)>,
+}
+
+impl State {
+    /// The conference, if it is live at `now` and its chain stands where the caller saw it.
+    fn chain_at(&mut self, id: &CallSid, tried_so_far: usize, now: i64) -> Option<&mut Conference> {
+        self.conferences
+            .get_mut(id)
+            .filter(|c| c.expires_at > now && c.tried.len() == tried_so_far && c.joined.is_empty())
+    }
+
+    /// Forgets `agent`'s current conference only if it is still `conference`.
+    fn forget_agent_in(&mut self, agent: &AgentId, conference: &CallSid) {
+        if self.agents.get(agent).is_some_and(|(current, _)| current == conference) {
+            self.agents.remove(agent);
+        }
+    }
+}
+
+fn insert_sorted<T: Ord>(items: &mut Vec<T>, item: T) {
+    if let Err(position) = items.binary_search(&item) {
+        items.insert(position, item);
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -31,10 +54,7 @@ impl MemoryCallStore {
     }
 
     pub fn failing() -> Self {
-        Self {
-            failing: true,
-            ..Self::default()
-        }
+        Self { failing: true, ..Self::default() }
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
@@ -42,10 +62,7 @@ impl MemoryCallStore {
             return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
         }
         // A poisoned lock means a test panicked mid-write; the data is still usable.
-        Ok(self
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()))
+        Ok(self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
     /// Agents recorded as participants of `conference`, for assertions in tests.
@@ -53,12 +70,8 @@ impl MemoryCallStore {
         let Ok(state) = self.state() else {
             return Vec::new();
         };
-        let mut agents: Vec<AgentId> = state
-            .participants
-            .keys()
-            .filter(|(c, _)| c == conference)
-            .map(|(_, a)| a.clone())
-            .collect();
+        let mut agents: Vec<AgentId> =
+            state.participants.keys().filter(|(c, _)| c == conference).map(|(_, a)| a.clone()).collect();
         agents.sort();
         agents
     }
@@ -78,26 +91,16 @@ impl MemoryCallStore {
 impl CallStore for MemoryCallStore {
     async fn create_conference(&self, conference: &Conference) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        let live = state
-            .conferences
-            .get(&conference.id)
-            .is_some_and(|c| c.expires_at > conference.created_at);
+        let live = state.conferences.get(&conference.id).is_some_and(|c| c.expires_at > conference.created_at);
         if live {
             return Ok(false);
         }
-        state
-            .conferences
-            .insert(conference.id.clone(), conference.clone());
+        state.conferences.insert(conference.id.clone(), conference.clone());
         Ok(true)
     }
 
     async fn conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError> {
-        Ok(self
-            .state()?
-            .conferences
-            .get(id)
-            .filter(|c| c.expires_at > now)
-            .cloned())
+        Ok(self.state()?.conferences.get(id).filter(|c| c.expires_at > now).cloned())
     }
 
     async fn delete_conference(&self, id: &CallSid) -> Result<(), StoreError> {
@@ -105,34 +108,137 @@ impl CallStore for MemoryCallStore {
         Ok(())
     }
 
+    async fn add_agent_call(&self, id: &CallSid, call: &CallSid, now: i64) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let Some(conference) = state.conferences.get_mut(id).filter(|c| c.expires_at > now) else {
+            return Ok(false);
+        };
+        insert_sorted(&mut conference.agent_calls, call.clone());
+        Ok(true)
+    }
+
+    async fn try_next_agent(
+        &self,
+        id: &CallSid,
+        tried_so_far: usize,
+        next: &AgentId,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let Some(conference) = state.chain_at(id, tried_so_far, now) else {
+            return Ok(false);
+        };
+        conference.tried.push(next.clone());
+        Ok(true)
+    }
+
+    async fn abandon_conference(&self, id: &CallSid, tried_so_far: usize, now: i64) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if state.chain_at(id, tried_so_far, now).is_none() {
+            return Ok(false);
+        }
+        state.conferences.remove(id);
+        Ok(true)
+    }
+
     async fn record_agent_joined(
         &self,
         agent: &AgentId,
+        call: &CallSid,
         conference: &CallSid,
         now: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let mut state = self.state()?;
+        let Some(record) = state.conferences.get_mut(conference).filter(|c| c.expires_at > now) else {
+            return Ok(false);
+        };
+        insert_sorted(&mut record.joined, agent.clone());
         let expires_at = now + CALL_RECORD_TTL_SECONDS;
-        state
+        state.participants.insert((conference.clone(), agent.clone()), (call.clone(), expires_at));
+        state.agents.insert(agent.clone(), (conference.clone(), expires_at));
+        Ok(true)
+    }
+
+    async fn conference_of_agent(&self, agent: &AgentId, now: i64) -> Result<Option<CallSid>, StoreError> {
+        Ok(self.state()?.agents.get(agent).filter(|(_, expires_at)| *expires_at > now).map(|(c, _)| c.clone()))
+    }
+
+    async fn agent_left(&self, conference: &CallSid, call: &CallSid) -> Result<Option<AgentId>, StoreError> {
+        let mut state = self.state()?;
+        let agent = state
             .participants
-            .insert((conference.clone(), agent.clone()), expires_at);
-        state
-            .agents
-            .insert(agent.clone(), (conference.clone(), expires_at));
+            .iter()
+            .find(|((c, _), (agent_call, _))| c == conference && agent_call == call)
+            .map(|((_, agent), _)| agent.clone());
+        if let Some(agent) = &agent {
+            state.forget_agent_in(agent, conference);
+        }
+        Ok(agent)
+    }
+
+    async fn end_conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError> {
+        let mut state = self.state()?;
+        let record = state.conferences.remove(id).filter(|c| c.expires_at > now);
+        let agents: Vec<AgentId> = state.participants.keys().filter(|(c, _)| c == id).map(|(_, a)| a.clone()).collect();
+        for agent in agents {
+            state.forget_agent_in(&agent, id);
+            state.participants.remove(&(id.clone(), agent));
+        }
+        Ok(record)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryTicketStore {
+    tickets: Mutex<std::collections::BTreeMap<TicketId, Ticket>>,
+    failing: bool,
+}
+
+impl MemoryTicketStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn failing() -> Self {
+        Self { failing: true, ..Self::default() }
+    }
+
+    fn tickets(&self) -> Result<MutexGuard<'_, std::collections::BTreeMap<TicketId, Ticket>>, StoreError> {
+        if self.failing {
+            return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
+        }
+        Ok(self.tickets.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// How many tickets are stored, for assertions in tests.
+    pub fn len(&self) -> usize {
+        self.tickets().map_or(0, |tickets| tickets.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[async_trait]
+impl TicketStore for MemoryTicketStore {
+    async fn create_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        self.tickets()?.insert(ticket.id.clone(), ticket.clone());
         Ok(())
     }
 
-    async fn conference_of_agent(
-        &self,
-        agent: &AgentId,
-        now: i64,
-    ) -> Result<Option<CallSid>, StoreError> {
-        Ok(self
-            .state()?
-            .agents
-            .get(agent)
-            .filter(|(_, expires_at)| *expires_at > now)
-            .map(|(c, _)| c.clone()))
+    async fn list_tickets(&self, limit: u32, after: Option<&TicketId>) -> Result<TicketPage, StoreError> {
+        let tickets = self.tickets()?;
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let mut older = tickets.values().rev().filter(|t| after.is_none_or(|after| t.id < *after));
+        let page: Vec<Ticket> = older.by_ref().take(limit).cloned().collect();
+        let more = older.next().is_some();
+        let next_after = if more { page.last().map(|t| t.id.clone()) } else { None };
+        Ok(TicketPage { tickets: page, next_after })
+    }
+
+    async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError> {
+        Ok(self.tickets()?.values().any(|t| t.phone_number == *phone_number))
     }
 }
 
@@ -141,15 +247,25 @@ mod tests {
     use super::*;
     use crate::store::contract;
 
-    contract::call_store_contract!(async {
-        Box::new(MemoryCallStore::new()) as Box<dyn CallStore>
-    });
+    mod tickets {
+        use super::*;
+        contract::ticket_store_contract!(async { Box::new(MemoryTicketStore::new()) as Box<dyn TicketStore> });
+    }
+
+    contract::call_store_contract!(async { Box::new(MemoryCallStore::new()) as Box<dyn CallStore> });
 
     #[tokio::test]
     async fn a_failing_store_fails_every_operation() {
         let store = MemoryCallStore::failing();
         let sid = CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap();
+        let agent = AgentId::parse("agent1").unwrap();
         assert!(store.conference(&sid, 0).await.is_err());
         assert!(store.delete_conference(&sid).await.is_err());
+        assert!(store.add_agent_call(&sid, &sid, 0).await.is_err());
+        assert!(store.try_next_agent(&sid, 1, &agent, 0).await.is_err());
+        assert!(store.abandon_conference(&sid, 1, 0).await.is_err());
+        assert!(store.record_agent_joined(&agent, &sid, &sid, 0).await.is_err());
+        assert!(store.agent_left(&sid, &sid).await.is_err());
+        assert!(store.end_conference(&sid, 0).await.is_err());
     }
 }

@@ -6,7 +6,7 @@ pub mod memory;
 
 use async_trait::async_trait;
 
-use crate::domain::{AgentId, CallSid};
+use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 
 /// Call records live at most this long; DynamoDB's TTL removes them (late), reads ignore them
 /// as soon as they expire.
@@ -16,10 +16,33 @@ pub const CALL_RECORD_TTL_SECONDS: i64 = 12 * 3600;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conference {
     pub id: CallSid,
-    /// The agent dialed when the customer arrived. Any other agent who joins is a transfer target.
+    /// The agent dialed when the customer arrived.
     pub first_agent: AgentId,
+    /// The first-responder chain: the agents rung one after another until one answers, in
+    /// order, `first_agent` first. The last one is ringing now, or answered.
+    pub tried: Vec<AgentId>,
+    /// The agents who answered and joined, sorted. The chain goes on only while it is empty.
+    pub joined: Vec<AgentId>,
+    /// Every call Warmline placed to an agent for this conference, sorted, so that a call that
+    /// still rings can be canceled when the conference ends.
+    pub agent_calls: Vec<CallSid>,
     pub created_at: i64,
     pub expires_at: i64,
+}
+
+impl Conference {
+    /// A conference whose first agent is about to be dialed.
+    pub fn new(id: CallSid, first_agent: AgentId, now: i64) -> Self {
+        Self {
+            id,
+            tried: vec![first_agent.clone()],
+            first_agent,
+            joined: Vec::new(),
+            agent_calls: Vec::new(),
+            created_at: now,
+            expires_at: now + CALL_RECORD_TTL_SECONDS,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +53,9 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Twilio delivers webhooks and status callbacks more than once and out of order, so every
+/// change here is conditional or idempotent: a repeated call changes nothing, and a `bool`
+/// result tells the one caller that made the change apart from the others.
 #[async_trait]
 pub trait CallStore: Send + Sync {
     /// Stores a new conference. `Ok(false)` when a live conference with that id exists already,
@@ -42,21 +68,70 @@ pub trait CallStore: Send + Sync {
     /// Forgets a conference whose first agent could not be dialed, so a retry can try again.
     async fn delete_conference(&self, id: &CallSid) -> Result<(), StoreError>;
 
-    /// Records that `agent` has joined `conference`: the conference's participant entry and the
-    /// agent's current conference, together.
+    /// Remembers a call placed to an agent for this conference. `Ok(false)`, and nothing is
+    /// stored, when the conference is gone or expired: the call should then be canceled.
+    async fn add_agent_call(&self, id: &CallSid, call: &CallSid, now: i64) -> Result<bool, StoreError>;
+
+    /// Moves the first-responder chain on to `next`, only if it still stands where the caller
+    /// saw it: the conference is live at `now`, `tried` has `tried_so_far` entries and nobody
+    /// has joined. `Ok(true)` for the one caller whose change it was; a duplicate callback gets
+    /// `Ok(false)` and must not dial.
+    async fn try_next_agent(
+        &self,
+        id: &CallSid,
+        tried_so_far: usize,
+        next: &AgentId,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets a conference whose chain has run out of agents, under the same conditions as
+    /// `try_next_agent`. `Ok(true)` for the one caller who removed it, and so must tell the
+    /// customer.
+    async fn abandon_conference(&self, id: &CallSid, tried_so_far: usize, now: i64) -> Result<bool, StoreError>;
+
+    /// Records that `agent`, on its call `call`, has joined `conference`: the conference's
+    /// participant entry, the agent's current conference, and `joined` on the conference,
+    /// together. `Ok(false)`, and nothing is recorded, when the conference is gone or expired.
     async fn record_agent_joined(
         &self,
         agent: &AgentId,
+        call: &CallSid,
         conference: &CallSid,
         now: i64,
-    ) -> Result<(), StoreError>;
+    ) -> Result<bool, StoreError>;
 
-    /// The conference `agent` most recently joined, unless that record has expired at `now`.
-    async fn conference_of_agent(
-        &self,
-        agent: &AgentId,
-        now: i64,
-    ) -> Result<Option<CallSid>, StoreError>;
+    /// The conference `agent` most recently joined, unless that record has expired at `now`
+    /// or the agent has left it since.
+    async fn conference_of_agent(&self, agent: &AgentId, now: i64) -> Result<Option<CallSid>, StoreError>;
+
+    /// The participant on `call` left `conference`. If it is an agent, that agent is no longer
+    /// in a call, unless they are in another conference by now. Returns the agent, if any.
+    async fn agent_left(&self, conference: &CallSid, call: &CallSid) -> Result<Option<AgentId>, StoreError>;
+
+    /// The conference is over: forgets its record, its participants, and the current
+    /// conference of every agent that still points to it (an agent in a newer call keeps
+    /// theirs). Returns the record as it was, unless it was already gone or expired at `now`.
+    async fn end_conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError>;
+}
+
+/// One page of tickets, newest first, and where the next page starts if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketPage {
+    pub tickets: Vec<Ticket>,
+    /// The id of the last ticket on this page, when older tickets exist.
+    pub next_after: Option<TicketId>,
+}
+
+#[async_trait]
+pub trait TicketStore: Send + Sync {
+    /// Stores a new ticket; returns only once it is durably stored.
+    async fn create_ticket(&self, ticket: &Ticket) -> Result<(), StoreError>;
+
+    /// Up to `limit` tickets, newest first, starting after `after` (exclusive).
+    async fn list_tickets(&self, limit: u32, after: Option<&TicketId>) -> Result<TicketPage, StoreError>;
+
+    /// Whether some ticket carries this phone number: the only numbers agents may call.
+    async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError>;
 }
 
 #[cfg(test)]

@@ -1,0 +1,243 @@
+//! `POST /tickets` files a ticket (form or JSON: `name`, `phone_number`, `description`) and
+//! answers 201 with the stored ticket. `GET /tickets?limit=&cursor=` lists them newest first.
+
+use lambda_http::http::{Method, StatusCode};
+use lambda_http::{Body, Error, Request, Response};
+use serde_json::json;
+
+use crate::App;
+use crate::domain::{NewTicket, Ticket, TicketId};
+use crate::error::AppError;
+use crate::http;
+
+pub const DEFAULT_PAGE_SIZE: u32 = 20;
+pub const MAX_PAGE_SIZE: u32 = 100;
+
+pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    Ok(super::answer_json(async {
+        match *req.method() {
+            Method::POST => create(app, &req).await,
+            Method::GET => list(app, &req).await,
+            _ => Err(AppError::MethodNotAllowed),
+        }
+    })
+    .await)
+}
+
+async fn create(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    let new = NewTicket::parse(&http::fields(req)?).map_err(AppError::invalid_fields)?;
+    let now = app.clock.now_millis();
+    let ticket = Ticket {
+        id: TicketId::generate(now)?,
+        name: new.name,
+        phone_number: new.phone_number,
+        description: new.description,
+        created_at: rfc3339(now),
+    };
+    // Acknowledged only once stored: a failure here is a 503, never a 201.
+    app.tickets.create_ticket(&ticket).await?;
+    tracing::info!(ticket = %ticket.id, phone_number = %ticket.phone_number.masked(), "ticket filed");
+    Ok(http::json(StatusCode::CREATED, &json!(ticket)))
+}
+
+async fn list(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    let query = http::query_params(req);
+    let mut errors = std::collections::BTreeMap::new();
+    let limit = match query.get("limit").map(|v| v.parse::<u32>()) {
+        None => DEFAULT_PAGE_SIZE,
+        Some(Ok(limit)) if (1..=MAX_PAGE_SIZE).contains(&limit) => limit,
+        Some(_) => {
+            errors.insert("limit".to_owned(), format!("must be a whole number from 1 to {MAX_PAGE_SIZE}"));
+            DEFAULT_PAGE_SIZE
+        }
+    };
+    let after = match query.get("cursor").filter(|c| !c.is_empty()) {
+        None => None,
+        Some(cursor) => {
+            let decoded = http::decode_cursor(cursor).and_then(|id| TicketId::parse(&id));
+            if decoded.is_none() {
+                errors.insert("cursor".to_owned(), "is not a cursor from a previous page".to_owned());
+            }
+            decoded
+        }
+    };
+    if !errors.is_empty() {
+        return Err(AppError::invalid_fields(errors));
+    }
+    let page = app.tickets.list_tickets(limit, after.as_ref()).await?;
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({
+            "tickets": page.tickets,
+            "next_cursor": page.next_after.map(|id| http::encode_cursor(id.as_str())),
+        }),
+    ))
+}
+
+fn rfc3339(epoch_millis: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(epoch_millis.div_euclid(1000))
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::*;
+    use crate::handlers::testing::*;
+    use crate::store::memory::{MemoryCallStore, MemoryTicketStore};
+
+    const VALID: &str =
+        r#"{"name": "Ada Lovelace", "phone_number": "+15551234567", "description": "My mallet broke."}"#;
+
+    async fn post_json(t: &TestApp, body: &str) -> Response<Body> {
+        handle(&t.app, json_post("/tickets", body)).await.unwrap()
+    }
+
+    async fn get(t: &TestApp, query: &str) -> Response<Body> {
+        handle(&t.app, event("GET", &format!("/tickets{query}"), &[], b"")).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn files_a_ticket_and_answers_with_what_was_stored() {
+        let t = TestApp::new();
+        let response = post_json(&t, VALID).await;
+        assert_eq!(response.status(), 201);
+        assert_eq!(content_type(&response), "application/json");
+        let body = body_json(&response);
+        let id = body["id"].as_str().unwrap();
+        assert!(TicketId::parse(id).is_some(), "{id}");
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "id": id,
+                "name": "Ada Lovelace",
+                "phone_number": "+15551234567",
+                "description": "My mallet broke.",
+                "created_at": "2027-01-15T08:00:00Z",
+            })
+        );
+        let listed = body_json(&get(&t, "").await);
+        assert_eq!(listed["tickets"], serde_json::json!([body]));
+    }
+
+    #[tokio::test]
+    async fn accepts_the_html_form_encoding_too() {
+        let t = TestApp::new();
+        let form = [("name", "Grace"), ("phone_number", "+442071838750"), ("description", "Line 1\r\nLine 2")];
+        let response = handle(&t.app, form_post("/tickets", &form)).await.unwrap();
+        assert_eq!(response.status(), 201);
+        assert_eq!(body_json(&response)["description"], "Line 1\r\nLine 2");
+        assert_eq!(t.tickets.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn refuses_invalid_input_with_field_errors_and_stores_nothing() {
+        let t = TestApp::new();
+        let long_name = "n".repeat(101);
+        let cases: Vec<(String, Value)> = vec![
+            (
+                "{}".into(),
+                serde_json::json!({"name": "is required", "phone_number": "is required", "description": "is required"}),
+            ),
+            (
+                r#"{"name": "Ada", "phone_number": "555-1234", "description": "d"}"#.into(),
+                serde_json::json!({"phone_number": "must be an E.164 phone number such as +15551234567"}),
+            ),
+            (
+                format!(r#"{{"name": "{long_name}", "phone_number": "+15551234567", "description": "d"}}"#),
+                serde_json::json!({"name": "must be at most 100 characters"}),
+            ),
+            (
+                r#"{"name": "Ada\u0000", "phone_number": "+15551234567", "description": "d\u001b[31m"}"#.into(),
+                serde_json::json!({"name": "must not contain control characters", "description": "must not contain control characters"}),
+            ),
+            (
+                r#"{"name": ["Ada"], "phone_number": 15551234567, "description": "d"}"#.into(),
+                serde_json::json!({"name": "must be a string", "phone_number": "must be a string"}),
+            ),
+        ];
+        for (body, fields) in cases {
+            let response = post_json(&t, &body).await;
+            assert_eq!(response.status(), 400, "{body}");
+            assert_eq!(body_json(&response), serde_json::json!({"error": "invalid input", "fields": fields}), "{body}");
+        }
+        let response = post_json(&t, "name=Ada").await;
+        assert_eq!(body_json(&response), serde_json::json!({"error": "the body is not valid JSON"}));
+        assert!(t.tickets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn refuses_an_oversized_body_unread() {
+        let t = TestApp::new();
+        let body =
+            format!(r#"{{"name": "Ada", "phone_number": "+15551234567", "description": "{}"}}"#, "x".repeat(20_000));
+        let response = post_json(&t, &body).await;
+        assert_eq!(response.status(), 413);
+        assert!(t.tickets.is_empty());
+    }
+
+    #[tokio::test]
+    async fn never_acknowledges_a_ticket_it_could_not_store() {
+        let t = TestApp::build_with_tickets(
+            config_with(&[]),
+            MemoryCallStore::new(),
+            MemoryTicketStore::failing(),
+            RecordingDialer::default(),
+        );
+        let response = post_json(&t, VALID).await;
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "2");
+        assert_eq!(body_json(&response), serde_json::json!({"error": "temporarily unavailable, please retry"}));
+        assert_eq!(get(&t, "").await.status(), 503);
+    }
+
+    #[tokio::test]
+    async fn lists_newest_first_one_page_at_a_time() {
+        let t = TestApp::new();
+        for name in ["first", "second", "third"] {
+            let body = format!(r#"{{"name": "{name}", "phone_number": "+15551234567", "description": "d"}}"#);
+            assert_eq!(post_json(&t, &body).await.status(), 201);
+            t.clock.advance(1);
+        }
+        let names = |page: &Value| -> Vec<String> {
+            page["tickets"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap().to_owned()).collect()
+        };
+        let first = body_json(&get(&t, "?limit=2").await);
+        assert_eq!(names(&first), ["third", "second"]);
+        let cursor = first["next_cursor"].as_str().unwrap();
+        let second = body_json(&get(&t, &format!("?limit=2&cursor={cursor}")).await);
+        assert_eq!(names(&second), ["first"]);
+        assert_eq!(second["next_cursor"], Value::Null);
+        assert_eq!(names(&body_json(&get(&t, "").await)), ["third", "second", "first"]);
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_paging_parameters() {
+        let t = TestApp::new();
+        for query in ["?limit=0", "?limit=101", "?limit=ten", "?limit=-1"] {
+            let response = get(&t, query).await;
+            assert_eq!(response.status(), 400, "{query}");
+            assert_eq!(
+                body_json(&response)["fields"],
+                serde_json::json!({"limit": "must be a whole number from 1 to 100"})
+            );
+        }
+        for query in ["?cursor=%%%", "?cursor=bm90LWEtdWxpZA"] {
+            let response = get(&t, query).await;
+            assert_eq!(
+                body_json(&response)["fields"],
+                serde_json::json!({"cursor": "is not a cursor from a previous page"})
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn other_methods_are_not_allowed() {
+        let t = TestApp::new();
+        let response = handle(&t.app, event("DELETE", "/tickets", &[], b"")).await.unwrap();
+        assert_eq!(response.status(), 405);
+    }
+}

@@ -1,0 +1,125 @@
+//! The Tickets table: one item per ticket, keyed by its id. Two indexes serve the reads, so
+//! nothing scans the table:
+//! - `newest_first`: partition `feed` (the same value on every ticket), sort `id` (a ULID, so
+//!   time-ordered); a page is a descending query below the cursor id.
+//! - `by_phone_number`: partition `phone_number`, keys only; answers "is this number on a ticket".
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::types::Select;
+
+use super::{Item, s, string_attr, unavailable};
+use crate::domain::{PhoneNumber, Ticket, TicketId};
+use crate::store::{StoreError, TicketPage, TicketStore};
+
+const FEED: &str = "ticket";
+const NEWEST_FIRST_INDEX: &str = "newest_first";
+const BY_PHONE_NUMBER_INDEX: &str = "by_phone_number";
+
+#[derive(Debug, Clone)]
+pub struct DynamoTicketStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoTicketStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+}
+
+fn ticket_from_item(item: &Item) -> Result<Ticket, StoreError> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("ticket {what} is malformed"));
+    Ok(Ticket {
+        id: TicketId::parse(string_attr(item, "id")?).ok_or_else(|| corrupt("id"))?,
+        name: string_attr(item, "name")?.to_owned(),
+        phone_number: PhoneNumber::parse(string_attr(item, "phone_number")?).map_err(|_| corrupt("phone_number"))?,
+        description: string_attr(item, "description")?.to_owned(),
+        created_at: string_attr(item, "created_at")?.to_owned(),
+    })
+}
+
+#[async_trait]
+impl TicketStore for DynamoTicketStore {
+    async fn create_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", s(ticket.id.as_str()))
+            .item("feed", s(FEED))
+            .item("name", s(&ticket.name))
+            .item("phone_number", s(ticket.phone_number.as_str()))
+            .item("description", s(&ticket.description))
+            .item("created_at", s(&ticket.created_at))
+            // Ids carry 80 random bits; a collision must still never overwrite a ticket.
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn list_tickets(&self, limit: u32, after: Option<&TicketId>) -> Result<TicketPage, StoreError> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(NEWEST_FIRST_INDEX)
+            .scan_index_forward(false)
+            // One more than asked tells whether another page exists.
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .expression_attribute_values(":feed", s(FEED));
+        query = match after {
+            Some(after) => query
+                .key_condition_expression("feed = :feed AND id < :after")
+                .expression_attribute_values(":after", s(after.as_str())),
+            None => query.key_condition_expression("feed = :feed"),
+        };
+        let output = query.send().await.map_err(unavailable)?;
+        let mut tickets = output.items().iter().map(ticket_from_item).collect::<Result<Vec<_>, _>>()?;
+        let more = tickets.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        tickets.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next_after = if more { tickets.last().map(|t| t.id.clone()) } else { None };
+        Ok(TicketPage { tickets, next_after })
+    }
+
+    async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(BY_PHONE_NUMBER_INDEX)
+            .key_condition_expression("phone_number = :phone_number")
+            .expression_attribute_values(":phone_number", s(phone_number.as_str()))
+            .select(Select::Count)
+            .limit(1)
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(output.count() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::contract;
+    use crate::test_support;
+
+    async fn fresh_store() -> Box<dyn TicketStore> {
+        let tables = test_support::emulator_tables().await;
+        Box::new(DynamoTicketStore::new(tables.client.clone(), tables.name("TicketsTable")))
+    }
+
+    contract::ticket_store_contract!(fresh_store());
+
+    #[tokio::test]
+    async fn never_overwrites_a_ticket() {
+        let store = fresh_store().await;
+        let original = contract::tickets::ticket(1);
+        store.create_ticket(&original).await.unwrap();
+        let impostor = Ticket { name: "Someone else".into(), ..original.clone() };
+        assert!(store.create_ticket(&impostor).await.is_err());
+        assert_eq!(store.list_tickets(5, None).await.unwrap().tickets, [original]);
+    }
+}
