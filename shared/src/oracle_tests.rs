@@ -15,14 +15,14 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::App;
-use crate::app::SystemClock;
+use crate::app::{Ports, SystemClock};
 use crate::domain::{AgentId, Identity};
 use crate::handlers::testing::{
-    BASE, NUMBER, TestApp, body_text, borrowed, config_with, inbound_call_params, sid,
-    signed_webhook, webhook_with_signature,
+    BASE, NUMBER, TestApp, body_text, borrowed, config_with, inbound_call_params, sid, signed_webhook,
+    webhook_with_signature,
 };
-use crate::handlers::{conference_connect_agent, conference_connect_client, conference_wait};
-use crate::store::memory::MemoryCallStore;
+use crate::handlers::{conference_connect_agent, conference_connect_client, conference_events, conference_wait};
+use crate::store::memory::{MemoryCallStore, MemoryTicketStore};
 use crate::test_support::run_python;
 use crate::twilio::access_token::TokenRequest;
 use crate::twilio::rest::Timeouts;
@@ -37,10 +37,7 @@ fn ask_oracle<T: DeserializeOwned>(script: &str, input: &impl serde::Serialize) 
 }
 
 fn owned(params: &[(&str, &str)]) -> Vec<(String, String)> {
-    params
-        .iter()
-        .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
-        .collect()
+    params.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -143,8 +140,7 @@ struct SignatureCase {
 fn oracle_signatures_agree_with_request_validator() {
     const SEED: u64 = 20_260_415;
     const COUNT: usize = 600;
-    let cases: Vec<SignatureCase> =
-        ask_oracle(SIGNATURE_CASES, &json!({"seed": SEED, "count": COUNT}));
+    let cases: Vec<SignatureCase> = ask_oracle(SIGNATURE_CASES, &json!({"seed": SEED, "count": COUNT}));
     assert_eq!(cases.len(), COUNT);
 
     let mut tally = [0_usize; 2];
@@ -169,11 +165,7 @@ fn oracle_signatures_agree_with_request_validator() {
                 tally[usize::from(accepted)] += 1;
             }
         }
-        assert!(
-            !case.tampered_accepted,
-            "Python accepted a tampered signature in {}",
-            context()
-        );
+        assert!(!case.tampered_accepted, "Python accepted a tampered signature in {}", context());
         assert!(
             !signature::is_valid(&case.token, &case.urls[0], &case.params, &case.tampered),
             "accepted a tampered signature in {}",
@@ -182,10 +174,7 @@ fn oracle_signatures_agree_with_request_validator() {
     }
     // Guards the generator: agreeing proves little unless both verdicts are common.
     let [rejected, accepted] = tally;
-    assert!(
-        rejected > COUNT && accepted > COUNT,
-        "{accepted} accepted and {rejected} rejected over {COUNT} cases"
-    );
+    assert!(rejected > COUNT && accepted > COUNT, "{accepted} accepted and {rejected} rejected over {COUNT} cases");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -252,15 +241,9 @@ fn oracle_access_tokens_match_twilios_access_token() {
         (
             Identity::new_customer().unwrap(),
             3600,
-            params(
-                json!({"phoneNumber": "+15551234567", "n": 1.5, "nested": {"a": [1, true, null]}}),
-            ),
+            params(json!({"phoneNumber": "+15551234567", "n": 1.5, "nested": {"a": [1, true, null]}})),
         ),
-        (
-            agent("agent2"),
-            900,
-            params(json!({"note": "é 日本 😀 <&>\"'"})),
-        ),
+        (agent("agent2"), 900, params(json!({"note": "é 日本 😀 <&>\"'"}))),
     ];
 
     let mut minted = Vec::new();
@@ -273,11 +256,7 @@ fn oracle_access_tokens_match_twilios_access_token() {
             outgoing_params: outgoing_params.clone(),
         };
         let token = app.tokens.mint(&request).unwrap();
-        assert_eq!(
-            app.tokens.mint(&request).unwrap(),
-            token,
-            "minting is deterministic"
-        );
+        assert_eq!(app.tokens.mint(&request).unwrap(), token, "minting is deterministic");
         requests.push(json!({
             "token": token,
             "secret": app.tokens.api_secret.expose(),
@@ -389,24 +368,13 @@ fn conference_verbs(name: &str, attrs: Value) -> Value {
 
 async fn served_documents() -> Vec<Document> {
     let hold_music = "https://cdn.example.com/hold.mp3?a=1&b='2'";
-    let t = TestApp::build(
-        config_with(&[("HOLD_MUSIC_URL", hold_music)]),
-        MemoryCallStore::new(),
-        Default::default(),
-    );
+    let t = TestApp::build(config_with(&[("HOLD_MUSIC_URL", hold_music)]), MemoryCallStore::new(), Default::default());
     let customer = inbound_call_params(&sid(1));
-    let client = conference_connect_client::handle(
-        &t.app,
-        signed_webhook("/conference/connect/client", &borrowed(&customer)),
-    )
-    .await
-    .unwrap();
-    let wait = conference_wait::handle(
-        &t.app,
-        signed_webhook("/conference/wait", &borrowed(&customer)),
-    )
-    .await
-    .unwrap();
+    let client =
+        conference_connect_client::handle(&t.app, signed_webhook("/conference/connect/client", &borrowed(&customer)))
+            .await
+            .unwrap();
+    let wait = conference_wait::handle(&t.app, signed_webhook("/conference/wait", &borrowed(&customer))).await.unwrap();
     let answered = |agent: &str, conference: String| {
         let params = [("CallSid", sid(0xa9e47)), ("To", format!("client:{agent}"))];
         let path = format!("/conference/{conference}/connect/{agent}");
@@ -416,7 +384,23 @@ async fn served_documents() -> Vec<Document> {
     let second = answered("agent2", sid(1)).await.unwrap();
     // No customer ever called as sid(2): the conference is gone.
     let ended = answered("agent1", sid(2)).await.unwrap();
-    for response in [&client, &wait, &first, &second, &ended] {
+    // Nobody answers a second customer: the TwiML that replaces their call's.
+    let unlucky = inbound_call_params(&sid(3));
+    conference_connect_client::handle(&t.app, signed_webhook("/conference/connect/client", &borrowed(&unlucky)))
+        .await
+        .unwrap();
+    let mut status_reports = Vec::new();
+    for agent in ["agent1", "agent2"] {
+        let path = format!("/conference/{}/agents/{agent}/status", sid(3));
+        let params = [("CallSid", sid(0xa9e48)), ("CallStatus", "no-answer".to_owned())];
+        status_reports
+            .push(conference_events::handle(&t.app, signed_webhook(&path, &borrowed(&params))).await.unwrap());
+    }
+    let apology = match t.dialer.updated().as_slice() {
+        [(customer, crate::twilio::CallUpdate::Twiml(twiml))] if customer.as_str() == sid(3) => twiml.clone(),
+        other => panic!("expected the customer's call to get new TwiML, got {other:?}"),
+    };
+    for response in [&client, &wait, &first, &second, &ended, &status_reports[0], &status_reports[1]] {
         assert_eq!(response.status(), 200, "{}", body_text(response));
     }
 
@@ -431,6 +415,9 @@ async fn served_documents() -> Vec<Document> {
                     "end_conference_on_exit": true,
                     "wait_url": format!("{BASE}/conference/wait"),
                     "wait_method": "POST",
+                    "status_callback": format!("{BASE}/conference/{}/events", sid(1)),
+                    "status_callback_event": "leave end",
+                    "status_callback_method": "POST",
                 })
             )]),
         },
@@ -466,6 +453,15 @@ async fn served_documents() -> Vec<Document> {
                 {"verb": "hangup"},
             ]),
         },
+        Document { name: "a status callback is acknowledged", xml: body_text(&status_reports[1]), verbs: json!([]) },
+        Document {
+            name: "no agent took the call",
+            xml: apology,
+            verbs: json!([
+                {"verb": "say", "value": conference_events::NO_AGENT_AVAILABLE},
+                {"verb": "hangup"},
+            ]),
+        },
     ]
 }
 
@@ -474,23 +470,14 @@ fn hostile_document() -> Document {
     let response = VoiceResponse::new()
         .say(HOSTILE)
         .play(HOSTILE, Some(3))
-        .verb(Verb::Pause {
-            length_seconds: Some(2),
-        })
-        .verb(Verb::Redirect {
-            url: HOSTILE.to_owned(),
-            method: Some(Method::Get),
-        })
+        .verb(Verb::Pause { length_seconds: Some(2) })
+        .verb(Verb::Redirect { url: HOSTILE.to_owned(), method: Some(Method::Get) })
         .dial(Dial {
             caller_id: Some(attribute.clone()),
             timeout_seconds: Some(20),
             noun: DialNoun::Number(HOSTILE.to_owned()),
         })
-        .dial(Dial {
-            caller_id: None,
-            timeout_seconds: None,
-            noun: DialNoun::Client(HOSTILE.to_owned()),
-        })
+        .dial(Dial { caller_id: None, timeout_seconds: None, noun: DialNoun::Client(HOSTILE.to_owned()) })
         .dial(Dial {
             caller_id: None,
             timeout_seconds: None,
@@ -499,6 +486,9 @@ fn hostile_document() -> Document {
                 end_conference_on_exit: Some(false),
                 wait_url: Some(attribute.clone()),
                 wait_method: Some(Method::Get),
+                status_callback: Some(attribute.clone()),
+                status_callback_event: Some(attribute.clone()),
+                status_callback_method: Some(Method::Get),
                 ..Conference::named(HOSTILE)
             }),
         })
@@ -519,6 +509,9 @@ fn hostile_document() -> Document {
                 "end_conference_on_exit": false,
                 "wait_url": attribute,
                 "wait_method": "GET",
+                "status_callback": attribute,
+                "status_callback_event": attribute,
+                "status_callback_method": "GET",
             })),
             {"verb": "hangup"},
         ]),
@@ -529,10 +522,7 @@ fn hostile_document() -> Document {
 async fn oracle_twiml_matches_voice_response() {
     let mut documents = served_documents().await;
     documents.push(hostile_document());
-    let input: Vec<Value> = documents
-        .iter()
-        .map(|d| json!({"name": d.name, "xml": d.xml, "verbs": d.verbs}))
-        .collect();
+    let input: Vec<Value> = documents.iter().map(|d| json!({"name": d.name, "xml": d.xml, "verbs": d.verbs})).collect();
 
     let verdicts: std::collections::BTreeMap<String, String> = ask_oracle(TWIML_JUDGE, &input);
     let failures: Vec<String> = documents
@@ -570,16 +560,10 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
     const PATH: &str = "/conference/connect/client";
     let server = MockServer::start().await;
     let config = config_with(&[("TWILIO_API_BASE_URL", &server.uri())]);
-    let calls_path = format!(
-        "/2010-04-01/Accounts/{}/Calls.json",
-        config.twilio.account_sid
-    );
+    let calls_path = format!("/2010-04-01/Accounts/{}/Calls.json", config.twilio.account_sid);
     Mock::given(method("POST"))
         .and(path(&calls_path))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"sid": sid(0xa9e47), "status": "queued"})),
-        )
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"sid": sid(0xa9e47), "status": "queued"})))
         .mount(&server)
         .await;
     let twilio = &config.twilio;
@@ -595,9 +579,12 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
     let auth_token = twilio.auth_token.expose().to_owned();
     let app = App::new(
         config,
-        Arc::new(MemoryCallStore::new()),
-        Arc::new(dialer),
-        Arc::new(SystemClock),
+        Ports {
+            calls: Arc::new(MemoryCallStore::new()),
+            tickets: Arc::new(MemoryTicketStore::new()),
+            dialer: Arc::new(dialer),
+            clock: Arc::new(SystemClock),
+        },
     );
 
     // Each attempt is a new call, so a forgery that got through would dial again.
@@ -625,8 +612,8 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
     assert_eq!(
         body_text(&response),
         format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{BASE}/conference/wait" waitMethod="POST">{}</Conference></Dial></Response>"#,
-            sid(1)
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{BASE}/conference/wait" waitMethod="POST" statusCallback="{BASE}/conference/{sid}/events" statusCallbackEvent="leave end" statusCallbackMethod="POST">{sid}</Conference></Dial></Response>"#,
+            sid = sid(1)
         )
     );
 
@@ -634,50 +621,32 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
     let [request] = requests.as_slice() else {
         panic!("expected one request to Twilio, got {requests:#?}");
     };
-    assert_eq!(
-        (request.method.as_str(), request.url.path()),
-        ("POST", calls_path.as_str())
-    );
-    let authorization = request
-        .headers
-        .get("authorization")
-        .unwrap()
-        .to_str()
-        .unwrap();
-    let basic = STANDARD
-        .decode(authorization.strip_prefix("Basic ").unwrap())
-        .unwrap();
+    assert_eq!((request.method.as_str(), request.url.path()), ("POST", calls_path.as_str()));
+    let authorization = request.headers.get("authorization").unwrap().to_str().unwrap();
+    let basic = STANDARD.decode(authorization.strip_prefix("Basic ").unwrap()).unwrap();
     assert_eq!(String::from_utf8(basic).unwrap(), credentials);
-    let mut form: Vec<(String, String)> =
-        form_urlencoded::parse(&request.body).into_owned().collect();
+    let mut form: Vec<(String, String)> = form_urlencoded::parse(&request.body).into_owned().collect();
     form.sort();
     let agent_url = format!("{BASE}/conference/{}/connect/agent1", sid(1));
+    let status_url = format!("{BASE}/conference/{}/agents/agent1/status", sid(1));
     let mut expected = owned(&[
         ("To", "client:agent1"),
         ("From", NUMBER),
         ("Url", &agent_url),
+        ("Timeout", "20"),
+        ("StatusCallback", &status_url),
+        ("StatusCallbackEvent", "completed"),
+        ("StatusCallbackMethod", "POST"),
     ]);
     expected.sort();
     assert_eq!(form, expected);
 
     for (what, request) in [
-        (
-            "unsigned",
-            webhook_with_signature(PATH, &borrowed(&unsigned), None),
-        ),
-        (
-            "signed for another URL",
-            webhook_with_signature(PATH, &borrowed(&elsewhere), Some(&signatures[1])),
-        ),
+        ("unsigned", webhook_with_signature(PATH, &borrowed(&unsigned), None)),
+        ("signed for another URL", webhook_with_signature(PATH, &borrowed(&elsewhere), Some(&signatures[1]))),
     ] {
-        let response = conference_connect_client::handle(&app, request)
-            .await
-            .unwrap();
+        let response = conference_connect_client::handle(&app, request).await.unwrap();
         assert_eq!(response.status(), 403, "{what}");
     }
-    assert_eq!(
-        server.received_requests().await.unwrap().len(),
-        1,
-        "a forged webhook reached Twilio"
-    );
+    assert_eq!(server.received_requests().await.unwrap().len(), 1, "a forged webhook reached Twilio");
 }

@@ -177,7 +177,9 @@ def test_warm_transfer_through_the_local_stack(stack):
     assert (status, content_type) == (200, "text/xml; charset=utf-8")
     assert body == (
         f'{XML}<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" '
-        f'waitUrl="{base}/conference/wait" waitMethod="POST">{CUSTOMER_SID}</Conference></Dial></Response>'
+        f'waitUrl="{base}/conference/wait" waitMethod="POST" '
+        f'statusCallback="{base}/conference/{CUSTOMER_SID}/events" statusCallbackEvent="leave end" '
+        f'statusCallbackMethod="POST">{CUSTOMER_SID}</Conference></Dial></Response>'
     )
     calls = fake.calls()
     assert len(calls) == 1
@@ -186,6 +188,10 @@ def test_warm_transfer_through_the_local_stack(stack):
         "To": ["client:agent1"],
         "From": ["+15551110000"],
         "Url": [f"{base}/conference/{CUSTOMER_SID}/connect/agent1"],
+        "Timeout": ["20"],
+        "StatusCallback": [f"{base}/conference/{CUSTOMER_SID}/agents/agent1/status"],
+        "StatusCallbackEvent": ["completed"],
+        "StatusCallbackMethod": ["POST"],
     }
     assert items(stack) == [(f"CONF#{CUSTOMER_SID}", "CONF")]
 
@@ -219,6 +225,22 @@ def test_warm_transfer_through_the_local_stack(stack):
             (f"CONF#{CUSTOMER_SID}", "CONF"),
         ]
     )
+
+
+def test_the_end_of_the_call_clears_up(stack):
+    # Continues the warm transfer above: the customer hangs up, and Twilio reports the end.
+    base, fake = stack["base"], stack["fake"]
+    before = len(fake.calls())
+    event = {"ConferenceSid": "CF" + "0" * 32, "FriendlyName": CUSTOMER_SID, "StatusCallbackEvent": "conference-end"}
+    status, content_type, body = post(base, f"/conference/{CUSTOMER_SID}/events", event)
+    assert (status, content_type, body) == (200, "text/xml; charset=utf-8", f"{XML}<Response></Response>")
+    assert items(stack) == []
+    # Both agent calls are canceled (Twilio ignores it for the answered ones), nothing dialed.
+    updates = fake.calls()[before:]
+    assert sorted(call["path"].rsplit("/", 1)[1] for call in updates) == [f"CA{1:032x}.json", f"CA{2:032x}.json"]
+    assert all(call["form"] == {"Status": ["canceled"]} for call in updates)
+    status, _, body = post(base, "/conference/agent1/call", {}, signed=False)
+    assert (status, json.loads(body)) == (409, {"error": "agent1 is not in a call right now"})
 
 
 def test_forged_webhooks_change_nothing(stack):

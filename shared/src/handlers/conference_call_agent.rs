@@ -9,7 +9,6 @@ use serde_json::json;
 use crate::App;
 use crate::error::AppError;
 use crate::http;
-use crate::twilio::OutboundCall;
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(super::answer_json(call_colleague(app, &req)).await)
@@ -37,20 +36,20 @@ async fn call_colleague(app: &App, req: &Request) -> Result<Response<Body>, AppE
         return Err(AppError::invalid_fields([("to".into(), "must be another agent".into())].into()));
     }
 
-    let conference = app
-        .calls
-        .conference_of_agent(agent, app.clock.now())
-        .await?
-        .ok_or_else(|| AppError::Conflict(format!("{agent} is not in a call right now")))?;
+    let now = app.clock.now();
+    let not_in_a_call = || AppError::Conflict(format!("{agent} is not in a call right now"));
+    let conference = app.calls.conference_of_agent(agent, now).await?.ok_or_else(not_in_a_call)?;
+    // The agent's record may outlive the conference if its clean-up failed half-way.
+    if app.calls.conference(&conference, now).await?.is_none() {
+        return Err(not_in_a_call());
+    }
 
     let base_url =
         http::public_base_url(&app.config, req).ok_or(AppError::bad_request("cannot tell the public URL"))?;
-    let call = OutboundCall {
-        to: format!("client:{colleague}"),
-        from: app.config.twilio.number.to_string(),
-        url: format!("{base_url}{}", super::agent_join_path(&conference, colleague)),
+    let call_sid = match super::ring_agent(app, &base_url, &conference, colleague).await? {
+        super::Rung::Ringing(call_sid) => call_sid,
+        super::Rung::ConferenceGone => return Err(not_in_a_call()),
     };
-    let call_sid = app.dialer.place_call(&call).await?;
     tracing::info!(%agent, %colleague, %conference, %call_sid, "dialed a colleague into the conference");
 
     Ok(http::json(
@@ -97,17 +96,122 @@ mod tests {
         assert_eq!(response.status(), 201);
         assert_eq!(content_type(&response), "application/json");
         let placed = t.dialer.placed();
-        assert_eq!(
-            placed.last().unwrap(),
-            &OutboundCall {
-                to: "client:agent2".into(),
-                from: NUMBER.into(),
-                url: format!("{BASE}/conference/{}/connect/agent2", sid(1))
-            }
-        );
+        assert_eq!(placed.last().unwrap(), &agent_call(&sid(1), "agent2"));
         assert_eq!(
             body_json(&response),
-            serde_json::json!({"conference_id": sid(1), "agent": "agent2", "call_sid": sid(0xd1a1_0001)})
+            serde_json::json!({"conference_id": sid(1), "agent": "agent2", "call_sid": placed_sid(1)})
+        );
+        // Kept, so that the colleague's call is canceled if the conference ends while it rings.
+        let stored = t.store.conference(&CallSid::parse(&sid(1)).unwrap(), NOW).await.unwrap().unwrap();
+        assert_eq!(stored.agent_calls, [placed_sid(0), placed_sid(1)].map(|s| CallSid::parse(&s).unwrap()));
+    }
+
+    #[tokio::test]
+    async fn after_the_conference_ended_answers_409_and_dials_nobody() {
+        let t = TestApp::new();
+        customer_calls(&t, &sid(1)).await;
+        agent_answers(&t, &sid(1), "agent1").await;
+        // The agent's record outlives the conference, as when the end's clean-up failed half-way.
+        t.store.delete_conference(&CallSid::parse(&sid(1)).unwrap()).await.unwrap();
+        let response = dial_colleague(&t, "agent1", "").await;
+        assert_eq!(response.status(), 409);
+        assert_eq!(body_json(&response), serde_json::json!({"error": "agent1 is not in a call right now"}));
+        assert_eq!(t.dialer.placed().len(), 1, "only the first agent was dialed");
+    }
+
+    /// A store whose conference ends between the check and the moment the colleague's call is
+    /// remembered: the race with a conference-end callback.
+    struct EndsWhileDialing(MemoryCallStore);
+
+    #[async_trait::async_trait]
+    impl CallStore for EndsWhileDialing {
+        async fn create_conference(&self, c: &crate::store::Conference) -> Result<bool, crate::store::StoreError> {
+            self.0.create_conference(c).await
+        }
+        async fn conference(
+            &self,
+            id: &CallSid,
+            now: i64,
+        ) -> Result<Option<crate::store::Conference>, crate::store::StoreError> {
+            self.0.conference(id, now).await
+        }
+        async fn delete_conference(&self, id: &CallSid) -> Result<(), crate::store::StoreError> {
+            self.0.delete_conference(id).await
+        }
+        async fn add_agent_call(&self, id: &CallSid, _: &CallSid, now: i64) -> Result<bool, crate::store::StoreError> {
+            self.0.end_conference(id, now).await?;
+            Ok(false)
+        }
+        async fn try_next_agent(
+            &self,
+            id: &CallSid,
+            n: usize,
+            next: &crate::domain::AgentId,
+            now: i64,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.0.try_next_agent(id, n, next, now).await
+        }
+        async fn abandon_conference(&self, id: &CallSid, n: usize, now: i64) -> Result<bool, crate::store::StoreError> {
+            self.0.abandon_conference(id, n, now).await
+        }
+        async fn record_agent_joined(
+            &self,
+            agent: &crate::domain::AgentId,
+            call: &CallSid,
+            conference: &CallSid,
+            now: i64,
+        ) -> Result<bool, crate::store::StoreError> {
+            self.0.record_agent_joined(agent, call, conference, now).await
+        }
+        async fn conference_of_agent(
+            &self,
+            agent: &crate::domain::AgentId,
+            now: i64,
+        ) -> Result<Option<CallSid>, crate::store::StoreError> {
+            self.0.conference_of_agent(agent, now).await
+        }
+        async fn agent_left(
+            &self,
+            conference: &CallSid,
+            call: &CallSid,
+        ) -> Result<Option<crate::domain::AgentId>, crate::store::StoreError> {
+            self.0.agent_left(conference, call).await
+        }
+        async fn end_conference(
+            &self,
+            id: &CallSid,
+            now: i64,
+        ) -> Result<Option<crate::store::Conference>, crate::store::StoreError> {
+            self.0.end_conference(id, now).await
+        }
+    }
+
+    #[tokio::test]
+    async fn a_colleague_dialed_as_the_conference_ends_is_canceled() {
+        let t = TestApp::new();
+        let app = crate::App::new(
+            config_with(&[]),
+            crate::app::Ports { calls: std::sync::Arc::new(EndsWhileDialing(MemoryCallStore::new())), ..t.ports() },
+        );
+        let conference = crate::store::Conference::new(
+            CallSid::parse(&sid(1)).unwrap(),
+            crate::domain::AgentId::parse("agent1").unwrap(),
+            NOW,
+        );
+        app.calls.create_conference(&conference).await.unwrap();
+        let agent1 = crate::domain::AgentId::parse("agent1").unwrap();
+        app.calls
+            .record_agent_joined(&agent1, &CallSid::parse(&sid(0xa9e47)).unwrap(), &conference.id, NOW)
+            .await
+            .unwrap();
+
+        let response = handle(&app, json_post("/conference/agent1/call", "")).await.unwrap();
+        assert_eq!(response.status(), 409);
+        assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent2")]);
+        assert_eq!(
+            t.dialer.updated(),
+            [(CallSid::parse(&placed_sid(0)).unwrap(), crate::twilio::CallUpdate::Cancel)],
+            "agent2 must not answer into an empty conference"
         );
     }
 
@@ -204,12 +308,11 @@ mod tests {
 
         let t = TestApp::with_dialer(RecordingDialer::failing());
         t.store
-            .create_conference(&crate::store::Conference {
-                id: CallSid::parse(&sid(1)).unwrap(),
-                first_agent: crate::domain::AgentId::parse("agent1").unwrap(),
-                created_at: NOW,
-                expires_at: NOW + 60,
-            })
+            .create_conference(&crate::store::Conference::new(
+                CallSid::parse(&sid(1)).unwrap(),
+                crate::domain::AgentId::parse("agent1").unwrap(),
+                NOW,
+            ))
             .await
             .unwrap();
         agent_answers(&t, &sid(1), "agent1").await;

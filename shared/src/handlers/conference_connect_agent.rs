@@ -1,6 +1,6 @@
 //! `POST /conference/{conference_id}/connect/{agent_id}`: an agent answered the call that
 //! Warmline placed to them. They join the customer's conference, and only now is it recorded
-//! that this agent is in that conference.
+//! that this agent is in that conference, unless it has ended by now: then they are told so.
 
 use lambda_http::{Body, Error, Request, Response};
 
@@ -14,40 +14,54 @@ pub const CALL_ENDED: &str = "This support call has already ended. Goodbye.";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     let segments = http::path_segments(&req);
-    Ok(super::answer_webhook(app, &req, |_| async move {
+    Ok(super::answer_webhook(app, &req, |webhook| async move {
         let (conference_id, agent_id) = match segments.as_slice() {
             [_, conference_id, _, agent_id] => (conference_id.as_str(), agent_id.as_str()),
             _ => return Err(AppError::bad_request("unexpected path")),
         };
         let conference_id = CallSid::parse(conference_id).ok_or(AppError::bad_request("malformed conference id"))?;
         let agent = super::rostered_agent(app, agent_id).ok_or(AppError::bad_request("agent not on the roster"))?;
+        // The agent's own call: when it leaves the conference, this is how Warmline knows whose it was.
+        let agent_call = webhook
+            .param("CallSid")
+            .and_then(CallSid::parse)
+            .ok_or(AppError::bad_request("CallSid is missing or malformed"))?;
 
         let now = app.clock.now();
         let Some(conference) = app.calls.conference(&conference_id, now).await? else {
             tracing::info!(%conference_id, %agent, "agent answered a conference that is gone");
-            return Ok(VoiceResponse::new().say(CALL_ENDED).hangup());
+            return Ok(call_ended());
         };
 
-        // The agent can help the customer even when the record cannot be written; only
-        // "Dial agent 2 in" will not find the conference then.
-        if let Err(err) = app.calls.record_agent_joined(agent, &conference_id, now).await {
-            tracing::error!(error = %err, %agent, "could not record that the agent joined");
+        match app.calls.record_agent_joined(agent, &agent_call, &conference_id, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::info!(%conference_id, %agent, "the conference ended as the agent answered");
+                return Ok(call_ended());
+            }
+            // The agent can help the customer even when the record cannot be written; only
+            // "Dial agent 2 in" will not find the conference then.
+            Err(err) => tracing::error!(error = %err, %agent, "could not record that the agent joined"),
         }
 
-        // The first agent may leave after handing over; anyone brought in later ends the call
-        // when they hang up, like the customer does.
-        let is_first_agent = conference.first_agent == *agent;
+        // The first agent to answer may leave after handing over; anyone brought in later ends
+        // the call when they hang up, like the customer does.
+        let is_first_responder = conference.joined.iter().all(|joined| joined == agent);
         Ok(VoiceResponse::new().dial(Dial {
             caller_id: None,
             timeout_seconds: None,
             noun: DialNoun::Conference(Conference {
                 start_conference_on_enter: Some(true),
-                end_conference_on_exit: Some(!is_first_agent),
+                end_conference_on_exit: Some(!is_first_responder),
                 ..Conference::named(conference_id.as_str())
             }),
         }))
     })
     .await)
+}
+
+fn call_ended() -> VoiceResponse {
+    VoiceResponse::new().say(CALL_ENDED).hangup()
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use lambda_http::{Body, Error, Request, Response};
 use crate::App;
 use crate::domain::CallSid;
 use crate::error::AppError;
-use crate::store::{CALL_RECORD_TTL_SECONDS, Conference};
-use crate::twilio::OutboundCall;
+use crate::store::Conference;
 use crate::twiml::{self, Dial, DialNoun, Method, VoiceResponse};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
@@ -29,23 +28,13 @@ pub(crate) async fn enter_support_conference(
     call_sid: &CallSid,
     base_url: &str,
 ) -> Result<VoiceResponse, AppError> {
-    let now = app.clock.now();
     let agent = app.config.roster.first_responder();
-    let conference = Conference {
-        id: call_sid.clone(),
-        first_agent: agent.clone(),
-        created_at: now,
-        expires_at: now + CALL_RECORD_TTL_SECONDS,
-    };
+    let conference = Conference::new(call_sid.clone(), agent.clone(), app.clock.now());
 
     if app.calls.create_conference(&conference).await? {
-        let call = OutboundCall {
-            to: format!("client:{agent}"),
-            from: app.config.twilio.number.to_string(),
-            url: format!("{base_url}{}", super::agent_join_path(call_sid, agent)),
-        };
-        match app.dialer.place_call(&call).await {
-            Ok(agent_call) => tracing::info!(%agent, %agent_call, "dialed the first agent"),
+        match super::ring_agent(app, base_url, call_sid, agent).await {
+            Ok(super::Rung::Ringing(agent_call)) => tracing::info!(%agent, %agent_call, "dialed the first agent"),
+            Ok(super::Rung::ConferenceGone) => tracing::warn!(%agent, "the conference ended before it began"),
             Err(err) => {
                 // Forget the conference so that Twilio's retry of this webhook dials again.
                 if let Err(cleanup) = app.calls.delete_conference(call_sid).await {
@@ -66,6 +55,11 @@ pub(crate) async fn enter_support_conference(
             end_conference_on_exit: Some(true),
             wait_url: Some(format!("{base_url}/conference/wait")),
             wait_method: Some(Method::Post),
+            // The first participant's callback is the conference's: this is how Warmline
+            // learns that the customer left, or that an agent did.
+            status_callback: Some(format!("{base_url}{}", super::conference_events_path(call_sid))),
+            status_callback_event: Some("leave end".to_owned()),
+            status_callback_method: Some(Method::Post),
             ..twiml::Conference::named(call_sid.as_str())
         }),
     }))
@@ -84,15 +78,13 @@ mod tests {
 
     fn conference_twiml(base: &str, call_sid: &str) -> String {
         format!(
-            r#"{XML_HEAD}<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{base}/conference/wait" waitMethod="POST">{call_sid}</Conference></Dial></Response>"#
+            r#"{XML_HEAD}<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{base}/conference/wait" waitMethod="POST" statusCallback="{base}/conference/{call_sid}/events" statusCallbackEvent="leave end" statusCallbackMethod="POST">{call_sid}</Conference></Dial></Response>"#
         )
     }
 
     async fn customer_calls(t: &TestApp, call_sid: &str) -> Response<Body> {
         let params = inbound_call_params(call_sid);
-        handle(&t.app, signed_webhook(PATH, &borrowed(&params)))
-            .await
-            .unwrap()
+        handle(&t.app, signed_webhook(PATH, &borrowed(&params))).await.unwrap()
     }
 
     #[tokio::test]
@@ -103,25 +95,14 @@ mod tests {
         assert_eq!(response.status(), 200);
         assert_eq!(content_type(&response), "text/xml; charset=utf-8");
         assert_eq!(body_text(&response), conference_twiml(BASE, &sid(1)));
-        assert_eq!(
-            t.dialer.placed(),
-            [OutboundCall {
-                to: "client:agent1".into(),
-                from: NUMBER.into(),
-                url: format!("{BASE}/conference/{}/connect/agent1", sid(1)),
-            }]
-        );
-        let stored = t
-            .store
-            .conference(&CallSid::parse(&sid(1)).unwrap(), NOW)
-            .await
-            .unwrap()
-            .unwrap();
+        // A bounded ring, and a report of how the call ended: Warmline learns when agent1
+        // does not answer, and rings the next agent then.
+        assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent1")]);
+        let stored = t.store.conference(&CallSid::parse(&sid(1)).unwrap(), NOW).await.unwrap().unwrap();
         assert_eq!(stored.first_agent.as_str(), "agent1");
-        assert_eq!(
-            stored.expires_at - stored.created_at,
-            CALL_RECORD_TTL_SECONDS
-        );
+        assert_eq!(stored.tried, [crate::domain::AgentId::parse("agent1").unwrap()]);
+        assert_eq!(stored.agent_calls, [CallSid::parse(&placed_sid(0)).unwrap()], "so it can be canceled");
+        assert_eq!(stored.expires_at - stored.created_at, crate::store::CALL_RECORD_TTL_SECONDS);
     }
 
     #[tokio::test]
@@ -129,10 +110,7 @@ mod tests {
         let t = TestApp::new();
         customer_calls(&t, &sid(1)).await;
         let agent1 = crate::domain::AgentId::parse("agent1").unwrap();
-        assert_eq!(
-            t.store.conference_of_agent(&agent1, NOW).await.unwrap(),
-            None
-        );
+        assert_eq!(t.store.conference_of_agent(&agent1, NOW).await.unwrap(), None);
         assert_eq!(t.store.participants(&CallSid::parse(&sid(1)).unwrap()), []);
     }
 
@@ -149,11 +127,7 @@ mod tests {
     async fn concurrent_deliveries_dial_the_agent_once() {
         let t = TestApp::new();
         let responses = futures_join(&t, &sid(1), 5).await;
-        assert!(
-            responses
-                .iter()
-                .all(|body| *body == conference_twiml(BASE, &sid(1)))
-        );
+        assert!(responses.iter().all(|body| *body == conference_twiml(BASE, &sid(1))));
         assert_eq!(t.dialer.placed().len(), 1);
     }
 
@@ -187,11 +161,7 @@ mod tests {
                     }
                 }
             }
-            if all_done {
-                std::task::Poll::Ready(())
-            } else {
-                std::task::Poll::Pending
-            }
+            if all_done { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
         })
         .await;
         set
@@ -200,14 +170,8 @@ mod tests {
     #[tokio::test]
     async fn two_callers_get_two_conferences() {
         let t = TestApp::new();
-        assert_eq!(
-            body_text(&customer_calls(&t, &sid(1)).await),
-            conference_twiml(BASE, &sid(1))
-        );
-        assert_eq!(
-            body_text(&customer_calls(&t, &sid(2)).await),
-            conference_twiml(BASE, &sid(2))
-        );
+        assert_eq!(body_text(&customer_calls(&t, &sid(1)).await), conference_twiml(BASE, &sid(1)));
+        assert_eq!(body_text(&customer_calls(&t, &sid(2)).await), conference_twiml(BASE, &sid(2)));
         let urls: Vec<String> = t.dialer.placed().into_iter().map(|c| c.url).collect();
         assert_eq!(
             urls,
@@ -222,26 +186,16 @@ mod tests {
     #[tokio::test]
     async fn uses_the_public_base_url_for_signatures_and_callbacks() {
         let base = "https://support.example.com";
-        let t = TestApp::build(
-            config_with(&[("PUBLIC_BASE_URL", base)]),
-            MemoryCallStore::new(),
-            Default::default(),
-        );
+        let t = TestApp::build(config_with(&[("PUBLIC_BASE_URL", base)]), MemoryCallStore::new(), Default::default());
         let params = vec![("CallSid".to_owned(), sid(1))];
-        let signature =
-            crate::twilio::signature::compute(AUTH_TOKEN, &format!("{base}{PATH}"), &params);
+        let signature = crate::twilio::signature::compute(AUTH_TOKEN, &format!("{base}{PATH}"), &params);
         let request = webhook_with_signature(PATH, &[("CallSid", &sid(1))], Some(&signature));
         let response = handle(&t.app, request).await.unwrap();
         assert_eq!(body_text(&response), conference_twiml(base, &sid(1)));
-        assert_eq!(
-            t.dialer.placed()[0].url,
-            format!("{base}/conference/{}/connect/agent1", sid(1))
-        );
+        assert_eq!(t.dialer.placed()[0].url, format!("{base}/conference/{}/connect/agent1", sid(1)));
 
         // Signed for the API Gateway domain instead: not what Twilio requested.
-        let response = handle(&t.app, signed_webhook(PATH, &[("CallSid", &sid(2))]))
-            .await
-            .unwrap();
+        let response = handle(&t.app, signed_webhook(PATH, &[("CallSid", &sid(2))])).await.unwrap();
         assert_eq!(response.status(), 403);
     }
 
@@ -253,18 +207,12 @@ mod tests {
         let other_url_signature = crate::twilio::signature::compute(
             AUTH_TOKEN,
             &format!("{BASE}/conference/wait"),
-            &params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<Vec<_>>(),
+            &params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>(),
         );
         let wrong_key_signature = crate::twilio::signature::compute(
             "another-token",
             &format!("{BASE}{PATH}"),
-            &params
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect::<Vec<_>>(),
+            &params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>(),
         );
         for signature in [
             None,
@@ -273,9 +221,7 @@ mod tests {
             Some(other_url_signature.as_str()),
             Some(wrong_key_signature.as_str()),
         ] {
-            let response = handle(&t.app, webhook_with_signature(PATH, &params, signature))
-                .await
-                .unwrap();
+            let response = handle(&t.app, webhook_with_signature(PATH, &params, signature)).await.unwrap();
             assert_eq!(response.status(), 403, "{signature:?}");
         }
         assert_eq!(t.dialer.placed(), []);
@@ -299,10 +245,7 @@ mod tests {
     async fn apologises_without_dialing_when_the_store_fails() {
         let t = TestApp::with_store(MemoryCallStore::failing());
         let response = customer_calls(&t, &sid(1)).await;
-        assert_eq!(
-            (response.status().as_u16(), content_type(&response)),
-            (200, "text/xml; charset=utf-8")
-        );
+        assert_eq!((response.status().as_u16(), content_type(&response)), (200, "text/xml; charset=utf-8"));
         assert_eq!(body_text(&response), APOLOGY_TWIML);
         assert_eq!(t.dialer.placed(), []);
     }
@@ -321,10 +264,16 @@ mod tests {
 
     #[async_trait::async_trait]
     impl crate::twilio::Dialer for StalledDialer {
-        async fn place_call(
+        async fn place_call(&self, _: &crate::twilio::OutboundCall) -> Result<CallSid, crate::twilio::TwilioError> {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Err(crate::twilio::TwilioError::MalformedSid)
+        }
+
+        async fn update_call(
             &self,
-            _: &OutboundCall,
-        ) -> Result<CallSid, crate::twilio::TwilioError> {
+            _: &CallSid,
+            _: &crate::twilio::CallUpdate,
+        ) -> Result<(), crate::twilio::TwilioError> {
             tokio::time::sleep(Duration::from_secs(60)).await;
             Err(crate::twilio::TwilioError::MalformedSid)
         }
@@ -335,15 +284,11 @@ mod tests {
         let t = TestApp::new();
         let app = crate::App::new(
             config_with(&[]),
-            t.store.clone(),
-            std::sync::Arc::new(StalledDialer),
-            t.clock.clone(),
+            crate::app::Ports { dialer: std::sync::Arc::new(StalledDialer), ..t.ports() },
         );
         let started = tokio::time::Instant::now();
         let params = inbound_call_params(&sid(1));
-        let response = handle(&app, signed_webhook(PATH, &borrowed(&params)))
-            .await
-            .unwrap();
+        let response = handle(&app, signed_webhook(PATH, &borrowed(&params))).await.unwrap();
         assert_eq!(body_text(&response), APOLOGY_TWIML);
         assert_eq!(started.elapsed(), crate::handlers::WEBHOOK_DEADLINE);
     }

@@ -1,5 +1,11 @@
 //! Test kit for handlers: an `App` over the memory store, a recording dialer, a settable clock,
 //! and requests built as API Gateway HTTP API (payload 2.0) events, signed like Twilio signs.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test kit: a setup that fails is a failed test or benchmark"
+)]
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
@@ -10,12 +16,12 @@ use base64::engine::general_purpose::STANDARD;
 use lambda_http::{Body, Request, Response};
 
 use crate::App;
-use crate::app::Clock;
+use crate::app::{Clock, Ports};
 use crate::config::Config;
 use crate::domain::CallSid;
-use crate::store::CallStore;
-use crate::store::memory::MemoryCallStore;
-use crate::twilio::{Dialer, OutboundCall, TwilioError, signature};
+use crate::store::memory::{MemoryCallStore, MemoryTicketStore};
+use crate::store::{CallStore, TicketStore};
+use crate::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError, signature};
 
 pub const AUTH_TOKEN: &str = "test-auth-token";
 pub const DOMAIN: &str = "abc123.execute-api.us-east-1.amazonaws.com";
@@ -36,6 +42,7 @@ pub fn env() -> Vec<(&'static str, String)> {
         ("TWILIO_NUMBER", NUMBER.to_owned()),
         ("TWILIO_TWIML_APP_SID", format!("AP{}", "0".repeat(32))),
         ("CALLS_TABLE", "calls".to_owned()),
+        ("TICKETS_TABLE", "tickets".to_owned()),
     ]
 }
 
@@ -45,29 +52,46 @@ pub fn config_with(overrides: &[(&'static str, &str)]) -> Config {
         env.retain(|(n, _)| n != name);
         env.push((name, (*value).to_owned()));
     }
-    Config::from_lookup(|name| env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone()))
-        .unwrap()
+    Config::from_lookup(|name| env.iter().find(|(n, _)| *n == name).map(|(_, v)| v.clone())).unwrap()
 }
 
-/// Records every call it is asked to place; fails them all when built with `failing()`.
+/// Records every call it is asked to place or update. `failing()` fails all of them (Twilio
+/// is down); `refusing_updates()` places calls but refuses every update, as Twilio does for a
+/// call that was answered or has ended.
 #[derive(Default)]
 pub struct RecordingDialer {
     placed: Mutex<Vec<OutboundCall>>,
+    updated: Mutex<Vec<(CallSid, CallUpdate)>>,
     counter: AtomicU32,
     failing: bool,
+    refusing_updates: bool,
+}
+
+/// The SID the recording dialer gives the `n`th call it places (from 0).
+pub fn placed_sid(n: u32) -> String {
+    sid(0xd1a1_0000 + n)
 }
 
 impl RecordingDialer {
     pub fn failing() -> Self {
-        Self {
-            failing: true,
-            ..Self::default()
-        }
+        Self { failing: true, ..Self::default() }
+    }
+
+    pub fn refusing_updates() -> Self {
+        Self { refusing_updates: true, ..Self::default() }
     }
 
     pub fn placed(&self) -> Vec<OutboundCall> {
         self.placed.lock().unwrap().clone()
     }
+
+    pub fn updated(&self) -> Vec<(CallSid, CallUpdate)> {
+        self.updated.lock().unwrap().clone()
+    }
+}
+
+fn injected_failure() -> TwilioError {
+    TwilioError::Api { status: 503, code: Some(20003), message: "injected".into() }
 }
 
 #[async_trait]
@@ -75,14 +99,35 @@ impl Dialer for RecordingDialer {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError> {
         self.placed.lock().unwrap().push(call.clone());
         if self.failing {
+            return Err(injected_failure());
+        }
+        Ok(CallSid::parse(&placed_sid(self.counter.fetch_add(1, Ordering::Relaxed))).unwrap())
+    }
+
+    async fn update_call(&self, call: &CallSid, update: &CallUpdate) -> Result<(), TwilioError> {
+        self.updated.lock().unwrap().push((call.clone(), update.clone()));
+        if self.failing {
+            return Err(injected_failure());
+        }
+        if self.refusing_updates {
             return Err(TwilioError::Api {
-                status: 503,
-                code: Some(20003),
-                message: "injected".into(),
+                status: 400,
+                code: Some(21220),
+                message: "Call is not in-progress. Cannot redirect.".into(),
             });
         }
-        let n = 0xd1a1_0000 + self.counter.fetch_add(1, Ordering::Relaxed);
-        Ok(CallSid::parse(&sid(n)).unwrap())
+        Ok(())
+    }
+}
+
+/// The call Warmline places to ring `agent` into `conference`.
+pub fn agent_call(conference: &str, agent: &str) -> OutboundCall {
+    OutboundCall {
+        to: format!("client:{agent}"),
+        from: NUMBER.into(),
+        url: format!("{BASE}/conference/{conference}/connect/{agent}"),
+        timeout_seconds: Some(20),
+        status_callback: Some(format!("{BASE}/conference/{conference}/agents/{agent}/status")),
     }
 }
 
@@ -95,42 +140,60 @@ impl TestClock {
 }
 
 impl Clock for TestClock {
-    fn now(&self) -> i64 {
-        self.0.load(Ordering::Relaxed)
+    fn now_millis(&self) -> i64 {
+        self.0.load(Ordering::Relaxed) * 1000
     }
 }
 
 pub struct TestApp {
     pub app: App,
     pub store: Arc<MemoryCallStore>,
+    pub tickets: Arc<MemoryTicketStore>,
     pub dialer: Arc<RecordingDialer>,
     pub clock: Arc<TestClock>,
 }
 
+impl Default for TestApp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TestApp {
     pub fn new() -> Self {
-        Self::build(
-            config_with(&[]),
-            MemoryCallStore::new(),
-            RecordingDialer::default(),
-        )
+        Self::build(config_with(&[]), MemoryCallStore::new(), RecordingDialer::default())
     }
 
     pub fn build(config: Config, store: MemoryCallStore, dialer: RecordingDialer) -> Self {
+        Self::build_with_tickets(config, store, MemoryTicketStore::new(), dialer)
+    }
+
+    pub fn build_with_tickets(
+        config: Config,
+        store: MemoryCallStore,
+        tickets: MemoryTicketStore,
+        dialer: RecordingDialer,
+    ) -> Self {
         let store = Arc::new(store);
+        let tickets = Arc::new(tickets);
         let dialer = Arc::new(dialer);
         let clock = Arc::new(TestClock(AtomicI64::new(NOW)));
-        let app = App::new(
-            config,
-            store.clone() as Arc<dyn CallStore>,
-            dialer.clone() as Arc<dyn Dialer>,
-            clock.clone() as Arc<dyn Clock>,
-        );
-        Self {
-            app,
-            store,
-            dialer,
-            clock,
+        let ports = Ports {
+            calls: store.clone() as Arc<dyn CallStore>,
+            tickets: tickets.clone() as Arc<dyn TicketStore>,
+            dialer: dialer.clone() as Arc<dyn Dialer>,
+            clock: clock.clone() as Arc<dyn Clock>,
+        };
+        Self { app: App::new(config, ports), store, tickets, dialer, clock }
+    }
+
+    /// This app's ports, to build a variant with one of them swapped (e.g. a stalling dialer).
+    pub fn ports(&self) -> Ports {
+        Ports {
+            calls: self.store.clone(),
+            tickets: self.tickets.clone(),
+            dialer: self.dialer.clone(),
+            clock: self.clock.clone(),
         }
     }
 
@@ -145,13 +208,19 @@ impl TestApp {
 
 /// An API Gateway HTTP API event, as Lambda receives it, turned into a request by lambda_http.
 pub fn event(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Request {
+    lambda_http::request::from_str(&event_json(method, path, headers, body)).unwrap()
+}
+
+/// The JSON of an API Gateway HTTP API (payload 2.0) event, body base64-encoded as API Gateway
+/// sends form posts.
+pub fn event_json(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> String {
     let mut header_map = serde_json::Map::new();
     header_map.insert("host".into(), DOMAIN.into());
     for (name, value) in headers {
         header_map.insert(name.to_ascii_lowercase(), (*value).into());
     }
     let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
-    let event = serde_json::json!({
+    serde_json::json!({
         "version": "2.0",
         "routeKey": "$default",
         "rawPath": raw_path,
@@ -171,31 +240,28 @@ pub fn event(method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) ->
         },
         "body": STANDARD.encode(body),
         "isBase64Encoded": true
-    });
-    lambda_http::request::from_str(&event.to_string()).unwrap()
+    })
+    .to_string()
 }
 
 fn form_body(params: &[(&str, &str)]) -> String {
-    form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish()
+    form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish()
 }
 
 /// A webhook as Twilio sends it: form-encoded, signed over `BASE` + `path`.
 pub fn signed_webhook(path: &str, params: &[(&str, &str)]) -> Request {
-    let owned: Vec<(String, String)> = params
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    let signature = signature::compute(AUTH_TOKEN, &format!("{BASE}{path}"), &owned);
-    webhook_with_signature(path, params, Some(&signature))
+    lambda_http::request::from_str(&signed_webhook_json(path, params)).unwrap()
 }
 
-pub fn webhook_with_signature(
-    path: &str,
-    params: &[(&str, &str)],
-    signature: Option<&str>,
-) -> Request {
+/// The event JSON of a webhook as Twilio sends it, signed over `BASE` + `path`.
+pub fn signed_webhook_json(path: &str, params: &[(&str, &str)]) -> String {
+    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let signature = signature::compute(AUTH_TOKEN, &format!("{BASE}{path}"), &owned);
+    let headers = [("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", signature.as_str())];
+    event_json("POST", path, &headers, form_body(params).as_bytes())
+}
+
+pub fn webhook_with_signature(path: &str, params: &[(&str, &str)], signature: Option<&str>) -> Request {
     let mut headers = vec![("content-type", "application/x-www-form-urlencoded")];
     if let Some(signature) = signature {
         headers.push(("x-twilio-signature", signature));
@@ -204,21 +270,11 @@ pub fn webhook_with_signature(
 }
 
 pub fn json_post(path: &str, body: &str) -> Request {
-    event(
-        "POST",
-        path,
-        &[("content-type", "application/json")],
-        body.as_bytes(),
-    )
+    event("POST", path, &[("content-type", "application/json")], body.as_bytes())
 }
 
 pub fn form_post(path: &str, params: &[(&str, &str)]) -> Request {
-    event(
-        "POST",
-        path,
-        &[("content-type", "application/x-www-form-urlencoded")],
-        form_body(params).as_bytes(),
-    )
+    event("POST", path, &[("content-type", "application/x-www-form-urlencoded")], form_body(params).as_bytes())
 }
 
 /// Twilio's standard parameters for a call to the support number.
@@ -249,14 +305,12 @@ pub fn body_json(response: &Response<Body>) -> serde_json::Value {
 }
 
 pub fn content_type(response: &Response<Body>) -> &str {
-    response
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
+    response.headers().get("content-type").unwrap().to_str().unwrap()
 }
 
 pub const XML_HEAD: &str = r#"<?xml version="1.0" encoding="UTF-8"?>"#;
+
+/// What a status callback answers: Twilio ignores it.
+pub const EMPTY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response></Response>"#;
 
 pub const APOLOGY_TWIML: &str = r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>We are sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye.</Say><Hangup/></Response>"#;

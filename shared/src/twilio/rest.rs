@@ -15,12 +15,37 @@ pub struct OutboundCall {
     pub to: String,
     pub from: String,
     pub url: String,
+    /// How long it may ring before Twilio gives up with `no-answer`; Twilio's default is 60 s.
+    pub timeout_seconds: Option<u32>,
+    /// Where Twilio reports how the call ended (its `completed` event, whatever the outcome:
+    /// `completed`, `no-answer`, `busy`, `failed` or `canceled`). Without it, Warmline would
+    /// never learn that nobody answered.
+    pub status_callback: Option<String>,
 }
 
-/// The port through which handlers place calls; the REST client in production, fakes in tests.
+impl OutboundCall {
+    pub fn new(to: impl Into<String>, from: impl Into<String>, url: impl Into<String>) -> Self {
+        Self { to: to.into(), from: from.into(), url: url.into(), timeout_seconds: None, status_callback: None }
+    }
+}
+
+/// A change to a call in progress (`POST Calls/{sid}.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallUpdate {
+    /// Stops a call that is still queued or ringing; Twilio ignores it for a call that was
+    /// answered (or has ended).
+    Cancel,
+    /// Replaces whatever the call is doing with this TwiML document.
+    Twiml(String),
+}
+
+/// The port through which handlers place and steer calls; the REST client in production, fakes
+/// in tests.
 #[async_trait]
 pub trait Dialer: Send + Sync {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError>;
+
+    async fn update_call(&self, call: &CallSid, update: &CallUpdate) -> Result<(), TwilioError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +59,8 @@ pub enum TwilioError {
     UnexpectedResponse(#[source] reqwest::Error),
     #[error("Twilio answered with a malformed call SID")]
     MalformedSid,
+    #[error("this function is not wired to Twilio's REST API")]
+    NotConfigured,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +119,15 @@ impl TwilioRestClient {
         })
     }
 
+    /// Opens a connection to the API (DNS, TCP, TLS) and leaves it in the pool. Whether the
+    /// answer is a success does not matter; `true` when Twilio answered at all.
+    pub async fn warm_up(&self) -> bool {
+        match self.http.head(&self.base_url).send().await {
+            Ok(response) => response.bytes().await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
     async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Result<reqwest::Response, TwilioError> {
         let url = format!("{}/2010-04-01/Accounts/{}/{path}", self.base_url, self.account_sid);
         let response = self
@@ -118,10 +154,30 @@ impl TwilioRestClient {
 #[async_trait]
 impl Dialer for TwilioRestClient {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError> {
-        let response =
-            self.post_form("Calls.json", &[("To", &call.to), ("From", &call.from), ("Url", &call.url)]).await?;
+        let timeout = call.timeout_seconds.map(|seconds| seconds.to_string());
+        let mut form = vec![("To", call.to.as_str()), ("From", call.from.as_str()), ("Url", call.url.as_str())];
+        if let Some(timeout) = &timeout {
+            form.push(("Timeout", timeout));
+        }
+        if let Some(url) = &call.status_callback {
+            form.extend([("StatusCallback", url.as_str()), ("StatusCallbackEvent", "completed")]);
+            form.push(("StatusCallbackMethod", "POST"));
+        }
+        let response = self.post_form("Calls.json", &form).await?;
         let call = response.json::<CallResource>().await.map_err(TwilioError::UnexpectedResponse)?;
         CallSid::parse(&call.sid).ok_or(TwilioError::MalformedSid)
+    }
+
+    async fn update_call(&self, call: &CallSid, update: &CallUpdate) -> Result<(), TwilioError> {
+        let form = match update {
+            CallUpdate::Cancel => [("Status", "canceled")],
+            CallUpdate::Twiml(twiml) => [("Twiml", twiml.as_str())],
+        };
+        // The answer is the call resource; nothing in it is needed, but reading it to the end
+        // returns the connection to the pool.
+        let response = self.post_form(&format!("Calls/{call}.json"), &form).await?;
+        response.bytes().await.map_err(TwilioError::UnexpectedResponse)?;
+        Ok(())
     }
 }
 
@@ -140,11 +196,15 @@ mod tests {
     }
 
     fn agent_call() -> OutboundCall {
-        OutboundCall {
-            to: "client:agent1".into(),
-            from: "+15550000000".into(),
-            url: format!("https://h.example/conference/{CALL_SID}/connect/agent1"),
-        }
+        OutboundCall::new(
+            "client:agent1",
+            "+15550000000",
+            format!("https://h.example/conference/{CALL_SID}/connect/agent1"),
+        )
+    }
+
+    fn call_sid() -> CallSid {
+        CallSid::parse(CALL_SID).unwrap()
     }
 
     #[tokio::test]
@@ -165,6 +225,74 @@ mod tests {
 
         let sid = client(&server, Timeouts::default()).place_call(&agent_call()).await.unwrap();
         assert_eq!(sid.as_str(), CALL_SID);
+    }
+
+    #[tokio::test]
+    async fn asks_for_a_ring_timeout_and_a_status_callback() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(format!("/2010-04-01/Accounts/{ACCOUNT}/Calls.json")))
+            .and(body_string(format!(
+                "To=client%3Aagent1&From=%2B15550000000&Url=https%3A%2F%2Fh.example%2Fconference%2F{CALL_SID}%2Fconnect%2Fagent1\
+                 &Timeout=20&StatusCallback=https%3A%2F%2Fh.example%2Fconference%2F{CALL_SID}%2Fagents%2Fagent1%2Fstatus\
+                 &StatusCallbackEvent=completed&StatusCallbackMethod=POST"
+            )))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": CALL_SID, "status": "queued"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let call = OutboundCall {
+            timeout_seconds: Some(20),
+            status_callback: Some(format!("https://h.example/conference/{CALL_SID}/agents/agent1/status")),
+            ..agent_call()
+        };
+        let sid = client(&server, Timeouts::default()).place_call(&call).await.unwrap();
+        assert_eq!(sid.as_str(), CALL_SID);
+    }
+
+    #[tokio::test]
+    async fn cancels_a_call_and_replaces_a_calls_twiml() {
+        let server = MockServer::start().await;
+        let call_path = format!("/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL_SID}.json");
+        let resource = serde_json::json!({"sid": CALL_SID, "status": "canceled"});
+        Mock::given(method("POST"))
+            .and(path(&call_path))
+            .and(header("authorization", "Basic U0swMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDAwMDprZXktc2VjcmV0"))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(body_string("Status=canceled"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&resource))
+            .expect(1)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(&call_path))
+            .and(body_string("Twiml=%3CResponse%3E%3CSay%3EBye+%26+thanks%3C%2FSay%3E%3CHangup%2F%3E%3C%2FResponse%3E"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(&resource))
+            .expect(1)
+            .mount(&server)
+            .await;
+
+        let client = client(&server, Timeouts::default());
+        client.update_call(&call_sid(), &CallUpdate::Cancel).await.unwrap();
+        let twiml = CallUpdate::Twiml("<Response><Say>Bye & thanks</Say><Hangup/></Response>".into());
+        client.update_call(&call_sid(), &twiml).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_update_twilio_refuses_is_an_api_error() {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+                "code": 21220, "message": "Call is not in-progress. Cannot redirect.", "status": 400
+            })))
+            .mount(&server)
+            .await;
+        let err = client(&server, Timeouts::default())
+            .update_call(&call_sid(), &CallUpdate::Twiml("<Response/>".into()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, TwilioError::Api { status: 400, code: Some(21220), .. }), "{err:?}");
     }
 
     #[tokio::test]
@@ -220,6 +348,24 @@ mod tests {
             .await;
         let err = client(&server, Timeouts::default()).place_call(&agent_call()).await.unwrap_err();
         assert!(matches!(err, TwilioError::MalformedSid));
+    }
+
+    #[tokio::test]
+    async fn warm_up_reaches_the_api_and_takes_any_answer() {
+        let server = MockServer::start().await;
+        Mock::given(method("HEAD")).respond_with(ResponseTemplate::new(404)).expect(1).mount(&server).await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": CALL_SID})))
+            .mount(&server)
+            .await;
+        let client = client(&server, Timeouts::default());
+        assert!(client.warm_up().await, "any answer counts");
+        client.place_call(&agent_call()).await.unwrap();
+        let requests = server.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 2);
+        let unreachable =
+            TwilioRestClient::new("http://127.0.0.1:1", ACCOUNT, KEY, Secret::new("s"), Timeouts::default()).unwrap();
+        assert!(!unreachable.warm_up().await);
     }
 
     #[test]

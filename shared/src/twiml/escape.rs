@@ -6,8 +6,18 @@ fn is_xml_char(c: char) -> bool {
     !matches!(c, '\u{0}'..='\u{8}' | '\u{B}' | '\u{C}' | '\u{E}'..='\u{1F}' | '\u{FFFE}' | '\u{FFFF}')
 }
 
+fn needs_escaping(c: char, escape_whitespace: bool) -> bool {
+    matches!(c, '&' | '<' | '>' | '"' | '\'' | '\r')
+        || (escape_whitespace && matches!(c, '\t' | '\n'))
+        || !is_xml_char(c)
+}
+
 fn escape(input: &str, escape_whitespace: bool) -> String {
-    let mut out = String::with_capacity(input.len());
+    // Most text (URLs, CallSids, fixed messages) has nothing to escape: copy it whole.
+    if !input.chars().any(|c| needs_escaping(c, escape_whitespace)) {
+        return input.to_owned();
+    }
+    let mut out = String::with_capacity(input.len() + 16);
     for c in input.chars().filter(|&c| is_xml_char(c)) {
         match c {
             '&' => out.push_str("&amp;"),

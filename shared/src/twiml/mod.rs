@@ -59,6 +59,12 @@ pub struct Conference {
     pub end_conference_on_exit: Option<bool>,
     pub wait_url: Option<String>,
     pub wait_method: Option<Method>,
+    /// Where Twilio reports the conference's events. Only the first participant's counts: the
+    /// conference takes it from whoever creates it.
+    pub status_callback: Option<String>,
+    /// Space-separated: `start end join leave mute hold modify speaker announcement`.
+    pub status_callback_event: Option<String>,
+    pub status_callback_method: Option<Method>,
 }
 
 impl Conference {
@@ -69,6 +75,9 @@ impl Conference {
             end_conference_on_exit: None,
             wait_url: None,
             wait_method: None,
+            status_callback: None,
+            status_callback_event: None,
+            status_callback_method: None,
         }
     }
 }
@@ -138,6 +147,9 @@ fn write_verb(xml: &mut String, verb: &Verb) {
                         ("endConferenceOnExit", conference.end_conference_on_exit.map(|b| b.to_string())),
                         ("waitUrl", conference.wait_url.clone()),
                         ("waitMethod", conference.wait_method.map(|m| m.as_str().to_owned())),
+                        ("statusCallback", conference.status_callback.clone()),
+                        ("statusCallbackEvent", conference.status_callback_event.clone()),
+                        ("statusCallbackMethod", conference.status_callback_method.map(|m| m.as_str().to_owned())),
                     ],
                     &conference.name,
                 ),

@@ -12,12 +12,15 @@ fn customer_conference() {
             end_conference_on_exit: Some(true),
             wait_url: Some("https://HOST/conference/wait".into()),
             wait_method: Some(Method::Post),
+            status_callback: Some("https://HOST/conference/CA123/events".into()),
+            status_callback_event: Some("leave end".into()),
+            status_callback_method: Some(Method::Post),
             ..Conference::named("CA123")
         }),
     });
     assert_eq!(
         twiml.to_xml(),
-        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="https://HOST/conference/wait" waitMethod="POST">CA123</Conference></Dial></Response>"#
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="https://HOST/conference/wait" waitMethod="POST" statusCallback="https://HOST/conference/CA123/events" statusCallbackEvent="leave end" statusCallbackMethod="POST">CA123</Conference></Dial></Response>"#
     );
 }
 
