@@ -1,0 +1,164 @@
+// Debian's Chromium driven by playwright-core (no browser download), plus the small waiting
+// helpers the tests need (playwright-core has no `expect`).
+
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+// playwright-core is a devDependency of web/, the only package.json in the repository.
+const require = createRequire(new URL('../../../web/package.json', import.meta.url));
+const { chromium } = require('playwright-core');
+
+export const FAKE_SDK = fileURLToPath(new URL('./fake-voice-sdk.js', import.meta.url));
+export const DESKTOP = { width: 1280, height: 800 };
+export const PHONE = { width: 375, height: 740 };
+const WAIT_MS = 10 * 1000;
+
+export function launch() {
+  return chromium.launch({
+    executablePath: process.env.WARMLINE_CHROMIUM || '/usr/bin/chromium',
+    headless: true,
+    timeout: 60 * 1000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--use-fake-ui-for-media-stream',
+      '--use-fake-device-for-media-stream',
+      // No host name resolves, so nothing the pages (or the real SDK) try can leave the machine;
+      // the stack on 127.0.0.1 is the one exception.
+      '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
+    ],
+  });
+}
+
+/**
+ * A fresh context (own storage) with one page on `url`. Unless `realSdk`, the Voice SDK is
+ * swapped for the fake. `problems` collects console errors and uncaught exceptions;
+ * `external` every request for another origin, answered here (the real SDK tries Twilio's).
+ */
+export async function open(browser, url, { viewport = DESKTOP, realSdk = false } = {}) {
+  const origin = new URL(url).origin;
+  const context = await browser.newContext({ viewport });
+  context.setDefaultTimeout(WAIT_MS);
+  context.setDefaultNavigationTimeout(30 * 1000);
+  const external = [];
+  await context.route(
+    (target) => target.origin !== origin,
+    (route) => {
+      external.push(route.request().url());
+      return route.fulfill({ status: 404, contentType: 'text/plain', body: 'not reachable from tests' });
+    },
+  );
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.__cspViolations.push(`${event.effectiveDirective} ${event.blockedURI}`);
+    });
+    // Records the sockets the page opens but leaves them real, so the CSP still judges them
+    // (Playwright's routeWebSocket would replace the socket before the CSP sees it).
+    const RealWebSocket = window.WebSocket;
+    window.__sockets = [];
+    window.WebSocket = class extends RealWebSocket {
+      constructor(url, protocols) {
+        window.__sockets.push(String(url));
+        super(url, protocols);
+      }
+    };
+  });
+  if (!realSdk) {
+    await context.route('**/static/twilio.min.*.js', (route) =>
+      route.fulfill({ path: FAKE_SDK, contentType: 'text/javascript; charset=utf-8' }),
+    );
+  }
+  const page = await context.newPage();
+  const problems = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error') {
+      problems.push(message.text());
+    }
+  });
+  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+  const assets = new Map();
+  page.on('response', (r) => new URL(r.url()).pathname.startsWith('/static/') && assets.set(r.url(), r.status()));
+  page.on('requestfailed', (r) => new URL(r.url()).pathname.startsWith('/static/') && assets.set(r.url(), 'failed'));
+
+  let response = await page.goto(url);
+  // `cargo lambda watch` restarts a function when a source file changes, and a request that
+  // lands in that moment fails. One reload tells that apart from a page that never works.
+  let broken = await brokenAssets(page, assets);
+  if (broken.length > 0) {
+    problems.length = 0;
+    assets.clear();
+    response = await page.reload();
+    broken = await brokenAssets(page, assets);
+    assert.deepEqual(broken, [], `${url}: assets that did not load`);
+  }
+  assert.equal(response.status(), 200, url);
+  return { page, context, problems, response, external };
+}
+
+/** Every stylesheet and script the page refers to, unless it arrived with a 200. */
+async function brokenAssets(page, statuses) {
+  const urls = await page.evaluate(() =>
+    Array.from(document.querySelectorAll('script[src], link[rel="stylesheet"]'), (e) => e.src || e.href),
+  );
+  return urls.filter((u) => statuses.get(u) !== 200).map((u) => `${u}: ${statuses.get(u) ?? 'not requested'}`);
+}
+
+/** What the page's Content-Security-Policy refused so far. */
+export function cspViolations(page) {
+  return page.evaluate(() => window.__cspViolations);
+}
+
+/** The WebSocket URLs the page tried so far. */
+export function socketsOpened(page) {
+  return page.evaluate(() => window.__sockets);
+}
+
+/** Console errors other than the failed requests a test provoked on purpose. */
+export function unexpected(problems, ...allowedStatuses) {
+  return problems.filter(
+    (text) => !allowedStatuses.some((status) => text.includes(`the server responded with a status of ${status}`)),
+  );
+}
+
+/** Polls `probe` until it returns a truthy value; fails with `describe()` after a while. */
+export async function eventually(probe, describe, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await probe();
+    if (last) {
+      return last;
+    }
+    if (Date.now() > deadline) {
+      assert.fail(`timed out: ${typeof describe === 'function' ? await describe() : describe}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** Waits until the element's text matches `pattern` (a RegExp or an exact string). */
+export async function expectText(locator, pattern) {
+  const matches = (text) => (pattern instanceof RegExp ? pattern.test(text) : text === pattern);
+  let text = '';
+  await eventually(
+    async () => {
+      text = (await locator.textContent()) ?? '';
+      return matches(text);
+    },
+    () => `expected ${locator} to read ${pattern}, it reads ${JSON.stringify(text)}`,
+  );
+  return text;
+}
+
+/** What the fake SDK recorded. */
+export function fake(page) {
+  return page.evaluate(() => window.__fake.summary());
+}

@@ -1,0 +1,233 @@
+// The `make dev` stack for browser tests, started like tests/e2e/test_dev_stack.py starts it:
+// scripts/dev.sh on free ports, with a fake Twilio REST API and a known auth token, so the
+// tests can sign webhooks the way Twilio does.
+
+import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const AUTH_TOKEN = 'browser-auth-token';
+export const ACCOUNT_SID = 'AC' + '2'.repeat(32);
+export const TWILIO_NUMBER = '+15552220000';
+
+const STARTUP_TIMEOUT_MS = 10 * 60 * 1000; // the first start may compile the workspace
+const STOP_TIMEOUT_MS = 20 * 1000;
+const REQUEST_TIMEOUT_MS = 30 * 1000;
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Answers `Calls.json` like Twilio (201 with a fresh CallSid) and remembers every request. */
+export async function startFakeTwilio() {
+  const requests = [];
+  const server = createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (chunk) => chunks.push(chunk));
+    req.on('end', () => {
+      const form = {};
+      for (const [name, value] of new URLSearchParams(Buffer.concat(chunks).toString())) {
+        (form[name] = form[name] || []).push(value);
+      }
+      requests.push({ method: req.method, path: req.url, auth: req.headers.authorization, form });
+      const isCalls = req.method === 'POST' && /^\/2010-04-01\/Accounts\/AC[0-9a-f]{32}\/Calls\.json$/.test(req.url);
+      const body = isCalls
+        ? { sid: 'CA' + requests.length.toString(16).padStart(32, '0'), status: 'queued' }
+        : { code: 20404, message: 'not found', status: 404 };
+      const payload = JSON.stringify(body);
+      res.writeHead(isCalls ? 201 : 404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+      res.end(payload);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    requests,
+    close: () => new Promise((resolve) => server.close(resolve)),
+  };
+}
+
+/** X-Twilio-Signature: HMAC-SHA1 over the URL and the sorted form parameters, Base64. */
+export function twilioSignature(url, params) {
+  const data = Object.keys(params)
+    .sort()
+    .reduce((acc, name) => acc + name + params[name], url);
+  return createHmac('sha1', AUTH_TOKEN).update(data, 'utf8').digest('base64');
+}
+
+async function request(method, url, { body, headers, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
+  try {
+    const response = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(timeoutMs) });
+    const text = await response.text();
+    return { status: response.status, headers: response.headers, text };
+  } catch (error) {
+    // fetch's own errors name neither the request nor the cause.
+    const cause = error.cause ? `: ${error.cause.code || error.cause.message}` : '';
+    throw new Error(`${method} ${url} failed: ${error.name} ${error.message}${cause}`);
+  }
+}
+
+export async function startStack() {
+  const fakeTwilio = await startFakeTwilio();
+  const port = await freePort();
+  const dynamodbPort = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const state = mkdtempSync(join(tmpdir(), 'warmline-browser-'));
+  const settings = join(state, 'settings.env');
+  writeFileSync(
+    settings,
+    [
+      `TWILIO_ACCOUNT_SID=${ACCOUNT_SID}`,
+      `TWILIO_AUTH_TOKEN=${AUTH_TOKEN}`,
+      `TWILIO_API_BASE_URL=${fakeTwilio.url}`,
+      `TWILIO_NUMBER=${TWILIO_NUMBER}`,
+      `PUBLIC_BASE_URL=${base}`,
+      '',
+    ].join('\n'),
+  );
+  const logPath = join(state, 'dev.log');
+  const log = openSync(logPath, 'w');
+  const child = spawn('bash', ['scripts/dev.sh'], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      WARMLINE_PORT: String(port),
+      WARMLINE_DYNAMODB_PORT: String(dynamodbPort),
+      WARMLINE_ENV_FILE: settings,
+      WARMLINE_STATE_DIR: state,
+    },
+    stdio: ['ignore', log, log],
+    detached: true, // its own process group, so stopping it stops the emulator and the functions
+  });
+  closeSync(log);
+  let exited = false;
+  const exitedPromise = new Promise((resolve) => child.on('exit', () => {
+    exited = true;
+    resolve();
+  }));
+  // If the test runner dies first, take the stack down with it.
+  const killOnExit = () => {
+    if (!exited) {
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch (_) {
+        // already gone
+      }
+    }
+  };
+  process.on('exit', killOnExit);
+
+  const stack = {
+    base,
+    fakeTwilio,
+    logPath,
+    log: () => readFileSync(logPath, 'utf8'),
+    get: (path) => request('GET', base + path),
+    postJson: (path, value) =>
+      request('POST', base + path, { body: JSON.stringify(value), headers: { 'Content-Type': 'application/json' } }),
+    /** A webhook as Twilio sends it: form-encoded and signed for PUBLIC_BASE_URL + path. */
+    webhook: (path, params) =>
+      request('POST', base + path, {
+        body: new URLSearchParams(params).toString(),
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          'X-Twilio-Signature': twilioSignature(base + path, params),
+        },
+      }),
+    /** Stops everything; keeps the stack's log at `keepLogAt` when given. */
+    async stop(keepLogAt) {
+      if (!exited) {
+        try {
+          process.kill(-child.pid, 'SIGINT');
+        } catch (_) {
+          // already gone
+        }
+        const timedOut = await Promise.race([
+          exitedPromise.then(() => false),
+          new Promise((resolve) => setTimeout(resolve, STOP_TIMEOUT_MS, true)),
+        ]);
+        if (timedOut) {
+          killOnExit();
+          await exitedPromise;
+        }
+      }
+      // dev.sh is gone, but the functions it started may take a moment to follow.
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch (_) {
+        // the group is empty
+      }
+      process.off('exit', killOnExit);
+      await fakeTwilio.close();
+      if (keepLogAt) {
+        copyFileSync(logPath, keepLogAt);
+      }
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+
+  try {
+    await waitUntilServing(stack, () => exited);
+  } catch (error) {
+    await stack.stop().catch(() => {});
+    throw error;
+  }
+  return stack;
+}
+
+/**
+ * Until every function answers. `cargo lambda watch` starts (and, after a source change,
+ * rebuilds) a function on its first request, so each is asked until it answers: a test's
+ * first click is then never the one that waits. None of these requests changes any state.
+ */
+async function waitUntilServing(stack, hasExited) {
+  const deadline = Date.now() + STARTUP_TIMEOUT_MS;
+  const json = { 'Content-Type': 'application/json' };
+  const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+  const probes = [
+    ['GET', '/', {}, 200],
+    ['GET', '/dashboard', {}, 200],
+    ['GET', '/tickets?limit=1', {}, 200],
+    ['POST', '/token', { body: '{}', headers: json }, 200],
+    ['POST', '/conference/agent2/call', { body: '{}', headers: json }, 409],
+    ['POST', '/call/connect', { body: '', headers: form }, 403],
+    ['POST', '/conference/connect/client', { body: '', headers: form }, 403],
+    ['POST', `/conference/CA${'0'.repeat(32)}/connect/agent1`, { body: '', headers: form }, 403],
+  ];
+  for (const [method, path, options, expected] of probes) {
+    let last = 'no answer yet';
+    for (;;) {
+      if (hasExited()) {
+        throw new Error(`dev.sh exited early:\n${stack.log()}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${method} ${path} did not answer ${expected} in time (${last}):\n${stack.log()}`);
+      }
+      try {
+        const remaining = Math.max(1000, deadline - Date.now());
+        const response = await request(method, stack.base + path, { ...options, timeoutMs: remaining });
+        if (response.status === expected) {
+          break;
+        }
+        last = `${response.status} ${response.text.slice(0, 200)}`;
+      } catch (error) {
+        last = error.message;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}
