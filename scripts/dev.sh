@@ -2,7 +2,8 @@
 # `make dev`: the whole app on http://127.0.0.1:${WARMLINE_PORT:-9000}: the DynamoDB emulator with
 # the tables from template.yaml, and every function behind `cargo lambda watch` at its production
 # path. Settings come from .env (or $WARMLINE_ENV_FILE) when present, else from safe local
-# defaults. Ctrl-C stops it all.
+# defaults. Without Twilio credentials there, the Twilio simulator (tools/twilio-sim) plays
+# Twilio, so calls work offline; `make demo` drives it. Ctrl-C stops it all.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -16,6 +17,8 @@ mkdir -p "$state"
 cleanup() {
   trap - EXIT INT TERM
   [ -n "${WATCH_PID:-}" ] && kill "$WATCH_PID" 2>/dev/null
+  [ -n "${SIM_PID:-}" ] && kill "$SIM_PID" 2>/dev/null
+  rm -f "$state/simulator.url"
   [ -n "${EMULATOR_PID:-}" ] && kill "$EMULATOR_PID" 2>/dev/null
   wait 2>/dev/null || true
 }
@@ -26,6 +29,21 @@ log "DynamoDB emulator on 127.0.0.1:$dynamodb_port"
 start_emulator "$dynamodb_port" "$state/dynamodb.log"
 endpoint="http://127.0.0.1:$dynamodb_port"
 python scripts/create_tables.py --endpoint "$endpoint" >/dev/null
+
+# A setting as the settings file gives it (its last line for that name), or nothing.
+setting() {
+  [ -f "$settings" ] || return 0
+  grep -E "^$1=." "$settings" | tail -n 1 | cut -d= -f2- || true
+}
+
+# No Twilio account configured: the simulator plays Twilio. A TWILIO_API_BASE_URL in the settings
+# (a test's own fake Twilio) wins over it, and real credentials mean real Twilio.
+simulator_port=
+account=$(setting TWILIO_ACCOUNT_SID)
+if [ -z "$(setting TWILIO_API_BASE_URL)" ] && { [ -z "$account" ] || [ "$account" = AC00000000000000000000000000000000 ]; }; then
+  simulator_port=$(free_port)
+fi
+rm -f "$state/simulator.url"
 
 # Later lines win: defaults, then .env, then what only this script can know.
 env_file="$state/functions.env"
@@ -47,20 +65,49 @@ AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local
 EMULATOR
+  if [ -n "$simulator_port" ]; then echo "TWILIO_API_BASE_URL=http://127.0.0.1:$simulator_port"; fi
 } >"$env_file"
 if [ -f "$settings" ]; then log "settings from $settings (defaults fill the gaps)"; else log "no $settings: local defaults (see .env.example)"; fi
 
 log "building the functions"
 cargo build --workspace --quiet
 
+if [ -n "$simulator_port" ]; then
+  simulator="http://127.0.0.1:$simulator_port"
+  log "Twilio simulator on $simulator (no Twilio account in $settings; calls stay on this machine)"
+  "${CARGO_TARGET_DIR:-target}/debug/twilio-sim" serve --listen "127.0.0.1:$simulator_port" \
+    --env-file "$env_file" >"$state/simulator.log" 2>&1 &
+  SIM_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "$simulator/sim" >/dev/null 2>&1 && break
+    kill -0 "$SIM_PID" 2>/dev/null || { echo "the Twilio simulator exited; see $state/simulator.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -fsS "$simulator/sim" >/dev/null || { echo "the Twilio simulator did not start; see $state/simulator.log" >&2; exit 1; }
+  echo "$simulator" >"$state/simulator.url"
+else
+  log "Twilio REST API: $(grep -E '^TWILIO_API_BASE_URL=' "$env_file" | tail -n 1 | cut -d= -f2- || echo https://api.twilio.com)"
+fi
+
 log "serving on http://127.0.0.1:$port"
 cat >&2 <<ROUTES
+    GET  http://127.0.0.1:$port/                    customer page
+    GET  http://127.0.0.1:$port/dashboard           agent dashboard
+    POST http://127.0.0.1:$port/tickets             GET http://127.0.0.1:$port/tickets
+    POST http://127.0.0.1:$port/call/connect
     POST http://127.0.0.1:$port/conference/connect/client
     POST http://127.0.0.1:$port/conference/wait
     POST http://127.0.0.1:$port/conference/{conference_id}/connect/{agent_id}
     POST http://127.0.0.1:$port/conference/{agent_id}/call
     POST http://127.0.0.1:$port/token
     Twilio webhooks must be signed for http://127.0.0.1:$port (or your PUBLIC_BASE_URL).
+ROUTES
+if [ -n "$simulator_port" ]; then
+  cat >&2 <<SIMULATOR
+    Twilio simulator: $simulator/sim/timeline.txt shows every call; \`make demo\` plays a warm transfer.
+SIMULATOR
+fi
+cat >&2 <<ROUTES
     Press Ctrl-C to stop.
 ROUTES
 cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" &

@@ -1,0 +1,67 @@
+//! A stand-in for the part of Twilio that Warmline uses, for tests and `make dev` without a
+//! Twilio account: the REST API subset, calls that ring scripted endpoints, a TwiML interpreter,
+//! conferences, signed webhooks and status callbacks, and a timeline of everything.
+//!
+//! It models call control only: no audio, media streams, SIP, recordings or billing.
+
+pub mod call;
+pub mod client;
+pub mod conference;
+pub mod control;
+pub mod demo;
+pub mod env_file;
+pub mod rest;
+pub mod sim;
+pub mod timeline;
+pub mod twiml;
+pub mod webhook;
+
+/// The Python oracle helper, shared with the integration tests in `tests/`.
+#[cfg(test)]
+#[path = "../tests/common/python.rs"]
+pub(crate) mod test_python;
+
+use std::net::SocketAddr;
+
+pub use sim::{
+    AnswerMode, Behaviour, BrowserCall, CallStatus, CallView, CallbackMode, ConferenceView, InboundCall, Sim, SimConfig,
+};
+pub use timeline::{Entry, Event, Timeline};
+
+/// The REST API and the control API on one port.
+pub fn router(sim: Sim) -> axum::Router {
+    rest::router().merge(control::router()).with_state(sim)
+}
+
+/// A simulator serving on a loopback port until dropped.
+pub struct Server {
+    pub sim: Sim,
+    pub addr: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    /// Binds `addr` (port 0: any free port) and serves in the background.
+    pub async fn start(config: SimConfig, addr: SocketAddr) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let sim = Sim::new(config);
+        let app = router(sim.clone());
+        let task = tokio::spawn(async move {
+            if let Err(err) = axum::serve(listener, app).await {
+                eprintln!("twilio-sim: the server stopped: {err}");
+            }
+        });
+        Ok(Self { sim, addr, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

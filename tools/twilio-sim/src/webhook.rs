@@ -1,0 +1,373 @@
+//! Twilio's side of webhooks: the parameters it sends, the signature, what it accepts back
+//! (with its error codes), and status callbacks.
+
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc2822;
+
+use crate::call::Source;
+use crate::sim::{API_VERSION, Sim};
+use crate::timeline::Event;
+use crate::twiml::{self, Context, Document, Method, TwimlError};
+
+pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
+pub const HTTP_CONNECTION_FAILURE: u32 = 11205;
+pub const INVALID_CONTENT_TYPE: u32 = 12300;
+
+/// Where and when Twilio reports progress, as requested by `StatusCallback*` parameters or
+/// `statusCallback*` attributes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Callback {
+    pub url: String,
+    pub method: Method,
+    pub events: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PendingCallback {
+    url: String,
+    method: Method,
+    params: Vec<(String, String)>,
+    event: String,
+    call_sid: Option<String>,
+    party: Option<String>,
+}
+
+/// A TwiML document and the URL it came from (relative URLs in it resolve against that).
+pub(crate) struct Fetched {
+    pub document: Document,
+    pub url: Option<String>,
+}
+
+impl Sim {
+    /// The parameters of every voice webhook about this call, as they are now.
+    pub(crate) fn call_params(&self, call_sid: &str) -> Vec<(String, String)> {
+        let state = self.state();
+        let Some(call) = state.calls.get(call_sid) else {
+            return Vec::new();
+        };
+        let mut params = vec![
+            ("AccountSid".to_owned(), self.0.config.account_sid.clone()),
+            ("ApiVersion".to_owned(), API_VERSION.to_owned()),
+            ("CallSid".to_owned(), call.sid.clone()),
+            ("CallStatus".to_owned(), call.status.as_str().to_owned()),
+            ("Called".to_owned(), call.to.clone()),
+            ("Caller".to_owned(), call.from.clone()),
+            ("Direction".to_owned(), call.direction.to_owned()),
+            ("From".to_owned(), call.from.clone()),
+            ("To".to_owned(), call.to.clone()),
+        ];
+        if let Some(parent) = &call.parent_sid {
+            params.push(("ParentCallSid".to_owned(), parent.clone()));
+        }
+        if let Some(application) = &call.application_sid {
+            params.push(("ApplicationSid".to_owned(), application.clone()));
+        }
+        params
+    }
+
+    /// Requests TwiML for a call and checks it the way Twilio does. Every outcome lands in the
+    /// timeline; an `Err` means Twilio would give up on the call.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn fetch_twiml(
+        &self,
+        call_sid: &str,
+        party: &str,
+        purpose: &str,
+        source: &Source,
+        base_url: Option<&str>,
+        extra: Vec<(String, String)>,
+        context: Context,
+        forge_signature: bool,
+    ) -> Result<Fetched, TwimlError> {
+        let (url, method) = match source {
+            Source::Twiml(xml) => {
+                let outcome = twiml::parse(xml, context);
+                self.record(
+                    Some(call_sid),
+                    Some(party),
+                    Event::Webhook {
+                        purpose: purpose.into(),
+                        method: "REST".into(),
+                        url: "inline Twiml".into(),
+                        status: None,
+                        twiml: outcome.as_ref().ok().map(ToString::to_string),
+                    },
+                );
+                return self.checked(call_sid, party, outcome).map(|document| Fetched { document, url: None });
+            }
+            Source::Url { url, method } => (resolve(base_url, url), *method),
+        };
+        let mut params = self.call_params(call_sid);
+        params.extend(extra);
+        let token = if forge_signature {
+            format!("forged-{}", self.0.config.auth_token)
+        } else {
+            self.0.config.auth_token.clone()
+        };
+        let response = send(&self.0.http, &token, &url, method, &params).await;
+
+        let outcome = match response {
+            Err(err) => {
+                self.record(
+                    Some(call_sid),
+                    Some(party),
+                    Event::Webhook {
+                        purpose: purpose.into(),
+                        method: method.as_str().into(),
+                        url: url.clone(),
+                        status: None,
+                        twiml: None,
+                    },
+                );
+                let what = if err.is_timeout() { "the request timed out" } else { "could not connect" };
+                Err(TwimlError { code: HTTP_CONNECTION_FAILURE, message: format!("HTTP connection failure: {what}") })
+            }
+            Ok((status, content_type, body)) => {
+                let outcome = judge(status, content_type.as_deref(), &body, context);
+                self.record(
+                    Some(call_sid),
+                    Some(party),
+                    Event::Webhook {
+                        purpose: purpose.into(),
+                        method: method.as_str().into(),
+                        url: url.clone(),
+                        status: Some(status),
+                        twiml: outcome.as_ref().ok().map(ToString::to_string),
+                    },
+                );
+                outcome
+            }
+        };
+        self.checked(call_sid, party, outcome).map(|document| Fetched { document, url: Some(url) })
+    }
+
+    fn checked(
+        &self,
+        call_sid: &str,
+        party: &str,
+        outcome: Result<Document, TwimlError>,
+    ) -> Result<Document, TwimlError> {
+        match outcome {
+            Ok(document) => {
+                for warning in &document.warnings {
+                    self.record(Some(call_sid), Some(party), Event::TwimlWarning { message: warning.clone() });
+                }
+                Ok(document)
+            }
+            Err(err) => {
+                self.record(
+                    Some(call_sid),
+                    Some(party),
+                    Event::TwimlError { code: err.code, message: err.message.clone() },
+                );
+                Err(err)
+            }
+        }
+    }
+
+    /// A call progress event (`initiated`, `ringing`, `answered`, `completed`), if the call
+    /// asked for it; `completed` is sent whenever there is a callback URL, like Twilio does.
+    pub(crate) fn call_progress(&self, call_sid: &str, event: &str) {
+        let pending = {
+            let mut state = self.state();
+            let Some(call) = state.calls.get_mut(call_sid) else {
+                return;
+            };
+            let Some(callback) = call.status_callback.clone() else {
+                return;
+            };
+            if event != "completed" && !callback.events.iter().any(|e| e == event) {
+                return;
+            }
+            call.callback_sequence += 1;
+            let sequence = call.callback_sequence - 1;
+            let duration = match (call.answered, call.ended) {
+                (Some(answered), Some(ended)) => Some(ended.duration_since(answered).as_secs()),
+                (None, Some(_)) => Some(0),
+                _ => None,
+            };
+            let party = call.party.clone();
+            drop(state);
+            let mut params = self.call_params(call_sid);
+            params.push(("CallbackSource".into(), "call-progress-events".into()));
+            params.push(("SequenceNumber".into(), sequence.to_string()));
+            params.push(("Timestamp".into(), now_rfc2822()));
+            if let Some(seconds) = duration {
+                params.push(("CallDuration".into(), seconds.to_string()));
+                params.push(("Duration".into(), seconds.div_ceil(60).to_string()));
+            }
+            PendingCallback {
+                url: callback.url,
+                method: callback.method,
+                params,
+                event: event.to_owned(),
+                call_sid: Some(call_sid.to_owned()),
+                party: Some(party),
+            }
+        };
+        self.dispatch(call_sid, pending);
+    }
+
+    /// A conference event (`start`, `end`, `join`, `leave`, `hold`, `mute`…), if the
+    /// conference's first participant asked for it.
+    pub(crate) fn conference_event(&self, conference_sid: &str, event: &str, extra: Vec<(String, String)>) {
+        let pending = {
+            let mut state = self.state();
+            let Some(conference) = state.conferences.iter_mut().find(|c| c.sid == conference_sid) else {
+                return;
+            };
+            let Some(callback) = conference.callback.clone() else {
+                return;
+            };
+            if !callback.events.iter().any(|e| e == event) {
+                return;
+            }
+            conference.callback_sequence += 1;
+            let mut params = vec![
+                ("AccountSid".to_owned(), self.0.config.account_sid.clone()),
+                ("ConferenceSid".to_owned(), conference.sid.clone()),
+                ("FriendlyName".to_owned(), conference.name.clone()),
+                ("StatusCallbackEvent".to_owned(), conference_event_name(event).to_owned()),
+                ("SequenceNumber".to_owned(), conference.callback_sequence.to_string()),
+                ("Timestamp".to_owned(), now_rfc2822()),
+            ];
+            params.extend(extra);
+            PendingCallback {
+                url: callback.url,
+                method: callback.method,
+                params,
+                event: conference_event_name(event).to_owned(),
+                call_sid: None,
+                party: None,
+            }
+        };
+        self.dispatch(conference_sid, pending);
+    }
+
+    fn dispatch(&self, key: &str, pending: PendingCallback) {
+        let mut state = self.state();
+        if state.callback_mode.reverse {
+            state.pending_callbacks.entry(key.to_owned()).or_default().push(pending);
+            return;
+        }
+        drop(state);
+        self.enqueue(key, pending);
+    }
+
+    /// Sends what `reverse` mode held back for a call or conference that has ended, newest
+    /// first, then retires its queue.
+    pub(crate) fn flush_callbacks(&self, key: &str) {
+        let held = self.state().pending_callbacks.remove(key).unwrap_or_default();
+        for pending in held.into_iter().rev() {
+            self.enqueue(key, pending);
+        }
+        self.state().callback_queues.remove(key);
+    }
+
+    fn enqueue(&self, key: &str, pending: PendingCallback) {
+        let mut state = self.state();
+        let duplicate = state.callback_mode.duplicate;
+        let queue = state.callback_queues.entry(key.to_owned()).or_insert_with(|| {
+            let (queue, mut pending) = tokio::sync::mpsc::unbounded_channel::<PendingCallback>();
+            let sim = self.clone();
+            tokio::spawn(async move {
+                while let Some(callback) = pending.recv().await {
+                    sim.deliver_now(&callback).await;
+                }
+            });
+            queue
+        });
+        if duplicate {
+            let _ = queue.send(pending.clone());
+        }
+        let _ = queue.send(pending);
+    }
+
+    async fn deliver_now(&self, pending: &PendingCallback) {
+        let outcome =
+            send(&self.0.http, &self.0.config.auth_token, &pending.url, pending.method, &pending.params).await;
+        self.record(
+            pending.call_sid.as_deref(),
+            pending.party.as_deref(),
+            Event::StatusCallback {
+                url: pending.url.clone(),
+                event: pending.event.clone(),
+                status: outcome.ok().map(|(status, _, _)| status),
+            },
+        );
+    }
+}
+
+/// Twilio's verdict on a webhook answer.
+pub fn judge(status: u16, content_type: Option<&str>, body: &str, context: Context) -> Result<Document, TwimlError> {
+    if !(200..300).contains(&status) {
+        return Err(TwimlError {
+            code: HTTP_RETRIEVAL_FAILURE,
+            message: format!("HTTP retrieval failure: the webhook answered {status}"),
+        });
+    }
+    let media_type = content_type.and_then(|value| value.split(';').next()).map(|v| v.trim().to_ascii_lowercase());
+    match media_type.as_deref() {
+        Some("text/xml" | "application/xml" | "text/html") => twiml::parse(body, context),
+        Some(other) => Err(TwimlError {
+            code: INVALID_CONTENT_TYPE,
+            message: format!("Invalid Content-Type: {other} is not TwiML"),
+        }),
+        None => Err(TwimlError { code: INVALID_CONTENT_TYPE, message: "Invalid Content-Type: none was given".into() }),
+    }
+}
+
+/// One signed request as Twilio sends it: a form body for POST, the parameters in the query
+/// for GET (and then the signature covers that whole URL).
+async fn send(
+    http: &reqwest::Client,
+    auth_token: &str,
+    url: &str,
+    method: Method,
+    params: &[(String, String)],
+) -> Result<(u16, Option<String>, String), reqwest::Error> {
+    let request = match method {
+        Method::Post => {
+            let signature = shared::twilio::signature::compute(auth_token, url, params);
+            http.post(url).header("X-Twilio-Signature", signature).form(params)
+        }
+        Method::Get => {
+            let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+            let separator = if url.contains('?') { '&' } else { '?' };
+            let full = format!("{url}{separator}{query}");
+            let signature = shared::twilio::signature::compute(auth_token, &full, &[]);
+            http.get(full).header("X-Twilio-Signature", signature)
+        }
+    };
+    let response = request.header("I-Twilio-Idempotency-Token", crate::sim::new_sid("")).send().await?;
+    let status = response.status().as_u16();
+    let content_type =
+        response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let body = response.text().await?;
+    Ok((status, content_type, body))
+}
+
+/// Twilio resolves relative TwiML URLs against the URL of the document that holds them.
+pub fn resolve(base: Option<&str>, url: &str) -> String {
+    match base.and_then(|base| reqwest::Url::parse(base).ok()) {
+        Some(base) if reqwest::Url::parse(url).is_err() => base.join(url).map_or_else(|_| url.to_owned(), String::from),
+        _ => url.to_owned(),
+    }
+}
+
+fn conference_event_name(event: &str) -> &str {
+    match event {
+        "start" => "conference-start",
+        "end" => "conference-end",
+        "join" => "participant-join",
+        "leave" => "participant-leave",
+        "mute" => "participant-mute",
+        "hold" => "participant-hold",
+        "modify" => "participant-modify",
+        other => other,
+    }
+}
+
+pub(crate) fn now_rfc2822() -> String {
+    OffsetDateTime::now_utc().format(&Rfc2822).unwrap_or_default()
+}
