@@ -4,23 +4,58 @@ SHELL := /bin/bash
 
 VENV := .venv
 TOOLS_STAMP := $(VENV)/.tools-installed
+# npm ci empties node_modules first, so a stamp inside it goes with it.
+WEB_STAMP := web/node_modules/.installed
 
-.PHONY: help dev test tools
+FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
+
+.PHONY: help dev test tools web demo bench coldstart size
 
 help:
-	@echo "make dev   run Warmline on http://127.0.0.1:9000 with the DynamoDB emulator"
-	@echo "make test  install the test tools and run every check"
+	@echo "make dev        run Warmline on http://127.0.0.1:9000 with the DynamoDB emulator"
+	@echo "make test       install the test tools and run every check"
+	@echo "make demo       with make dev running: a scripted warm transfer, as a timeline"
+	@echo "make bench      per-request latency and instruction counts of every endpoint"
+	@echo "make coldstart  init time, first request and peak memory of every function"
+	@echo "make size       deployment package size of every function (sam build)"
 
-dev: tools
+dev: tools web
 	@scripts/dev.sh
 
-test: tools
+test: tools web /usr/bin/chromium
 	@scripts/test.sh
+
+# With `make dev` running without Twilio credentials (so the Twilio simulator plays Twilio): a
+# scripted warm transfer, printed as a timeline.
+demo:
+	@cargo run --quiet -p twilio-sim -- demo
+
+bench: tools web
+	@scripts/bench.sh
+
+coldstart: tools web
+	cargo build --release --quiet $(addprefix -p ,$(FUNCTIONS))
+	@$(VENV)/bin/python scripts/coldstart.py --runs 10
+
+size: tools web
+	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
+	@$(VENV)/bin/python scripts/sizes.py .aws-sam/build
 
 # Python tools (cargo-lambda, SAM CLI, cfn-lint, the moto emulator, the twilio oracle) live in a
 # git-ignored venv, pinned; `sam build` cross-compiles for Graviton, so the arm64 std is needed.
 tools: $(TOOLS_STAMP)
 	@rustup target list --installed | grep -qx aarch64-unknown-linux-gnu || rustup target add aarch64-unknown-linux-gnu
+
+# The pages embed the Voice SDK from npm (a release build refuses to run without it), and the
+# browser tests drive Debian's Chromium through playwright-core, which downloads no browser.
+web: $(WEB_STAMP)
+
+$(WEB_STAMP): web/package.json web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+	touch $@
+
+/usr/bin/chromium:
+	apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium
 
 $(TOOLS_STAMP): requirements-dev.txt constraints-dev.txt
 	python3 -m venv $(VENV)

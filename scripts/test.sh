@@ -9,7 +9,7 @@ log "format"
 cargo fmt --all -- --check
 
 log "clippy"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --all-features --quiet -- -D warnings
 
 state=$(mktemp -d)
 cleanup() {
@@ -30,15 +30,24 @@ cargo test --workspace --all-targets 2>&1 | tee "$state/cargo-test.log"
 log "template and local stack tests"
 python -m pytest tests -q 2>&1 | tee "$state/pytest.log"
 
+log "browser tests (Chromium on the local stack)"
+node --test --test-reporter=tap tests/browser/ 2>&1 | tee "$state/browser.log"
+
 log "sam validate --lint"
 AWS_DEFAULT_REGION=us-east-1 sam validate --lint
 
 log "sam build (cargo lambda, release, arm64)"
 sam build --build-dir "$state/sam-build"
 
-# One closing line for both runners (cargo prints a result line per test binary).
+log "deployment package sizes (budgets: 1.5 MB zipped, 3.5 MB with the AWS SDK)"
+python scripts/sizes.py "$state/sam-build" --check
+
+# One closing line for all three runners (cargo prints a result line per test binary; node's
+# TAP summary has `# pass N` and `# fail N`).
 awk '
   /^test result:/ { passed += $4; failed += $6 }
   /^[0-9]+ passed/ { passed += $1; if (match($0, /[0-9]+ failed/)) failed += substr($0, RSTART) + 0 }
+  /^# pass [0-9]+$/ { passed += $3 }
+  /^# fail [0-9]+$/ { failed += $3 }
   END { printf "all tests: %d passed, %d failed\n", passed, failed }
-' "$state/cargo-test.log" "$state/pytest.log"
+' "$state/cargo-test.log" "$state/pytest.log" "$state/browser.log"

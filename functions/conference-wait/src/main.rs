@@ -1,7 +1,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::from_env().await?;
+    let app = shared::App::stateless_from_env()?;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |req| shared::handlers::conference_wait::handle(app, req))).await
 }

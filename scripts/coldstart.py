@@ -1,0 +1,331 @@
+"""Cold starts, measured: a Lambda Runtime API stand-in on loopback spawns each function's release
+binary and times
+
+- init: process spawn until its first `GET /runtime/invocation/next` (what Lambda bills as Init),
+  including the connection warm-up, against upstreams that answer at once (a fake DynamoDB and a
+  fake Twilio), so the figure is Warmline's own cost, not the emulator's latency;
+- first invocation: handing over the first event until its response arrives, the request doing
+  real work against the DynamoDB emulator (moto, itself slow: most of this figure is moto's);
+- peak RSS: the process's VmHWM after that response, the larger of the two runs.
+
+    python scripts/coldstart.py [--runs 10] [--binaries target/release]
+
+The binaries are the host's (x86_64 here), not the arm64 ones Lambda runs; the figures compare
+functions and track regressions. Budgets: init median ≤ 10 ms, peak RSS ≤ 12 MB.
+"""
+
+import argparse
+import base64
+import json
+import os
+import queue
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from twilio.request_validator import RequestValidator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from create_tables import create_tables, load_template  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
+BASE = f"https://{DOMAIN}"
+AUTH_TOKEN = "coldstart-auth-token"
+INIT_BUDGET_MS = 10.0
+RSS_BUDGET_MB = 12.0
+API = "/2018-06-01/runtime"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def event(method, path, body=b"", headers=None):
+    raw_path, _, raw_query = path.partition("?")
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": {"host": DOMAIN, **(headers or {})},
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "abc123",
+            "domainName": DOMAIN,
+            "domainPrefix": "abc123",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "coldstart"},
+            "requestId": str(uuid.uuid4()),
+            "routeKey": "$default",
+            "stage": "$default",
+            "time": "21/Nov/2026:11:00:00 +0000",
+            "timeEpoch": int(time.time() * 1000),
+        },
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }
+
+
+def webhook(path, params):
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature}
+    return event("POST", path, urllib.parse.urlencode(params).encode(), headers)
+
+
+def json_post(path, body):
+    return event("POST", path, json.dumps(body).encode(), {"content-type": "application/json"})
+
+
+def call_sid():
+    return "CA" + uuid.uuid4().hex
+
+
+# One representative request per function, doing its real work.
+FIRST_REQUESTS = {
+    "conference-connect-client": lambda: webhook("/conference/connect/client", {"CallSid": call_sid(), "From": "+15557654321"}),
+    "conference-wait": lambda: webhook("/conference/wait", {"CallSid": call_sid()}),
+    "conference-connect-agent": lambda: webhook(f"/conference/{call_sid()}/connect/agent1", {"CallSid": call_sid()}),
+    "conference-call-agent": lambda: json_post("/conference/agent1/call", {}),
+    "conference-events": lambda: webhook(
+        f"/conference/{call_sid()}/events", {"StatusCallbackEvent": "participant-leave", "CallSid": call_sid()}
+    ),
+    "token": lambda: json_post("/token", {"agent": "agent1"}),
+    "tickets": lambda: json_post("/tickets", {"name": "Ada", "phone_number": "+15551234567", "description": "Broken mallet"}),
+    "call-connect": lambda: webhook("/call/connect", {"CallSid": call_sid(), "From": "client:customer_0a1b2c3d"}),
+    "pages": lambda: event("GET", "/"),
+}
+
+
+class RuntimeApi(ThreadingHTTPServer):
+    """Hands one event to one process and records when it asked and when it answered. A new one
+    per run, so a killed process's late request cannot take the next run's event."""
+
+    daemon_threads = True
+
+    def __init__(self, payload):
+        super().__init__(("127.0.0.1", 0), RuntimeHandler)
+        self.payload = payload
+        self.first_next_at = None
+        self.answers = queue.Queue()
+        self.handed_over = False
+
+    def handle_error(self, request, client_address):
+        # The killed function drops its held connection; that is the end of a run, not an error.
+        pass
+
+
+class RuntimeHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):
+        server = self.server
+        if self.path != f"{API}/invocation/next":
+            return self.reply(404, b"{}")
+        if server.handed_over:
+            # The function asks for its second event: hold it until the process is killed.
+            time.sleep(30)
+            return self.reply(500, b"{}")
+        server.first_next_at = time.perf_counter()
+        server.handed_over = True
+        body = json.dumps(server.payload).encode()
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", "req-1")
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 10_000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:000000000000:function:coldstart")
+        self.send_header("Lambda-Runtime-Trace-Id", "Root=1-00000000-000000000000000000000000")
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):
+        answered_at = time.perf_counter()
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.server.answers.put((answered_at, self.path, body))
+        self.reply(202, b'{"status":"OK"}')
+
+    def reply(self, status, body):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class InstantDynamoDb(ThreadingHTTPServer):
+    """Answers every DynamoDB call at once with "no such table": a stand-in with no latency."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), InstantDynamoDbHandler)
+
+
+class InstantDynamoDbHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"no table"}'
+        self.send_response(400)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class FakeTwilio(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), FakeTwilioHandler)
+
+
+class FakeTwilioHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_HEAD(self):
+        self.send_response(404)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"sid": call_sid(), "status": "queued"}).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def serve(server):
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"127.0.0.1:{server.server_address[1]}"
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def start_emulator():
+    port = free_port()
+    log = tempfile.TemporaryFile()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+    names = create_tables(endpoint, load_template(ROOT / "template.yaml"), prefix="coldstart-")
+    return process, endpoint, names
+
+
+def measure(binary, payload, env, expect_success=True):
+    runtime = RuntimeApi(payload)
+    env = {**env, "AWS_LAMBDA_RUNTIME_API": serve(runtime)}
+    spawned_at = time.perf_counter()
+    process = subprocess.Popen([str(binary)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        answered_at, path, body = runtime.answers.get(timeout=20)
+        rss = peak_rss_mb(process.pid)
+    except queue.Empty:
+        answered_at = None
+    finally:
+        process.kill()
+        _, stderr = process.communicate()
+        runtime.shutdown()
+        runtime.server_close()
+    if answered_at is None:
+        raise RuntimeError(f"{binary.name} did not answer within 20 s: {stderr[-800:]!r}")
+    if not path.endswith("/response") or runtime.first_next_at is None:
+        raise RuntimeError(f"{binary.name} failed: {path} {body[:300]!r} {stderr[-600:]!r}")
+    status = json.loads(body).get("statusCode")
+    if expect_success and status not in (200, 201, 409):
+        raise RuntimeError(f"{binary.name} answered {status}: {body[:300]!r}")
+    return (runtime.first_next_at - spawned_at) * 1000, (answered_at - runtime.first_next_at) * 1000, rss
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--binaries", type=Path, default=ROOT / "target" / "release")
+    args = parser.parse_args()
+
+    emulator, endpoint, tables = start_emulator()
+    try:
+        twilio_address = serve(FakeTwilio())
+        instant_dynamodb = f"http://{serve(InstantDynamoDb())}"
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "AWS_LAMBDA_FUNCTION_NAME": "coldstart",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/coldstart",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "coldstart",
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
+            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_API_KEY": "SK" + "0" * 32,
+            "TWILIO_API_SECRET": "coldstart-secret",
+            "TWILIO_NUMBER": "+15550000000",
+            "TWILIO_TWIML_APP_SID": "AP" + "0" * 32,
+            "TWILIO_API_BASE_URL": f"http://{twilio_address}",
+            "CALLS_TABLE": tables["CallsTable"],
+            "TICKETS_TABLE": tables["TicketsTable"],
+        }
+
+        print(f"{args.runs} + {args.runs} cold starts per function, binaries from {args.binaries}")
+        print(f"{'function':<28} {'init p50':>9} {'init max':>9} {'1st req p50':>12} {'peak RSS':>9}  budgets")
+        failures = []
+        for name, first_request in FIRST_REQUESTS.items():
+            binary = args.binaries / name
+            if not binary.is_file():
+                sys.exit(f"{binary} is missing: cargo build --release -p {name}")
+            instant = {**env, "AWS_ENDPOINT_URL_DYNAMODB": instant_dynamodb}
+            inits, _, init_rss = zip(*[measure(binary, first_request(), instant, False) for _ in range(args.runs)])
+            _, firsts, real_rss = zip(*[measure(binary, first_request(), env) for _ in range(args.runs)])
+            init_p50, peak = statistics.median(inits), max(init_rss + real_rss)
+            verdicts = []
+            if init_p50 > INIT_BUDGET_MS:
+                verdicts.append("init OVER")
+            if peak > RSS_BUDGET_MB:
+                verdicts.append("RSS OVER")
+            failures += [f"{name}: {v}" for v in verdicts]
+            print(
+                f"{name:<28} {init_p50:>7.2f}ms {max(inits):>7.2f}ms {statistics.median(firsts):>10.2f}ms "
+                f"{peak:>7.2f}MB  {', '.join(verdicts) or 'within'}"
+            )
+        if failures:
+            print("over budget: " + "; ".join(failures))
+    finally:
+        emulator.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,300 @@
+//! Per-request cost of every endpoint, in process: API Gateway v2 event JSON (with a real
+//! signature) → `lambda_http::Request` → handler over the memory stores and a dialer that answers
+//! at once → the API Gateway response serialised to JSON. That is all a warm Lambda does besides
+//! the runtime's own HTTP round trip.
+//!
+//! `cargo bench -p shared --features testkit --bench handlers -- [--only NAME] [--iterations N]`
+//! prints p50/p99/max per endpoint; `scripts/bench.sh` adds instruction counts from callgrind.
+//! Budget: p99 ≤ 20 µs for every TwiML endpoint and for token minting.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: a failed setup ends the run")]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::app::Ports;
+use shared::domain::{CallSid, PhoneNumber, Ticket, TicketId};
+use shared::handlers::testing::{self, TestApp, inbound_call_params, sid};
+use shared::handlers::{
+    call_connect, conference_call_agent, conference_connect_agent, conference_connect_client, conference_events,
+    conference_wait, tickets, token,
+};
+use shared::store::{CallStore, Conference, TicketStore};
+use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError};
+
+const BUDGET: Duration = Duration::from_micros(20);
+const TICKET_NUMBER: &str = "+15551234567";
+
+/// Twilio's REST API answering instantly: the benchmark measures Warmline, not the network.
+struct InstantDialer;
+
+#[async_trait]
+impl Dialer for InstantDialer {
+    async fn place_call(&self, _: &OutboundCall) -> Result<CallSid, TwilioError> {
+        CallSid::parse("CA00000000000000000000000000000001").ok_or(TwilioError::MalformedSid)
+    }
+
+    async fn update_call(&self, _: &CallSid, _: &CallUpdate) -> Result<(), TwilioError> {
+        Ok(())
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    ConferenceWait,
+    ConferenceConnectClient,
+    ConferenceConnectAgent,
+    ConferenceEvents,
+    CallConnectAgent,
+    CallConnectCustomer,
+    TokenAgent,
+    TokenCustomer,
+    ConferenceCallAgent,
+    TicketsCreate,
+    TicketsList,
+}
+
+impl Endpoint {
+    const ALL: [Self; 11] = [
+        Self::ConferenceWait,
+        Self::ConferenceConnectClient,
+        Self::ConferenceConnectAgent,
+        Self::ConferenceEvents,
+        Self::CallConnectAgent,
+        Self::CallConnectCustomer,
+        Self::TokenAgent,
+        Self::TokenCustomer,
+        Self::ConferenceCallAgent,
+        Self::TicketsCreate,
+        Self::TicketsList,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::ConferenceWait => "conference-wait",
+            Self::ConferenceConnectClient => "conference-connect-client",
+            Self::ConferenceConnectAgent => "conference-connect-agent",
+            Self::ConferenceEvents => "conference-events (leave)",
+            Self::CallConnectAgent => "call-connect (agent → ticket)",
+            Self::CallConnectCustomer => "call-connect (customer)",
+            Self::TokenAgent => "token (agent)",
+            Self::TokenCustomer => "token (customer)",
+            Self::ConferenceCallAgent => "conference-call-agent",
+            Self::TicketsCreate => "tickets (POST)",
+            Self::TicketsList => "tickets (GET, 20)",
+        }
+    }
+
+    /// The budget applies to what Twilio waits on and to token minting.
+    fn budgeted(self) -> bool {
+        !matches!(self, Self::ConferenceCallAgent | Self::TicketsCreate | Self::TicketsList)
+    }
+
+    /// Distinct requests, so a conference is created each time rather than found as a retry.
+    fn events(self, count: usize) -> Vec<String> {
+        (0..count)
+            .map(|n| {
+                let call_sid = sid(u32::try_from(n).unwrap_or(u32::MAX) + 1);
+                match self {
+                    Self::ConferenceWait => testing::signed_webhook_json("/conference/wait", &[("CallSid", &call_sid)]),
+                    Self::ConferenceConnectClient => {
+                        let params = inbound_call_params(&call_sid);
+                        testing::signed_webhook_json("/conference/connect/client", &testing::borrowed(&params))
+                    }
+                    Self::ConferenceConnectAgent => testing::signed_webhook_json(
+                        &format!("/conference/{}/connect/agent1", sid(0)),
+                        &[("CallSid", &call_sid), ("From", testing::NUMBER), ("To", "client:agent1")],
+                    ),
+                    // Someone leaves the live conference: a participant lookup, nothing changes.
+                    Self::ConferenceEvents => testing::signed_webhook_json(
+                        &format!("/conference/{}/events", sid(0)),
+                        &[
+                            ("CallSid", &call_sid),
+                            ("FriendlyName", &sid(0)),
+                            ("StatusCallbackEvent", "participant-leave"),
+                        ],
+                    ),
+                    Self::CallConnectAgent => testing::signed_webhook_json(
+                        "/call/connect",
+                        &[("CallSid", &call_sid), ("From", "client:agent1"), ("phoneNumber", TICKET_NUMBER)],
+                    ),
+                    Self::CallConnectCustomer => testing::signed_webhook_json(
+                        "/call/connect",
+                        &[("CallSid", &call_sid), ("From", "client:customer_0a1b2c3d4e5f6a7b")],
+                    ),
+                    Self::TokenAgent => json_event("POST", "/token", r#"{"agent":"agent1"}"#),
+                    Self::TokenCustomer => json_event("POST", "/token", "{}"),
+                    Self::ConferenceCallAgent => json_event("POST", "/conference/agent1/call", "{}"),
+                    Self::TicketsCreate => json_event(
+                        "POST",
+                        "/tickets",
+                        r#"{"name":"Ada Lovelace","phone_number":"+15551234567","description":"My mallet broke."}"#,
+                    ),
+                    Self::TicketsList => testing::event_json("GET", "/tickets?limit=20", &[], b""),
+                }
+            })
+            .collect()
+    }
+
+    async fn call(self, app: &App, req: Request) -> Response<Body> {
+        let response = match self {
+            Self::ConferenceWait => conference_wait::handle(app, req).await,
+            Self::ConferenceConnectClient => conference_connect_client::handle(app, req).await,
+            Self::ConferenceConnectAgent => conference_connect_agent::handle(app, req).await,
+            Self::ConferenceEvents => conference_events::handle(app, req).await,
+            Self::CallConnectAgent | Self::CallConnectCustomer => call_connect::handle(app, req).await,
+            Self::TokenAgent | Self::TokenCustomer => token::handle(app, req).await,
+            Self::ConferenceCallAgent => conference_call_agent::handle(app, req).await,
+            Self::TicketsCreate | Self::TicketsList => tickets::handle(app, req).await,
+        };
+        response.unwrap_or_else(|err| panic!("{}: handlers never fail: {err}", self.name()))
+    }
+}
+
+fn json_event(method: &str, path: &str, body: &str) -> String {
+    testing::event_json(method, path, &[("content-type", "application/json")], body.as_bytes())
+}
+
+/// What the runtime hands back to API Gateway.
+fn serialise(response: Response<Body>) -> String {
+    let (parts, body) = response.into_parts();
+    let body = match body {
+        Body::Empty => None,
+        other => Some(other),
+    };
+    let mut response = ApiGatewayV2httpResponse::default();
+    response.status_code = i64::from(parts.status.as_u16());
+    response.headers = parts.headers;
+    response.body = body;
+    serde_json::to_string(&response).unwrap_or_default()
+}
+
+/// An app whose stores hold what the endpoints need: a live conference agent 1 is in, and 40
+/// tickets, one of them for the number agents call.
+fn app(runtime: &tokio::runtime::Runtime) -> App {
+    let kit = TestApp::new();
+    runtime.block_on(async {
+        let conference = CallSid::parse(&sid(0)).unwrap();
+        let now = testing::NOW;
+        let first_agent = kit.app.config.roster.first_responder().clone();
+        kit.store.create_conference(&Conference::new(conference.clone(), first_agent.clone(), now)).await.unwrap();
+        let agent_call = CallSid::parse(&sid(0xa9e47)).unwrap();
+        assert!(kit.store.record_agent_joined(&first_agent, &agent_call, &conference, now).await.unwrap());
+        for n in 0..40 {
+            let phone_number = if n == 0 { TICKET_NUMBER.to_owned() } else { format!("+1555000{n:04}") };
+            let ticket = Ticket {
+                id: TicketId::generate(now * 1000 + n).unwrap(),
+                name: format!("Customer {n}"),
+                phone_number: PhoneNumber::parse(&phone_number).unwrap(),
+                description: "The mallet's head came off.".into(),
+                created_at: "2027-01-15T08:00:00Z".into(),
+            };
+            kit.tickets.create_ticket(&ticket).await.unwrap();
+        }
+    });
+    App::new(testing::config_with(&[]), Ports { dialer: Arc::new(InstantDialer), ..kit.ports() })
+}
+
+struct Options {
+    only: Option<String>,
+    iterations: usize,
+    warmup: bool,
+    list: bool,
+}
+
+fn options() -> Options {
+    let mut options = Options { only: None, iterations: 20_000, warmup: true, list: false };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--only" => options.only = args.next(),
+            "--iterations" => {
+                options.iterations = args.next().and_then(|n| n.parse().ok()).unwrap_or(options.iterations)
+            }
+            "--no-warmup" => options.warmup = false,
+            "--list" => options.list = true,
+            // cargo bench passes --bench to every harness; the rest is for filters we don't have.
+            _ => {}
+        }
+    }
+    options
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = ((sorted.len() as f64) * p).ceil() as usize;
+    sorted.get(rank.saturating_sub(1)).copied().unwrap_or_default()
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.2} µs", d.as_secs_f64() * 1e6)
+}
+
+/// Everything a warm Lambda does per request. Its name is what `scripts/bench.sh` tells callgrind
+/// to count inside, so building the events is left out of the instruction counts.
+#[inline(never)]
+fn serve_requests(
+    endpoint: Endpoint,
+    app: &App,
+    runtime: &tokio::runtime::Runtime,
+    events: &[String],
+) -> Vec<Duration> {
+    events
+        .iter()
+        .map(|event| {
+            let started = Instant::now();
+            let request = lambda_http::request::from_str(event).unwrap();
+            let response = runtime.block_on(endpoint.call(app, request));
+            black_box(serialise(response));
+            started.elapsed()
+        })
+        .collect()
+}
+
+fn main() {
+    let options = options();
+    if options.list {
+        Endpoint::ALL.iter().for_each(|endpoint| println!("{}", endpoint.name()));
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let endpoints: Vec<Endpoint> =
+        Endpoint::ALL.into_iter().filter(|e| options.only.as_deref().is_none_or(|only| e.name() == only)).collect();
+    if endpoints.is_empty() {
+        let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+        panic!("--only takes one of: {}", names.join(", "));
+    }
+
+    println!("{:<32} {:>10} {:>10} {:>10}  budget p99 ≤ 20 µs", "endpoint", "p50", "p99", "max");
+    let mut over_budget = 0;
+    for endpoint in endpoints {
+        let app = app(&runtime);
+        let warmup = if options.warmup { options.iterations / 10 } else { 0 };
+        let events = endpoint.events(warmup + options.iterations);
+        let mut samples = serve_requests(endpoint, &app, &runtime, &events);
+        samples.drain(..warmup);
+        samples.sort_unstable();
+        let p99 = percentile(&samples, 0.99);
+        let verdict = match (endpoint.budgeted(), p99 <= BUDGET) {
+            (false, _) => "not budgeted",
+            (true, true) => "within",
+            (true, false) => {
+                over_budget += 1;
+                "OVER"
+            }
+        };
+        println!(
+            "{:<32} {:>10} {:>10} {:>10}  {verdict}",
+            endpoint.name(),
+            micros(percentile(&samples, 0.50)),
+            micros(p99),
+            micros(samples.last().copied().unwrap_or_default())
+        );
+    }
+    if over_budget > 0 {
+        println!("{over_budget} endpoint(s) over budget");
+    }
+}
