@@ -313,6 +313,11 @@ test('"Dial agent2 in" answers 409 outside a conference, then dials agent 2 into
     To: ['client:agent2'],
     From: [TWILIO_NUMBER],
     Url: [`${stack.base}/conference/${CUSTOMER_CALL}/connect/agent2`],
+    // Rings for 20 s and reports how it ended, so an unanswered colleague is noticed.
+    Timeout: ['20'],
+    StatusCallback: [`${stack.base}/conference/${CUSTOMER_CALL}/agents/agent2/status`],
+    StatusCallbackEvent: ['completed'],
+    StatusCallbackMethod: ['POST'],
   });
 
   await page.getByRole('button', { name: 'Hang up' }).click();
