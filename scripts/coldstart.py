@@ -130,11 +130,11 @@ class RuntimeHandler(BaseHTTPRequestHandler):
     def do_GET(self):
         server = self.server
         if self.path != f"{API}/invocation/next":
-            return self.reply(404, b"{}")
+            return send_json(self, 404, b"{}")
         if server.handed_over:
             # The function asks for its second event: hold it until the process is killed.
             time.sleep(30)
-            return self.reply(500, b"{}")
+            return send_json(self, 500, b"{}")
         server.first_next_at = time.perf_counter()
         server.handed_over = True
         body = json.dumps(server.payload).encode()
@@ -152,14 +152,7 @@ class RuntimeHandler(BaseHTTPRequestHandler):
         answered_at = time.perf_counter()
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.answers.put((answered_at, self.path, body))
-        self.reply(202, b'{"status":"OK"}')
-
-    def reply(self, status, body):
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 202, b'{"status":"OK"}')
 
     def log_message(self, *args):
         pass
@@ -180,11 +173,7 @@ class InstantDynamoDbHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = b'{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"no table"}'
-        self.send_response(400)
-        self.send_header("Content-Type", "application/x-amz-json-1.0")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 400, body, "application/x-amz-json-1.0")
 
     def log_message(self, *args):
         pass
@@ -208,14 +197,18 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         body = json.dumps({"sid": call_sid(), "status": "queued"}).encode()
-        self.send_response(201)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_json(self, 201, body)
 
     def log_message(self, *args):
         pass
+
+
+def send_json(handler, status, body, content_type="application/json"):
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
 
 
 def serve(server):

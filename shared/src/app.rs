@@ -13,7 +13,6 @@ use crate::store::dynamo::{DynamoCallStore, DynamoTicketStore};
 use crate::store::{CallStore, TicketStore};
 use crate::store::{StoreError, TicketPage};
 use crate::twilio::access_token::TokenSigner;
-use crate::twilio::rest::Timeouts;
 use crate::twilio::{Dialer, TwilioError, TwilioRestClient};
 
 /// The time, as a port so tests can move it (record expiry, ticket order).
@@ -107,14 +106,7 @@ impl App {
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let calls = DynamoCallStore::new(dynamodb.clone(), config.calls_table.clone());
         let tickets = DynamoTicketStore::new(dynamodb.clone(), config.tickets_table.clone());
-        let twilio = &config.twilio;
-        let dialer = TwilioRestClient::new(
-            &twilio.api_base_url,
-            &twilio.account_sid,
-            &twilio.api_key,
-            twilio.api_secret.clone(),
-            Timeouts::default(),
-        )?;
+        let dialer = TwilioRestClient::from_config(&config.twilio)?;
         let ports = Ports {
             calls: Arc::new(calls),
             tickets: Arc::new(tickets),

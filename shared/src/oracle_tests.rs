@@ -25,7 +25,6 @@ use crate::handlers::{conference_connect_agent, conference_connect_client, confe
 use crate::store::memory::{MemoryCallStore, MemoryTicketStore};
 use crate::test_support::run_python;
 use crate::twilio::access_token::TokenRequest;
-use crate::twilio::rest::Timeouts;
 use crate::twilio::{TwilioRestClient, signature};
 use crate::twiml::{Conference, Dial, DialNoun, Method, Verb, VoiceResponse};
 
@@ -567,14 +566,7 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
         .mount(&server)
         .await;
     let twilio = &config.twilio;
-    let dialer = TwilioRestClient::new(
-        &twilio.api_base_url,
-        &twilio.account_sid,
-        &twilio.api_key,
-        twilio.api_secret.clone(),
-        Timeouts::default(),
-    )
-    .unwrap();
+    let dialer = TwilioRestClient::from_config(twilio).unwrap();
     let credentials = format!("{}:{}", twilio.api_key, twilio.api_secret.expose());
     let auth_token = twilio.auth_token.expose().to_owned();
     let app = App::new(

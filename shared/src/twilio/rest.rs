@@ -119,6 +119,17 @@ impl TwilioRestClient {
         })
     }
 
+    /// The client for the account and API key in `config`, with the default timeouts.
+    pub fn from_config(config: &crate::config::TwilioConfig) -> Result<Self, TwilioError> {
+        Self::new(
+            &config.api_base_url,
+            &config.account_sid,
+            &config.api_key,
+            config.api_secret.clone(),
+            Timeouts::default(),
+        )
+    }
+
     /// Opens a connection to the API (DNS, TCP, TLS) and leaves it in the pool. Whether the
     /// answer is a success does not matter; `true` when Twilio answered at all.
     pub async fn warm_up(&self) -> bool {
