@@ -83,7 +83,8 @@ def webhook(path, params):
 
 
 def json_post(path, body):
-    return event("POST", path, json.dumps(body).encode(), {"content-type": "application/json"})
+    # From a page on the site: browsers send Origin with every POST, and Warmline checks it.
+    return event("POST", path, json.dumps(body).encode(), {"content-type": "application/json", "origin": BASE})
 
 
 def call_sid():
@@ -99,10 +100,12 @@ FIRST_REQUESTS = {
     "conference-events": lambda: webhook(
         f"/conference/{call_sid()}/events", {"StatusCallbackEvent": "participant-leave", "CallSid": call_sid()}
     ),
-    "token": lambda: json_post("/token", {"agent": "agent1"}),
+    # A customer's token: an agent's would need a session, and checking it is one more read.
+    "token": lambda: json_post("/token", {}),
     "tickets": lambda: json_post("/tickets", {"name": "Ada", "phone_number": "+15551234567", "description": "Broken mallet"}),
     "call-connect": lambda: webhook("/call/connect", {"CallSid": call_sid(), "From": "client:customer_0a1b2c3d"}),
     "pages": lambda: event("GET", "/"),
+    "session": lambda: event("GET", "/login"),
 }
 
 
@@ -291,6 +294,8 @@ def main():
             "TWILIO_API_BASE_URL": f"http://{twilio_address}",
             "CALLS_TABLE": tables["CallsTable"],
             "TICKETS_TABLE": tables["TicketsTable"],
+            "AGENTS_TABLE": tables["AgentsTable"],
+            "SESSION_SECRET": "coldstart-session-secret-of-32-chars-or-more",
         }
 
         print(f"{args.runs} + {args.runs} cold starts per function, binaries from {args.binaries}")

@@ -45,6 +45,9 @@ if [ -z "$(setting TWILIO_API_BASE_URL)" ] && { [ -z "$account" ] || [ "$account
 fi
 rm -f "$state/simulator.url"
 
+# A fresh key per run signs the session cookies (the emulator's agents are fresh per run too).
+session_secret=$(python -c 'import secrets; print(secrets.token_hex(32))')
+
 # Later lines win: defaults, then .env, then what only this script can know.
 env_file="$state/functions.env"
 {
@@ -56,6 +59,7 @@ TWILIO_API_SECRET=local-api-secret
 TWILIO_NUMBER=+15550000000
 TWILIO_TWIML_APP_SID=AP00000000000000000000000000000000
 PUBLIC_BASE_URL=http://127.0.0.1:$port
+SESSION_SECRET=$session_secret
 DEFAULTS
   if [ -f "$settings" ]; then grep -E '^[A-Z_][A-Z0-9_]*=.' "$settings" || true; fi
   python scripts/create_tables.py --endpoint "$endpoint" --print-env
@@ -71,6 +75,20 @@ if [ -f "$settings" ]; then log "settings from $settings (defaults fill the gaps
 
 log "building the functions"
 cargo build --workspace --quiet
+
+# The roster's agents, so the dashboard can be signed in to at once. Each gets a password of its
+# own, printed below and kept in $state/agents.txt (for `make demo`); tests pass one in
+# WARMLINE_DEV_AGENT_PASSWORD instead.
+env_value() { grep -E "^$1=" "$env_file" | tail -n 1 | cut -d= -f2-; }
+roster=$(env_value AGENT_IDS || true)
+(umask 077 && : >"$state/agents.txt")
+for agent in $(echo "${roster:-agent1,agent2}" | tr ',' ' '); do
+  password=${WARMLINE_DEV_AGENT_PASSWORD:-$(python -c 'import secrets; print(secrets.token_urlsafe(12))')}
+  printf '%s\n' "$password" | AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \
+    "${CARGO_TARGET_DIR:-target}/debug/warmline-admin" --endpoint-url "$endpoint" --table "$(env_value AGENTS_TABLE)" \
+    add "$agent" --name "Agent ${agent#agent}" --password-stdin >/dev/null
+  echo "$agent $password" >>"$state/agents.txt"
+done
 
 if [ -n "$simulator_port" ]; then
   simulator="http://127.0.0.1:$simulator_port"
@@ -92,7 +110,7 @@ fi
 log "serving on http://127.0.0.1:$port"
 cat >&2 <<ROUTES
     GET  http://127.0.0.1:$port/                    customer page
-    GET  http://127.0.0.1:$port/dashboard           agent dashboard
+    GET  http://127.0.0.1:$port/dashboard           agent dashboard (sign in at /login)
     POST http://127.0.0.1:$port/tickets             GET http://127.0.0.1:$port/tickets
     POST http://127.0.0.1:$port/call/connect
     POST http://127.0.0.1:$port/conference/connect/client
@@ -100,6 +118,7 @@ cat >&2 <<ROUTES
     POST http://127.0.0.1:$port/conference/{conference_id}/connect/{agent_id}
     POST http://127.0.0.1:$port/conference/{agent_id}/call
     POST http://127.0.0.1:$port/token
+    GET  http://127.0.0.1:$port/login               POST /login, POST /logout
     Twilio webhooks must be signed for http://127.0.0.1:$port (or your PUBLIC_BASE_URL).
 ROUTES
 if [ -n "$simulator_port" ]; then
@@ -107,9 +126,14 @@ if [ -n "$simulator_port" ]; then
     Twilio simulator: $simulator/sim/timeline.txt shows every call; \`make demo\` plays a warm transfer.
 SIMULATOR
 fi
+echo "    Agents (id, password; this run only, also in $state/agents.txt):" >&2
+sed 's/^/      /' "$state/agents.txt" >&2
 cat >&2 <<ROUTES
     Press Ctrl-C to stop.
 ROUTES
-cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" &
+# WARMLINE_NO_RELOAD=1 keeps the running functions when files change (soak runs, measurements).
+watch_flags=()
+if [ -n "${WARMLINE_NO_RELOAD:-}" ]; then watch_flags+=(--ignore-changes); fi
+cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" "${watch_flags[@]}" &
 WATCH_PID=$!
 wait "$WATCH_PID"

@@ -1,6 +1,7 @@
 """Deployment package sizes: zips each function's `bootstrap` from a `sam build` output as SAM
-does and compares it with its budget. A function whose template grants it DynamoDB access links
-the AWS SDK and may use up to 3.5 MB; any other, 1.5 MB.
+does and compares it with its budget. A function whose template grants it AWS access (DynamoDB,
+or Secrets Manager, which every function reads its secrets from) links the AWS SDK and may use up
+to 3.5 MB; any other, 1.5 MB.
 
     python scripts/sizes.py BUILD_DIR [--check]
 """
@@ -32,7 +33,7 @@ def functions(template):
         if resource["Type"] != "AWS::Serverless::Function":
             continue
         policies = resource["Properties"].get("Policies", [])
-        uses_sdk = any(next(iter(policy)).startswith("DynamoDB") for policy in policies)
+        uses_sdk = any(next(iter(policy)).startswith(("DynamoDB", "AWSSecretsManager")) for policy in policies)
         yield logical_id, resource["Properties"]["CodeUri"].split("/")[-1], uses_sdk
 
 

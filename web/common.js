@@ -4,9 +4,16 @@
 'use strict';
 
 (function () {
-  /** A JSON request to our own API; never throws for HTTP errors, only for network failures. */
-  async function api(method, path, body) {
-    const options = { method, headers: { Accept: 'application/json' } };
+  /**
+   * A JSON request to our own API; never throws for HTTP errors, only for network failures.
+   * `anonymous` leaves the session cookie out, so the answer is the one anybody would get.
+   */
+  async function api(method, path, body, { anonymous = false } = {}) {
+    const options = {
+      method,
+      headers: { Accept: 'application/json' },
+      credentials: anonymous ? 'omit' : 'same-origin',
+    };
     if (body !== undefined) {
       options.headers['Content-Type'] = 'application/json';
       options.body = JSON.stringify(body);
@@ -21,10 +28,13 @@
     return { status: response.status, ok: response.ok, data: data || {} };
   }
 
-  /** `POST /token`: an agent's token when `agent` is given, else a customer's. */
-  async function fetchToken(agent) {
-    const result = await api('POST', '/token', agent ? { agent } : {});
-    if (!result.ok || typeof result.data.token !== 'string') {
+  /**
+   * `POST /token`: the signed-in agent's token when the session cookie goes along, else a
+   * customer's. The server decides who it is for; the caller checks `identity`.
+   */
+  async function fetchToken({ anonymous = false } = {}) {
+    const result = await api('POST', '/token', {}, { anonymous });
+    if (!result.ok || typeof result.data.token !== 'string' || typeof result.data.identity !== 'string') {
       const error = new Error(result.data.error || `token request failed (${result.status})`);
       error.status = result.status;
       throw error;

@@ -113,7 +113,8 @@
     if (!sdk) {
       throw Object.assign(new Error('the Voice SDK did not load'), { sdkMissing: true });
     }
-    const { token } = await W.fetchToken();
+    // Without the cookie: even in a signed-in agent's browser, this page is a customer's.
+    const { token } = await W.fetchToken({ anonymous: true });
     device = new sdk.Device(token, W.DEVICE_OPTIONS);
     device.on('error', (error) => {
       console.warn('Voice SDK device error', error && error.code, error && error.message);
@@ -123,7 +124,7 @@
     });
     device.on('tokenWillExpire', async () => {
       try {
-        const fresh = await W.fetchToken();
+        const fresh = await W.fetchToken({ anonymous: true });
         device.updateToken(fresh.token);
       } catch (error) {
         console.warn('could not refresh the call token', error);

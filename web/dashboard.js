@@ -1,12 +1,19 @@
-// The agent console: go online under a roster identity, take incoming support calls, call
-// customers back from their tickets, and dial a colleague into a live call (warm transfer).
+// The agent console: the signed-in agent goes online, takes incoming support calls, calls
+// customers back from their tickets, and dials a colleague into a live call (warm transfer).
+// Who the agent is comes from the session the server checked; the page only shows it. When the
+// session ends (signed out elsewhere, expired, account disabled), the server answers 401, and
+// the agent is sent to sign in again, but never in the middle of a call.
 'use strict';
 
 (function () {
   const W = window.Warmline;
   const $ = (id) => document.getElementById(id);
 
-  const agentSelect = $('agent');
+  const agentId = $('agent-id').textContent.trim();
+  const agentName = $('agent-name').textContent.trim() || agentId;
+  const sessionStatus = $('session-status');
+  const signInAgain = $('signin-again');
+  const signOutForm = $('signout-form');
   const onlineButton = $('online-button');
   const deviceStatus = $('device-status');
   const callStatus = $('call-status');
@@ -25,62 +32,111 @@
   const moreButton = $('more-button');
 
   let device = null;
-  let deviceAgent = null;
   let deviceState = 'offline';
   let call = null;
   let callLabel = '';
 
-  // ---- Identity ----------------------------------------------------------------------------
+  // ---- Session ----------------------------------------------------------------------------
 
-  const REMEMBERED_AGENT = 'warmline.agent';
+  const LOGIN_URL = '/login?next=%2Fdashboard';
+  // When the dashboard itself was served, the session was valid. If the API still says 401 right
+  // after a trip to the sign-in page, going there again would only loop: stay and say so.
+  const RELOGIN_KEY = 'warmline.relogin';
+  const RELOGIN_LOOP_MS = 15 * 1000;
+  let sessionEnded = false;
 
-  function remembered() {
+  function recentlySentToLogin() {
     try {
-      return window.localStorage.getItem(REMEMBERED_AGENT);
+      const at = Number(window.sessionStorage.getItem(RELOGIN_KEY));
+      return Number.isFinite(at) && at > 0 && Date.now() - at < RELOGIN_LOOP_MS;
     } catch (_) {
-      return null;
+      return false;
     }
   }
 
-  function remember(agent) {
+  /** The session works: a later 401 is a new one, worth a trip to the sign-in page. */
+  function forgetLoginTrip() {
     try {
-      window.localStorage.setItem(REMEMBERED_AGENT, agent);
+      window.sessionStorage.removeItem(RELOGIN_KEY);
     } catch (_) {
-      // Private browsing: the choice is simply not kept.
+      // nothing kept, nothing to forget
     }
   }
 
-  /** The colleague `POST /conference/{agent}/call` dials by default: the next on the roster. */
-  function colleagueOf(agent) {
-    const agents = Array.from(agentSelect.options, (option) => option.value);
-    const index = agents.indexOf(agent);
-    return agents.length > 1 && index >= 0 ? agents[(index + 1) % agents.length] : null;
+  function goToLogin() {
+    if (recentlySentToLogin()) {
+      W.setStatus(sessionStatus, 'Your session could not be confirmed. Sign in again, or reload the page.', 'error');
+      signInAgain.hidden = false;
+      return;
+    }
+    try {
+      window.sessionStorage.setItem(RELOGIN_KEY, String(Date.now()));
+    } catch (_) {
+      // Private browsing: no loop guard, the server's redirects still end somewhere sensible.
+    }
+    window.location.assign(LOGIN_URL);
   }
 
-  function updateTransferLabel() {
-    const colleague = colleagueOf(deviceAgent || agentSelect.value);
-    transferButton.hidden = colleague === null;
-    transferButton.textContent = colleague ? `Dial ${colleague} in` : '';
-  }
-
-  const previous = remembered();
-  if (previous && Array.from(agentSelect.options).some((option) => option.value === previous)) {
-    agentSelect.value = previous;
-  }
-  updateTransferLabel();
-  agentSelect.addEventListener('change', () => {
-    remember(agentSelect.value);
-    // A device made for an outgoing call belongs to the previous agent.
+  /**
+   * The server no longer knows this agent. With no call, straight to the sign-in page; during
+   * a call the agent keeps talking and is told, and goes there when the call ends.
+   */
+  function endSession() {
+    if (!sessionEnded) {
+      sessionEnded = true;
+      console.warn('the session has ended');
+    }
+    signInAgain.hidden = false;
+    if (call) {
+      W.setStatus(sessionStatus, 'Your session has ended. You can finish this call; then sign in again.', 'error');
+      return;
+    }
+    W.setStatus(sessionStatus, 'Your session has ended. Taking you to sign in again…', 'error');
     if (device) {
       goOffline();
     }
-    updateTransferLabel();
-  });
-
-  /** The identity can change only while the agent is neither online nor in a call. */
-  function syncAgentPicker() {
-    agentSelect.disabled = deviceState === 'registering' || deviceState === 'registered' || call !== null;
+    goToLogin();
   }
+
+  /** `W.api` for the agent's own endpoints: a 401 ends the session here too. */
+  async function agentApi(method, path, body) {
+    const result = await W.api(method, path, body);
+    if (result.status === 401) {
+      endSession();
+    }
+    return result;
+  }
+
+  /** A token for the signed-in agent; a customer's token means the session is gone. */
+  async function fetchAgentToken() {
+    let fresh;
+    try {
+      fresh = await W.fetchToken();
+    } catch (error) {
+      if (error && error.status === 401) {
+        endSession();
+        error.sessionEnded = true;
+      }
+      throw error;
+    }
+    if (fresh.identity !== agentId) {
+      endSession();
+      throw Object.assign(new Error('signed out: the server issued a token for someone else'), { sessionEnded: true });
+    }
+    return fresh;
+  }
+
+  signOutForm.addEventListener('submit', (event) => {
+    if (call) {
+      event.preventDefault();
+      W.setStatus(deviceStatus, 'Finish the call before signing out.', 'error');
+      return;
+    }
+    // Leaving the page would tear the device down anyway; this unregisters it first.
+    if (device) {
+      goOffline();
+    }
+  });
 
   // ---- Device ------------------------------------------------------------------------------
 
@@ -88,13 +144,12 @@
     deviceState = state;
     const online = state === 'registered' || state === 'registering';
     onlineButton.textContent = online ? 'Go offline' : 'Go online';
-    syncAgentPicker();
     switch (state) {
       case 'registering':
         W.setStatus(deviceStatus, 'Going online…', 'busy');
         break;
       case 'registered':
-        W.setStatus(deviceStatus, `Online as ${deviceAgent}: ready for calls.`, 'ok');
+        W.setStatus(deviceStatus, `Online as ${agentName}: ready for calls.`, 'ok');
         break;
       case 'error':
         W.setStatus(deviceStatus, detail, 'error');
@@ -104,8 +159,8 @@
     }
   }
 
-  // Made on a click (browsers allow audio only after a user gesture), for the agent picked
-  // then: going online, or calling a customer back.
+  // Made on a click (browsers allow audio only after a user gesture): going online, or calling
+  // a customer back.
   async function ensureDevice() {
     if (device) {
       return device;
@@ -114,15 +169,12 @@
     if (!sdk) {
       throw Object.assign(new Error('the Voice SDK did not load'), { sdkMissing: true });
     }
-    const agent = agentSelect.value;
-    const { token } = await W.fetchToken(agent);
+    const { token } = await fetchAgentToken();
     if (device) {
       return device;
     }
     const created = new sdk.Device(token, Object.assign({ closeProtection: true }, W.DEVICE_OPTIONS));
     device = created;
-    deviceAgent = agent;
-    updateTransferLabel();
     created.on('registering', () => device === created && showDeviceState('registering'));
     created.on('registered', () => device === created && showDeviceState('registered'));
     created.on('unregistered', () => device === created && showDeviceState('unregistered'));
@@ -135,11 +187,13 @@
     created.on('incoming', (incoming) => device === created && onIncoming(incoming));
     created.on('tokenWillExpire', async () => {
       try {
-        const fresh = await W.fetchToken(agent);
+        const fresh = await fetchAgentToken();
         created.updateToken(fresh.token);
       } catch (error) {
         console.warn('could not refresh the call token', error);
-        showDeviceState('error', 'Could not renew your calling session. Go offline and online again.');
+        if (!(error && error.sessionEnded) && device === created) {
+          showDeviceState('error', 'Could not renew your calling session. Go offline and online again.');
+        }
       }
     });
     return created;
@@ -148,8 +202,6 @@
   function goOffline() {
     const old = device;
     device = null;
-    deviceAgent = null;
-    updateTransferLabel();
     showDeviceState('offline');
     if (old) {
       old.destroy();
@@ -177,11 +229,13 @@
         return; // the agent went offline meanwhile
       }
       console.warn('could not go online', error);
+      if (error && error.sessionEnded) {
+        showDeviceState('error', 'Signed out: you cannot go online until you sign in again.');
+        return;
+      }
       let message = W.describeCallErrorWithCode(error);
       if (error && error.sdkMissing) {
         message = 'The calling software did not load. Reload the page.';
-      } else if (error && error.status === 403) {
-        message = `${agentSelect.value} is not on the roster.`;
       }
       showDeviceState('error', message);
     } finally {
@@ -201,7 +255,6 @@
     incomingActions.hidden = mode !== 'incoming';
     callActions.hidden = mode !== 'call';
     setTicketButtonsDisabled(mode !== 'idle');
-    syncAgentPicker();
   }
 
   function showMuted(muted) {
@@ -216,6 +269,10 @@
     showControls('idle');
     showMuted(false);
     W.setStatus(callStatus, seconds > 0 ? `${text} (${W.formatDuration(seconds)}).` : `${text}.`, tone);
+    if (sessionEnded) {
+      endSession();
+      return;
+    }
     if (hadFocus) {
       onlineButton.focus();
     }
@@ -248,7 +305,7 @@
   }
 
   function onIncoming(incoming) {
-    if (call) {
+    if (call || sessionEnded) {
       // The SDK already turns calls away while busy; this keeps the page's one-call model true.
       incoming.reject();
       return;
@@ -319,6 +376,10 @@
       console.warn('could not place the call', error);
       call = null;
       showControls('idle');
+      if (error && error.sessionEnded) {
+        W.setStatus(callStatus, 'Signed out: sign in again to call customers.', 'error');
+        return;
+      }
       const message = error && error.sdkMissing
         ? 'The calling software did not load. Reload the page.'
         : W.describeCallErrorWithCode(error);
@@ -328,27 +389,29 @@
   }
 
   transferButton.addEventListener('click', async () => {
-    const agent = deviceAgent;
-    const colleague = colleagueOf(agent);
-    if (!call || !agent || !colleague) {
+    if (!call) {
       return;
     }
     transferButton.disabled = true;
-    W.setStatus(transferStatus, `Dialing ${colleague}…`, 'busy');
+    W.setStatus(transferStatus, 'Dialing a colleague in…', 'busy');
     try {
-      const result = await W.api('POST', `/conference/${encodeURIComponent(agent)}/call`, {});
+      // The server dials the next agent on the roster; it names them in its answer.
+      const result = await agentApi('POST', `/conference/${encodeURIComponent(agentId)}/call`, {});
       if (result.status === 201) {
-        W.setStatus(transferStatus, `${result.data.agent || colleague} is being dialed into this call. ` +
+        const colleague = typeof result.data.agent === 'string' ? result.data.agent : 'Your colleague';
+        W.setStatus(transferStatus, `${colleague} is being dialed into this call. ` +
           'Stay on until they join, then hang up to leave them with the caller.', 'ok');
+      } else if (result.status === 401) {
+        W.setStatus(transferStatus, 'Could not dial a colleague in: you are signed out.', 'error');
       } else if (result.status === 503) {
-        W.setStatus(transferStatus, `Could not dial ${colleague} in: the service is busy. Try again in a moment.`,
+        W.setStatus(transferStatus, 'Could not dial a colleague in: the service is busy. Try again in a moment.',
           'error');
       } else {
         const reason = result.data.error || `the server answered ${result.status}`;
-        W.setStatus(transferStatus, `Could not dial ${colleague} in: ${reason}.`, 'error');
+        W.setStatus(transferStatus, `Could not dial a colleague in: ${reason}.`, 'error');
       }
     } catch (_) {
-      W.setStatus(transferStatus, `Could not dial ${colleague} in: the server could not be reached.`, 'error');
+      W.setStatus(transferStatus, 'Could not dial a colleague in: the server could not be reached.', 'error');
     } finally {
       transferButton.disabled = false;
     }
@@ -415,13 +478,18 @@
       query.set('cursor', nextCursor);
     }
     try {
-      const result = await W.api('GET', `/tickets?${query}`);
+      const result = await agentApi('GET', `/tickets?${query}`);
+      if (result.status === 401) {
+        W.setStatus(ticketsStatus, 'Sign in again to see the tickets.', 'error');
+        return;
+      }
       if (!result.ok || !Array.isArray(result.data.tickets)) {
         const reason = result.status === 503 ? 'the service is busy, try again in a moment'
           : result.data.error || `the server answered ${result.status}`;
         W.setStatus(ticketsStatus, `Could not load tickets: ${reason}.`, 'error');
         return;
       }
+      forgetLoginTrip();
       if (reset) {
         ticketList.replaceChildren();
       }

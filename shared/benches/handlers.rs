@@ -17,13 +17,15 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::app::Ports;
-use shared::domain::{CallSid, PhoneNumber, Ticket, TicketId};
+use shared::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 use shared::handlers::testing::{self, TestApp, inbound_call_params, sid};
 use shared::handlers::{
     call_connect, conference_call_agent, conference_connect_agent, conference_connect_client, conference_events,
     conference_wait, tickets, token,
 };
-use shared::store::{CallStore, Conference, TicketStore};
+use shared::secret::Secret;
+use shared::session::SessionKeys;
+use shared::store::{Agent, CallStore, Conference, TicketStore};
 use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError};
 
 const BUDGET: Duration = Duration::from_micros(20);
@@ -126,15 +128,15 @@ impl Endpoint {
                         "/call/connect",
                         &[("CallSid", &call_sid), ("From", "client:customer_0a1b2c3d4e5f6a7b")],
                     ),
-                    Self::TokenAgent => json_event("POST", "/token", r#"{"agent":"agent1"}"#),
+                    Self::TokenAgent => agent_event("POST", "/token", "{}"),
                     Self::TokenCustomer => json_event("POST", "/token", "{}"),
-                    Self::ConferenceCallAgent => json_event("POST", "/conference/agent1/call", "{}"),
+                    Self::ConferenceCallAgent => agent_event("POST", "/conference/agent1/call", "{}"),
                     Self::TicketsCreate => json_event(
                         "POST",
                         "/tickets",
                         r#"{"name":"Ada Lovelace","phone_number":"+15551234567","description":"My mallet broke."}"#,
                     ),
-                    Self::TicketsList => testing::event_json("GET", "/tickets?limit=20", &[], b""),
+                    Self::TicketsList => agent_event("GET", "/tickets?limit=20", ""),
                 }
             })
             .collect()
@@ -155,8 +157,23 @@ impl Endpoint {
     }
 }
 
+/// From a page on the site, as browsers send it.
 fn json_event(method: &str, path: &str, body: &str) -> String {
-    testing::event_json(method, path, &[("content-type", "application/json")], body.as_bytes())
+    testing::event_json(
+        method,
+        path,
+        &[("content-type", "application/json"), ("origin", testing::BASE)],
+        body.as_bytes(),
+    )
+}
+
+/// From agent1's dashboard, signed in (the session `app` expects: agent1 at epoch 0).
+fn agent_event(method: &str, path: &str, body: &str) -> String {
+    let keys = SessionKeys::new(&Secret::new(testing::SESSION_SECRET));
+    let agent = Agent::new(AgentId::parse("agent1").unwrap(), "Agent agent1", Secret::new("-"), testing::NOW);
+    let cookie = format!("{}={}", testing::SESSION_COOKIE, keys.issue(&agent, testing::NOW).unwrap());
+    let headers = [("content-type", "application/json"), ("origin", testing::BASE), ("cookie", cookie.as_str())];
+    testing::event_json(method, path, &headers, body.as_bytes())
 }
 
 /// What the runtime hands back to API Gateway.
@@ -178,6 +195,7 @@ fn serialise(response: Response<Body>) -> String {
 fn app(runtime: &tokio::runtime::Runtime) -> App {
     let kit = TestApp::new();
     runtime.block_on(async {
+        kit.enroll("agent1").await;
         let conference = CallSid::parse(&sid(0)).unwrap();
         let now = testing::NOW;
         let first_agent = kit.app.config.roster.first_responder().clone();

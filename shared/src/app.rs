@@ -7,11 +7,11 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-use crate::config::{Config, ConfigError};
-use crate::domain::{AgentId, CallSid, PhoneNumber, TicketId};
-use crate::store::dynamo::{DynamoCallStore, DynamoTicketStore};
-use crate::store::{CallStore, TicketStore};
-use crate::store::{StoreError, TicketPage};
+use crate::config::{Config, ConfigError, SECRET_NAMES};
+use crate::secret::Secret;
+use crate::session::SessionKeys;
+use crate::store::dynamo::{DynamoAgentStore, DynamoCallStore, DynamoTicketStore};
+use crate::store::{AgentStore, CallStore, TicketStore};
 use crate::twilio::access_token::TokenSigner;
 use crate::twilio::{Dialer, TwilioError, TwilioRestClient};
 
@@ -41,8 +41,10 @@ pub struct App {
     pub config: Config,
     pub calls: Arc<dyn CallStore>,
     pub tickets: Arc<dyn TicketStore>,
+    pub agents: Arc<dyn AgentStore>,
     pub dialer: Arc<dyn Dialer>,
     pub tokens: TokenSigner,
+    pub sessions: SessionKeys,
     pub clock: Arc<dyn Clock>,
     /// The real clients, kept to open their connections during init (see `warm_up`).
     upstreams: Option<Upstreams>,
@@ -69,6 +71,7 @@ pub const WARM_UP_TIMEOUT: Duration = Duration::from_millis(500);
 pub struct Ports {
     pub calls: Arc<dyn CallStore>,
     pub tickets: Arc<dyn TicketStore>,
+    pub agents: Arc<dyn AgentStore>,
     pub dialer: Arc<dyn Dialer>,
     pub clock: Arc<dyn Clock>,
 }
@@ -79,6 +82,74 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("could not build the Twilio client")]
     Twilio(#[from] TwilioError),
+    #[error(transparent)]
+    Secrets(#[from] SecretsError),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretsError {
+    #[error("could not read the secret SECRETS_ARN names")]
+    Unreadable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Never says more: the text could be the secret itself.
+    #[error("the secret SECRETS_ARN names is not a JSON object of strings")]
+    Malformed,
+}
+
+/// Reading the secrets is part of every cold start: a slow Secrets Manager may delay it a
+/// little, but a broken one must fail it rather than hang until Lambda's init timeout.
+pub fn secrets_timeouts() -> TimeoutConfig {
+    TimeoutConfig::builder()
+        .connect_timeout(Duration::from_secs(1))
+        .operation_attempt_timeout(Duration::from_secs(2))
+        .operation_timeout(Duration::from_secs(5))
+        .build()
+}
+
+/// The configuration from `env`, with the secrets from Secrets Manager when `SECRETS_ARN` is set
+/// (deployed: then `env` is never asked for a secret), else from `env` too (local runs).
+pub async fn load_config(
+    aws: &aws_config::SdkConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Config, StartupError> {
+    let secrets = match env("SECRETS_ARN").filter(|arn| !arn.trim().is_empty()) {
+        Some(arn) => {
+            let config = aws_sdk_secretsmanager::config::Builder::from(aws).timeout_config(secrets_timeouts()).build();
+            Some(read_secrets(&aws_sdk_secretsmanager::Client::from_conf(config), arn.trim()).await?)
+        }
+        None => None,
+    };
+    Ok(Config::from_lookup(|name| match &secrets {
+        Some(secrets) if SECRET_NAMES.contains(&name) => secrets.get(name).map(|s| s.expose().to_owned()),
+        _ => env(name),
+    })?)
+}
+
+/// The values of `SECRET_NAMES` from the Secrets Manager secret `secret_id`, a JSON object.
+/// Names it lacks are simply absent, so that configuration reports them as missing.
+pub async fn read_secrets(
+    client: &aws_sdk_secretsmanager::Client,
+    secret_id: &str,
+) -> Result<std::collections::HashMap<&'static str, Secret>, SecretsError> {
+    let output = client
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|err| SecretsError::Unreadable(Box::new(err)))?;
+    let text = output.secret_string().ok_or(SecretsError::Malformed)?;
+    let object: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_str(text).map_err(|_| SecretsError::Malformed)?;
+    let mut secrets = std::collections::HashMap::new();
+    for name in SECRET_NAMES {
+        match object.get(name) {
+            None => {}
+            Some(serde_json::Value::String(value)) => {
+                secrets.insert(name, Secret::new(value.clone()));
+            }
+            Some(_) => return Err(SecretsError::Malformed),
+        }
+    }
+    Ok(secrets)
 }
 
 /// DynamoDB calls sit on webhook paths that must answer Twilio within seconds: fail fast and
@@ -91,42 +162,35 @@ pub fn dynamodb_timeouts() -> TimeoutConfig {
         .build()
 }
 
+/// Retries must fit inside the 1.5 s operation timeout to be worth anything: the SDK's first
+/// backoff of up to 1 s would leave room for one retry at most, often none after a stalled
+/// attempt. A throttled table frees up within tens of milliseconds at this scale.
 pub fn dynamodb_retries() -> RetryConfig {
-    RetryConfig::standard().with_max_attempts(3)
+    RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(50))
 }
 
 impl App {
+    /// Reads the configuration (see `load_config`) and builds the real clients.
     pub async fn from_env() -> Result<Self, StartupError> {
-        let config = Config::from_env()?;
         let aws = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(dynamodb_timeouts())
             .retry_config(dynamodb_retries())
             .load()
             .await;
+        let config = load_config(&aws, |name| std::env::var(name).ok()).await?;
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let calls = DynamoCallStore::new(dynamodb.clone(), config.calls_table.clone());
         let tickets = DynamoTicketStore::new(dynamodb.clone(), config.tickets_table.clone());
+        let agents = DynamoAgentStore::new(dynamodb.clone(), config.agents_table.clone());
         let dialer = TwilioRestClient::from_config(&config.twilio)?;
         let ports = Ports {
             calls: Arc::new(calls),
             tickets: Arc::new(tickets),
+            agents: Arc::new(agents),
             dialer: Arc::new(dialer.clone()),
             clock: Arc::new(SystemClock),
         };
         Ok(Self { upstreams: Some(Upstreams { dynamodb, twilio: dialer }), ..Self::new(config, ports) })
-    }
-
-    /// For functions that need neither storage nor Twilio's REST API (hold music, tokens, pages):
-    /// no AWS SDK and no HTTP client are built, or even linked into their binaries.
-    pub fn stateless_from_env() -> Result<Self, StartupError> {
-        let unavailable = Arc::new(Unavailable);
-        let ports = Ports {
-            calls: unavailable.clone(),
-            tickets: unavailable.clone(),
-            dialer: unavailable,
-            clock: Arc::new(SystemClock),
-        };
-        Ok(Self::new(Config::from_env()?, ports))
     }
 
     /// Opens the connections to `upstreams` now, concurrently, so that the first request does
@@ -151,7 +215,7 @@ impl App {
     }
 
     pub fn new(config: Config, ports: Ports) -> Self {
-        let Ports { calls, tickets, dialer, clock } = ports;
+        let Ports { calls, tickets, agents, dialer, clock } = ports;
         let twilio = &config.twilio;
         let tokens = TokenSigner {
             account_sid: twilio.account_sid.clone(),
@@ -159,103 +223,75 @@ impl App {
             api_secret: twilio.api_secret.clone(),
             twiml_app_sid: twilio.twiml_app_sid.clone(),
         };
-        Self { config, calls, tickets, dialer, tokens, clock, upstreams: None }
-    }
-}
-
-/// Stands in for storage and Twilio in a function that has no business with either; a handler
-/// wired to the wrong function fails cleanly instead of reaching a service it has no access to.
-struct Unavailable;
-
-#[derive(Debug, thiserror::Error)]
-#[error("this function has no access to storage or to Twilio's REST API")]
-struct NotWired;
-
-#[async_trait::async_trait]
-impl CallStore for Unavailable {
-    async fn create_conference(&self, _: &crate::store::Conference) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn conference(&self, _: &CallSid, _: i64) -> Result<Option<crate::store::Conference>, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn delete_conference(&self, _: &CallSid) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn add_agent_call(&self, _: &CallSid, _: &CallSid, _: i64) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn try_next_agent(&self, _: &CallSid, _: usize, _: &AgentId, _: i64) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn abandon_conference(&self, _: &CallSid, _: usize, _: i64) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn record_agent_joined(&self, _: &AgentId, _: &CallSid, _: &CallSid, _: i64) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn conference_of_agent(&self, _: &AgentId, _: i64) -> Result<Option<CallSid>, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn agent_left(&self, _: &CallSid, _: &CallSid) -> Result<Option<AgentId>, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn end_conference(&self, _: &CallSid, _: i64) -> Result<Option<crate::store::Conference>, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-}
-
-#[async_trait::async_trait]
-impl TicketStore for Unavailable {
-    async fn create_ticket(&self, _: &crate::domain::Ticket) -> Result<(), StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn list_tickets(&self, _: u32, _: Option<&TicketId>) -> Result<TicketPage, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-    async fn has_ticket_for(&self, _: &PhoneNumber) -> Result<bool, StoreError> {
-        Err(StoreError::Unavailable(Box::new(NotWired)))
-    }
-}
-
-#[async_trait::async_trait]
-impl Dialer for Unavailable {
-    async fn place_call(&self, _: &crate::twilio::OutboundCall) -> Result<CallSid, TwilioError> {
-        Err(TwilioError::NotConfigured)
-    }
-    async fn update_call(&self, _: &CallSid, _: &crate::twilio::CallUpdate) -> Result<(), TwilioError> {
-        Err(TwilioError::NotConfigured)
+        let sessions = SessionKeys::new(&config.session_secret);
+        Self { config, calls, tickets, agents, dialer, tokens, sessions, clock, upstreams: None }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
-    use crate::handlers::testing::{body_text, config_with, event, signed_webhook};
+    use crate::test_support::emulator_sdk_config;
+
+    async fn secret(contents: &str) -> String {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let client = aws_sdk_secretsmanager::Client::new(&emulator_sdk_config());
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("warmline-test-{}-{n}", std::process::id());
+        let created = client.create_secret().name(name).secret_string(contents).send().await.unwrap();
+        created.arn().unwrap().to_owned()
+    }
+
+    fn env_with(arn: &str) -> HashMap<&'static str, String> {
+        let mut env: HashMap<&'static str, String> = crate::handlers::testing::env().into_iter().collect();
+        // Deployed, these must come from the secret even if someone also set them here.
+        env.insert("TWILIO_AUTH_TOKEN", "from-the-environment".into());
+        env.insert("SESSION_SECRET", "from-the-environment-but-long-enough".into());
+        env.insert("SECRETS_ARN", arn.into());
+        env
+    }
 
     #[tokio::test]
-    async fn a_stateless_app_refuses_storage_and_dialing_cleanly() {
-        let app = App::new(
-            config_with(&[]),
-            Ports {
-                calls: Arc::new(Unavailable),
-                tickets: Arc::new(Unavailable),
-                dialer: Arc::new(Unavailable),
-                clock: Arc::new(SystemClock),
-            },
-        );
-        let response = crate::handlers::tickets::handle(&app, event("GET", "/tickets", &[], b"")).await.unwrap();
-        assert_eq!(response.status(), 503);
-        let response = crate::handlers::conference_connect_client::handle(
-            &app,
-            signed_webhook("/conference/connect/client", &[("CallSid", "CA00000000000000000000000000000001")]),
+    async fn deployed_the_secrets_come_from_secrets_manager_only() {
+        let arn = secret(
+            r#"{"TWILIO_AUTH_TOKEN": "auth-from-the-secret", "TWILIO_API_SECRET": "api-from-the-secret", "SESSION_SECRET": "session-key-from-the-secret-0123456789"}"#,
         )
-        .await
-        .unwrap();
-        assert!(body_text(&response).contains("We are sorry"));
-        // What a stateless function serves works as usual.
-        let response =
-            crate::handlers::conference_wait::handle(&app, signed_webhook("/conference/wait", &[])).await.unwrap();
-        assert!(body_text(&response).contains("<Play loop=\"0\">"));
+        .await;
+        let env = env_with(&arn);
+        let config = load_config(&emulator_sdk_config(), |name| env.get(name).cloned()).await.unwrap();
+        assert_eq!(config.twilio.auth_token.expose(), "auth-from-the-secret");
+        assert_eq!(config.twilio.api_secret.expose(), "api-from-the-secret");
+        assert_eq!(config.session_secret.expose(), "session-key-from-the-secret-0123456789");
+        assert_eq!(config.calls_table, "calls", "the rest still comes from the environment");
+    }
+
+    #[tokio::test]
+    async fn a_secret_not_filled_in_yet_names_what_is_missing_and_nothing_else() {
+        // As the template creates it, before `set-twilio-secrets`.
+        let arn = secret(r#"{"TWILIO_AUTH_TOKEN": "", "TWILIO_API_SECRET": "", "SESSION_SECRET": "generated-0123456789-0123456789-x"}"#).await;
+        let env = env_with(&arn);
+        let err = load_config(&emulator_sdk_config(), |name| env.get(name).cloned()).await.unwrap_err();
+        assert_eq!(err.to_string(), "configuration: missing TWILIO_AUTH_TOKEN, TWILIO_API_SECRET");
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_or_malformed_secret_fails_the_cold_start_without_echoing_it() {
+        let malformed = secret("TWILIO_AUTH_TOKEN=hunter2-plain-text").await;
+        let wrong_type = secret(r#"{"TWILIO_AUTH_TOKEN": 42}"#).await;
+        for (arn, expected) in [
+            (malformed.as_str(), "the secret SECRETS_ARN names is not a JSON object of strings"),
+            (wrong_type.as_str(), "the secret SECRETS_ARN names is not a JSON object of strings"),
+            (
+                "arn:aws:secretsmanager:us-east-1:000000000000:secret:nope",
+                "could not read the secret SECRETS_ARN names",
+            ),
+        ] {
+            let env = env_with(arn);
+            let err = load_config(&emulator_sdk_config(), |name| env.get(name).cloned()).await.unwrap_err();
+            assert_eq!(err.to_string(), expected);
+            assert!(!format!("{err:?}").contains("hunter2"));
+        }
     }
 }

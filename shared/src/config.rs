@@ -7,6 +7,12 @@ use crate::secret::Secret;
 
 pub const DEFAULT_TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
 pub const DEFAULT_AGENT_IDS: &str = "agent1,agent2";
+/// The variables that hold secrets. Deployed, they come from the Secrets Manager secret named by
+/// `SECRETS_ARN` (a JSON object with these keys), never from the environment; locally, from `.env`.
+pub const SECRET_NAMES: [&str; 3] = ["TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "SESSION_SECRET"];
+/// HS256 wants a key at least as long as its hash; Secrets Manager generates 64 characters.
+pub const MIN_SESSION_SECRET_CHARS: usize = 32;
+
 pub const DEFAULT_HOLD_MUSIC_URL: &str = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
 
 #[derive(Debug, Clone)]
@@ -16,6 +22,9 @@ pub struct Config {
     pub public_base_url: Option<String>,
     pub calls_table: String,
     pub tickets_table: String,
+    pub agents_table: String,
+    /// Signs agents' session cookies.
+    pub session_secret: Secret,
     pub roster: Roster,
     pub hold_music_url: String,
 }
@@ -72,6 +81,11 @@ impl Config {
         let public_base_url = reader.url("PUBLIC_BASE_URL");
         let calls_table = reader.required("CALLS_TABLE");
         let tickets_table = reader.required("TICKETS_TABLE");
+        let agents_table = reader.required("AGENTS_TABLE");
+        let session_secret = reader.required("SESSION_SECRET");
+        if !session_secret.is_empty() && session_secret.chars().count() < MIN_SESSION_SECRET_CHARS {
+            reader.invalid::<()>("SESSION_SECRET", format!("must be at least {MIN_SESSION_SECRET_CHARS} characters"));
+        }
         let roster = Roster::parse(&reader.optional("AGENT_IDS").unwrap_or_else(|| DEFAULT_AGENT_IDS.to_owned()));
         let hold_music_url = reader.url("HOLD_MUSIC_URL").unwrap_or_else(|| DEFAULT_HOLD_MUSIC_URL.to_owned());
 
@@ -99,6 +113,8 @@ impl Config {
                 public_base_url,
                 calls_table,
                 tickets_table,
+                agents_table,
+                session_secret: Secret::new(session_secret),
                 roster,
                 hold_music_url,
             }),
@@ -161,6 +177,8 @@ pub(crate) mod tests {
             ("TWILIO_TWIML_APP_SID", format!("AP{}", "0".repeat(32))),
             ("CALLS_TABLE", "calls".to_owned()),
             ("TICKETS_TABLE", "tickets".to_owned()),
+            ("AGENTS_TABLE", "agents".to_owned()),
+            ("SESSION_SECRET", "test-session-secret-of-at-least-32-chars".to_owned()),
         ]
         .into_iter()
         .collect()
@@ -193,7 +211,9 @@ pub(crate) mod tests {
                 "TWILIO_NUMBER",
                 "TWILIO_TWIML_APP_SID",
                 "CALLS_TABLE",
-                "TICKETS_TABLE"
+                "TICKETS_TABLE",
+                "AGENTS_TABLE",
+                "SESSION_SECRET"
             ]
         );
         assert!(err.invalid.is_empty());
@@ -206,11 +226,12 @@ pub(crate) mod tests {
         env.insert("TWILIO_API_KEY", "not-a-key-s3cr3t".into());
         env.insert("PUBLIC_BASE_URL", "example.com".into());
         env.insert("AGENT_IDS", "agent 1".into());
+        env.insert("SESSION_SECRET", "short-s3cr3t".into());
         let err = load(&env).unwrap_err();
         assert_eq!(err.missing, Vec::<&str>::new());
         assert_eq!(
             err.invalid.keys().copied().collect::<Vec<_>>(),
-            ["AGENT_IDS", "PUBLIC_BASE_URL", "TWILIO_API_KEY", "TWILIO_NUMBER"]
+            ["AGENT_IDS", "PUBLIC_BASE_URL", "SESSION_SECRET", "TWILIO_API_KEY", "TWILIO_NUMBER"]
         );
         assert!(!err.to_string().contains("s3cr3t"));
     }
@@ -226,5 +247,6 @@ pub(crate) mod tests {
     fn debug_output_hides_secrets() {
         let printed = format!("{:?}", load(&complete_env()).unwrap());
         assert!(!printed.contains("test-auth-token") && !printed.contains("test-api-secret"));
+        assert!(!printed.contains("test-session-secret"));
     }
 }

@@ -23,6 +23,9 @@ pub const APOLOGY: &str =
 pub enum AppError {
     #[error("bad request: {message}")]
     BadRequest { message: &'static str, fields: BTreeMap<String, String> },
+    /// No session, or one that has ended.
+    #[error("not signed in")]
+    Unauthorized,
     /// The reason is logged, never sent.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -40,6 +43,8 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("could not mint a token")]
     Token(#[from] TokenError),
+    #[error("could not sign a session")]
+    Session(#[from] jsonwebtoken::errors::Error),
     #[error("could not draw randomness")]
     Random(#[from] getrandom::Error),
     #[error("the work did not finish in time")]
@@ -61,6 +66,7 @@ impl AppError {
             | Self::NotFound(_)
             | Self::Conflict(_)
             | Self::MethodNotAllowed
+            | Self::Unauthorized
             | Self::PayloadTooLarge => {
                 tracing::info!(error = %self, "request refused");
             }
@@ -82,6 +88,7 @@ impl AppError {
                 }
                 http::json(StatusCode::BAD_REQUEST, &body)
             }
+            Self::Unauthorized => http::json(StatusCode::UNAUTHORIZED, &json!({ "error": "sign in first" })),
             Self::Forbidden(_) => http::json(StatusCode::FORBIDDEN, &json!({ "error": "forbidden" })),
             Self::NotFound(message) => http::json(StatusCode::NOT_FOUND, &json!({ "error": message })),
             Self::Conflict(message) => http::json(StatusCode::CONFLICT, &json!({ "error": message })),
@@ -100,7 +107,7 @@ impl AppError {
                 response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("2"));
                 response
             }
-            Self::Token(_) | Self::Random(_) => {
+            Self::Token(_) | Self::Session(_) | Self::Random(_) => {
                 http::json(StatusCode::INTERNAL_SERVER_ERROR, &json!({ "error": "internal" }))
             }
         }

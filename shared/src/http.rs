@@ -5,7 +5,10 @@ use std::collections::BTreeMap;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use lambda_http::http::header::{CACHE_CONTROL, CONTENT_TYPE, HOST};
+use lambda_http::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS,
+};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -38,6 +41,33 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     response(status, "text/plain; charset=utf-8", Body::from(body))
+}
+
+/// 303 See Other: after a form post, or to send a browser elsewhere, always with a GET.
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut response = response(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Body::Empty);
+    if let Ok(location) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(LOCATION, location);
+    }
+    response
+}
+
+/// Two years, the figure HSTS preload lists ask for.
+pub const HSTS: &str = "max-age=63072000; includeSubDomains";
+
+/// What every response a browser reads carries: HSTS when served over HTTPS, no MIME sniffing,
+/// and, unless the response brings its own policy (the pages do), a CSP that forbids loading
+/// anything and being framed.
+pub fn harden(config: &Config, req: &Request, response: &mut Response<Body>) {
+    let https = public_base_url(config, req).is_some_and(|base| base.starts_with("https://"));
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if https {
+        headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
+    }
+    headers
+        .entry(CONTENT_SECURITY_POLICY)
+        .or_insert_with(|| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
 }
 
 /// The raw path as the client sent it: API Gateway's `rawPath` when there is one.

@@ -7,7 +7,9 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod password;
 pub mod secret;
+pub mod session;
 pub mod store;
 pub mod telemetry;
 pub mod twilio;
@@ -15,8 +17,10 @@ pub mod twiml;
 
 pub use app::App;
 
-#[cfg(test)]
-pub(crate) mod test_support;
+/// The project's test tools (the venv's Python, the DynamoDB emulator), also for other crates'
+/// tests through the `testkit` feature; never in a Lambda.
+#[cfg(any(test, feature = "testkit"))]
+pub mod test_support;
 
 #[cfg(test)]
 mod oracle_tests;

@@ -176,6 +176,309 @@ fn oracle_signatures_agree_with_request_validator() {
     assert!(rejected > COUNT && accepted > COUNT, "{accepted} accepted and {rejected} rejected over {COUNT} cases");
 }
 
+/// `RequestValidator`'s signature for each request and its verdict on the signature the request
+/// carries: one process for every case, because starting Python costs more than a thousand cases.
+const SIGNATURE_JUDGE: &str = r#"
+import json, sys
+from twilio.request_validator import RequestValidator
+
+class MultiDict(dict):
+    def getall(self, name):
+        return self[name]
+
+validators = {}
+verdicts = []
+for token, url, params, signature in json.load(sys.stdin):
+    validator = validators.get(token) or validators.setdefault(token, RequestValidator(token))
+    multidict = MultiDict()
+    for name, value in params:
+        multidict.setdefault(name, []).append(value)
+    verdicts.append([validator.compute_signature(url, multidict), validator.validate(url, multidict, signature)])
+print(json.dumps(verdicts))
+"#;
+
+/// SplitMix64: the same seed gives the same cases on every machine, so a failure can be replayed
+/// from the seed it prints.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next() % n as u64).unwrap()
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+        items[self.below(items.len())]
+    }
+
+    fn port(&mut self) -> String {
+        (1 + self.next() % 65_535).to_string()
+    }
+
+    fn text(&mut self, pieces: &[&str], max: usize) -> String {
+        (0..self.below(max + 1)).map(|_| self.pick(pieces)).collect()
+    }
+}
+
+/// A request URL in parts, so that the signer can get it subtly wrong.
+#[derive(Clone)]
+struct UrlParts {
+    scheme: &'static str,
+    user_info: &'static str,
+    host: String,
+    port: Option<String>,
+    rest: String,
+}
+
+impl UrlParts {
+    fn to_url(&self) -> String {
+        let port = self.port.as_ref().map(|p| format!(":{p}")).unwrap_or_default();
+        format!("{}://{}{}{port}{}", self.scheme, self.user_info, self.host, self.rest)
+    }
+}
+
+/// How the request's signature relates to the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Signer {
+    /// Signed over exactly this URL and these parameters.
+    Genuine,
+    /// Signed over the same URL with another port, or none: only some of these are accepted.
+    OtherPort,
+    /// A genuine signature with one character changed.
+    Tampered,
+    /// Cut short, extended, empty or in the wrong case.
+    Mangled,
+    /// Signed over other parameters: a value changed, one added or one left out.
+    OtherParams,
+    OtherToken,
+    /// Signed over the URL with its host in another case, the other scheme or another query.
+    OtherUrl,
+}
+
+const SIGNERS: [Signer; 7] = [
+    Signer::Genuine,
+    Signer::OtherPort,
+    Signer::Tampered,
+    Signer::Mangled,
+    Signer::OtherParams,
+    Signer::OtherToken,
+    Signer::OtherUrl,
+];
+
+struct GeneratedCase {
+    signer: Signer,
+    token: String,
+    url: String,
+    params: Vec<(String, String)>,
+    signature: String,
+}
+
+fn generate_signature_case(rng: &mut Rng) -> GeneratedCase {
+    const HOSTS: &[&str] = &[
+        "abc123.execute-api.us-east-1.amazonaws.com",
+        "support.example.com",
+        "localhost",
+        "127.0.0.1",
+        "bücher.example",
+    ];
+    const USER_INFO: &[&str] = &["", "", "", "", "user@", "user:pass@", "us%40er:p%3Ass@", "agent:@"];
+    const SEGMENTS: &[&str] =
+        &["conference", "connect", "CA0123abcd", "a%20b", "x+y", "user@host", "a:b", "it's", "%2F", "é", "日本", ""];
+    const QUERY: &[&str] = &[
+        "foo=1",
+        "foo=2",
+        "foo=",
+        "bar=x+y",
+        "bar",
+        "a%20b=c:d",
+        "e@f='g'",
+        "FOO=1",
+        "q=日本",
+        "k=v%2Bw",
+        "=",
+        "x=it's",
+    ];
+    const NAMES: &[&str] = &[
+        "CallSid",
+        "Caller",
+        "Digits",
+        "From",
+        "To",
+        "Sid",
+        "SidAccount",
+        "",
+        "a b",
+        "x'y",
+        "@:",
+        "é",
+        "日本",
+        "😀",
+        "！",
+    ];
+    const PIECES: &[&str] =
+        &["a", "Z", "0", "9", "'", "@", ":", "+", "%20", "&", "=", " ", "\n", "é", "日本", "😀", "！", "+1555"];
+    const BASE64: &[&str] = &["A", "B", "Z", "a", "z", "0", "9", "+", "/"];
+
+    // `urlparse` lower-cases the scheme, so a signature over `HTTPS://` never passes.
+    let scheme = rng.pick(&["https", "https", "https", "http", "http", "HTTPS", "Http"]);
+    let default_port = |scheme: &str| if scheme.eq_ignore_ascii_case("https") { "443" } else { "80" };
+    let other_default = if default_port(scheme) == "443" { "80" } else { "443" };
+    // Port 0, or one that is not a number, makes `RequestValidator` raise; Twilio sends neither.
+    let port = match rng.below(8) {
+        0..=2 => None,
+        3 => Some(default_port(scheme).to_owned()),
+        4 => Some(other_default.to_owned()),
+        5 => Some(rng.pick(&["8080", "08080", "9000", ""]).to_owned()),
+        _ => Some(rng.port()),
+    };
+    let host: String =
+        rng.pick(HOSTS).chars().map(|c| if rng.chance(50) { c.to_ascii_uppercase() } else { c }).collect();
+    let mut rest: String = (0..rng.below(5)).map(|_| format!("/{}", rng.pick(SEGMENTS))).collect();
+    // Never an empty query: `urlparse` drops a bare `?`, which Warmline's URLs never end with.
+    if rng.chance(60) {
+        let parts: Vec<&str> = (0..1 + rng.below(4)).map(|_| rng.pick(QUERY)).collect();
+        rest.push('?');
+        rest.push_str(&parts.join("&"));
+    }
+    let parts = UrlParts { scheme, user_info: rng.pick(USER_INFO), host, port, rest };
+
+    let mut params: Vec<(String, String)> =
+        (0..rng.below(9)).map(|_| (rng.pick(NAMES).to_owned(), rng.text(PIECES, 6))).collect();
+    if !params.is_empty() && rng.chance(30) {
+        let repeated = params[rng.below(params.len())].clone();
+        let value = if rng.chance(50) { repeated.1 } else { rng.text(PIECES, 3) };
+        params.push((repeated.0, value));
+    }
+    let token = if rng.chance(90) { rng.text(&["0", "3", "7", "9", "a", "c", "f"], 32) } else { rng.text(PIECES, 8) };
+
+    let url = parts.to_url();
+    let genuine = signature::compute(&token, &url, &params);
+    // Mostly signatures that should pass, so that both verdicts are common.
+    let signer = match rng.below(10) {
+        0..=2 => Signer::Genuine,
+        3..=4 => Signer::OtherPort,
+        n => SIGNERS[n - 3],
+    };
+    let signature = match signer {
+        Signer::Genuine => genuine,
+        Signer::OtherPort => {
+            let port = match rng.below(4) {
+                0 => None,
+                1 => Some(default_port(scheme).to_owned()),
+                2 => Some(other_default.to_owned()),
+                _ => Some(rng.port()),
+            };
+            signature::compute(&token, &UrlParts { port, ..parts.clone() }.to_url(), &params)
+        }
+        Signer::Tampered => {
+            // The last character is padding, the only one that cannot change.
+            let at = rng.below(genuine.len() - 1);
+            let others: Vec<&str> = BASE64.iter().copied().filter(|c| *c != &genuine[at..=at]).collect();
+            format!("{}{}{}", &genuine[..at], rng.pick(&others), &genuine[at + 1..])
+        }
+        Signer::Mangled => match rng.below(4) {
+            0 => String::new(),
+            1 => genuine[..rng.below(genuine.len())].to_owned(),
+            2 => format!("{genuine}{}", rng.pick(BASE64)),
+            _ => genuine.to_ascii_lowercase(),
+        },
+        Signer::OtherParams => {
+            let mut other = params.clone();
+            match rng.below(3) {
+                0 if !other.is_empty() => {
+                    let at = rng.below(other.len());
+                    other[at].1.push_str(rng.pick(PIECES));
+                }
+                1 if !other.is_empty() => {
+                    other.remove(rng.below(other.len()));
+                }
+                _ => other.push((rng.pick(NAMES).to_owned(), rng.text(PIECES, 3))),
+            }
+            signature::compute(&token, &url, &other)
+        }
+        Signer::OtherToken => signature::compute(&format!("{token}{}", rng.pick(PIECES)), &url, &params),
+        Signer::OtherUrl => {
+            let mut other = parts.clone();
+            match rng.below(3) {
+                0 => other.host = other.host.to_ascii_lowercase(),
+                1 => other.scheme = if default_port(scheme) == "443" { "http" } else { "https" },
+                _ => other.rest.push_str(if other.rest.contains('?') { "&foo=1" } else { "?foo=1" }),
+            }
+            signature::compute(&token, &other.to_url(), &params)
+        }
+    };
+    GeneratedCase { signer, token, url, params, signature }
+}
+
+#[test]
+fn oracle_100k_generated_signatures_agree_with_request_validator() {
+    const COUNT: usize = 100_000;
+    let seed = std::env::var("WARMLINE_SIGNATURE_SEED").map_or(0x5EED_7117_1110, |s| s.parse().unwrap());
+    let mut rng = Rng(seed);
+    let cases: Vec<GeneratedCase> = (0..COUNT).map(|_| generate_signature_case(&mut rng)).collect();
+    let input: Vec<Value> = cases.iter().map(|c| json!([c.token, c.url, c.params, c.signature])).collect();
+    let verdicts: Vec<(String, bool)> = ask_oracle(SIGNATURE_JUDGE, &input);
+    assert_eq!(verdicts.len(), COUNT);
+
+    let mut disagreements = Vec::new();
+    // tally[signer][accepted]
+    let mut tally = [[0_usize; 2]; SIGNERS.len()];
+    for (i, (case, (theirs, accepted))) in cases.iter().zip(&verdicts).enumerate() {
+        let ours = signature::compute(&case.token, &case.url, &case.params);
+        let we_accept = signature::is_valid(&case.token, &case.url, &case.params, &case.signature);
+        if ours != *theirs || we_accept != *accepted {
+            disagreements.push(format!(
+                "case {i}: {:?} signature {:?} for {:?} with token {:?} and params {:?}: we compute {ours:?} and \
+                 {}, RequestValidator computes {theirs:?} and {}",
+                case.signer,
+                case.signature,
+                case.url,
+                case.token,
+                case.params,
+                if we_accept { "accept" } else { "reject" },
+                if *accepted { "accepts" } else { "rejects" },
+            ));
+        }
+        tally[SIGNERS.iter().position(|s| *s == case.signer).unwrap()][usize::from(*accepted)] += 1;
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {COUNT} cases disagree with RequestValidator (seed {seed}, replay with WARMLINE_SIGNATURE_SEED={seed}); \
+         the first ones:\n{}",
+        disagreements.len(),
+        disagreements[..disagreements.len().min(10)].join("\n")
+    );
+
+    // Guards the generator: agreement proves little unless every kind of case is common and
+    // both verdicts are.
+    let summary = format!("{:?}", SIGNERS.iter().zip(&tally).collect::<Vec<_>>());
+    for (signer, [rejected, accepted]) in SIGNERS.iter().zip(tally) {
+        assert!(rejected + accepted > COUNT / 20, "too few {signer:?} cases: {summary}");
+        if *signer == Signer::OtherPort {
+            assert!(accepted > 0 && rejected > 0, "{summary}");
+        }
+    }
+    let accepted: usize = tally.iter().map(|[_, accepted]| accepted).sum();
+    assert!((COUNT / 5..COUNT * 4 / 5).contains(&accepted), "{accepted} of {COUNT} accepted: {summary}");
+    let refused_genuine = cases
+        .iter()
+        .zip(&verdicts)
+        .filter(|(case, (_, accepted))| case.signer == Signer::Genuine && case.url.starts_with("http") && !accepted)
+        .count();
+    assert_eq!(refused_genuine, 0, "RequestValidator refused genuine signatures over lower-case URLs");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Access Tokens
 
@@ -425,7 +728,8 @@ async fn served_documents() -> Vec<Document> {
             xml: body_text(&wait),
             verbs: json!([
                 {"verb": "say", "value": conference_wait::HOLD_MESSAGE},
-                {"verb": "play", "value": hold_music, "attrs": {"loop": 0}},
+                {"verb": "play", "value": hold_music, "attrs": {"loop": 1}},
+                {"verb": "redirect", "value": format!("{BASE}/conference/wait?held=1"), "attrs": {"method": "POST"}},
             ]),
         },
         Document {
@@ -574,6 +878,7 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
         Ports {
             calls: Arc::new(MemoryCallStore::new()),
             tickets: Arc::new(MemoryTicketStore::new()),
+            agents: Arc::new(crate::store::memory::MemoryAgentStore::new()),
             dialer: Arc::new(dialer),
             clock: Arc::new(SystemClock),
         },

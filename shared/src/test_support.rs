@@ -1,5 +1,11 @@
 //! Helpers for tests that need the project's tools: the venv's Python (the `twilio` package as
 //! an oracle, the table script) and the DynamoDB emulator that `make test` starts.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test support: a setup that fails is a failed test"
+)]
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,9 +28,15 @@ pub fn python() -> Command {
 
 /// Runs a Python snippet with `input` on stdin and returns its stdout, failing on any error.
 pub fn run_python(script: &str, input: &str) -> String {
+    run_python_with_args(script, &[], input)
+}
+
+/// `run_python` with arguments for the snippet (its `sys.argv[1:]`).
+pub fn run_python_with_args(script: &str, args: &[&str], input: &str) -> String {
     use std::io::Write;
     let mut child = python()
         .args(["-c", script])
+        .args(args)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -34,6 +46,27 @@ pub fn run_python(script: &str, input: &str) -> String {
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success(), "python failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8(output.stdout).unwrap()
+}
+
+/// The emulator `make test` starts (moto: DynamoDB and Secrets Manager on one endpoint).
+pub fn emulator_endpoint() -> String {
+    std::env::var("WARMLINE_TEST_DYNAMODB_ENDPOINT")
+        .expect("WARMLINE_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts the DynamoDB emulator")
+}
+
+/// An SDK configuration for the emulator, with test credentials and the production timeouts and
+/// retries, so that stores are tested as the functions run them.
+pub fn emulator_sdk_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .endpoint_url(emulator_endpoint())
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"),
+        ))
+        .timeout_config(crate::app::dynamodb_timeouts())
+        .retry_config(crate::app::dynamodb_retries())
+        .build()
 }
 
 pub struct EmulatorTables {
@@ -52,8 +85,7 @@ impl EmulatorTables {
 /// emulator named by `WARMLINE_TEST_DYNAMODB_ENDPOINT`.
 pub async fn emulator_tables() -> EmulatorTables {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let endpoint = std::env::var("WARMLINE_TEST_DYNAMODB_ENDPOINT")
-        .expect("WARMLINE_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts the DynamoDB emulator");
+    let endpoint = emulator_endpoint();
     let prefix = format!("t{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
     let output =
         python().args(["scripts/create_tables.py", "--endpoint", &endpoint, "--prefix", &prefix]).output().unwrap();
@@ -65,12 +97,5 @@ pub async fn emulator_tables() -> EmulatorTables {
         .map(|(logical, name)| (logical.trim().to_owned(), name.trim().to_owned()))
         .collect();
 
-    let config = aws_sdk_dynamodb::Config::builder()
-        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
-        .endpoint_url(endpoint)
-        .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"))
-        .timeout_config(crate::app::dynamodb_timeouts())
-        .build();
-    EmulatorTables { client: aws_sdk_dynamodb::Client::from_conf(config), names }
+    EmulatorTables { client: aws_sdk_dynamodb::Client::new(&emulator_sdk_config()), names }
 }

@@ -1,7 +1,9 @@
-// The customer page and the agent dashboard in Chromium, on the real `make dev` stack (the
-// DynamoDB emulator, every function behind `cargo lambda watch`, a fake Twilio REST API), with
-// the Voice SDK replaced by a fake that emits the SDK's events. Tests run in file order and
-// share the stack: tickets filed by the first tests are the ones the later ones call.
+// The customer page, the sign-in page and the agent dashboard in Chromium, on the real
+// `make dev` stack (the DynamoDB emulator, every function behind `cargo lambda watch`, a fake
+// Twilio REST API, the roster's agents seeded with one known password), with the Voice SDK
+// replaced by a fake that emits the SDK's events. Tests run in file order and share the stack:
+// tickets filed by the first tests are the ones the later ones call, and the test that disables
+// an agent comes last among those that sign in.
 
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
@@ -17,14 +19,20 @@ import {
   expectText,
   fake,
   launch,
+  location,
   open,
+  submitSignIn,
   unexpected,
 } from './support/browser.mjs';
-import { ACCOUNT_SID, ROOT, TWILIO_NUMBER, startStack } from './support/stack.mjs';
+import { ACCOUNT_SID, AGENT_PASSWORD, ROOT, TWILIO_NUMBER, startStack } from './support/stack.mjs';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const CUSTOMER_CALL = 'CA' + 'ab'.repeat(16);
 const AGENT1_LEG = 'CA' + '01'.repeat(16);
+const SECOND_CUSTOMER_CALL = 'CA' + 'cd'.repeat(16);
+const LOGIN_FOR_DASHBOARD = '/login?next=%2Fdashboard';
+const WRONG_PASSWORD_MESSAGE = 'Unknown agent or wrong password.';
+const SESSION_ENDED_MESSAGE = 'Your session has ended. Please sign in again.';
 const TEST_TIMEOUT = { timeout: 90 * 1000 };
 
 let stack;
@@ -58,10 +66,62 @@ async function visit(path, options) {
   return opened;
 }
 
+// A session for the tests' own look at the tickets (not a page's); renewed when a test ends
+// agent1's sessions.
+let apiCookie = null;
+
 async function ticketCount() {
-  const response = await stack.get('/tickets?limit=100');
+  apiCookie = apiCookie || (await stack.sessionOf('agent1'));
+  let response = await stack.get('/tickets?limit=100', { cookie: apiCookie });
+  if (response.status === 401) {
+    apiCookie = await stack.sessionOf('agent1');
+    response = await stack.get('/tickets?limit=100', { cookie: apiCookie });
+  }
   assert.equal(response.status, 200);
   return JSON.parse(response.text).tickets.length;
+}
+
+/** The session cookie a browser context holds, if any. */
+async function sessionCookie(context) {
+  const cookies = await context.cookies();
+  return cookies.find((cookie) => /session$/.test(cookie.name)) || null;
+}
+
+/** `Cookie:` header value for the context's session, for requests made by the test itself. */
+async function cookieHeader(context) {
+  const cookie = await sessionCookie(context);
+  assert.ok(cookie, 'the context holds a session cookie');
+  return `${cookie.name}=${cookie.value}`;
+}
+
+/**
+ * The dashboard signed in as `agent` the way an agent gets there: `/dashboard` sends them to
+ * the sign-in page, and signing in sends them back.
+ */
+async function signedInDashboard(agent, options) {
+  const opened = await visit('/dashboard', options);
+  const { page } = opened;
+  assert.equal(location(page), LOGIN_FOR_DASHBOARD, 'an agent without a session is asked to sign in');
+  const response = await submitSignIn(page, agent, AGENT_PASSWORD);
+  assert.equal(response.status(), 303, `${agent} signs in`);
+  await page.waitForURL((url) => url.pathname === '/dashboard');
+  await expectText(page.locator('#agent-id'), agent);
+  return opened;
+}
+
+/** Every `POST /token` answer the page received, as `identity` strings. */
+function recordTokens(page) {
+  const identities = [];
+  page.on('response', async (response) => {
+    if (new URL(response.url()).pathname === '/token') {
+      try {
+        identities.push((await response.json()).identity ?? `status ${response.status()}`);
+      } catch (_) {
+        identities.push(`status ${response.status()}`);
+      }
+    }
+  });
+  return identities;
 }
 
 async function fileTicket(page, { name, phone, description }) {
@@ -71,16 +131,16 @@ async function fileTicket(page, { name, phone, description }) {
   await page.getByRole('button', { name: 'Send ticket' }).click();
 }
 
-/** The dashboard, online as `agent` (the fake registers when the test says Twilio did). */
+/** The dashboard, signed in and online as `agent` (the fake registers when the test says Twilio did). */
 async function onlineDashboard(agent, options) {
-  const opened = await visit('/dashboard', options);
+  const opened = await signedInDashboard(agent, options);
   const { page } = opened;
-  await page.getByLabel('Agent').selectOption(agent);
+  const name = (await page.locator('#agent-name').textContent()).trim();
   await page.getByRole('button', { name: 'Go online' }).click();
   await expectText(page.locator('#device-status'), 'Going online…');
   await eventually(async () => (await fake(page)).registerCalls === 1, 'device.register() was called');
   await page.evaluate(() => window.__fake.emitDevice('registered'));
-  await expectText(page.locator('#device-status'), `Online as ${agent}: ready for calls.`);
+  await expectText(page.locator('#device-status'), `Online as ${name}: ready for calls.`);
   return opened;
 }
 
@@ -108,7 +168,7 @@ test('a ticket filed on the customer page appears at the top of the dashboard', 
   await fileTicket(page, { name: 'Grace <b>Hopper</b>', phone: '+442079460958', description: markup });
   await expectText(notice, /^Thank you, Grace <b>Hopper<\/b>\. .* \+44 207 946 0958\.$/);
 
-  const dashboard = await visit('/dashboard');
+  const dashboard = await signedInDashboard('agent1');
   const first = dashboard.page.locator('#tickets > li').first();
   await expectText(first.locator('.ticket-name'), 'Grace <b>Hopper</b>');
   await expectText(first.locator('.ticket-phone'), '+44 207 946 0958');
@@ -154,12 +214,8 @@ test('invalid input shows a message at each field and stores nothing', TEST_TIME
 
 test('"Call customer" calls the ticket\'s number and the agent can mute and hang up', TEST_TIMEOUT, async () => {
   const { page, problems } = await onlineDashboard('agent1');
-  assert.deepEqual(
-    await page.getByLabel('Agent').locator('option').allTextContents(),
-    ['agent1', 'agent2'],
-    'the roster is rendered into the page',
-  );
-  assert.equal(await page.getByLabel('Agent').isDisabled(), true, 'no identity switch while online');
+  assert.equal(await page.locator('select, #agent').count(), 0, 'no agent picker: the agent is who signed in');
+  assert.equal(await page.locator('option').count(), 0, 'the roster is not in the page');
   let recorded = await fake(page);
   assert.deepEqual(recorded.identities, ['agent1']);
   assert.deepEqual(recorded.options[0].codecPreferences, ['opus', 'pcmu']);
@@ -198,7 +254,6 @@ test('"Call customer" calls the ticket\'s number and the agent can mute and hang
   await page.getByRole('button', { name: 'Go offline' }).click();
   await expectText(page.locator('#device-status'), 'Offline: you will not receive calls.');
   assert.deepEqual((await fake(page)).destroyed, [true]);
-  assert.equal(await page.getByLabel('Agent').isEnabled(), true);
 
   assert.deepEqual(unexpected(problems), []);
 });
@@ -276,14 +331,14 @@ test('an incoming call can be answered, rejected or missed, and the status follo
   assert.deepEqual(unexpected(problems), []);
 });
 
-test('"Dial agent2 in" answers 409 outside a conference, then dials agent 2 into it', TEST_TIMEOUT, async () => {
+test('"Dial a colleague in" answers 409 outside a conference, then dials agent 2 into it', TEST_TIMEOUT, async () => {
   const { page, problems } = await onlineDashboard('agent1');
   const transfer = page.locator('#transfer-status');
   await answerIncomingCall(page);
 
   // The browser call above is the fake's: Warmline has no conference for agent1 yet.
-  await page.getByRole('button', { name: 'Dial agent2 in' }).click();
-  await expectText(transfer, 'Could not dial agent2 in: agent1 is not in a call right now.');
+  await page.getByRole('button', { name: 'Dial a colleague in' }).click();
+  await expectText(transfer, 'Could not dial a colleague in: agent1 is not in a call right now.');
   assert.deepEqual(dialedCalls(), [], 'nothing was dialed');
 
   // What Twilio does when a customer calls and agent 1 answers: two signed webhooks.
@@ -299,7 +354,7 @@ test('"Dial agent2 in" answers 409 outside a conference, then dials agent 2 into
   assert.equal(joined.status, 200);
   assert.match(joined.text, new RegExp(`>${CUSTOMER_CALL}</Conference>`));
 
-  await page.getByRole('button', { name: 'Dial agent2 in' }).click();
+  await page.getByRole('button', { name: 'Dial a colleague in' }).click();
   await expectText(transfer, /^agent2 is being dialed into this call\./);
   const calls = dialedCalls();
   assert.deepEqual(
@@ -325,8 +380,247 @@ test('"Dial agent2 in" answers 409 outside a conference, then dials agent 2 into
   assert.deepEqual(unexpected(problems, 409), []);
 });
 
+test('signing in: /dashboard → sign-in page → back; a wrong password gets a general refusal', TEST_TIMEOUT, async () => {
+  const { page, context, problems } = await visit('/dashboard');
+  assert.equal(location(page), LOGIN_FOR_DASHBOARD, 'no session: sent to sign in, with the way back');
+  assert.equal(await page.title(), 'Sign in · Agent console');
+  assert.equal(await page.locator('input[type="hidden"][name="next"]').inputValue(), '/dashboard');
+  assert.equal(await page.locator('#login-error').isHidden(), true, 'no error before an attempt');
+  assert.equal(await page.getByLabel('Agent ID').getAttribute('autocomplete'), 'username');
+  assert.equal(await page.getByLabel('Password').getAttribute('autocomplete'), 'current-password');
+  assert.equal(await page.getByLabel('Password').getAttribute('type'), 'password');
+  assert.equal(await page.locator('form').getAttribute('method'), 'post');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'agent_id', 'the first field has focus');
+  assert.equal(await sessionCookie(context), null);
+
+  let response = await submitSignIn(page, 'agent1', 'not-the-password');
+  assert.equal(response.status(), 401);
+  await expectText(page.locator('#login-error'), WRONG_PASSWORD_MESSAGE);
+  assert.equal(await page.locator('#login-error').isVisible(), true);
+  assert.equal(await page.locator('#login-error').getAttribute('role'), 'alert');
+  assert.equal(new URL(page.url()).pathname, '/login');
+  assert.equal(await page.locator('input[name="next"]').inputValue(), '/dashboard', 'the way back is kept');
+  assert.equal(await page.getByLabel('Password').inputValue(), '', 'the password is never sent back');
+  assert.equal(await sessionCookie(context), null, 'no session after a wrong password');
+
+  response = await submitSignIn(page, 'agent1', AGENT_PASSWORD);
+  assert.equal(response.status(), 303);
+  await page.waitForURL((url) => url.pathname === '/dashboard');
+  assert.equal(location(page), '/dashboard');
+  await expectText(page.locator('#agent-id'), 'agent1');
+  assert.notEqual((await page.locator('#agent-name').textContent()).trim(), '', 'the agent\'s name is shown');
+  await page.locator('#tickets > li').first().waitFor(); // the ticket list is theirs to see now
+  assert.equal(await page.getByRole('button', { name: 'Sign out' }).isVisible(), true);
+
+  const cookie = await sessionCookie(context);
+  assert.equal(cookie.name, 'warmline_session');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  assert.equal(cookie.path, '/');
+  assert.equal(cookie.secure, false, 'no Secure on plain-HTTP loopback');
+  assert.equal(await page.evaluate(() => document.cookie), '', 'scripts cannot read the session');
+
+  // Already signed in: the sign-in page sends the agent straight on.
+  await page.goto(stack.base + LOGIN_FOR_DASHBOARD);
+  assert.equal(location(page), '/dashboard');
+
+  assert.deepEqual(unexpected(problems, 401), []);
+  assert.deepEqual(await cspViolations(page), []);
+});
+
+test('signing in and out works without JavaScript', TEST_TIMEOUT, async () => {
+  const { page, context } = await visit(LOGIN_FOR_DASHBOARD, { javaScriptEnabled: false });
+  const response = await submitSignIn(page, 'agent2', AGENT_PASSWORD);
+  assert.equal(response.status(), 303);
+  await page.waitForURL((url) => url.pathname === '/dashboard');
+  assert.equal((await page.locator('#agent-id').textContent()).trim(), 'agent2');
+  assert.ok(await sessionCookie(context));
+
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === '/login'),
+    page.getByRole('button', { name: 'Sign out' }).click(),
+  ]);
+  assert.equal(await sessionCookie(context), null);
+});
+
+test('a customer page never receives an agent token, even in a signed-in agent\'s browser', TEST_TIMEOUT, async () => {
+  // A customer's browser: the call, a token refresh, and a script naming an agent outright.
+  const customer = await visit('/');
+  const seen = recordTokens(customer.page);
+  await customer.page.getByRole('button', { name: 'Call support' }).click();
+  await eventually(async () => (await fake(customer.page)).connects.length === 1, 'device.connect() was called');
+  await customer.page.evaluate(() => window.__fake.emitDevice('tokenWillExpire'));
+  await eventually(async () => (await fake(customer.page)).tokenUpdates.length === 1, 'device.updateToken()');
+  const asked = await customer.page.evaluate(async () => {
+    const bodies = [
+      ['application/json', JSON.stringify({ agent: 'agent1' })],
+      ['application/x-www-form-urlencoded', 'agent=agent1&identity=agent1'],
+    ];
+    const answers = [];
+    for (const [type, body] of bodies) {
+      const response = await fetch('/token', { method: 'POST', headers: { 'Content-Type': type }, body });
+      answers.push([response.status, (await response.json()).identity]);
+    }
+    return answers;
+  });
+  assert.equal(asked.length, 2);
+  for (const [status, identity] of asked) {
+    assert.equal(status, 200);
+    assert.match(identity, /^customer_[0-9a-f]{16}$/);
+  }
+  await eventually(() => seen.length === 4, () => `every /token answer was seen (${JSON.stringify(seen)})`);
+  assert.ok(seen.every((identity) => /^customer_/.test(identity)), `only customer tokens: ${JSON.stringify(seen)}`);
+  const recorded = await fake(customer.page);
+  assert.ok(recorded.identities.every((identity) => /^customer_/.test(identity)));
+  assert.ok(recorded.tokenUpdates.every((identity) => /^customer_/.test(identity)));
+
+  // The customer page opened where an agent is signed in still calls as a customer.
+  const agent = await signedInDashboard('agent1');
+  const page = await agent.context.newPage();
+  const seenThere = recordTokens(page);
+  await page.goto(stack.base + '/');
+  await page.getByRole('button', { name: 'Call support' }).click();
+  await eventually(async () => (await fake(page)).connects.length === 1, 'device.connect() was called');
+  assert.match((await fake(page)).connects[0].identity, /^customer_/);
+  await eventually(() => seenThere.length === 1, 'the /token answer was seen');
+  assert.match(seenThere[0], /^customer_/);
+
+  assert.deepEqual(unexpected(customer.problems), []);
+});
+
+test('an agent cannot dial a colleague into another agent\'s call', TEST_TIMEOUT, async () => {
+  // agent1 is in a support call: a customer called and agent1 answered (Twilio's two webhooks).
+  const dialed = await stack.webhook('/conference/connect/client', {
+    CallSid: SECOND_CUSTOMER_CALL,
+    From: '+15557654322',
+    To: TWILIO_NUMBER,
+    Direction: 'inbound',
+  });
+  assert.equal(dialed.status, 200);
+  const joined = await stack.webhook(`/conference/${SECOND_CUSTOMER_CALL}/connect/agent1`, {
+    CallSid: 'CA' + '03'.repeat(16),
+  });
+  assert.equal(joined.status, 200);
+  const before = dialedCalls().length;
+
+  // agent2's dashboard asks for agent1's transfer, as a script there could, and so does a client
+  // with agent2's cookie.
+  const { page, context, problems } = await signedInDashboard('agent2');
+  const fromPage = await page.evaluate(async () => {
+    const response = await fetch('/conference/agent1/call', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    return response.status;
+  });
+  assert.equal(fromPage, 403);
+  const cookie = await cookieHeader(context);
+  for (const body of [{}, { to: 'agent2' }]) {
+    const response = await stack.postJson('/conference/agent1/call', body, { cookie });
+    assert.equal(response.status, 403, JSON.stringify(body));
+    assert.doesNotMatch(response.text, new RegExp(SECOND_CUSTOMER_CALL), 'nothing about agent1\'s call is told');
+  }
+  assert.equal(dialedCalls().length, before, 'nothing was dialed');
+
+  // agent1 may (so what was refused above is who asked, not the request).
+  const own = await stack.postJson('/conference/agent1/call', {}, { cookie: await stack.sessionOf('agent1') });
+  assert.equal(own.status, 201, own.text);
+  assert.equal(dialedCalls().length, before + 1);
+  assert.deepEqual(dialedCalls().at(-1).form.To, ['client:agent2']);
+
+  // The customer hangs up: the conference ends and nobody is left in it.
+  const ended = await stack.webhook(`/conference/${SECOND_CUSTOMER_CALL}/events`, {
+    ConferenceSid: 'CF' + '1'.repeat(32),
+    FriendlyName: SECOND_CUSTOMER_CALL,
+    StatusCallbackEvent: 'conference-end',
+  });
+  assert.equal(ended.status, 200);
+  assert.deepEqual(unexpected(problems, 403), []);
+});
+
+test('signing out ends every session of that agent, in every browser', TEST_TIMEOUT, async () => {
+  const { page, context, problems } = await onlineDashboard('agent1');
+  const firstCookie = await cookieHeader(context);
+  const other = await signedInDashboard('agent1'); // the same agent in a second browser
+  await other.page.locator('#tickets > li').first().waitFor();
+  const otherCookie = await cookieHeader(other.context);
+  assert.notEqual(otherCookie, firstCookie);
+
+  await Promise.all([
+    page.waitForURL((url) => url.pathname === '/login'),
+    page.getByRole('button', { name: 'Sign out' }).click(),
+  ]);
+  assert.equal(await sessionCookie(context), null, 'the browser forgot the cookie');
+  await page.goto(stack.base + '/dashboard');
+  assert.equal(location(page), LOGIN_FOR_DASHBOARD);
+
+  for (const cookie of [firstCookie, otherCookie]) {
+    const token = await stack.postJson('/token', {}, { cookie });
+    assert.equal(token.status, 200);
+    assert.match(JSON.parse(token.text).identity, /^customer_[0-9a-f]{16}$/, 'an old cookie gets a customer token');
+    const tickets = await stack.get('/tickets', { cookie });
+    assert.equal(tickets.status, 401);
+    assert.deepEqual(JSON.parse(tickets.text), { error: 'sign in first' });
+    const dashboard = await stack.get('/dashboard', { cookie });
+    assert.equal(dashboard.status, 303);
+    const target = new URL(dashboard.headers.get('location'), stack.base);
+    assert.equal(target.pathname + target.search, LOGIN_FOR_DASHBOARD);
+  }
+
+  // The second browser's dashboard finds out at its next request and sends its agent to sign in.
+  await other.page.getByRole('button', { name: 'Refresh' }).click();
+  await other.page.waitForURL((url) => url.pathname + url.search === LOGIN_FOR_DASHBOARD);
+  await expectText(other.page.locator('#login-error'), SESSION_ENDED_MESSAGE);
+  assert.deepEqual(unexpected(problems, 401), []);
+  assert.deepEqual(unexpected(other.problems, 401), []);
+});
+
+test('a session ending during a call lets the agent finish it, then asks them to sign in', TEST_TIMEOUT, async () => {
+  const { page, context, problems } = await onlineDashboard('agent1');
+  await answerIncomingCall(page);
+  const tokens = recordTokens(page);
+
+  // The cookie no longer carries a valid signature (as if forged, or signed with an old secret).
+  const cookie = await sessionCookie(context);
+  await context.addCookies([{ ...cookie, value: tampered(cookie.value) }]);
+
+  await page.evaluate(() => window.__fake.emitDevice('tokenWillExpire'));
+  await expectText(
+    page.locator('#session-status'),
+    'Your session has ended. You can finish this call; then sign in again.',
+  );
+  await eventually(() => tokens.length === 1, 'the page asked for a token');
+  assert.match(tokens[0], /^customer_/, 'the server no longer takes the cookie for agent1');
+  assert.deepEqual((await fake(page)).tokenUpdates, [], 'a customer token never replaces the agent\'s');
+  await expectText(page.locator('#call-status'), 'In call with a customer.');
+  assert.equal(await page.getByRole('link', { name: 'Sign in again' }).getAttribute('href'), LOGIN_FOR_DASHBOARD);
+
+  const before = dialedCalls().length;
+  await page.getByRole('button', { name: 'Dial a colleague in' }).click();
+  await expectText(page.locator('#transfer-status'), 'Could not dial a colleague in: you are signed out.');
+  assert.equal(dialedCalls().length, before, 'nothing was dialed');
+  assert.equal(location(page), '/dashboard', 'nobody is taken away in the middle of a call');
+
+  await page.getByRole('button', { name: 'Hang up' }).click();
+  await page.waitForURL((url) => url.pathname + url.search === LOGIN_FOR_DASHBOARD);
+  await expectText(page.locator('#login-error'), SESSION_ENDED_MESSAGE);
+  assert.deepEqual(unexpected(problems, 401), []);
+});
+
 test('the pages render without console errors at desktop and phone widths', TEST_TIMEOUT, async () => {
   for (const [label, viewport] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+    const login = await visit(LOGIN_FOR_DASHBOARD, { viewport });
+    await assertFitsWidth(login.page, viewport);
+    await login.page.screenshot({ path: join(ARTIFACTS, `login-${label}.png`), fullPage: true });
+    // An id no test signs in as: this refusal counts against nobody's attempts.
+    assert.equal((await submitSignIn(login.page, `nobody${label}`, 'wrong')).status(), 401);
+    await expectText(login.page.locator('#login-error'), WRONG_PASSWORD_MESSAGE);
+    await assertFitsWidth(login.page, viewport);
+    await login.page.screenshot({ path: join(ARTIFACTS, `login-${label}-error.png`), fullPage: true });
+    assert.deepEqual(unexpected(login.problems, 401), []);
+    assert.deepEqual(await cspViolations(login.page), []);
+
     const customer = await visit('/', { viewport });
     await customer.page.getByRole('button', { name: 'Call support' }).waitFor();
     await assertFitsWidth(customer.page, viewport);
@@ -347,8 +641,29 @@ test('the pages render without console errors at desktop and phone widths', TEST
     await dashboard.page.screenshot({ path: join(ARTIFACTS, `dashboard-${label}.png`), fullPage: true });
     assert.deepEqual(dashboard.problems, []);
     assert.deepEqual(await cspViolations(dashboard.page), []);
-    assert.deepEqual([...customer.external, ...dashboard.external], [], 'with the fake SDK nothing leaves the origin');
+    assert.deepEqual(
+      [...login.external, ...customer.external, ...dashboard.external],
+      [],
+      'with the fake SDK nothing leaves the origin',
+    );
   }
+});
+
+test('a disabled agent is signed out at their next request and cannot sign in again', TEST_TIMEOUT, async () => {
+  // Runs after every other test that signs in as agent2: the admin tool cannot enable again.
+  const { page, problems } = await signedInDashboard('agent2');
+  await page.locator('#tickets > li').first().waitFor();
+
+  await stack.admin('disable', 'agent2');
+  await page.getByRole('button', { name: 'Refresh' }).click();
+  await page.waitForURL((url) => url.pathname + url.search === LOGIN_FOR_DASHBOARD);
+  await expectText(page.locator('#login-error'), SESSION_ENDED_MESSAGE);
+
+  // The same answer as a wrong password: nothing tells a disabled account from a mistake.
+  const response = await submitSignIn(page, 'agent2', AGENT_PASSWORD);
+  assert.equal(response.status(), 401);
+  await expectText(page.locator('#login-error'), WRONG_PASSWORD_MESSAGE);
+  assert.deepEqual(unexpected(problems, 401), []);
 });
 
 test('the real Voice SDK is served by us and reaches Twilio within the CSP', TEST_TIMEOUT, async () => {
@@ -392,6 +707,13 @@ test('the real Voice SDK is served by us and reaches Twilio within the CSP', TES
     'a request to a host the CSP does not list is refused',
   );
 });
+
+/** The cookie's value with one character changed: its signature no longer matches. */
+function tampered(value) {
+  const at = value.length - 8;
+  const replacement = value[at] === 'A' ? 'B' : 'A';
+  return value.slice(0, at) + replacement + value.slice(at + 1);
+}
 
 async function assertFitsWidth(page, viewport) {
   const width = await page.evaluate(() => document.documentElement.scrollWidth);

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import json
 import re
 import socket
 import subprocess
@@ -41,10 +42,13 @@ ROUTES = {
     "tickets": [("POST", "/tickets"), ("GET", "/tickets")],
     "call-connect": [("POST", "/call/connect")],
     "pages": [("GET", "/"), ("GET", "/dashboard"), ("GET", "/static/{file}")],
+    "session": [("GET", "/login"), ("POST", "/login"), ("POST", "/logout")],
 }
 
-SECRET_PARAMETERS = ("TwilioAuthToken", "TwilioApiSecret")
+# The secrets the functions read from Secrets Manager; none may be a parameter or a variable.
+SECRET_NAMES = ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "SESSION_SECRET")
 ACCOUNT_PARAMETERS = ("TwilioAccountSid", "TwilioApiKey", "TwilioNumber", "TwilioTwimlAppSid")
+SECRET = ("AWSSecretsManagerGetSecretValuePolicy", "Secrets")
 KEY_SHAPED = re.compile(r"(AC|SK|AP)[0-9a-fA-F]{32}")
 
 
@@ -91,7 +95,8 @@ def _policy_names(resource):
     for policy in resource["Properties"].get("Policies", []):
         assert isinstance(policy, dict) and len(policy) == 1, f"unexpected policy form: {policy!r}"
         (name, args), = policy.items()
-        names.append((name, create_tables.ref_target(args["TableName"])))
+        target = args.get("TableName", args.get("SecretArn"))
+        names.append((name, create_tables.ref_target(target)))
     return names
 
 
@@ -154,6 +159,20 @@ def test_http_api_uses_default_stage_and_throttles(template):
     # A named stage would prefix every path, breaking the URLs pasted into Twilio.
     assert props.get("StageName", "$default") == "$default"
     assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
+    # What anyone may call gets a tighter limit; sign-in the tightest (on top of its lockout).
+    routes = props["RouteSettings"]
+    assert set(routes) == {"GET /", "POST /tickets", "POST /token", "POST /login"}
+    for route, settings in routes.items():
+        assert settings["ThrottlingRateLimit"] < 50 and settings["ThrottlingBurstLimit"] < 100, route
+    assert routes["POST /login"]["ThrottlingRateLimit"] <= 2
+    routed = {f"{method} {path}" for function_routes in ROUTES.values() for method, path in function_routes}
+    assert set(routes) <= routed, "a throttled route must exist"
+
+
+def test_cors_is_off(template):
+    api = next(r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi")
+    assert "CorsConfiguration" not in api.get("Properties", {})
+    assert "Cors" not in template.get("Globals", {}).get("HttpApi", {})
 
 
 def test_globals(template):
@@ -168,14 +187,14 @@ def test_environment_variables_reference_parameters_and_resources(template):
     variables = template["Globals"]["Function"]["Environment"]["Variables"]
     expected = {
         "TWILIO_ACCOUNT_SID": "TwilioAccountSid",
-        "TWILIO_AUTH_TOKEN": "TwilioAuthToken",
         "TWILIO_API_KEY": "TwilioApiKey",
-        "TWILIO_API_SECRET": "TwilioApiSecret",
         "TWILIO_NUMBER": "TwilioNumber",
         "TWILIO_TWIML_APP_SID": "TwilioTwimlAppSid",
         "PUBLIC_BASE_URL": "PublicBaseUrl",
         "CALLS_TABLE": "CallsTable",
         "TICKETS_TABLE": "TicketsTable",
+        "AGENTS_TABLE": "AgentsTable",
+        "SECRETS_ARN": "Secrets",
         "AGENT_IDS": "AgentIds",
         "HOLD_MUSIC_URL": "HoldMusicUrl",
     }
@@ -184,14 +203,43 @@ def test_environment_variables_reference_parameters_and_resources(template):
     assert set(expected.values()) <= known
 
 
-@pytest.mark.parametrize("name", SECRET_PARAMETERS + ACCOUNT_PARAMETERS)
+@pytest.mark.parametrize("name", ACCOUNT_PARAMETERS)
 def test_twilio_parameters_have_no_default(template, name):
     assert "Default" not in template["Parameters"][name]
 
 
-@pytest.mark.parametrize("name", SECRET_PARAMETERS)
-def test_secret_parameters_are_no_echo(template, name):
-    assert template["Parameters"][name].get("NoEcho") is True
+def test_secrets_are_no_parameters_and_no_environment_variables(template):
+    # A NoEcho parameter still lands in samconfig.toml and the function's plain environment.
+    assert not [name for name in template["Parameters"] if "Secret" in name or "Token" in name]
+    variables = dict(template["Globals"]["Function"]["Environment"]["Variables"])
+    for function in _functions(template).values():
+        variables.update(function["Properties"].get("Environment", {}).get("Variables", {}))
+    assert not set(SECRET_NAMES) & set(variables)
+    assert "resolve:secretsmanager" not in TEMPLATE.read_text(), "a dynamic reference would land in plain text"
+
+
+def test_the_secret_is_created_with_a_generated_session_key(template):
+    secret = template["Resources"]["Secrets"]
+    assert secret["Type"] == "AWS::SecretsManager::Secret"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "SESSION_SECRET"
+    assert generated["PasswordLength"] >= 32
+    # The Twilio values start empty: nothing secret is in the template; the operator fills them in.
+    assert json.loads(generated["SecretStringTemplate"]) == {"TWILIO_AUTH_TOKEN": "", "TWILIO_API_SECRET": ""}
+    assert "SecretString" not in secret["Properties"]
+
+
+@pytest.mark.parametrize("folder", sorted(ROUTES))
+def test_every_function_may_read_the_secret_and_nothing_else_of_secrets_manager(template, folder):
+    _, resource = _function_for(template, folder)
+    secret_policies = [p for p in _policy_names(resource) if "SecretsManager" in p[0]]
+    assert secret_policies == [("AWSSecretsManagerGetSecretValuePolicy", "Secrets")]
+
+
+def test_sign_in_has_memory_for_argon2(template):
+    _, resource = _function_for(template, "session")
+    # The CPU share grows with memory; at 128 MB argon2id (19 MiB, t=2) takes over a second.
+    assert resource["Properties"]["MemorySize"] >= 1024
 
 
 @pytest.mark.parametrize(
@@ -237,7 +285,7 @@ def test_no_key_shaped_strings_anywhere_in_deploy_files():
 
 def test_calls_table(template):
     tables = create_tables.table_definitions(template)
-    assert set(tables) == {"CallsTable", "TicketsTable"}
+    assert set(tables) == {"CallsTable", "TicketsTable", "AgentsTable"}
     assert template["Resources"]["CallsTable"]["Type"] == "AWS::DynamoDB::Table"
     props = tables["CallsTable"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -269,6 +317,16 @@ def test_tickets_table_keeps_customer_data_and_never_needs_a_scan(template):
     assert indexes["by_phone_number"]["KeySchema"] == [{"AttributeName": "phone_number", "KeyType": "HASH"}]
 
 
+def test_agents_table_keeps_accounts_and_expires_failed_sign_ins(template):
+    resource = template["Resources"]["AgentsTable"]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = resource["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "pk", "KeyType": "HASH"}]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+
+
 def test_no_function_may_scan_the_tickets_table():
     # The ports query indexes only; a Scan call in the store code would be a full-table read.
     tickets_store = (ROOT / "shared" / "src" / "store" / "dynamo" / "tickets.rs").read_text()
@@ -278,15 +336,33 @@ def test_no_function_may_scan_the_tickets_table():
 @pytest.mark.parametrize(
     ("folder", "policies"),
     [
-        ("conference-connect-client", [("DynamoDBCrudPolicy", "CallsTable")]),
-        ("conference-wait", []),
-        ("conference-connect-agent", [("DynamoDBCrudPolicy", "CallsTable")]),
-        ("conference-call-agent", [("DynamoDBReadPolicy", "CallsTable"), ("DynamoDBWritePolicy", "CallsTable")]),
-        ("conference-events", [("DynamoDBCrudPolicy", "CallsTable")]),
-        ("token", []),
-        ("tickets", [("DynamoDBWritePolicy", "TicketsTable"), ("DynamoDBReadPolicy", "TicketsTable")]),
-        ("call-connect", [("DynamoDBReadPolicy", "TicketsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
-        ("pages", []),
+        ("conference-connect-client", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("conference-wait", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("conference-connect-agent", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
+        (
+            "conference-call-agent",
+            [
+                SECRET,
+                ("DynamoDBReadPolicy", "AgentsTable"),
+                ("DynamoDBReadPolicy", "CallsTable"),
+                ("DynamoDBWritePolicy", "CallsTable"),
+            ],
+        ),
+        ("conference-events", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("token", [SECRET, ("DynamoDBReadPolicy", "AgentsTable")]),
+        (
+            "tickets",
+            [
+                SECRET,
+                ("DynamoDBReadPolicy", "AgentsTable"),
+                ("DynamoDBWritePolicy", "TicketsTable"),
+                ("DynamoDBReadPolicy", "TicketsTable"),
+            ],
+        ),
+        ("call-connect", [SECRET, ("DynamoDBReadPolicy", "TicketsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("pages", [SECRET, ("DynamoDBReadPolicy", "AgentsTable")]),
+        # Reads agents, counts failed sign-ins, ends sessions; no calls, no tickets.
+        ("session", [SECRET, ("DynamoDBCrudPolicy", "AgentsTable")]),
     ],
 )
 def test_each_function_has_the_narrowest_policy(template, folder, policies):
@@ -387,7 +463,11 @@ def test_create_table_request_copies_keys_and_indexes():
 
 
 def test_table_env_vars(template):
-    assert create_tables.table_env_vars(template) == {"CALLS_TABLE": "CallsTable", "TICKETS_TABLE": "TicketsTable"}
+    assert create_tables.table_env_vars(template) == {
+        "CALLS_TABLE": "CallsTable",
+        "TICKETS_TABLE": "TicketsTable",
+        "AGENTS_TABLE": "AgentsTable",
+    }
 
 
 # --- tools ----------------------------------------------------------------------------------
@@ -454,12 +534,20 @@ def test_create_tables_against_moto(moto_endpoint):
     prefix = "test-"
     first = _create_tables_cli(moto_endpoint, "--prefix", prefix)
     assert first.returncode == 0, first.stderr
-    assert first.stdout.splitlines() == ["CallsTable=test-CallsTable", "TicketsTable=test-TicketsTable"]
+    assert first.stdout.splitlines() == [
+        "AgentsTable=test-AgentsTable",
+        "CallsTable=test-CallsTable",
+        "TicketsTable=test-TicketsTable",
+    ]
 
     # Idempotent: `make dev` runs it on every start.
     second = _create_tables_cli(moto_endpoint, "--prefix", prefix, "--print-env")
     assert second.returncode == 0, second.stderr
-    assert second.stdout.splitlines() == ["CALLS_TABLE=test-CallsTable", "TICKETS_TABLE=test-TicketsTable"]
+    assert second.stdout.splitlines() == [
+        "CALLS_TABLE=test-CallsTable",
+        "TICKETS_TABLE=test-TicketsTable",
+        "AGENTS_TABLE=test-AgentsTable",
+    ]
 
     client = boto3.client(
         "dynamodb",
@@ -483,4 +571,8 @@ def test_create_tables_against_moto(moto_endpoint):
 def test_create_tables_default_prefix(moto_endpoint):
     result = _create_tables_cli(moto_endpoint, "--print-env")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == ["CALLS_TABLE=warmline-local-CallsTable", "TICKETS_TABLE=warmline-local-TicketsTable"]
+    assert result.stdout.splitlines() == [
+        "CALLS_TABLE=warmline-local-CallsTable",
+        "TICKETS_TABLE=warmline-local-TicketsTable",
+        "AGENTS_TABLE=warmline-local-AgentsTable",
+    ]

@@ -1,7 +1,11 @@
+use shared::app::Upstream;
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     shared::telemetry::init();
-    let app = shared::App::stateless_from_env()?;
+    let app = shared::App::from_env().await?;
+    // Every hold-music turn reads the customer's conference; some ring an agent or apologise.
+    app.warm_up(&[Upstream::DynamoDb, Upstream::Twilio]).await;
     let app = &app;
     lambda_http::run(lambda_http::service_fn(move |req| shared::handlers::conference_wait::handle(app, req))).await
 }

@@ -1,6 +1,7 @@
 //! `POST /conference/{agent_id}/call`: from the dashboard, an agent in a call dials a colleague
 //! into that same conference (warm transfer). Body (JSON or form), optional: `to`, the
-//! colleague's agent id; by default the next agent on the roster.
+//! colleague's agent id; by default the next agent on the roster. Only the signed-in agent
+//! named in the path may, and only while they are in the conference.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
@@ -9,9 +10,10 @@ use serde_json::json;
 use crate::App;
 use crate::error::AppError;
 use crate::http;
+use crate::session;
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    Ok(super::answer_json(call_colleague(app, &req)).await)
+    Ok(super::answer_json(app, &req, call_colleague(app, &req)).await)
 }
 
 async fn call_colleague(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
@@ -19,6 +21,11 @@ async fn call_colleague(app: &App, req: &Request) -> Result<Response<Body>, AppE
     let [_, agent_id, _] = segments.as_slice() else {
         return Err(AppError::NotFound("no such route".into()));
     };
+    session::require_same_origin(app, req)?;
+    let signed_in = session::require_agent(app, req).await?;
+    if signed_in.id.as_str() != agent_id {
+        return Err(AppError::Forbidden("an agent may only transfer their own calls"));
+    }
     let agent = super::rostered_agent(app, agent_id)
         .ok_or_else(|| AppError::NotFound(format!("unknown agent {agent_id:?}")))?;
 
@@ -82,8 +89,12 @@ mod tests {
         assert!(body_text(&response).contains("<Conference"));
     }
 
+    /// As `agent`'s dashboard, signed in.
     async fn dial_colleague(t: &TestApp, agent: &str, body: &str) -> Response<Body> {
-        handle(&t.app, json_post(&format!("/conference/{agent}/call"), body)).await.unwrap()
+        let cookie = t.session_cookie(agent).await;
+        handle(&t.app, with_header(json_post(&format!("/conference/{agent}/call"), body), "cookie", &cookie))
+            .await
+            .unwrap()
     }
 
     #[tokio::test]
@@ -205,7 +216,9 @@ mod tests {
             .await
             .unwrap();
 
-        let response = handle(&app, json_post("/conference/agent1/call", "")).await.unwrap();
+        let cookie = t.session_cookie("agent1").await;
+        let request = with_header(json_post("/conference/agent1/call", ""), "cookie", &cookie);
+        let response = handle(&app, request).await.unwrap();
         assert_eq!(response.status(), 409);
         assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent2")]);
         assert_eq!(
@@ -237,7 +250,9 @@ mod tests {
         );
         customer_calls(&t, &sid(1)).await;
         agent_answers(&t, &sid(1), "agent1").await;
-        let response = handle(&t.app, form_post("/conference/agent1/call", &[("to", "agent3")])).await.unwrap();
+        let cookie = t.session_cookie("agent1").await;
+        let request = with_header(form_post("/conference/agent1/call", &[("to", "agent3")]), "cookie", &cookie);
+        let response = handle(&t.app, request).await.unwrap();
         assert_eq!(response.status(), 201);
         assert_eq!(t.dialer.placed().last().unwrap().to, "client:agent3");
     }
@@ -319,5 +334,45 @@ mod tests {
         let response = dial_colleague(&t, "agent1", "").await;
         assert_eq!(response.status(), 503);
         assert!(!body_text(&response).contains("injected"), "internal details stay in the log");
+    }
+
+    #[tokio::test]
+    async fn only_the_signed_in_agent_named_in_the_path_may_transfer() {
+        let t = TestApp::new();
+        customer_calls(&t, &sid(1)).await;
+        agent_answers(&t, &sid(1), "agent1").await;
+        let before = t.store.conference(&CallSid::parse(&sid(1)).unwrap(), NOW).await.unwrap();
+        let path = "/conference/agent1/call";
+        let agent2 = t.session_cookie("agent2").await;
+        let agent1 = t.session_cookie("agent1").await;
+        let ended = t.session_cookie("agent1").await;
+        let cases = [
+            ("no session", json_post(path, ""), 401),
+            ("another agent", with_header(json_post(path, ""), "cookie", &agent2), 403),
+            ("a forged session", with_header(json_post(path, ""), "cookie", &format!("{SESSION_COOKIE}=x.y.z")), 401),
+            (
+                "another site",
+                with_header(with_header(json_post(path, ""), "cookie", &agent1), "origin", "https://evil.example"),
+                403,
+            ),
+            ("no Origin", without_header(with_header(json_post(path, ""), "cookie", &agent1), "origin"), 403),
+        ];
+        for (case, request, status) in cases {
+            let response = handle(&t.app, request).await.unwrap();
+            assert_eq!(response.status(), status, "{case}");
+        }
+        t.agents.end_sessions(&crate::domain::AgentId::parse("agent1").unwrap()).await.unwrap();
+        let response = handle(&t.app, with_header(json_post(path, ""), "cookie", &ended)).await.unwrap();
+        assert_eq!(
+            (response.status().as_u16(), body_json(&response)),
+            (401, serde_json::json!({"error": "sign in first"})),
+            "a session ended by signing out"
+        );
+        assert_eq!(t.dialer.placed().len(), 1, "nobody was dialed but the first agent");
+        assert_eq!(
+            t.store.conference(&CallSid::parse(&sid(1)).unwrap(), NOW).await.unwrap(),
+            before,
+            "nothing changed"
+        );
     }
 }

@@ -44,6 +44,8 @@ pub(crate) async fn enter_support_conference(
             }
         }
     } else {
+        // Another delivery's record: a write of ours whose reply was lost and was resent finds
+        // its own, and comes through the branch above.
         tracing::info!("conference exists already: a retried webhook; not dialing again");
     }
 
@@ -120,6 +122,20 @@ mod tests {
         let first = customer_calls(&t, &sid(1)).await;
         let retry = customer_calls(&t, &sid(1)).await;
         assert_eq!(body_text(&first), body_text(&retry));
+        assert_eq!(t.dialer.placed().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_lost_reply_to_the_conference_write_still_dials_the_first_agent() {
+        // The write lands, its reply is lost, the SDK sends it again and meets the record.
+        let t = TestApp::with_store(MemoryCallStore::losing_replies());
+        let response = customer_calls(&t, &sid(1)).await;
+        assert_eq!(body_text(&response), conference_twiml(BASE, &sid(1)));
+        assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent1")]);
+        // And Twilio retrying the webhook still dials nobody twice.
+        customer_calls(&t, &sid(1)).await;
+        let responses = futures_join(&t, &sid(1), 5).await;
+        assert!(responses.iter().all(|body| *body == conference_twiml(BASE, &sid(1))));
         assert_eq!(t.dialer.placed().len(), 1);
     }
 

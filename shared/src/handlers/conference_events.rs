@@ -13,6 +13,11 @@
 //!   `busy`, `failed`, `canceled`), the next agent on the roster rings; when every agent has
 //!   been tried, the customer hears an apology and the call ends. A colleague who does not
 //!   answer a warm transfer changes nothing: the first agent is still with the customer.
+//!
+//! A callback's work has one time budget, `STATUS_CALLBACK_DEADLINE`. Work cut short at any
+//! point leaves nothing stuck: the customer's hold music comes back to `/conference/wait` at
+//! every turn, and that check moves a stalled chain on, or says an apology that was not said
+//! (see `conference_wait`).
 
 use lambda_http::{Body, Error, Request, Response};
 
@@ -100,8 +105,9 @@ async fn agent_call_ended(app: &App, conference: &CallSid, agent: &AgentId, webh
 }
 
 /// Rings the next agent on the roster not yet tried for this customer, or, when there is none,
-/// apologises to the customer. Only the one delivery that moves the chain on does either.
-async fn ring_next_agent(app: &App, base_url: &str, record: &Conference, now: i64) -> Result<(), AppError> {
+/// apologises to the customer. Only the one caller that moves the chain on does either: a
+/// delivery of a status callback, or the hold-music check that found the chain stalled.
+pub(crate) async fn ring_next_agent(app: &App, base_url: &str, record: &Conference, now: i64) -> Result<(), AppError> {
     let conference = &record.id;
     let mut tried = record.tried.clone();
     loop {
@@ -133,10 +139,17 @@ async fn apologise_to_customer(app: &App, conference: &CallSid, tried: usize, no
         return Ok(());
     }
     tracing::warn!(%conference, tried, "no agent took the call; apologising to the customer");
-    // The conference is named after the customer's call. Leaving it ends it (the customer's
-    // endConferenceOnExit), and its conference-end clears up the rest.
+    // Should Twilio not take this, the record is gone already, and the customer's next
+    // hold-music check finds that and says it again.
+    say_goodbye(app, conference).await
+}
+
+/// Takes the customer out of the hold music: the apology, then the call ends. The conference
+/// is named after the customer's call; leaving it ends it (the customer's endConferenceOnExit),
+/// and its conference-end clears up the rest.
+pub(crate) async fn say_goodbye(app: &App, customer: &CallSid) -> Result<(), AppError> {
     let twiml = VoiceResponse::new().say(NO_AGENT_AVAILABLE).hangup().to_xml();
-    app.dialer.update_call(conference, &CallUpdate::Twiml(twiml)).await?;
+    app.dialer.update_call(customer, &CallUpdate::Twiml(twiml)).await?;
     Ok(())
 }
 
@@ -219,8 +232,9 @@ mod tests {
     }
 
     async fn dial_agent_in(t: &TestApp, agent: &str) -> u16 {
-        let response =
-            conference_call_agent::handle(&t.app, json_post(&format!("/conference/{agent}/call"), "")).await.unwrap();
+        let cookie = t.session_cookie(agent).await;
+        let request = with_header(json_post(&format!("/conference/{agent}/call"), ""), "cookie", &cookie);
+        let response = conference_call_agent::handle(&t.app, request).await.unwrap();
         response.status().as_u16()
     }
 

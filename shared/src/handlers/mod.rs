@@ -9,6 +9,7 @@ pub mod conference_connect_client;
 pub mod conference_events;
 pub mod conference_wait;
 pub mod pages;
+pub mod session;
 pub mod tickets;
 pub mod token;
 
@@ -29,10 +30,11 @@ use crate::twiml::VoiceResponse;
 /// whatever is unfinished after this long is answered with fallback TwiML.
 pub const WEBHOOK_DEADLINE: Duration = Duration::from_millis(2500);
 
-/// Nobody listens while a status callback is handled, so it may take longer than a webhook
-/// (ringing the next agent can take a few REST calls), but it stays well inside the
-/// function's 10 s timeout.
-pub const STATUS_CALLBACK_DEADLINE: Duration = Duration::from_secs(6);
+/// A status callback's store writes and REST calls together (ringing an agent who cannot be
+/// reached and then apologising would otherwise take two REST timeouts back to back): Twilio
+/// gets every answer within 3 s. Work cut short leaves nothing stuck: the customer's hold music
+/// comes back to `/conference/wait` at every turn, and that check finishes it.
+pub const STATUS_CALLBACK_DEADLINE: Duration = WEBHOOK_DEADLINE;
 
 /// How long an agent's browser rings before Twilio gives up (`no-answer`) and Warmline rings
 /// the next agent; Twilio's own default, 60 s, is a long time for a customer on hold.
@@ -122,12 +124,15 @@ where
     }
 }
 
-/// Runs a JSON endpoint's work and renders its result or error.
-pub(crate) async fn answer_json<Fut>(work: Fut) -> Response<Body>
+/// Runs a JSON endpoint's work and renders its result or error, with the headers every
+/// browser-facing response carries.
+pub(crate) async fn answer_json<Fut>(app: &App, req: &Request, work: Fut) -> Response<Body>
 where
     Fut: Future<Output = Result<Response<Body>, AppError>>,
 {
-    work.await.unwrap_or_else(AppError::into_json_response)
+    let mut response = work.await.unwrap_or_else(AppError::into_json_response);
+    http::harden(&app.config, req, &mut response);
+    response
 }
 
 /// An agent id from the roster, or `None` for anything else.

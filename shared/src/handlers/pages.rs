@@ -1,20 +1,20 @@
 //! `GET /`, `GET /dashboard`, `GET /static/{file}`: the customer page, the agent dashboard and
-//! their assets, all embedded in the binary (a Lambda package is only `bootstrap`).
+//! their assets, all embedded in the binary (a Lambda package is only `bootstrap`). The
+//! dashboard is for signed-in agents; anyone else is sent to sign in first.
 //!
 //! Assets are served under content-hashed names (`styles.<hash>.css`, see `shared/build.rs`)
 //! that the HTML refers to, so they can be cached for a year while a deploy still reaches every
 //! browser at once: the HTML itself is `no-cache`.
 
 use lambda_http::http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
-    X_FRAME_OPTIONS,
+    ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, RETRY_AFTER, X_FRAME_OPTIONS,
 };
 use lambda_http::http::{HeaderName, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 
 use crate::App;
-use crate::domain::Roster;
 use crate::http;
+use crate::session::{self, Session};
 
 /// An embedded file: the name the templates use, the content-hashed name it is served under.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ pub use embedded::ASSETS;
 
 const INDEX_HTML: &str = include_str!("../../../web/index.html");
 const DASHBOARD_HTML: &str = include_str!("../../../web/dashboard.html");
+pub(crate) const LOGIN_HTML: &str = include_str!("../../../web/login.html");
+/// Where an agent who is not signed in is sent from the dashboard.
+pub(crate) const DASHBOARD_LOGIN: &str = "/login?next=%2Fdashboard";
 
 /// What the pages and the Voice SDK 2.x need, and nothing else: our own scripts and styles
 /// (no inline code), Twilio's signalling (`wss://voice-js.<edge>.twilio.com`) and insights
@@ -47,21 +50,29 @@ pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    let mut response = respond(app, &req);
+    let mut response = respond(app, &req).await;
+    with_page_headers(app, &req, &mut response);
+    Ok(response)
+}
+
+/// The headers of every page and asset: `http::harden`'s, this CSP, and no framing, referrers
+/// or device access beyond the microphone.
+pub(crate) fn with_page_headers(app: &App, req: &Request, response: &mut Response<Body>) {
     let headers = response.headers_mut();
     headers.insert(CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY_VALUE));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: under it, browsers send `Origin: null` with same-site POSTs (forms and
+    // fetch alike), which the CSRF check must refuse. `same-origin` still tells other sites nothing.
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // The customer page needs the microphone and nothing else a browser can grant.
     headers.insert(
         HeaderName::from_static("permissions-policy"),
         HeaderValue::from_static("microphone=(self), camera=(), geolocation=(), payment=(), usb=()"),
     );
-    Ok(response)
+    http::harden(&app.config, req, response);
 }
 
-fn respond(app: &App, req: &Request) -> Response<Body> {
+async fn respond(app: &App, req: &Request) -> Response<Body> {
     if req.method() != Method::GET {
         let mut response = http::text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
         response.headers_mut().insert(ALLOW, HeaderValue::from_static("GET"));
@@ -69,8 +80,19 @@ fn respond(app: &App, req: &Request) -> Response<Body> {
     }
     let path = http::raw_path(req);
     match path.as_str() {
-        "/" => page(INDEX_HTML, &app.config.roster),
-        "/dashboard" => page(DASHBOARD_HTML, &app.config.roster),
+        "/" => page(StatusCode::OK, INDEX_HTML, &[]),
+        "/dashboard" => match session::session(app, req).await {
+            Ok(Session::SignedIn(agent)) => page(
+                StatusCode::OK,
+                DASHBOARD_HTML,
+                &[("agent_id", agent.id.as_str()), ("agent_name", &agent.display_name)],
+            ),
+            Ok(Session::None | Session::Ended) => http::redirect(DASHBOARD_LOGIN),
+            Err(err) => {
+                tracing::error!(error = %err, "could not check the session");
+                unavailable()
+            }
+        },
         _ => path.strip_prefix("/static/").and_then(find_versioned).map_or_else(not_found, asset),
     }
 }
@@ -103,8 +125,17 @@ fn content_type_of(name: &str) -> &'static str {
     }
 }
 
-fn page(template: &str, roster: &Roster) -> Response<Body> {
-    let mut response = Response::new(Body::from(render(template, roster)));
+/// For a page that cannot be served now (storage down): try again shortly.
+pub(crate) fn unavailable() -> Response<Body> {
+    let mut response = http::text(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, please retry");
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("2"));
+    response
+}
+
+/// `template` rendered with `values` (see `render`), as an uncached HTML page.
+pub(crate) fn page(status: StatusCode, template: &str, values: &[(&str, &str)]) -> Response<Body> {
+    let mut response = Response::new(Body::from(render(template, values)));
+    *response.status_mut() = status;
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     // Revalidated on every visit, so a deploy's new asset names are picked up at once.
@@ -112,9 +143,10 @@ fn page(template: &str, roster: &Roster) -> Response<Body> {
     response
 }
 
-/// Fills `{{static:NAME}}` with the asset's versioned URL and `{{roster}}` with the roster's
-/// `<option>`s. An unknown placeholder is left as it is (a test checks none remain).
-fn render(template: &str, roster: &Roster) -> String {
+/// Fills `{{static:NAME}}` with the asset's versioned URL and `{{key}}` with the HTML-escaped
+/// value of `key` in `values`. An unknown placeholder is left as it is (a test checks none
+/// remain).
+fn render(template: &str, values: &[(&str, &str)]) -> String {
     let mut html = String::with_capacity(template.len() + 256);
     let mut rest = template;
     while let Some(start) = rest.find("{{") {
@@ -125,11 +157,8 @@ fn render(template: &str, roster: &Roster) -> String {
             break;
         };
         let key = &after[..end];
-        if key == "roster" {
-            for agent in roster.agents() {
-                let id = escape_html(agent.as_str());
-                html.push_str(&format!(r#"<option value="{id}">{id}</option>"#));
-            }
+        if let Some((_, value)) = values.iter().find(|(name, _)| *name == key) {
+            html.push_str(&escape_html(value));
         } else if let Some(asset) = key.strip_prefix("static:").and_then(|name| ASSETS.iter().find(|a| a.name == name))
         {
             html.push_str("/static/");
@@ -143,8 +172,7 @@ fn render(template: &str, roster: &Roster) -> String {
     html
 }
 
-/// Roster ids are letters, digits and `_` today; escaping keeps the page safe if that rule
-/// ever loosens.
+/// Values are agents' names and ids, and a path from the query string: text, never markup.
 fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
@@ -164,10 +192,15 @@ fn escape_html(text: &str) -> String {
 mod tests {
     use super::*;
     use crate::handlers::testing::*;
-    use crate::store::memory::MemoryCallStore;
 
     async fn get(t: &TestApp, path: &str) -> Response<Body> {
         handle(&t.app, event("GET", path, &[], b"")).await.unwrap()
+    }
+
+    /// As `agent1`'s browser, signed in.
+    async fn get_signed_in(t: &TestApp, path: &str) -> Response<Body> {
+        let cookie = t.session_cookie("agent1").await;
+        handle(&t.app, event("GET", path, &[("cookie", &cookie)], b"")).await.unwrap()
     }
 
     fn header<'a>(response: &'a Response<Body>, name: &str) -> &'a str {
@@ -181,8 +214,11 @@ mod tests {
     fn assert_security_headers(response: &Response<Body>) {
         assert_eq!(header(response, "content-security-policy"), CONTENT_SECURITY_POLICY_VALUE);
         assert_eq!(header(response, "x-content-type-options"), "nosniff");
-        assert_eq!(header(response, "referrer-policy"), "no-referrer");
+        assert_eq!(header(response, "referrer-policy"), "same-origin");
         assert_eq!(header(response, "x-frame-options"), "DENY");
+        assert_eq!(header(response, "strict-transport-security"), "max-age=63072000; includeSubDomains");
+        assert!(header(response, "content-security-policy").contains("frame-ancestors 'none'"));
+        assert_eq!(response.headers().get("access-control-allow-origin"), None, "CORS is off");
     }
 
     #[tokio::test]
@@ -192,7 +228,7 @@ mod tests {
             ("/", "<title>Support</title>", "customer.js"),
             ("/dashboard", "<title>Agent console</title>", "dashboard.js"),
         ] {
-            let response = get(&t, path).await;
+            let response = get_signed_in(&t, path).await;
             assert_eq!(response.status(), 200, "{path}");
             assert_eq!(content_type(&response), "text/html; charset=utf-8");
             assert_eq!(header(&response, "cache-control"), "no-cache");
@@ -212,7 +248,7 @@ mod tests {
     async fn the_pages_carry_no_inline_code_the_csp_would_block() {
         let t = TestApp::new();
         for path in ["/", "/dashboard"] {
-            let html = body_text(&get(&t, path).await).to_ascii_lowercase();
+            let html = body_text(&get_signed_in(&t, path).await).to_ascii_lowercase();
             assert_eq!(html.matches("<script").count(), html.matches("<script src=").count(), "{path}");
             assert!(!html.contains("<style") && !html.contains(" style="), "{path}");
             let handler = html.match_indices(" on").map(|(i, _)| &html[i + 3..]).find(|after| {
@@ -224,20 +260,63 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_dashboard_lists_the_roster_in_order() {
-        let t = TestApp::build(
-            config_with(&[("AGENT_IDS", "zoe_2,alice,Bob")]),
-            MemoryCallStore::new(),
-            RecordingDialer::default(),
+    async fn the_dashboard_shows_who_is_signed_in_as_text() {
+        let t = TestApp::new();
+        let id = crate::domain::AgentId::parse("agent1").unwrap();
+        let agent = crate::store::Agent::new(id, "Zoë <b>&</b>", crate::secret::Secret::new("x"), NOW);
+        t.agents.create_agent(&agent).await.unwrap();
+        let response = get_signed_in(&t, "/dashboard").await;
+        assert_eq!(response.status(), 200);
+        let html = body_text(&response);
+        assert!(html.contains("Zoë &lt;b&gt;&amp;&lt;/b&gt;"), "{html}");
+        assert!(html.contains("agent1"));
+        assert!(!html.contains("<option"), "no roster picker: the agent is who signed in");
+        assert!(!body_text(&get(&t, "/").await).contains("agent1"), "customers see no agent");
+    }
+
+    #[tokio::test]
+    async fn anyone_not_signed_in_is_sent_to_sign_in_first() {
+        let t = TestApp::new();
+        let live = t.session_cookie("agent1").await;
+        let ended = t.session_cookie("agent2").await;
+        t.agents.end_sessions(&crate::domain::AgentId::parse("agent2").unwrap()).await.unwrap();
+        let forged = format!("{SESSION_COOKIE}=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhZ2VudDEifQ.c2lnbmF0dXJl");
+        let http_cookie = live.replace(SESSION_COOKIE, "warmline_session");
+        for cookie in [None, Some(ended.as_str()), Some(forged.as_str()), Some(http_cookie.as_str())] {
+            let headers: Vec<(&str, &str)> = cookie.map(|c| ("cookie", c)).into_iter().collect();
+            let response = handle(&t.app, event("GET", "/dashboard", &headers, b"")).await.unwrap();
+            assert_eq!(response.status(), 303, "{cookie:?}");
+            assert_eq!(header(&response, "location"), "/login?next=%2Fdashboard");
+            assert!(!body_text(&response).contains("Agent console"));
+            assert_security_headers(&response);
+        }
+        // The live session works until it expires, or the agent is disabled.
+        let with_live = || event("GET", "/dashboard", &[("cookie", &live)], b"");
+        assert_eq!(handle(&t.app, with_live()).await.unwrap().status(), 200);
+        t.clock.advance(crate::session::SESSION_TTL_SECONDS);
+        assert_eq!(handle(&t.app, with_live()).await.unwrap().status(), 303, "expired");
+
+        let t = TestApp::new();
+        let live = t.session_cookie("agent1").await;
+        t.agents.set_disabled(&crate::domain::AgentId::parse("agent1").unwrap(), Some(NOW)).await.unwrap();
+        let response = handle(&t.app, event("GET", "/dashboard", &[("cookie", &live)], b"")).await.unwrap();
+        assert_eq!(response.status(), 303, "disabled");
+    }
+
+    #[tokio::test]
+    async fn the_dashboard_is_unavailable_not_open_when_storage_fails() {
+        let t = TestApp::new();
+        let cookie = t.session_cookie("agent1").await;
+        let app = crate::App::new(
+            config_with(&[]),
+            crate::app::Ports {
+                agents: std::sync::Arc::new(crate::store::memory::MemoryAgentStore::failing()),
+                ..t.ports()
+            },
         );
-        let html = body_text(&get(&t, "/dashboard").await);
-        assert!(
-            html.contains(
-                r#"<select id="agent" name="agent"><option value="zoe_2">zoe_2</option><option value="alice">alice</option><option value="Bob">Bob</option></select>"#
-            ),
-            "{html}"
-        );
-        assert!(!body_text(&get(&t, "/").await).contains("<option"), "customers do not see the roster");
+        let response = handle(&app, event("GET", "/dashboard", &[("cookie", &cookie)], b"")).await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(header(&response, "retry-after"), "2");
     }
 
     #[test]
@@ -248,10 +327,9 @@ mod tests {
 
     #[test]
     fn leaves_unknown_placeholders_and_keeps_the_rest() {
-        let roster = Roster::parse("a1").unwrap();
         assert_eq!(
-            render("x {{nope}} {{roster}} {{static:missing.js}} {{", &roster),
-            r#"x {{nope}} <option value="a1">a1</option> {{static:missing.js}} {{"#
+            render("x {{nope}} {{name}} {{static:missing.js}} {{", &[("name", "<a1>")]),
+            "x {{nope}} &lt;a1&gt; {{static:missing.js}} {{"
         );
     }
 

@@ -18,12 +18,16 @@ use lambda_http::{Body, Request, Response};
 use crate::App;
 use crate::app::{Clock, Ports};
 use crate::config::Config;
+use crate::domain::AgentId;
 use crate::domain::CallSid;
-use crate::store::memory::{MemoryCallStore, MemoryTicketStore};
-use crate::store::{CallStore, TicketStore};
+use crate::secret::Secret;
+pub use crate::store::AgentStore;
+use crate::store::memory::{MemoryAgentStore, MemoryCallStore, MemoryTicketStore};
+use crate::store::{Agent, CallStore, TicketStore};
 use crate::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError, signature};
 
 pub const AUTH_TOKEN: &str = "test-auth-token";
+pub const SESSION_SECRET: &str = "test-session-secret-of-at-least-32-chars";
 pub const DOMAIN: &str = "abc123.execute-api.us-east-1.amazonaws.com";
 pub const BASE: &str = "https://abc123.execute-api.us-east-1.amazonaws.com";
 pub const NUMBER: &str = "+15550000000";
@@ -43,6 +47,8 @@ pub fn env() -> Vec<(&'static str, String)> {
         ("TWILIO_TWIML_APP_SID", format!("AP{}", "0".repeat(32))),
         ("CALLS_TABLE", "calls".to_owned()),
         ("TICKETS_TABLE", "tickets".to_owned()),
+        ("AGENTS_TABLE", "agents".to_owned()),
+        ("SESSION_SECRET", SESSION_SECRET.to_owned()),
     ]
 }
 
@@ -149,6 +155,7 @@ pub struct TestApp {
     pub app: App,
     pub store: Arc<MemoryCallStore>,
     pub tickets: Arc<MemoryTicketStore>,
+    pub agents: Arc<MemoryAgentStore>,
     pub dialer: Arc<RecordingDialer>,
     pub clock: Arc<TestClock>,
 }
@@ -176,15 +183,43 @@ impl TestApp {
     ) -> Self {
         let store = Arc::new(store);
         let tickets = Arc::new(tickets);
+        let agents = Arc::new(MemoryAgentStore::new());
         let dialer = Arc::new(dialer);
         let clock = Arc::new(TestClock(AtomicI64::new(NOW)));
         let ports = Ports {
             calls: store.clone() as Arc<dyn CallStore>,
             tickets: tickets.clone() as Arc<dyn TicketStore>,
+            agents: agents.clone() as Arc<dyn AgentStore>,
             dialer: dialer.clone() as Arc<dyn Dialer>,
             clock: clock.clone() as Arc<dyn Clock>,
         };
-        Self { app: App::new(config, ports), store, tickets, dialer, clock }
+        Self { app: App::new(config, ports), store, tickets, agents, dialer, clock }
+    }
+
+    /// Makes `id` an agent (if they are not yet), with a placeholder instead of a password hash:
+    /// argon2 is slow, and most tests sign in through `session_cookie`.
+    pub async fn enroll(&self, id: &str) -> Agent {
+        let agent_id = AgentId::parse(id).unwrap();
+        let agent = Agent::new(agent_id.clone(), format!("Agent {id}"), Secret::new("$not-a-hash"), NOW);
+        self.agents.create_agent(&agent).await.unwrap();
+        self.agents.agent(&agent_id).await.unwrap().unwrap()
+    }
+
+    /// Makes `id` an agent who signs in with `password` (a real argon2id hash).
+    pub async fn enroll_with_password(&self, id: &str, password: &str) -> Agent {
+        let agent_id = AgentId::parse(id).unwrap();
+        let hash = crate::password::hash_password(password).unwrap();
+        let agent = Agent::new(agent_id.clone(), format!("Agent {id}"), hash, NOW);
+        assert!(self.agents.create_agent(&agent).await.unwrap(), "{id} is enrolled already");
+        agent
+    }
+
+    /// The `Cookie` header of a fresh session for `id`, enrolled first if need be, as a browser
+    /// on `BASE` (HTTPS) sends it.
+    pub async fn session_cookie(&self, id: &str) -> String {
+        let agent = self.enroll(id).await;
+        let token = self.app.sessions.issue(&agent, crate::app::Clock::now(self.clock.as_ref())).unwrap();
+        format!("{SESSION_COOKIE}={token}")
     }
 
     /// This app's ports, to build a variant with one of them swapped (e.g. a stalling dialer).
@@ -192,6 +227,7 @@ impl TestApp {
         Ports {
             calls: self.store.clone(),
             tickets: self.tickets.clone(),
+            agents: self.agents.clone(),
             dialer: self.dialer.clone(),
             clock: self.clock.clone(),
         }
@@ -269,12 +305,34 @@ pub fn webhook_with_signature(path: &str, params: &[(&str, &str)], signature: Op
     event("POST", path, &headers, form_body(params).as_bytes())
 }
 
+/// The session cookie's name on an HTTPS origin such as `BASE`.
+pub const SESSION_COOKIE: &str = "__Host-warmline_session";
+
+/// A JSON post from a page on this site: browsers send `Origin` with every POST.
 pub fn json_post(path: &str, body: &str) -> Request {
-    event("POST", path, &[("content-type", "application/json")], body.as_bytes())
+    event("POST", path, &[("content-type", "application/json"), ("origin", BASE)], body.as_bytes())
 }
 
+/// A form post from a page on this site.
 pub fn form_post(path: &str, params: &[(&str, &str)]) -> Request {
-    event("POST", path, &[("content-type", "application/x-www-form-urlencoded")], form_body(params).as_bytes())
+    event(
+        "POST",
+        path,
+        &[("content-type", "application/x-www-form-urlencoded"), ("origin", BASE)],
+        form_body(params).as_bytes(),
+    )
+}
+
+/// `request` with a header added (a cookie, another origin...).
+pub fn with_header(mut request: Request, name: &'static str, value: &str) -> Request {
+    request.headers_mut().insert(name, lambda_http::http::HeaderValue::from_str(value).unwrap());
+    request
+}
+
+/// `request` without a header (e.g. `origin`, as a client that is not a browser sends it).
+pub fn without_header(mut request: Request, name: &'static str) -> Request {
+    request.headers_mut().remove(name);
+    request
 }
 
 /// Twilio's standard parameters for a call to the support number.

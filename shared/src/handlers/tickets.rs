@@ -1,5 +1,7 @@
 //! `POST /tickets` files a ticket (form or JSON: `name`, `phone_number`, `description`) and
-//! answers 201 with the stored ticket. `GET /tickets?limit=&cursor=` lists them newest first.
+//! answers 201 with the stored ticket; anyone may, except other sites' pages.
+//! `GET /tickets?limit=&cursor=` lists them newest first, to signed-in agents only: tickets
+//! hold customers' phone numbers.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -9,12 +11,13 @@ use crate::App;
 use crate::domain::{NewTicket, Ticket, TicketId};
 use crate::error::AppError;
 use crate::http;
+use crate::session;
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    Ok(super::answer_json(async {
+    Ok(super::answer_json(app, &req, async {
         match *req.method() {
             Method::POST => create(app, &req).await,
             Method::GET => list(app, &req).await,
@@ -25,6 +28,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
 }
 
 async fn create(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    session::reject_foreign_origin(app, req)?;
     let new = NewTicket::parse(&http::fields(req)?).map_err(AppError::invalid_fields)?;
     let now = app.clock.now_millis();
     let ticket = Ticket {
@@ -41,6 +45,7 @@ async fn create(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
 }
 
 async fn list(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
+    session::require_agent(app, req).await?;
     let query = http::query_params(req);
     let mut errors = std::collections::BTreeMap::new();
     let limit = match query.get("limit").map(|v| v.parse::<u32>()) {
@@ -96,8 +101,45 @@ mod tests {
         handle(&t.app, json_post("/tickets", body)).await.unwrap()
     }
 
+    /// As a signed-in agent.
     async fn get(t: &TestApp, query: &str) -> Response<Body> {
-        handle(&t.app, event("GET", &format!("/tickets{query}"), &[], b"")).await.unwrap()
+        let cookie = t.session_cookie("agent1").await;
+        handle(&t.app, event("GET", &format!("/tickets{query}"), &[("cookie", &cookie)], b"")).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_signed_in_agents_see_tickets() {
+        let t = TestApp::new();
+        assert_eq!(post_json(&t, VALID).await.status(), 201);
+        let ended = t.session_cookie("agent2").await;
+        t.agents.end_sessions(&crate::domain::AgentId::parse("agent2").unwrap()).await.unwrap();
+        for headers in [vec![], vec![("cookie", ended.as_str())], vec![("cookie", "__Host-warmline_session=a.b.c")]] {
+            let response = handle(&t.app, event("GET", "/tickets", &headers, b"")).await.unwrap();
+            assert_eq!(
+                (response.status().as_u16(), body_json(&response)),
+                (401, serde_json::json!({"error": "sign in first"})),
+                "{headers:?}"
+            );
+            assert!(!body_text(&response).contains("+1555"), "no phone number leaks");
+        }
+        assert_eq!(body_json(&get(&t, "").await)["tickets"].as_array().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn anyone_may_file_a_ticket_but_not_from_another_site() {
+        let t = TestApp::new();
+        let api_client = without_header(json_post("/tickets", VALID), "origin");
+        assert_eq!(handle(&t.app, api_client).await.unwrap().status(), 201, "no Origin: not a browser");
+        let other_site = with_header(json_post("/tickets", VALID), "origin", "https://evil.example");
+        let response = handle(&t.app, other_site).await.unwrap();
+        assert_eq!(
+            (response.status().as_u16(), body_json(&response)),
+            (403, serde_json::json!({"error": "forbidden"}))
+        );
+        assert_eq!(t.tickets.len(), 1, "the cross-site ticket was not stored");
+        assert_eq!(response.headers().get("access-control-allow-origin"), None, "CORS is off");
+        assert_eq!(response.headers().get("strict-transport-security").unwrap(), crate::http::HSTS);
+        assert_eq!(response.headers().get("x-content-type-options").unwrap(), "nosniff");
     }
 
     #[tokio::test]

@@ -1,6 +1,6 @@
-//! `POST /token`: an Access Token for the Voice SDK. With a field `agent` naming a rostered
-//! agent, that agent's token (may receive calls); without it, a fresh customer identity that
-//! may only place calls. Agent sign-in will replace the `agent` field.
+//! `POST /token`: an Access Token for the Voice SDK. A signed-in agent gets one for their own
+//! identity (may receive calls); anyone else a fresh customer identity that may only place
+//! calls. Nothing in the request body can choose the identity.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Error, Request, Response};
@@ -10,18 +10,19 @@ use crate::App;
 use crate::domain::Identity;
 use crate::error::AppError;
 use crate::http;
+use crate::session;
 use crate::twilio::access_token::{DEFAULT_TTL_SECONDS, TokenRequest};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    Ok(super::answer_json(mint(app, &req)).await)
+    Ok(super::answer_json(app, &req, mint(app, &req)).await)
 }
 
 async fn mint(app: &App, req: &Request) -> Result<Response<Body>, AppError> {
-    let fields = http::fields(req)?;
-    let identity = match fields.get("agent").map(String::as_str).filter(|a| !a.is_empty()) {
-        Some(agent) => Identity::Agent(
-            super::rostered_agent(app, agent).ok_or(AppError::Forbidden("agent not on the roster"))?.clone(),
-        ),
+    session::require_same_origin(app, req)?;
+    // No field is read, but an oversized or malformed body is still refused like everywhere.
+    http::fields(req)?;
+    let identity = match session::signed_in_agent(app, req).await? {
+        Some(agent) => Identity::Agent(agent.id),
         None => Identity::new_customer()?,
     };
     let issued_at = u64::try_from(app.clock.now()).unwrap_or_default();
@@ -51,10 +52,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_agent_gets_a_token_that_can_receive_calls() {
+    async fn a_signed_in_agent_gets_a_token_that_can_receive_calls() {
         let t = TestApp::new();
-        for request in [form_post("/token", &[("agent", "agent1")]), json_post("/token", r#"{"agent": "agent1"}"#)] {
-            let response = handle(&t.app, request).await.unwrap();
+        let cookie = t.session_cookie("agent1").await;
+        // The body cannot choose another identity.
+        for request in [form_post("/token", &[("agent", "agent2")]), json_post("/token", r#"{"identity": "agent2"}"#)] {
+            let response = handle(&t.app, with_header(request, "cookie", &cookie)).await.unwrap();
             assert_eq!(response.status(), 200);
             assert_eq!(content_type(&response), "application/json");
             let body = body_json(&response);
@@ -64,6 +67,46 @@ mod tests {
             assert_eq!(claims["grants"]["voice"]["incoming"]["allow"], true);
             assert_eq!(claims["grants"]["voice"]["outgoing"]["application_sid"], format!("AP{}", "0".repeat(32)));
             assert_eq!((claims["nbf"].as_i64(), claims["exp"].as_i64()), (Some(NOW), Some(NOW + 3600)));
+        }
+    }
+
+    #[tokio::test]
+    async fn without_a_live_session_nobody_gets_an_agent_token() {
+        let t = TestApp::new();
+        let ended = t.session_cookie("agent2").await;
+        t.agents.end_sessions(&crate::domain::AgentId::parse("agent2").unwrap()).await.unwrap();
+        let disabled = t.session_cookie("agent3").await;
+        t.agents.set_disabled(&crate::domain::AgentId::parse("agent3").unwrap(), Some(NOW)).await.unwrap();
+        let requests = [
+            form_post("/token", &[("agent", "agent1")]),
+            json_post("/token", r#"{"agent": "agent1", "identity": "agent1"}"#),
+            with_header(json_post("/token", ""), "cookie", &ended),
+            with_header(json_post("/token", ""), "cookie", &disabled),
+            with_header(json_post("/token", ""), "cookie", "__Host-warmline_session=forged.token.here"),
+        ];
+        for request in requests {
+            let body = body_json(&handle(&t.app, request).await.unwrap());
+            let identity = body["identity"].as_str().unwrap();
+            assert!(identity.starts_with("customer_"), "{identity}");
+            assert_eq!(claims(body["token"].as_str().unwrap())["grants"]["voice"].get("incoming"), None);
+        }
+    }
+
+    #[tokio::test]
+    async fn another_site_gets_no_token_at_all() {
+        let t = TestApp::new();
+        let cookie = t.session_cookie("agent1").await;
+        for origin in [Some("https://evil.example"), None] {
+            let mut request = with_header(json_post("/token", ""), "cookie", &cookie);
+            request = match origin {
+                Some(origin) => with_header(request, "origin", origin),
+                None => without_header(request, "origin"),
+            };
+            let response = handle(&t.app, request).await.unwrap();
+            assert_eq!(
+                (response.status().as_u16(), body_json(&response)),
+                (403, serde_json::json!({"error": "forbidden"}))
+            );
         }
     }
 
@@ -81,19 +124,6 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_unknown_agent_is_forbidden() {
-        let t = TestApp::new();
-        for request in [form_post("/token", &[("agent", "mallory")]), json_post("/token", r#"{"agent": "customer_x"}"#)]
-        {
-            let response = handle(&t.app, request).await.unwrap();
-            assert_eq!(
-                (response.status().as_u16(), body_json(&response)),
-                (403, serde_json::json!({"error": "forbidden"}))
-            );
-        }
-    }
-
-    #[tokio::test]
     async fn rejects_malformed_bodies() {
         let t = TestApp::new();
         let response = handle(&t.app, json_post("/token", "[1]")).await.unwrap();
@@ -102,6 +132,7 @@ mod tests {
             (400, serde_json::json!({"error": "the body must be a JSON object"}))
         );
         let response = handle(&t.app, form_post("/token", &[("agent", "agent1"), ("agent", "agent2")])).await.unwrap();
+        assert_eq!(response.status(), 400);
         assert_eq!(body_json(&response)["fields"], serde_json::json!({"agent": "was given more than once"}));
     }
 }

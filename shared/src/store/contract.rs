@@ -32,7 +32,8 @@ pub async fn creates_a_conference_once(store: &dyn CallStore) {
 }
 
 pub async fn a_new_conference_has_tried_its_first_agent_only(store: &dyn CallStore) {
-    assert!(store.create_conference(&Conference::new(sid(1), agent("agent2"), NOW)).await.unwrap());
+    let created = Conference::new(sid(1), agent("agent2"), NOW);
+    assert!(store.create_conference(&created).await.unwrap());
     let stored = store.conference(&sid(1), NOW).await.unwrap().unwrap();
     assert_eq!(
         stored,
@@ -44,8 +45,32 @@ pub async fn a_new_conference_has_tried_its_first_agent_only(store: &dyn CallSto
             agent_calls: vec![],
             created_at: NOW,
             expires_at: NOW + CALL_RECORD_TTL_SECONDS,
+            chain_moved_at: NOW,
+            delivery: created.delivery.clone(),
         }
     );
+}
+
+pub async fn a_resent_creation_knows_the_conference_as_its_own(store: &dyn CallStore) {
+    // The SDK sends the very same write again when its reply was lost.
+    let first = conference(1, NOW);
+    assert!(store.create_conference(&first).await.unwrap());
+    assert!(store.create_conference(&first).await.unwrap(), "the write that landed is this delivery's own");
+    // Another delivery of the webhook (Twilio's retry) is not.
+    let retry = conference(1, NOW);
+    assert_ne!(retry.delivery, first.delivery, "each delivery has its own");
+    assert!(!store.create_conference(&retry).await.unwrap());
+    assert_eq!(store.conference(&sid(1), NOW).await.unwrap(), Some(first));
+}
+
+pub async fn the_chain_remembers_when_it_moved(store: &dyn CallStore) {
+    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
+    assert!(store.try_next_agent(&sid(1), 1, &agent("agent2"), NOW + 25).await.unwrap());
+    let stored = store.conference(&sid(1), NOW + 30).await.unwrap().unwrap();
+    assert_eq!((stored.created_at, stored.chain_moved_at), (NOW, NOW + 25));
+    // A move refused changes nothing.
+    assert!(!store.try_next_agent(&sid(1), 1, &agent("agent3"), NOW + 40).await.unwrap());
+    assert_eq!(store.conference(&sid(1), NOW + 40).await.unwrap().unwrap().chain_moved_at, NOW + 25);
 }
 
 pub async fn keeps_simultaneous_conferences_apart(store: &dyn CallStore) {
@@ -100,13 +125,14 @@ pub async fn ignores_expired_records(store: &dyn CallStore) {
 }
 
 pub async fn changes_nothing_in_an_expired_conference(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
+    let created = conference(1, NOW);
+    assert!(store.create_conference(&created).await.unwrap());
     let expiry = NOW + CALL_RECORD_TTL_SECONDS;
     assert!(!store.add_agent_call(&sid(1), &agent_call(1), expiry).await.unwrap());
     assert!(!store.try_next_agent(&sid(1), 1, &agent("agent2"), expiry).await.unwrap());
     assert!(!store.abandon_conference(&sid(1), 1, expiry).await.unwrap());
     assert!(!store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), expiry).await.unwrap());
-    assert_eq!(store.conference(&sid(1), expiry - 1).await.unwrap(), Some(conference(1, NOW)));
+    assert_eq!(store.conference(&sid(1), expiry - 1).await.unwrap(), Some(created));
     assert_eq!(store.end_conference(&sid(1), expiry).await.unwrap(), None, "expired: nothing to report");
     assert_eq!(store.conference(&sid(1), expiry - 1).await.unwrap(), None, "but it is gone");
 }
@@ -229,6 +255,8 @@ macro_rules! call_store_contract {
 
             case!(creates_a_conference_once);
             case!(a_new_conference_has_tried_its_first_agent_only);
+            case!(a_resent_creation_knows_the_conference_as_its_own);
+            case!(the_chain_remembers_when_it_moved);
             case!(keeps_simultaneous_conferences_apart);
             case!(an_agent_is_in_the_conference_joined_last);
             case!(unknown_records_are_none);
@@ -324,3 +352,117 @@ macro_rules! ticket_store_contract {
     };
 }
 pub(crate) use ticket_store_contract;
+
+pub mod agents {
+    use crate::domain::AgentId;
+    use crate::secret::Secret;
+    use crate::store::{Agent, AgentStore, LOGIN_LOCKOUT_SECONDS};
+
+    use super::NOW;
+
+    pub fn agent(id: &str) -> Agent {
+        Agent::new(
+            AgentId::parse(id).unwrap(),
+            format!("Agent {id}"),
+            Secret::new(format!("$argon2id$hash-of-{id}")),
+            NOW,
+        )
+    }
+
+    fn id(id: &str) -> AgentId {
+        AgentId::parse(id).unwrap()
+    }
+
+    pub async fn creates_an_agent_once(store: &dyn AgentStore) {
+        assert!(store.create_agent(&agent("agent1")).await.unwrap());
+        let mut impostor = agent("agent1");
+        impostor.password_hash = Secret::new("$argon2id$impostor");
+        assert!(!store.create_agent(&impostor).await.unwrap(), "an existing agent is never overwritten");
+        assert_eq!(store.agent(&id("agent1")).await.unwrap(), Some(agent("agent1")));
+        assert_eq!(store.agent(&id("agent2")).await.unwrap(), None);
+    }
+
+    pub async fn lists_agents_by_id(store: &dyn AgentStore) {
+        for name in ["agent2", "agent10", "agent1"] {
+            store.create_agent(&agent(name)).await.unwrap();
+        }
+        // Failed sign-ins live in the same table and must not show up as agents.
+        store.record_login_failure(&id("agent1"), NOW).await.unwrap();
+        let ids: Vec<String> =
+            store.list_agents().await.unwrap().into_iter().map(|a| a.id.as_str().to_owned()).collect();
+        assert_eq!(ids, ["agent1", "agent10", "agent2"]);
+    }
+
+    pub async fn every_change_ends_the_agents_sessions(store: &dyn AgentStore) {
+        store.create_agent(&agent("agent1")).await.unwrap();
+        store.create_agent(&agent("agent2")).await.unwrap();
+        let epoch = |a: Option<Agent>| a.unwrap().session_epoch;
+
+        store.end_sessions(&id("agent1")).await.unwrap();
+        assert_eq!(epoch(store.agent(&id("agent1")).await.unwrap()), 1);
+
+        assert!(store.set_password(&id("agent1"), &Secret::new("$argon2id$new")).await.unwrap());
+        let changed = store.agent(&id("agent1")).await.unwrap().unwrap();
+        assert_eq!((changed.password_hash.expose(), changed.session_epoch), ("$argon2id$new", 2));
+
+        assert!(store.set_disabled(&id("agent1"), Some(NOW + 5)).await.unwrap());
+        let disabled = store.agent(&id("agent1")).await.unwrap().unwrap();
+        assert_eq!((disabled.disabled_at, disabled.session_epoch, disabled.is_enabled()), (Some(NOW + 5), 3, false));
+        assert!(store.set_disabled(&id("agent1"), None).await.unwrap());
+        assert!(store.agent(&id("agent1")).await.unwrap().unwrap().is_enabled());
+
+        assert_eq!(store.agent(&id("agent2")).await.unwrap(), Some(agent("agent2")), "others are untouched");
+        assert!(!store.set_password(&id("ghost"), &Secret::new("x")).await.unwrap());
+        assert!(!store.set_disabled(&id("ghost"), Some(NOW)).await.unwrap());
+        store.end_sessions(&id("ghost")).await.unwrap();
+        assert_eq!(store.agent(&id("ghost")).await.unwrap(), None, "nothing is created for an unknown id");
+    }
+
+    pub async fn counts_failed_sign_ins_until_they_expire(store: &dyn AgentStore) {
+        let agent1 = id("agent1");
+        assert_eq!(store.login_failures(&agent1, NOW).await.unwrap(), 0);
+        for n in 1..=3 {
+            assert_eq!(store.record_login_failure(&agent1, NOW + i64::from(n)).await.unwrap(), n);
+        }
+        assert_eq!(store.login_failures(&agent1, NOW + 3).await.unwrap(), 3);
+        assert_eq!(store.login_failures(&id("agent2"), NOW + 3).await.unwrap(), 0);
+        // They expire a lockout period after the latest, whether or not the table deleted them.
+        let expiry = NOW + 3 + LOGIN_LOCKOUT_SECONDS;
+        assert_eq!(store.login_failures(&agent1, expiry - 1).await.unwrap(), 3);
+        assert_eq!(store.login_failures(&agent1, expiry).await.unwrap(), 0);
+        assert_eq!(store.record_login_failure(&agent1, expiry).await.unwrap(), 1, "an expired count starts over");
+
+        store.clear_login_failures(&agent1).await.unwrap();
+        assert_eq!(store.login_failures(&agent1, expiry).await.unwrap(), 0);
+    }
+
+    pub async fn counts_concurrent_failures_exactly(store: &dyn AgentStore) {
+        let agent1 = id("agent1");
+        // Polled together, so the store sees the writes interleaved.
+        let attempts = futures::future::join_all((0..8).map(|_| store.record_login_failure(&agent1, NOW))).await;
+        let mut counts: Vec<u32> = attempts.into_iter().map(Result::unwrap).collect();
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=8).collect::<Vec<_>>(), "each failure counted once");
+    }
+}
+
+macro_rules! agent_store_contract {
+    ($make_store:expr) => {
+        macro_rules! agent_case {
+            ($name:ident) => {
+                #[tokio::test]
+                async fn $name() {
+                    let store = $make_store.await;
+                    $crate::store::contract::agents::$name(store.as_ref()).await;
+                }
+            };
+        }
+
+        agent_case!(creates_an_agent_once);
+        agent_case!(lists_agents_by_id);
+        agent_case!(every_change_ends_the_agents_sessions);
+        agent_case!(counts_failed_sign_ins_until_they_expire);
+        agent_case!(counts_concurrent_failures_exactly);
+    };
+}
+pub(crate) use agent_store_contract;

@@ -3,8 +3,12 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{CALL_RECORD_TTL_SECONDS, CallStore, Conference, StoreError, TicketPage, TicketStore};
+use super::{
+    Agent, AgentStore, CALL_RECORD_TTL_SECONDS, CallStore, Conference, LOGIN_LOCKOUT_SECONDS, StoreError, TicketPage,
+    TicketStore,
+};
 use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
+use crate::secret::Secret;
 
 /// In-memory stores with the same semantics as the DynamoDB ones, for tests and benchmarks.
 /// `failing()` builds one whose every operation fails, to exercise fault paths.
@@ -12,6 +16,8 @@ use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 pub struct MemoryCallStore {
     state: Mutex<State>,
     failing: bool,
+    /// Every conference write lands but its reply is lost, so it is sent again, as the SDK does.
+    losing_replies: bool,
 }
 
 #[derive(Debug, Default)]
@@ -28,6 +34,16 @@ impl State {
         self.conferences
             .get_mut(id)
             .filter(|c| c.expires_at > now && c.tried.len() == tried_so_far && c.joined.is_empty())
+    }
+
+    fn create_conference(&mut self, conference: &Conference) -> bool {
+        match self.conferences.get(&conference.id).filter(|c| c.expires_at > conference.created_at) {
+            Some(existing) => existing.delivery == conference.delivery,
+            None => {
+                self.conferences.insert(conference.id.clone(), conference.clone());
+                true
+            }
+        }
     }
 
     /// Forgets `agent`'s current conference only if it is still `conference`.
@@ -55,6 +71,12 @@ impl MemoryCallStore {
 
     pub fn failing() -> Self {
         Self { failing: true, ..Self::default() }
+    }
+
+    /// A store whose conference creations land but lose their reply, so each is sent a second
+    /// time, as the AWS SDK retries a write whose answer never came.
+    pub fn losing_replies() -> Self {
+        Self { losing_replies: true, ..Self::default() }
     }
 
     fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
@@ -91,12 +113,11 @@ impl MemoryCallStore {
 impl CallStore for MemoryCallStore {
     async fn create_conference(&self, conference: &Conference) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        let live = state.conferences.get(&conference.id).is_some_and(|c| c.expires_at > conference.created_at);
-        if live {
-            return Ok(false);
+        let mut created = state.create_conference(conference);
+        if self.losing_replies {
+            created = state.create_conference(conference);
         }
-        state.conferences.insert(conference.id.clone(), conference.clone());
-        Ok(true)
+        Ok(created)
     }
 
     async fn conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError> {
@@ -129,6 +150,7 @@ impl CallStore for MemoryCallStore {
             return Ok(false);
         };
         conference.tried.push(next.clone());
+        conference.chain_moved_at = now;
         Ok(true)
     }
 
@@ -242,10 +264,105 @@ impl TicketStore for MemoryTicketStore {
     }
 }
 
+#[derive(Debug, Default)]
+pub struct MemoryAgentStore {
+    state: Mutex<AgentState>,
+    failing: bool,
+}
+
+#[derive(Debug, Default)]
+struct AgentState {
+    agents: std::collections::BTreeMap<AgentId, Agent>,
+    /// Agent id → failed sign-ins and when they expire.
+    login_failures: HashMap<AgentId, (u32, i64)>,
+}
+
+impl MemoryAgentStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn failing() -> Self {
+        Self { failing: true, ..Self::default() }
+    }
+
+    fn state(&self) -> Result<MutexGuard<'_, AgentState>, StoreError> {
+        if self.failing {
+            return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
+        }
+        Ok(self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    fn change(&self, id: &AgentId, change: impl FnOnce(&mut Agent)) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        let Some(agent) = state.agents.get_mut(id) else { return Ok(false) };
+        change(agent);
+        agent.session_epoch += 1;
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl AgentStore for MemoryAgentStore {
+    async fn create_agent(&self, agent: &Agent) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if state.agents.contains_key(&agent.id) {
+            return Ok(false);
+        }
+        state.agents.insert(agent.id.clone(), agent.clone());
+        Ok(true)
+    }
+
+    async fn agent(&self, id: &AgentId) -> Result<Option<Agent>, StoreError> {
+        Ok(self.state()?.agents.get(id).cloned())
+    }
+
+    async fn list_agents(&self) -> Result<Vec<Agent>, StoreError> {
+        Ok(self.state()?.agents.values().cloned().collect())
+    }
+
+    async fn set_password(&self, id: &AgentId, password_hash: &Secret) -> Result<bool, StoreError> {
+        self.change(id, |agent| agent.password_hash = password_hash.clone())
+    }
+
+    async fn set_disabled(&self, id: &AgentId, disabled_at: Option<i64>) -> Result<bool, StoreError> {
+        self.change(id, |agent| agent.disabled_at = disabled_at)
+    }
+
+    async fn end_sessions(&self, id: &AgentId) -> Result<(), StoreError> {
+        self.change(id, |_| ()).map(|_| ())
+    }
+
+    async fn login_failures(&self, id: &AgentId, now: i64) -> Result<u32, StoreError> {
+        let state = self.state()?;
+        Ok(state.login_failures.get(id).filter(|(_, expires_at)| *expires_at > now).map_or(0, |(count, _)| *count))
+    }
+
+    async fn record_login_failure(&self, id: &AgentId, now: i64) -> Result<u32, StoreError> {
+        let mut state = self.state()?;
+        let entry = state.login_failures.entry(id.clone()).or_insert((0, now));
+        if entry.1 <= now {
+            entry.0 = 0;
+        }
+        *entry = (entry.0 + 1, now + LOGIN_LOCKOUT_SECONDS);
+        Ok(entry.0)
+    }
+
+    async fn clear_login_failures(&self, id: &AgentId) -> Result<(), StoreError> {
+        self.state()?.login_failures.remove(id);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::store::contract;
+
+    mod agents {
+        use super::*;
+        contract::agent_store_contract!(async { Box::new(MemoryAgentStore::new()) as Box<dyn AgentStore> });
+    }
 
     mod tickets {
         use super::*;

@@ -7,6 +7,7 @@ pub mod memory;
 use async_trait::async_trait;
 
 use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
+use crate::secret::Secret;
 
 /// Call records live at most this long; DynamoDB's TTL removes them (late), reads ignore them
 /// as soon as they expire.
@@ -28,10 +29,18 @@ pub struct Conference {
     pub agent_calls: Vec<CallSid>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// When the chain last moved on (the record was created, or the next agent was rung). An
+    /// agent rings for a bounded time, so a chain that has not moved for much longer, with
+    /// nobody joined, has lost the report that would have moved it.
+    pub chain_moved_at: i64,
+    /// Unique to the webhook delivery that created the record. When the reply to that write is
+    /// lost and the SDK sends it again, the retry finds this value and knows the record as its
+    /// own, rather than mistaking it for the trace of another delivery.
+    pub delivery: String,
 }
 
 impl Conference {
-    /// A conference whose first agent is about to be dialed.
+    /// A conference whose first agent is about to be dialed, created by a delivery of its own.
     pub fn new(id: CallSid, first_agent: AgentId, now: i64) -> Self {
         Self {
             id,
@@ -41,8 +50,28 @@ impl Conference {
             agent_calls: Vec::new(),
             created_at: now,
             expires_at: now + CALL_RECORD_TTL_SECONDS,
+            chain_moved_at: now,
+            delivery: delivery_nonce(),
         }
     }
+}
+
+/// A value that no other delivery's write carries: 128 random bits.
+fn delivery_nonce() -> String {
+    use std::fmt::Write as _;
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut bytes = [0_u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Never seen on Lambda; the time and a per-process counter still tell deliveries apart.
+        let nanos =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos());
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return format!("t{nanos:x}-{:x}-{count:x}", std::process::id());
+    }
+    bytes.iter().fold(String::with_capacity(32), |mut hex, byte| {
+        let _ = write!(hex, "{byte:02x}");
+        hex
+    })
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +88,9 @@ pub enum StoreError {
 #[async_trait]
 pub trait CallStore: Send + Sync {
     /// Stores a new conference. `Ok(false)` when a live conference with that id exists already,
-    /// which is how a webhook that Twilio retries is recognised.
+    /// written by another delivery: that is how a webhook that Twilio retries is recognised.
+    /// `Ok(true)` when this call created it, including when the record found carries this
+    /// conference's own `delivery`: the write landed, its reply was lost, and the retry met it.
     async fn create_conference(&self, conference: &Conference) -> Result<bool, StoreError>;
 
     /// The conference, unless it does not exist or has expired at `now`.
@@ -72,9 +103,9 @@ pub trait CallStore: Send + Sync {
     /// stored, when the conference is gone or expired: the call should then be canceled.
     async fn add_agent_call(&self, id: &CallSid, call: &CallSid, now: i64) -> Result<bool, StoreError>;
 
-    /// Moves the first-responder chain on to `next`, only if it still stands where the caller
-    /// saw it: the conference is live at `now`, `tried` has `tried_so_far` entries and nobody
-    /// has joined. `Ok(true)` for the one caller whose change it was; a duplicate callback gets
+    /// Moves the first-responder chain on to `next` (and `chain_moved_at` to `now`), only if it
+    /// still stands where the caller saw it: the conference is live at `now`, `tried` has
+    /// `tried_so_far` entries and nobody has joined. `Ok(true)` for the one caller whose change it was; a duplicate callback gets
     /// `Ok(false)` and must not dial.
     async fn try_next_agent(
         &self,
@@ -132,6 +163,73 @@ pub trait TicketStore: Send + Sync {
 
     /// Whether some ticket carries this phone number: the only numbers agents may call.
     async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError>;
+}
+
+/// An agent who may sign in to the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub id: AgentId,
+    pub display_name: String,
+    /// An argon2id PHC string; kept out of logs like a secret.
+    pub password_hash: Secret,
+    pub created_at: i64,
+    pub disabled_at: Option<i64>,
+    /// A session names the epoch it was issued in; bumping it ends every session the agent
+    /// has (signing out, a new password, disabling).
+    pub session_epoch: i64,
+}
+
+impl Agent {
+    pub fn new(id: AgentId, display_name: impl Into<String>, password_hash: Secret, now: i64) -> Self {
+        Self {
+            id,
+            display_name: display_name.into(),
+            password_hash,
+            created_at: now,
+            disabled_at: None,
+            session_epoch: 0,
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.disabled_at.is_none()
+    }
+}
+
+/// After this many failed sign-ins for one agent id, sign-in for that id is refused...
+pub const LOGIN_FAILURE_LIMIT: u32 = 5;
+/// ...until this long after the last failure; the record expires then.
+pub const LOGIN_LOCKOUT_SECONDS: i64 = 15 * 60;
+
+#[async_trait]
+pub trait AgentStore: Send + Sync {
+    /// Stores a new agent; `Ok(false)` when one with that id exists already.
+    async fn create_agent(&self, agent: &Agent) -> Result<bool, StoreError>;
+
+    async fn agent(&self, id: &AgentId) -> Result<Option<Agent>, StoreError>;
+
+    /// Every agent, by id.
+    async fn list_agents(&self) -> Result<Vec<Agent>, StoreError>;
+
+    /// Replaces the password and ends the agent's sessions; `Ok(false)` for an unknown agent.
+    async fn set_password(&self, id: &AgentId, password_hash: &Secret) -> Result<bool, StoreError>;
+
+    /// Disables (`Some(now)`) or re-enables (`None`) the agent and ends their sessions;
+    /// `Ok(false)` for an unknown agent.
+    async fn set_disabled(&self, id: &AgentId, disabled_at: Option<i64>) -> Result<bool, StoreError>;
+
+    /// Ends every session the agent has (signing out).
+    async fn end_sessions(&self, id: &AgentId) -> Result<(), StoreError>;
+
+    /// Failed sign-ins for `id` that have not expired at `now`. Counted for ids that do not
+    /// exist too, so the answer never tells an attacker which ids do.
+    async fn login_failures(&self, id: &AgentId, now: i64) -> Result<u32, StoreError>;
+
+    /// Counts one more failure; they expire `LOGIN_LOCKOUT_SECONDS` after the latest. Returns
+    /// the count.
+    async fn record_login_failure(&self, id: &AgentId, now: i64) -> Result<u32, StoreError>;
+
+    async fn clear_login_failures(&self, id: &AgentId) -> Result<(), StoreError>;
 }
 
 #[cfg(test)]

@@ -38,13 +38,14 @@ export function launch() {
 }
 
 /**
- * A fresh context (own storage) with one page on `url`. Unless `realSdk`, the Voice SDK is
- * swapped for the fake. `problems` collects console errors and uncaught exceptions;
- * `external` every request for another origin, answered here (the real SDK tries Twilio's).
+ * A fresh context (own storage and cookies, so not signed in) with one page on `url`, which
+ * must end (after redirects) in a 200. Unless `realSdk`, the Voice SDK is swapped for the fake.
+ * `problems` collects console errors and uncaught exceptions; `external` every request for
+ * another origin, answered here (the real SDK tries Twilio's).
  */
-export async function open(browser, url, { viewport = DESKTOP, realSdk = false } = {}) {
+export async function open(browser, url, { viewport = DESKTOP, realSdk = false, javaScriptEnabled = true } = {}) {
   const origin = new URL(url).origin;
-  const context = await browser.newContext({ viewport });
+  const context = await browser.newContext({ viewport, javaScriptEnabled });
   context.setDefaultTimeout(WAIT_MS);
   context.setDefaultNavigationTimeout(30 * 1000);
   const external = [];
@@ -161,4 +162,22 @@ export async function expectText(locator, pattern) {
 /** What the fake SDK recorded. */
 export function fake(page) {
   return page.evaluate(() => window.__fake.summary());
+}
+
+/** The sign-in page's form, filled and sent as a person would; resolves to the POST's response. */
+export async function submitSignIn(page, agentId, password) {
+  await page.getByLabel('Agent ID').fill(agentId);
+  await page.getByLabel('Password').fill(password);
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => new URL(r.url()).pathname === '/login' && r.request().method() === 'POST'),
+    page.getByRole('button', { name: 'Sign in' }).click(),
+  ]);
+  await page.waitForLoadState('load');
+  return response;
+}
+
+/** The path (and query) the page shows now. */
+export function location(page) {
+  const url = new URL(page.url());
+  return url.pathname + url.search;
 }

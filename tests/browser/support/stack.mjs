@@ -1,20 +1,24 @@
 // The `make dev` stack for browser tests, started like tests/e2e/test_dev_stack.py starts it:
 // scripts/dev.sh on free ports, with a fake Twilio REST API and a known auth token, so the
-// tests can sign webhooks the way Twilio does.
+// tests can sign webhooks the way Twilio does, and one known password for every seeded agent
+// (WARMLINE_DEV_AGENT_PASSWORD), so they can sign in.
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { closeSync, copyFileSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const AUTH_TOKEN = 'browser-auth-token';
 export const ACCOUNT_SID = 'AC' + '2'.repeat(32);
 export const TWILIO_NUMBER = '+15552220000';
+// Every agent dev.sh seeds (the roster: agent1, agent2) gets this password.
+export const AGENT_PASSWORD = 'browser-test-agent-password';
+export const AGENTS = ['agent1', 'agent2'];
 
 const STARTUP_TIMEOUT_MS = 10 * 60 * 1000; // the first start may compile the workspace
 const STOP_TIMEOUT_MS = 20 * 1000;
@@ -71,7 +75,13 @@ export function twilioSignature(url, params) {
 
 async function request(method, url, { body, headers, timeoutMs = REQUEST_TIMEOUT_MS } = {}) {
   try {
-    const response = await fetch(url, { method, body, headers, signal: AbortSignal.timeout(timeoutMs) });
+    const response = await fetch(url, {
+      method,
+      body,
+      headers,
+      redirect: 'manual',
+      signal: AbortSignal.timeout(timeoutMs),
+    });
     const text = await response.text();
     return { status: response.status, headers: response.headers, text };
   } catch (error) {
@@ -109,6 +119,7 @@ export async function startStack() {
       WARMLINE_DYNAMODB_PORT: String(dynamodbPort),
       WARMLINE_ENV_FILE: settings,
       WARMLINE_STATE_DIR: state,
+      WARMLINE_DEV_AGENT_PASSWORD: AGENT_PASSWORD,
     },
     stdio: ['ignore', log, log],
     detached: true, // its own process group, so stopping it stops the emulator and the functions
@@ -131,14 +142,53 @@ export async function startStack() {
   };
   process.on('exit', killOnExit);
 
+  /**
+   * A request as the pages make it: same-origin (`Origin` is the stack's own unless `origin`
+   * says otherwise, `null` to leave it out) and with the session `cookie` when given.
+   */
+  const call = (method, path, { body, headers = {}, cookie, origin = base } = {}) => {
+    const all = { ...headers };
+    if (origin !== null) {
+      all.Origin = origin;
+    }
+    if (cookie) {
+      all.Cookie = cookie;
+    }
+    return request(method, base + path, { body, headers: all });
+  };
+
   const stack = {
     base,
     fakeTwilio,
     logPath,
     log: () => readFileSync(logPath, 'utf8'),
-    get: (path) => request('GET', base + path),
-    postJson: (path, value) =>
-      request('POST', base + path, { body: JSON.stringify(value), headers: { 'Content-Type': 'application/json' } }),
+    request: call,
+    get: (path, options = {}) => call('GET', path, { ...options, origin: null }),
+    postJson: (path, value, options = {}) =>
+      call('POST', path, { ...options, body: JSON.stringify(value), headers: { 'Content-Type': 'application/json' } }),
+    postForm: (path, params, options = {}) =>
+      call('POST', path, {
+        ...options,
+        body: new URLSearchParams(params).toString(),
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      }),
+    /** `POST /login` as the form sends it; `cookie` is `name=value` of the session, if one was set. */
+    async signIn(agent, password = AGENT_PASSWORD) {
+      const response = await stack.postForm('/login', { agent_id: agent, password, next: '/dashboard' });
+      const setCookie = response.headers.getSetCookie();
+      const session = setCookie.map((header) => header.split(';')[0]).find((pair) => /session=/.test(pair));
+      return { ...response, setCookie, cookie: session || null };
+    },
+    /** The session cookie of `agent`, or a failed assertion saying why there is none. */
+    async sessionOf(agent) {
+      const signedIn = await stack.signIn(agent);
+      if (signedIn.status !== 303 || !signedIn.cookie) {
+        throw new Error(`${agent} could not sign in: ${signedIn.status} ${signedIn.text.slice(0, 300)}`);
+      }
+      return signedIn.cookie;
+    },
+    /** The admin command line (`warmline-admin`) against this stack's Agents table. */
+    admin: (...args) => runAdmin(state, dynamodbPort, args),
     /** A webhook as Twilio sends it: form-encoded and signed for PUBLIC_BASE_URL + path. */
     webhook: (path, params) =>
       request('POST', base + path, {
@@ -198,12 +248,14 @@ async function waitUntilServing(stack, hasExited) {
   const deadline = Date.now() + STARTUP_TIMEOUT_MS;
   const json = { 'Content-Type': 'application/json' };
   const form = { 'Content-Type': 'application/x-www-form-urlencoded' };
+  const sameOrigin = { Origin: stack.base };
   const probes = [
     ['GET', '/', {}, 200],
-    ['GET', '/dashboard', {}, 200],
-    ['GET', '/tickets?limit=1', {}, 200],
-    ['POST', '/token', { body: '{}', headers: json }, 200],
-    ['POST', '/conference/agent2/call', { body: '{}', headers: json }, 409],
+    ['GET', '/login', {}, 200],
+    ['GET', '/dashboard', {}, 303],
+    ['GET', '/tickets?limit=1', {}, 401],
+    ['POST', '/token', { body: '{}', headers: { ...json, ...sameOrigin } }, 200],
+    ['POST', '/conference/agent2/call', { body: '{}', headers: { ...json, ...sameOrigin } }, 401],
     ['POST', '/call/connect', { body: '', headers: form }, 403],
     ['POST', '/conference/connect/client', { body: '', headers: form }, 403],
     ['POST', `/conference/CA${'0'.repeat(32)}/connect/agent1`, { body: '', headers: form }, 403],
@@ -230,4 +282,40 @@ async function waitUntilServing(stack, hasExited) {
       await new Promise((resolve) => setTimeout(resolve, 500));
     }
   }
+}
+
+/** The Agents table's name, as dev.sh gave it to the functions. */
+function agentsTable(state) {
+  const settings = readFileSync(join(state, 'functions.env'), 'utf8');
+  const line = settings.split('\n').find((l) => /^AGENTS?_TABLE=./.test(l));
+  if (!line) {
+    throw new Error(`no AGENTS_TABLE in ${join(state, 'functions.env')}`);
+  }
+  return line.slice(line.indexOf('=') + 1).trim();
+}
+
+/**
+ * `warmline-admin --table <Agents> ...args` against the stack's emulator: the binary dev.sh
+ * built (and seeded the agents with), so no build races the running stack.
+ */
+function runAdmin(state, dynamodbPort, args) {
+  const binary = join(resolvePath(ROOT, process.env.CARGO_TARGET_DIR || 'target'), 'debug', 'warmline-admin');
+  const endpoint = `http://127.0.0.1:${dynamodbPort}`;
+  const argv = ['--endpoint-url', endpoint, '--table', agentsTable(state), ...args];
+  const env = {
+    ...process.env,
+    AWS_ENDPOINT_URL_DYNAMODB: endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+  };
+  return new Promise((resolve, reject) => {
+    execFile(binary, argv, { cwd: ROOT, env, timeout: 60 * 1000 }, (error, stdout, stderr) => {
+      if (error) {
+        reject(new Error(`warmline-admin ${args.join(' ')} failed (${error.code}):\n${stderr}`));
+      } else {
+        resolve({ stdout, stderr });
+      }
+    });
+  });
 }

@@ -1,6 +1,6 @@
 //! `make demo`: a scripted warm transfer against a running `make dev` stack and its simulator.
-//! The simulator plays Twilio and every phone and browser; the "Dial agent 2 in" click is a
-//! plain POST to the stack, exactly as the dashboard sends it.
+//! The simulator plays Twilio and every phone and browser; agent1 signs in as the login form
+//! does, and the "Dial agent 2 in" click is a POST to the stack, exactly as the dashboard sends it.
 
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ pub enum DemoError {
     NoStack,
     #[error("POST {url} failed: {reason}")]
     Dashboard { url: String, reason: String },
+    #[error("agent1's password is unknown: pass --password, or start `make dev` (it writes .dev/agents.txt)")]
+    NoPassword,
     #[error("{0}")]
     Unexpected(String),
 }
@@ -37,22 +39,62 @@ impl Outcome {
     }
 }
 
-pub async fn run(sim: &Client, stack: Option<&str>) -> Outcome {
+/// Signs `agent` in through `POST /login` as the login form does, and returns the `Cookie`
+/// header that carries the session.
+pub async fn sign_in(stack: &str, agent: &str, password: &str) -> Result<String, DemoError> {
+    let url = format!("{stack}/login");
+    let failed = |reason: String| DemoError::Dashboard { url: url.clone(), reason };
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .map_err(|err| failed(err.to_string()))?;
+    let response = http
+        .post(&url)
+        .header("origin", stack)
+        .form(&[("agent_id", agent), ("password", password), ("next", "/dashboard")])
+        .send()
+        .await
+        .map_err(|err| failed(err.to_string()))?;
+    if response.status().as_u16() != 303 {
+        return Err(failed(format!("{} (wrong password?)", response.status())));
+    }
+    let set_cookie = response.headers().get("set-cookie").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let cookie = set_cookie.split(';').next().unwrap_or_default();
+    if cookie.is_empty() {
+        return Err(failed("no session cookie".into()));
+    }
+    Ok(cookie.to_owned())
+}
+
+/// The dashboard's "Dial a colleague in", for `agent` signed in with `cookie`.
+pub async fn dial_colleague_in(stack: &str, cookie: &str, agent: &str) -> Result<reqwest::Response, reqwest::Error> {
+    reqwest::Client::new()
+        .post(format!("{stack}/conference/{agent}/call"))
+        .header("origin", stack)
+        .header("cookie", cookie)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+}
+
+pub async fn run(sim: &Client, stack: Option<&str>, password: Option<&str>) -> Outcome {
     let since = match sim.reset().await {
         Ok(since) => since,
         Err(err) => return Outcome { entries: Vec::new(), error: Some(err.into()) },
     };
-    let error = warm_transfer(sim, stack, since).await.err();
+    let error = warm_transfer(sim, stack, password, since).await.err();
     // The last steps' events (the conference ending, calls completing) land just after.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let entries = sim.timeline(since).await.unwrap_or_default();
     Outcome { entries, error }
 }
 
-async fn warm_transfer(sim: &Client, stack: Option<&str>, since: u64) -> Result<(), DemoError> {
+async fn warm_transfer(sim: &Client, stack: Option<&str>, password: Option<&str>, since: u64) -> Result<(), DemoError> {
     let info = sim.info().await?;
     let stack = stack.map(str::to_owned).or(info.public_base_url).ok_or(DemoError::NoStack)?;
     let stack = stack.trim_end_matches('/');
+    let cookie = sign_in(stack, "agent1", password.ok_or(DemoError::NoPassword)?).await?;
 
     // agent1's browser rings until the customer has heard the hold message and the music starts.
     sim.set_behaviour("client:agent1", &Behaviour { answer: AnswerMode::Manual, ..Behaviour::default() }).await?;
@@ -92,10 +134,7 @@ async fn warm_transfer(sim: &Client, stack: Option<&str>, since: u64) -> Result<
 
     sim.note("dashboard: agent1 clicks \"Dial agent 2 in\" (POST /conference/agent1/call)").await?;
     let url = format!("{stack}/conference/agent1/call");
-    let response = reqwest::Client::new()
-        .post(&url)
-        .timeout(Duration::from_secs(10))
-        .send()
+    let response = dial_colleague_in(stack, &cookie, "agent1")
         .await
         .map_err(|err| DemoError::Dashboard { url: url.clone(), reason: err.to_string() })?;
     let status = response.status();

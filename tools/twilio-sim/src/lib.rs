@@ -16,11 +16,6 @@ pub mod timeline;
 pub mod twiml;
 pub mod webhook;
 
-/// The Python oracle helper, shared with the integration tests in `tests/`.
-#[cfg(test)]
-#[path = "../tests/common/python.rs"]
-pub(crate) mod test_python;
-
 use std::net::SocketAddr;
 
 pub use sim::{

@@ -45,6 +45,9 @@ enum Command {
         /// Warmline's base URL; by default the simulator's PUBLIC_BASE_URL.
         #[arg(long)]
         stack: Option<String>,
+        /// agent1's password; by default read from $WARMLINE_STATE_DIR/agents.txt (.dev/).
+        #[arg(long, env = "WARMLINE_DEMO_PASSWORD")]
+        password: Option<String>,
     },
     /// Print the simulator's timeline.
     Timeline {
@@ -61,13 +64,14 @@ async fn main() -> ExitCode {
         Command::Serve { listen, env_file, public_base_url, time_scale, url_file } => {
             serve(listen, env_file, public_base_url, time_scale, url_file).await
         }
-        Command::Demo { sim, stack } => {
+        Command::Demo { sim, stack, password } => {
             let Some(sim) = sim_url(sim) else {
                 return fail(
                     "no simulator: start `make dev` without Twilio credentials first (it writes .dev/simulator.url)",
                 );
             };
-            let outcome = demo::run(&client::Client::new(&sim), stack.as_deref()).await;
+            let password = password.or_else(|| dev_password("agent1"));
+            let outcome = demo::run(&client::Client::new(&sim), stack.as_deref(), password.as_deref()).await;
             println!("Warm transfer through the Twilio simulator at {sim}:\n");
             print!("{}", outcome.text());
             match outcome.error {
@@ -131,11 +135,21 @@ async fn serve(
     ExitCode::SUCCESS
 }
 
+/// A file `make dev` writes into its state directory.
+fn dev_state_file(name: &str) -> Option<String> {
+    let state = std::env::var("WARMLINE_STATE_DIR").unwrap_or_else(|_| ".dev".into());
+    std::fs::read_to_string(PathBuf::from(state).join(name)).ok()
+}
+
 fn sim_url(given: Option<String>) -> Option<String> {
-    given.or_else(|| {
-        let state = std::env::var("WARMLINE_STATE_DIR").unwrap_or_else(|_| ".dev".into());
-        std::fs::read_to_string(PathBuf::from(state).join("simulator.url")).ok().map(|url| url.trim().to_owned())
-    })
+    given.or_else(|| dev_state_file("simulator.url").map(|url| url.trim().to_owned()))
+}
+
+/// The password `make dev` gave `agent` (its agents.txt has lines `id password`).
+fn dev_password(agent: &str) -> Option<String> {
+    dev_state_file("agents.txt")?
+        .lines()
+        .find_map(|line| line.split_once(' ').filter(|(id, _)| *id == agent).map(|(_, password)| password.to_owned()))
 }
 
 fn fail(message: &str) -> ExitCode {

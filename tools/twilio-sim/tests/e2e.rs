@@ -17,15 +17,11 @@
 
 mod common;
 
-use std::io::Read as _;
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt as _;
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
-use common::python::workspace_root;
+use common::dev_stack::{DevStack, free_port};
 use serde_json::{Value, json};
 use twilio_sim::{AnswerMode, Behaviour, BrowserCall, CallStatus, Entry, Event, InboundCall, Server, SimConfig};
 
@@ -33,6 +29,8 @@ const ACCOUNT: &str = "AC5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 const AUTH_TOKEN: &str = "e2e-sim-auth-token";
 const API_KEY: &str = "SK5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 const API_SECRET: &str = "e2e-sim-api-secret";
+/// What `scripts/dev.sh` makes every seeded agent's password (WARMLINE_DEV_AGENT_PASSWORD).
+const AGENT_PASSWORD: &str = "e2e-agent-password";
 const SUPPORT_NUMBER: &str = "+15550002222";
 const HOLD_MESSAGE: &str =
     "Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.";
@@ -47,7 +45,7 @@ struct Stack {
     runtime: tokio::runtime::Runtime,
     server: Server,
     base: String,
-    _process: Mutex<(Child, ChildStdin)>,
+    _dev: Mutex<DevStack>,
 }
 
 fn stack() -> &'static Stack {
@@ -87,10 +85,6 @@ fn scenario() -> (MutexGuard<'static, ()>, &'static Stack, u64) {
     (guard, stack, since)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn start_stack() -> Stack {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let port = free_port();
@@ -108,77 +102,17 @@ fn start_stack() -> Stack {
     };
     let server = runtime.block_on(Server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
 
-    // Under target/, kept after the run: dev.log there tells what the stack did.
-    let state = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e-stack");
-    let _ = std::fs::remove_dir_all(&state);
-    std::fs::create_dir_all(&state).unwrap();
-    let settings = state.join("settings.env");
-    std::fs::write(
-        &settings,
-        format!(
-            "TWILIO_ACCOUNT_SID={ACCOUNT}\nTWILIO_AUTH_TOKEN={AUTH_TOKEN}\nTWILIO_API_KEY={API_KEY}\n\
-             TWILIO_API_SECRET={API_SECRET}\nTWILIO_NUMBER={SUPPORT_NUMBER}\nTWILIO_TWIML_APP_SID=AP{}\n\
-             TWILIO_API_BASE_URL={}\nPUBLIC_BASE_URL={base}\n",
-            "5e".repeat(16),
-            server.url()
-        ),
-    )
-    .unwrap();
-    let log_path = state.join("dev.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    // The wrapper leads its own process group; it takes the group down when dev.sh exits or
-    // when our end of its stdin closes (this process exited).
-    let wrapper = r#"
-        exec 3<&0
-        bash scripts/dev.sh </dev/null &
-        dev=$!
-        { read -r _ <&3; kill -TERM 0; } &
-        wait "$dev"
-        echo "dev.sh exited with $?" >&2
-        kill -TERM 0
-    "#;
-    let mut child = Command::new("bash")
-        .args(["-c", wrapper])
-        .current_dir(workspace_root())
-        .env("WARMLINE_PORT", port.to_string())
-        .env("WARMLINE_DYNAMODB_PORT", free_port().to_string())
-        .env("WARMLINE_ENV_FILE", &settings)
-        .env("WARMLINE_STATE_DIR", &state)
-        .stdin(Stdio::piped())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take().unwrap();
-
-    runtime.block_on(wait_until_serving(&base, &mut child, &log_path));
+    let settings = format!(
+        "TWILIO_ACCOUNT_SID={ACCOUNT}\nTWILIO_AUTH_TOKEN={AUTH_TOKEN}\nTWILIO_API_KEY={API_KEY}\n\
+         TWILIO_API_SECRET={API_SECRET}\nTWILIO_NUMBER={SUPPORT_NUMBER}\nTWILIO_TWIML_APP_SID=AP{}\n\
+         TWILIO_API_BASE_URL={}\nPUBLIC_BASE_URL={base}\n",
+        "5e".repeat(16),
+        server.url()
+    );
+    let mut dev = DevStack::start("e2e-stack", port, &settings, &[("WARMLINE_DEV_AGENT_PASSWORD", AGENT_PASSWORD)]);
+    runtime.block_on(dev.wait_until_serving());
     runtime.block_on(warm_up(&base));
-    Stack { runtime, server, base, _process: Mutex::new((child, stdin)) }
-}
-
-fn read_log(path: &PathBuf) -> String {
-    let mut text = String::new();
-    if let Ok(mut file) = std::fs::File::open(path) {
-        let _ = file.read_to_string(&mut text);
-    }
-    text
-}
-
-/// Until the router answers; a first start on a fresh clone compiles the workspace.
-async fn wait_until_serving(base: &str, child: &mut Child, log_path: &PathBuf) {
-    let deadline = Instant::now() + Duration::from_secs(900);
-    let http = reqwest::Client::new();
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("dev.sh exited ({status}):\n{}", read_log(log_path));
-        }
-        if http.post(format!("{base}/token")).send().await.is_ok() {
-            return;
-        }
-        assert!(Instant::now() < deadline, "dev.sh did not serve in time:\n{}", read_log(log_path));
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    Stack { runtime, server, base, _dev: Mutex::new(dev) }
 }
 
 /// `cargo lambda watch` starts each function on its first request; starting them all now keeps
@@ -196,10 +130,11 @@ async fn warm_up(base: &str) {
         let response = http.post(format!("{base}{path}")).send().await.unwrap();
         assert_eq!(response.status(), 403, "{path}");
     }
+    // Agents only: refused before any work.
     let response = http.get(format!("{base}/tickets?limit=1")).send().await.unwrap();
-    assert_eq!(response.status(), 200);
-    let response = http.post(format!("{base}/conference/nobody/call")).send().await.unwrap();
-    assert_eq!(response.status(), 404);
+    assert_eq!(response.status(), 401);
+    let response = http.post(format!("{base}/conference/nobody/call")).header("origin", base).send().await.unwrap();
+    assert_eq!(response.status(), 401);
 }
 
 impl Stack {
@@ -262,15 +197,16 @@ impl Stack {
     /// agent1 rings until the customer has heard the hold message and the music has started.
     async fn hears_hold_music(&self, since: u64, customer: &str) {
         self.expect(since, "the customer hears the hold music", |e| {
-            of(e, customer) && matches!(e.event, Event::Play { loop_count: 0, hold: true, .. })
+            of(e, customer) && matches!(e.event, Event::Play { hold: true, .. })
         })
         .await;
     }
 
-    /// The dashboard's "Dial agent 2 in": a plain POST to the stack, not through Twilio.
+    /// The dashboard's "Dial agent 2 in", by `agent` signed in: a POST to the stack, not
+    /// through Twilio.
     async fn dial_agent_in(&self, agent: &str) -> (u16, Value) {
-        let response =
-            reqwest::Client::new().post(format!("{}/conference/{agent}/call", self.base)).send().await.unwrap();
+        let cookie = twilio_sim::demo::sign_in(&self.base, agent, AGENT_PASSWORD).await.unwrap();
+        let response = twilio_sim::demo::dial_colleague_in(&self.base, &cookie, agent).await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -376,7 +312,7 @@ fn full_warm_transfer() {
             index(&entries, "Warmline puts the customer in a conference", |e| of(e, &customer) && matches!(&e.event, Event::Webhook { url, status: Some(200), twiml: Some(twiml), .. } if *url == format!("{base}/conference/connect/client") && twiml.starts_with("Dial Conference"))),
             index(&entries, "the customer waits", |e| of(e, &customer) && matches!(&e.event, Event::ConferenceJoined { waiting: true, start_conference_on_enter: false, end_conference_on_exit: true, .. })),
             index(&entries, "the hold message", |e| of(e, &customer) && e.event == Event::Say { text: HOLD_MESSAGE.into(), hold: true }),
-            index(&entries, "the hold music loops", |e| of(e, &customer) && matches!(&e.event, Event::Play { url, loop_count: 0, hold: true } if url.ends_with("BusyStrings.mp3"))),
+            index(&entries, "the hold music plays", |e| of(e, &customer) && matches!(&e.event, Event::Play { url, hold: true, .. } if url.ends_with("BusyStrings.mp3"))),
             index(&entries, "agent1 answers", |e| of(e, &agent1) && e.event == Event::Answered),
             index(&entries, "agent1 joins", |e| of(e, &agent1) && matches!(&e.event, Event::ConferenceJoined { waiting: false, start_conference_on_enter: true, end_conference_on_exit: false, .. })),
             index(&entries, "the conference starts", |e| matches!(&e.event, Event::ConferenceStarted { conference, .. } if *conference == customer)),
@@ -524,7 +460,7 @@ fn when_no_agent_answers_the_customer_hears_an_apology_and_is_hung_up() {
         let apology = shared::handlers::conference_events::NO_AGENT_AVAILABLE;
         let steps = [
             index(&entries, "Warmline dials agent1 for 20 s with a status callback", |e| matches!(&e.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains("To=client:agent1") && summary.contains("Timeout=20") && summary.contains(&format!("StatusCallback=/conference/{customer}/agents/agent1/status")))),
-            index(&entries, "the customer hears the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { loop_count: 0, hold: true, .. })),
+            index(&entries, "the customer hears the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { hold: true, .. })),
             index(&entries, "agent1 does not answer", |e| of(e, &agent_calls[0]) && matches!(&e.event, Event::CallEnded { status, .. } if status == "no-answer")),
             index(&entries, "Warmline dials agent2", |e| matches!(&e.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains("To=client:agent2") && summary.contains("Timeout=20") && summary.contains(&format!("Url=/conference/{customer}/connect/agent2")))),
             index(&entries, "agent2 does not answer", |e| of(e, &agent_calls[1]) && matches!(&e.event, Event::CallEnded { status, .. } if status == "no-answer")),
@@ -573,7 +509,7 @@ fn a_browser_customer_calls_support() {
         index(&entries, "the TwiML App's Voice URL", |e| {
             of(e, &customer) && matches!(&e.event, Event::Webhook { url, twiml: Some(t), .. } if url.ends_with("/call/connect") && t.starts_with("Dial Conference"))
         });
-        index(&entries, "the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { loop_count: 0, hold: true, .. }));
+        index(&entries, "the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { hold: true, .. }));
         assert_clean(&entries);
     });
 }

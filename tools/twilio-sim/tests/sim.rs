@@ -90,9 +90,7 @@ for case in json.load(sys.stdin):
     forged = validator.validate(case["url"] + "&forged=1", Params(case["params"]), case["signature"])
     print(ok, forged)
 "#;
-    let mut command = python::python();
-    command.args(["-c", script, TOKEN]);
-    let verdicts = python::run_command_with_input(command, &serde_json::to_string(&cases).unwrap());
+    let verdicts = python::run_python_with_args(script, &[TOKEN], &serde_json::to_string(&cases).unwrap());
     assert_eq!(verdicts.lines().collect::<Vec<_>>(), ["True False", "True False"]);
 }
 

@@ -5,7 +5,8 @@
 //! |---------------|---------------|-----------------------------------------------------------------|
 //! | `CONF#<sid>`  | `CONF`        | the conference: `first_agent`, `tried` (list, the agents rung   |
 //! |               |               | in turn), `joined` (string set), `agent_calls` (string set, the |
-//! |               |               | CallSids of the calls placed to agents), `created_at`           |
+//! |               |               | CallSids of the calls placed to agents), `created_at`,          |
+//! |               |               | `chain_moved_at`, `delivery` (the creating delivery's nonce)    |
 //! | `CONF#<sid>`  | `AGENT#<id>`  | an agent who joined it: `call_sid` (the agent's call),          |
 //! |               |               | `joined_at`                                                     |
 //! | `AGENT#<id>`  | `CONF`        | the conference that agent is in now: `conference_id`,           |
@@ -22,9 +23,11 @@ use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
-use super::{Item, n, number_attr, s, string_attr, unavailable};
+use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
 use crate::domain::{AgentId, CallSid};
 use crate::store::{CALL_RECORD_TTL_SECONDS, CallStore, Conference, StoreError};
 
@@ -86,19 +89,24 @@ fn conference_from_item(id: &CallSid, item: &Item) -> Result<Conference, StoreEr
     joined.sort();
     let mut agent_calls = parsed_strings(item, "agent_calls", CallSid::parse)?;
     agent_calls.sort();
+    let created_at = number_attr(item, "created_at")?;
     Ok(Conference {
         id: id.clone(),
         first_agent,
         tried: parsed_strings(item, "tried", agent)?,
         joined,
         agent_calls,
-        created_at: number_attr(item, "created_at")?,
+        created_at,
         expires_at: number_attr(item, "expires_at")?,
+        // Records written before these attributes existed: the chain last moved when created,
+        // and no delivery's retry can claim them.
+        chain_moved_at: if item.contains_key("chain_moved_at") {
+            number_attr(item, "chain_moved_at")?
+        } else {
+            created_at
+        },
+        delivery: item.get("delivery").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
     })
-}
-
-fn is_condition_failure<E>(err: &SdkError<E>, check: impl Fn(&E) -> bool) -> bool {
-    matches!(err, SdkError::ServiceError(service) if check(service.err()))
 }
 
 impl DynamoCallStore {
@@ -194,6 +202,13 @@ impl DynamoCallStore {
     }
 }
 
+/// Whether the record that refused a conditional put is the one `delivery` wrote.
+fn written_by<R>(err: &SdkError<PutItemError, R>, delivery: &str) -> bool {
+    let SdkError::ServiceError(failure) = err else { return false };
+    let PutItemError::ConditionalCheckFailedException(refused) = failure.err() else { return false };
+    refused.item().and_then(|item| item.get("delivery")).and_then(|v| v.as_s().ok()).is_some_and(|d| d == delivery)
+}
+
 fn participant_agent(item: &Item) -> Result<AgentId, StoreError> {
     string_attr(item, "sk")?
         .strip_prefix(AGENT_PREFIX)
@@ -215,9 +230,14 @@ impl CallStore for DynamoCallStore {
             .item("tried", AttributeValue::L(tried))
             .item("created_at", n(conference.created_at))
             .item("expires_at", n(conference.expires_at))
+            .item("chain_moved_at", n(conference.chain_moved_at))
+            .item("delivery", s(conference.delivery.as_str()))
             // An expired record that the TTL sweeper has not removed yet does not count.
             .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-            .expression_attribute_values(":now", n(conference.created_at));
+            .expression_attribute_values(":now", n(conference.created_at))
+            // The SDK resends a write whose reply was lost; the record then in the way may be
+            // this very write's, and only its `delivery` tells.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         if !conference.joined.is_empty() {
             request =
                 request.item("joined", AttributeValue::Ss(conference.joined.iter().map(|a| a.to_string()).collect()));
@@ -228,7 +248,9 @@ impl CallStore for DynamoCallStore {
         }
         match request.send().await {
             Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err, PutItemError::is_conditional_check_failed_exception) => Ok(false),
+            Err(err) if is_condition_failure(&err, PutItemError::is_conditional_check_failed_exception) => {
+                Ok(written_by(&err, &conference.delivery))
+            }
             Err(err) => Err(unavailable(err)),
         }
     }
@@ -265,7 +287,8 @@ impl CallStore for DynamoCallStore {
             (":tried", count(tried_so_far)),
             (":now", n(now)),
         ];
-        self.update_conference(id, "SET tried = list_append(tried, :next)", CHAIN_UNCHANGED, values).await
+        let update = "SET tried = list_append(tried, :next), chain_moved_at = :now";
+        self.update_conference(id, update, CHAIN_UNCHANGED, values).await
     }
 
     async fn abandon_conference(&self, id: &CallSid, tried_so_far: usize, now: i64) -> Result<bool, StoreError> {

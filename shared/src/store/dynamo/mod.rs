@@ -1,12 +1,15 @@
 //! DynamoDB implementations of the storage ports, and the attribute helpers they share.
 
+mod agents;
 mod calls;
 mod tickets;
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
+pub use agents::DynamoAgentStore;
 pub use calls::DynamoCallStore;
 pub use tickets::DynamoTicketStore;
 
@@ -38,4 +41,10 @@ pub(crate) fn number_attr(item: &Item, name: &str) -> Result<i64, StoreError> {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| StoreError::Corrupt(format!("missing number attribute {name}")))
+}
+
+/// Whether a write was refused by its condition (the expected outcome of a duplicate), as
+/// opposed to failing.
+pub(crate) fn is_condition_failure<E>(err: &SdkError<E>, check: impl Fn(&E) -> bool) -> bool {
+    matches!(err, SdkError::ServiceError(service) if check(service.err()))
 }

@@ -196,7 +196,7 @@ r.redirect('/again', method='GET')
 r.hangup()
 print(r.to_xml())
 "#;
-    let xml = crate::test_python::run(script);
+    let xml = shared::test_support::run_python(script, "");
     let document = call(&xml).unwrap();
     assert_eq!(
         document.verbs,

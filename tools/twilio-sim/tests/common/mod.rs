@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod dev_stack;
 pub mod python;
 
 use std::net::SocketAddr;

@@ -1,0 +1,487 @@
+//! Twilio delivers a webhook again when it is slow to answer, sends status callbacks twice and
+//! out of order, and its deliveries overlap. Here the handlers run over the real DynamoDB store
+//! on the emulator, because it is the store's conditional writes and transactions, not the
+//! memory store's mutex, that must make every repeat a no-op. Deliveries marked "at once" run
+//! on separate threads and start together behind a barrier.
+//!
+//! Needs the emulator (`WARMLINE_TEST_DYNAMODB_ENDPOINT`, which `make test` sets) and the
+//! venv's Python (the tables come from template.yaml through scripts/create_tables.py).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "test code: a panic is a failed test")]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::{Body, Response};
+use shared::App;
+use shared::app::Ports;
+use shared::domain::{AgentId, CallSid};
+use shared::handlers::conference_connect_agent::CALL_ENDED;
+use shared::handlers::conference_events::NO_AGENT_AVAILABLE;
+use shared::handlers::testing::{
+    BASE, EMPTY_TWIML, NOW, TestApp, XML_HEAD, agent_call, body_text, inbound_call_params, placed_sid, sid,
+    signed_webhook_json,
+};
+use shared::handlers::{conference_connect_agent, conference_connect_client, conference_events};
+use shared::store::dynamo::DynamoCallStore;
+use shared::store::{CallStore, Conference};
+use shared::twilio::CallUpdate;
+
+type Item = HashMap<String, AttributeValue>;
+
+/// Fresh tables from template.yaml, made by the script `make dev` uses, in the emulator.
+struct Emulator {
+    client: aws_sdk_dynamodb::Client,
+    calls_table: String,
+}
+
+impl Emulator {
+    async fn start() -> Self {
+        let tables = shared::test_support::emulator_tables().await;
+        Self { client: tables.client.clone(), calls_table: tables.name("CallsTable") }
+    }
+
+    fn store(&self) -> DynamoCallStore {
+        DynamoCallStore::new(self.client.clone(), self.calls_table.clone())
+    }
+
+    /// Every item of the Calls table as (pk, sk, item), sorted by key.
+    async fn items(&self) -> Vec<(String, String, Item)> {
+        let scan = self.client.scan().table_name(&self.calls_table).consistent_read(true).send().await.unwrap();
+        let mut items: Vec<_> =
+            scan.items().iter().map(|item| (text(item, "pk"), text(item, "sk"), item.clone())).collect();
+        items.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        items
+    }
+
+    async fn keys(&self) -> Vec<(String, String)> {
+        self.items().await.into_iter().map(|(pk, sk, _)| (pk, sk)).collect()
+    }
+}
+
+fn text(item: &Item, name: &str) -> String {
+    item.get(name).and_then(|value| value.as_s().ok()).cloned().unwrap_or_default()
+}
+
+/// The handler test kit's app (recording dialer, clock at `NOW`) over the DynamoDB store.
+struct Harness {
+    kit: TestApp,
+    app: App,
+    store: Arc<DynamoCallStore>,
+}
+
+impl Harness {
+    fn over(emulator: &Emulator) -> Arc<Self> {
+        let kit = TestApp::new();
+        let store = Arc::new(emulator.store());
+        let app = App::new(kit.app.config.clone(), Ports { calls: store.clone(), ..kit.ports() });
+        Arc::new(Self { kit, app, store })
+    }
+
+    fn placed_to(&self) -> Vec<String> {
+        self.kit.dialer.placed().into_iter().map(|call| call.to).collect()
+    }
+
+    async fn conference(&self, id: &str) -> Option<Conference> {
+        self.store.conference(&call(id), NOW).await.unwrap()
+    }
+
+    async fn in_call(&self, agent: &str) -> Option<CallSid> {
+        self.store.conference_of_agent(&AgentId::parse(agent).unwrap(), NOW).await.unwrap()
+    }
+}
+
+fn call(id: &str) -> CallSid {
+    CallSid::parse(id).unwrap()
+}
+
+fn agents(ids: &[&str]) -> Vec<AgentId> {
+    ids.iter().map(|id| AgentId::parse(id).unwrap()).collect()
+}
+
+/// One Twilio delivery: the function it reaches and its API Gateway event.
+#[derive(Debug, Clone)]
+enum Delivery {
+    ConnectClient(String),
+    ConnectAgent(String),
+    Report(String),
+    /// A conference's `conference-end`, told apart because the order tests track it.
+    End(String),
+}
+
+impl Delivery {
+    async fn send(&self, app: &App) -> Response<Body> {
+        let request = |json: &str| lambda_http::request::from_str(json).unwrap();
+        match self {
+            Self::ConnectClient(json) => conference_connect_client::handle(app, request(json)).await,
+            Self::ConnectAgent(json) => conference_connect_agent::handle(app, request(json)).await,
+            Self::Report(json) | Self::End(json) => conference_events::handle(app, request(json)).await,
+        }
+        .unwrap()
+    }
+}
+
+fn customer_calls(customer: &str) -> Delivery {
+    let params = inbound_call_params(customer);
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Delivery::ConnectClient(signed_webhook_json("/conference/connect/client", &params))
+}
+
+fn agent_answers(customer: &str, agent: &str, agent_call: &str) -> Delivery {
+    let to = format!("client:{agent}");
+    let params = [("CallSid", agent_call), ("To", to.as_str()), ("Direction", "outbound-api")];
+    Delivery::ConnectAgent(signed_webhook_json(&format!("/conference/{customer}/connect/{agent}"), &params))
+}
+
+/// The conference's own status callback (`leave` of `participant`, or `end`).
+fn conference_report(customer: &str, event: &str, participant: Option<&str>) -> Delivery {
+    let mut params = vec![
+        ("ConferenceSid", format!("CF{}", "c".repeat(32))),
+        ("FriendlyName", customer.to_owned()),
+        ("StatusCallbackEvent", event.to_owned()),
+    ];
+    if let Some(call) = participant {
+        params.push(("CallSid", call.to_owned()));
+    }
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let json = signed_webhook_json(&format!("/conference/{customer}/events"), &params);
+    if event == "conference-end" { Delivery::End(json) } else { Delivery::Report(json) }
+}
+
+/// How a call Warmline placed to an agent ended.
+fn call_report(customer: &str, agent: &str, agent_call: &str, status: &str) -> Delivery {
+    let to = format!("client:{agent}");
+    let params = [("CallSid", agent_call), ("CallStatus", status), ("Direction", "outbound-api"), ("To", to.as_str())];
+    Delivery::Report(signed_webhook_json(&format!("/conference/{customer}/agents/{agent}/status"), &params))
+}
+
+/// `times` deliveries on separate tasks of a multi-threaded runtime, released together.
+async fn at_once(harness: &Arc<Harness>, delivery: &Delivery, times: usize) -> Vec<(u16, String)> {
+    let barrier = Arc::new(tokio::sync::Barrier::new(times));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..times {
+        let (harness, delivery, barrier) = (harness.clone(), delivery.clone(), barrier.clone());
+        tasks.spawn(async move {
+            barrier.wait().await;
+            let response = delivery.send(&harness.app).await;
+            (response.status().as_u16(), body_text(&response))
+        });
+    }
+    tasks.join_all().await
+}
+
+async fn in_a_row(harness: &Harness, delivery: &Delivery, times: usize) -> Vec<(u16, String)> {
+    let mut answers = Vec::new();
+    for _ in 0..times {
+        let response = delivery.send(&harness.app).await;
+        answers.push((response.status().as_u16(), body_text(&response)));
+    }
+    answers
+}
+
+fn all_equal(answers: &[(u16, String)], expected: &str) {
+    for (status, body) in answers {
+        assert_eq!((*status, body.as_str()), (200, expected));
+    }
+}
+
+fn customer_twiml(customer: &str) -> String {
+    format!(
+        r#"{XML_HEAD}<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{BASE}/conference/wait" waitMethod="POST" statusCallback="{BASE}/conference/{customer}/events" statusCallbackEvent="leave end" statusCallbackMethod="POST">{customer}</Conference></Dial></Response>"#
+    )
+}
+
+fn agent_twiml(customer: &str, end_on_exit: bool) -> String {
+    format!(
+        r#"{XML_HEAD}<Response><Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="{end_on_exit}">{customer}</Conference></Dial></Response>"#
+    )
+}
+
+fn call_ended_twiml() -> String {
+    format!("{XML_HEAD}<Response><Say>{CALL_ENDED}</Say><Hangup/></Response>")
+}
+
+fn apology() -> CallUpdate {
+    CallUpdate::Twiml(format!("{XML_HEAD}<Response><Say>{NO_AGENT_AVAILABLE}</Say><Hangup/></Response>"))
+}
+
+fn conference_key(customer: &str) -> (String, String) {
+    (format!("CONF#{customer}"), "CONF".to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_customer_webhook_delivered_five_times_makes_one_conference_and_one_dial() {
+    let emulator = Emulator::start().await;
+    let harness = Harness::over(&emulator);
+    let customer = sid(1);
+
+    let delivery = customer_calls(&customer);
+    all_equal(&at_once(&harness, &delivery, 5).await, &customer_twiml(&customer));
+    assert_eq!(harness.kit.dialer.placed(), [agent_call(&customer, "agent1")], "agent1 is rung once");
+    assert_eq!(emulator.keys().await, [conference_key(&customer)]);
+    let stored = harness.conference(&customer).await.unwrap();
+    assert_eq!(stored.tried, agents(&["agent1"]));
+    assert_eq!(stored.agent_calls, [call(&placed_sid(0))], "the one call, so the end can cancel it");
+
+    // Twilio retrying after the first deliveries were answered.
+    all_equal(&in_a_row(&harness, &delivery, 5).await, &customer_twiml(&customer));
+    assert_eq!(harness.kit.dialer.placed().len(), 1);
+    assert_eq!(harness.conference(&customer).await, Some(stored));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agent_answer_delivered_five_times_records_one_join() {
+    let emulator = Emulator::start().await;
+    let harness = Harness::over(&emulator);
+    let customer = sid(2);
+    customer_calls(&customer).send(&harness.app).await;
+
+    let delivery = agent_answers(&customer, "agent1", &placed_sid(0));
+    // Every delivery puts agent1 in as the first responder, who may leave without ending it.
+    all_equal(&at_once(&harness, &delivery, 5).await, &agent_twiml(&customer, false));
+    all_equal(&in_a_row(&harness, &delivery, 5).await, &agent_twiml(&customer, false));
+
+    let items = emulator.items().await;
+    let keys: Vec<(&str, &str)> = items.iter().map(|(pk, sk, _)| (pk.as_str(), sk.as_str())).collect();
+    let conference_pk = format!("CONF#{customer}");
+    assert_eq!(
+        keys,
+        [("AGENT#agent1", "CONF"), (conference_pk.as_str(), "AGENT#agent1"), (conference_pk.as_str(), "CONF")]
+    );
+    assert_eq!(text(&items[0].2, "conference_id"), customer);
+    assert_eq!(text(&items[1].2, "call_sid"), placed_sid(0));
+    assert_eq!(harness.conference(&customer).await.unwrap().joined, agents(&["agent1"]));
+    assert_eq!(harness.in_call("agent1").await, Some(call(&customer)));
+    assert_eq!(harness.kit.dialer.placed().len(), 1, "answering dials nobody");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_no_answer_reported_five_times_rings_the_next_agent_once_and_apologises_once() {
+    let emulator = Emulator::start().await;
+    let harness = Harness::over(&emulator);
+    let customer = sid(3);
+    customer_calls(&customer).send(&harness.app).await;
+
+    let agent1_missed = call_report(&customer, "agent1", &placed_sid(0), "no-answer");
+    all_equal(&at_once(&harness, &agent1_missed, 5).await, EMPTY_TWIML);
+    all_equal(&in_a_row(&harness, &agent1_missed, 5).await, EMPTY_TWIML);
+    assert_eq!(harness.placed_to(), ["client:agent1", "client:agent2"]);
+    assert_eq!(harness.kit.dialer.placed()[1], agent_call(&customer, "agent2"));
+    let stored = harness.conference(&customer).await.unwrap();
+    assert_eq!(stored.tried, agents(&["agent1", "agent2"]));
+    assert_eq!(stored.agent_calls, [call(&placed_sid(0)), call(&placed_sid(1))]);
+    assert_eq!(harness.kit.dialer.updated(), [], "the customer keeps waiting for agent2");
+
+    // agent2 is busy too, and Twilio says so five times, then once more late.
+    let agent2_busy = call_report(&customer, "agent2", &placed_sid(1), "busy");
+    all_equal(&at_once(&harness, &agent2_busy, 5).await, EMPTY_TWIML);
+    all_equal(&in_a_row(&harness, &agent2_busy, 5).await, EMPTY_TWIML);
+    assert_eq!(harness.kit.dialer.updated(), [(call(&customer), apology())], "one apology");
+    assert_eq!(emulator.keys().await, [], "the conference is given up");
+
+    // The customer leaves after the apology, so the conference ends: there is nothing to cancel.
+    all_equal(&at_once(&harness, &conference_report(&customer, "conference-end", None), 5).await, EMPTY_TWIML);
+    assert_eq!(harness.kit.dialer.updated().len(), 1);
+    assert_eq!(harness.kit.dialer.placed().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_conference_end_reported_five_times_cancels_each_agent_call_once_and_frees_the_agents() {
+    let emulator = Emulator::start().await;
+    let harness = Harness::over(&emulator);
+    let customer = sid(4);
+    customer_calls(&customer).send(&harness.app).await;
+    agent_answers(&customer, "agent1", &placed_sid(0)).send(&harness.app).await;
+    // A colleague, as "Dial agent 2 in" brings one: rung and joined.
+    harness.store.add_agent_call(&call(&customer), &call(&placed_sid(1)), NOW).await.unwrap();
+    agent_answers(&customer, "agent2", &placed_sid(1)).send(&harness.app).await;
+    assert_eq!(emulator.keys().await.len(), 5, "the record, two participants, two agents' current calls");
+
+    let leave = conference_report(&customer, "participant-leave", Some(&placed_sid(0)));
+    all_equal(&at_once(&harness, &leave, 5).await, EMPTY_TWIML);
+    assert_eq!((harness.in_call("agent1").await, harness.in_call("agent2").await), (None, Some(call(&customer))));
+
+    let end = conference_report(&customer, "conference-end", None);
+    all_equal(&at_once(&harness, &end, 5).await, EMPTY_TWIML);
+    all_equal(&in_a_row(&harness, &end, 5).await, EMPTY_TWIML);
+    let mut canceled = harness.kit.dialer.updated();
+    canceled.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    assert_eq!(
+        canceled,
+        [(call(&placed_sid(0)), CallUpdate::Cancel), (call(&placed_sid(1)), CallUpdate::Cancel)],
+        "each agent call is canceled once, by the one delivery that removed the record"
+    );
+    assert_eq!(emulator.keys().await, []);
+    assert_eq!(harness.kit.dialer.placed().len(), 1);
+}
+
+/// A tiny deterministic shuffle (xorshift), so a failing order can be replayed from its seed.
+fn shuffled<T: Clone>(items: &[T], seed: u64) -> Vec<T> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut out = items.to_vec();
+    for i in (1..out.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.swap(i, usize::try_from(state % (i as u64 + 1)).unwrap());
+    }
+    out
+}
+
+/// What a customer's reports did, delivered in one order.
+struct Outcome {
+    placed: Vec<String>,
+    /// How many calls had been placed when the first conference-end was answered.
+    placed_before_end: usize,
+    canceled: Vec<String>,
+    apologies: usize,
+    agent_answers: Vec<String>,
+}
+
+/// Delivers every report (each twice, as Twilio may) one after another in the order `seed`
+/// picks, for a customer whose conference has just begun with agent1 ringing.
+async fn deliver_shuffled(emulator: &Emulator, customer: &str, reports: &[Delivery], seed: u64) -> Outcome {
+    let harness = Harness::over(emulator);
+    customer_calls(customer).send(&harness.app).await;
+    let twice: Vec<Delivery> = reports.iter().flat_map(|report| [report.clone(), report.clone()]).collect();
+    let mut placed_before_end = None;
+    let mut agent_answers = Vec::new();
+    for delivery in shuffled(&twice, seed) {
+        let (status, body) = in_a_row(&harness, &delivery, 1).await.remove(0);
+        assert_eq!(status, 200, "seed {seed}: {body}");
+        match &delivery {
+            Delivery::ConnectAgent(_) => agent_answers.push(body),
+            Delivery::End(_) => {
+                placed_before_end.get_or_insert(harness.kit.dialer.placed().len());
+                assert_eq!(body, EMPTY_TWIML);
+            }
+            _ => assert_eq!(body, EMPTY_TWIML, "seed {seed}"),
+        }
+    }
+    let updated = harness.kit.dialer.updated();
+    let mut canceled: Vec<String> =
+        updated.iter().filter(|(_, update)| *update == CallUpdate::Cancel).map(|(call, _)| call.to_string()).collect();
+    canceled.sort();
+    Outcome {
+        placed: harness.kit.dialer.placed().into_iter().map(|call| call.to).collect(),
+        placed_before_end: placed_before_end.expect("the reports include the end"),
+        canceled,
+        apologies: updated.iter().filter(|(_, update)| *update == apology()).count(),
+        agent_answers,
+    }
+}
+
+/// The order-independent promises: after the end nothing is dialed, every call placed to an
+/// agent was canceled exactly once (nobody's browser rings into an ended call), no apology
+/// (agent2 never reported), and nothing is left in the table.
+async fn assert_consistent(emulator: &Emulator, outcome: &Outcome, seed: u64) {
+    assert_eq!(outcome.placed.len(), outcome.placed_before_end, "seed {seed}: dialed after the end");
+    let mut placed_sids: Vec<String> = (0..outcome.placed.len()).map(|n| placed_sid(n as u32)).collect();
+    placed_sids.sort();
+    assert_eq!(outcome.canceled, placed_sids, "seed {seed}: each agent call canceled once");
+    assert_eq!(outcome.apologies, 0, "seed {seed}");
+    assert_eq!(emulator.keys().await, [], "seed {seed}: records left behind");
+}
+
+const ORDERS: u64 = 12;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_customer_leaving_while_agent1_rings_ends_the_same_way_in_any_order() {
+    let emulator = Emulator::start().await;
+    for seed in 0..ORDERS {
+        let customer = sid(0x100 + u32::try_from(seed).unwrap());
+        let reports = [
+            conference_report(&customer, "participant-leave", Some(&customer)),
+            conference_report(&customer, "conference-end", None),
+            // Warmline canceled agent1's ringing call; its report may come first.
+            call_report(&customer, "agent1", &placed_sid(0), "canceled"),
+        ];
+        let outcome = deliver_shuffled(&emulator, &customer, &reports, seed).await;
+        assert_consistent(&emulator, &outcome, seed).await;
+        // agent2 rings only when agent1's report came before the end, and is canceled by it.
+        assert!(outcome.placed.len() <= 2, "seed {seed}: {:?}", outcome.placed);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_no_answer_after_the_end_rings_nobody_in_any_order() {
+    let emulator = Emulator::start().await;
+    let mut rang_agent2 = 0;
+    for seed in 0..ORDERS {
+        let customer = sid(0x200 + u32::try_from(seed).unwrap());
+        let reports = [
+            call_report(&customer, "agent1", &placed_sid(0), "no-answer"),
+            conference_report(&customer, "participant-leave", Some(&customer)),
+            conference_report(&customer, "conference-end", None),
+        ];
+        let outcome = deliver_shuffled(&emulator, &customer, &reports, seed).await;
+        assert_consistent(&emulator, &outcome, seed).await;
+        if outcome.placed.len() == 2 {
+            assert_eq!(outcome.placed, ["client:agent1", "client:agent2"], "seed {seed}");
+            rang_agent2 += 1;
+        }
+    }
+    // Both cases happened: the orders chosen put the no-answer before and after the end.
+    assert!((1..ORDERS).contains(&rang_agent2), "agent2 rang in {rang_agent2} of {ORDERS} orders");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_answering_around_the_end_is_never_left_in_a_call_in_any_order() {
+    let emulator = Emulator::start().await;
+    let mut told_it_ended = 0;
+    for seed in 0..ORDERS {
+        let customer = sid(0x300 + u32::try_from(seed).unwrap());
+        let reports = [
+            agent_answers(&customer, "agent1", &placed_sid(0)),
+            conference_report(&customer, "participant-leave", Some(&placed_sid(0))),
+            conference_report(&customer, "conference-end", None),
+            call_report(&customer, "agent1", &placed_sid(0), "completed"),
+        ];
+        let outcome = deliver_shuffled(&emulator, &customer, &reports, seed).await;
+        assert_consistent(&emulator, &outcome, seed).await;
+        assert_eq!(outcome.placed, ["client:agent1"], "seed {seed}: an answered call rings nobody else");
+        for answer in &outcome.agent_answers {
+            assert!(*answer == agent_twiml(&customer, false) || *answer == call_ended_twiml(), "seed {seed}: {answer}");
+        }
+        told_it_ended += usize::from(outcome.agent_answers.iter().any(|answer| *answer == call_ended_twiml()));
+    }
+    assert!(told_it_ended > 0, "no order put the answer after the end");
+}
+
+/// All the reports of a customer who leaves while agent1's call fails, each five times, all
+/// at once: the handlers race each other, and only the store's conditions keep them apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reports_racing_each_other_leave_a_consistent_end() {
+    let emulator = Emulator::start().await;
+    for round in 0..4 {
+        let harness = Harness::over(&emulator);
+        let customer = sid(0x400 + round);
+        customer_calls(&customer).send(&harness.app).await;
+        let reports = [
+            call_report(&customer, "agent1", &placed_sid(0), "no-answer"),
+            conference_report(&customer, "participant-leave", Some(&customer)),
+            conference_report(&customer, "conference-end", None),
+        ];
+        let mut tasks = tokio::task::JoinSet::new();
+        let barrier = Arc::new(tokio::sync::Barrier::new(reports.len() * 5));
+        for report in reports.iter().flat_map(|report| std::iter::repeat_n(report.clone(), 5)) {
+            let (harness, barrier) = (harness.clone(), barrier.clone());
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let response = report.send(&harness.app).await;
+                (response.status().as_u16(), body_text(&response))
+            });
+        }
+        all_equal(&tasks.join_all().await, EMPTY_TWIML);
+
+        let placed = harness.kit.dialer.placed().len();
+        assert!(placed <= 2, "round {round}: {:?}", harness.placed_to());
+        let mut canceled: Vec<String> =
+            harness.kit.dialer.updated().into_iter().map(|(call, _)| call.to_string()).collect();
+        canceled.sort();
+        let expected: Vec<String> = (0..placed).map(|n| placed_sid(n as u32)).collect();
+        assert_eq!(canceled, expected, "round {round}: every agent call canceled once, nothing else updated");
+        assert_eq!(emulator.keys().await, [], "round {round}");
+    }
+}
