@@ -11,11 +11,11 @@ free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# start_emulator PORT LOGFILE: starts the moto DynamoDB emulator on loopback and waits until it
-# answers; sets EMULATOR_PID.
+# start_emulator PORT LOGFILE: starts the moto emulator (DynamoDB, Secrets Manager) on loopback,
+# atomic like DynamoDB (scripts/emulator.py), and waits until it answers; sets EMULATOR_PID.
 start_emulator() {
   local port=$1 logfile=$2
-  moto_server -H 127.0.0.1 -p "$port" >"$logfile" 2>&1 &
+  python "$ROOT/scripts/emulator.py" "$port" >"$logfile" 2>&1 &
   EMULATOR_PID=$!
   for _ in $(seq 1 100); do
     if curl -fsS "http://127.0.0.1:$port/moto-api/" >/dev/null 2>&1; then

@@ -1,0 +1,309 @@
+//! What the fault tests share: the emulator's tables, a fake Twilio REST API, production-like
+//! clients pointed at fault proxies, and a reading of the TwiML an endpoint answers.
+#![allow(dead_code, reason = "each test binary uses a different part of this module")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "test helpers: a setup that fails is a failed test"
+)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::config::retry::RetryPartition;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use fault_proxy::FaultProxy;
+use lambda_http::{Body, Request, Response};
+use shared::App;
+use shared::app::{Ports, SystemClock};
+use shared::handlers::testing::{TestApp, config_with};
+use shared::store::dynamo::{DynamoCallStore, DynamoTicketStore};
+use shared::twilio::TwilioRestClient;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The bound on every answer to Twilio, whatever fails behind it.
+pub const ANSWER_BOUND: Duration = Duration::from_secs(3);
+
+fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The moto server `make test` starts. Like the storage tests in `shared`, a missing emulator
+/// fails the test: a fault test that silently skips proves nothing.
+pub fn dynamodb_endpoint() -> String {
+    std::env::var("WARMLINE_TEST_DYNAMODB_ENDPOINT").expect(
+        "WARMLINE_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts the DynamoDB emulator, \
+         or start `.venv/bin/moto_server -H 127.0.0.1 -p 5599` and set it to http://127.0.0.1:5599",
+    )
+}
+
+pub struct Tables {
+    pub calls: String,
+    pub tickets: String,
+    /// Straight to the emulator, past any proxy: to check what was really stored.
+    pub direct: aws_sdk_dynamodb::Client,
+}
+
+/// Fresh tables from `template.yaml`, created by the script `make dev` and the storage tests use.
+pub async fn emulator_tables() -> Tables {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let endpoint = dynamodb_endpoint();
+    let python =
+        std::env::var_os("WARMLINE_PYTHON").map_or_else(|| workspace_root().join(".venv/bin/python"), PathBuf::from);
+    assert!(python.exists(), "{} is missing: run `make test` (it installs the test tools)", python.display());
+    let prefix = format!("fault{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
+    let output = tokio::process::Command::new(python)
+        .args(["scripts/create_tables.py", "--endpoint", &endpoint, "--prefix", &prefix])
+        .current_dir(workspace_root())
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "create_tables.py failed: {}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let name = |logical_id: &str| {
+        stdout
+            .lines()
+            .filter_map(|line| line.split_once('='))
+            .find(|(logical, _)| logical.trim() == logical_id)
+            .map(|(_, name)| name.trim().to_owned())
+            .unwrap_or_else(|| panic!("create_tables.py made no {logical_id}: {stdout}"))
+    };
+    let direct = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .endpoint_url(&endpoint)
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("test", "test", None, None, "fault-proxy tests"))
+            .build(),
+    );
+    Tables { calls: name("CallsTable"), tickets: name("TicketsTable"), direct }
+}
+
+/// A DynamoDB client built the way `App::from_env` builds it (same loader, timeouts and
+/// retries), aimed at `endpoint`. Each gets its own retry partition, as a fresh Lambda instance
+/// has its own retry budget; the default partition is shared by every client in the process.
+pub async fn production_dynamodb(endpoint: &str, partition: &str) -> aws_sdk_dynamodb::Client {
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .timeout_config(shared::app::dynamodb_timeouts())
+        .retry_config(shared::app::dynamodb_retries())
+        .endpoint_url(endpoint)
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("test", "test", None, None, "fault-proxy tests"))
+        .load()
+        .await;
+    let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
+        .retry_partition(RetryPartition::new(partition.to_owned()))
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+/// Twilio's REST API as far as Warmline uses it: placing calls (each gets a fresh SID) and
+/// updating them.
+pub struct FakeTwilio {
+    pub server: MockServer,
+}
+
+struct NewCall;
+
+impl wiremock::Respond for NewCall {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        static PLACED: AtomicU32 = AtomicU32::new(0);
+        let sid = format!("CA{:032x}", 0xfa17_0000_u64 + u64::from(PLACED.fetch_add(1, Ordering::Relaxed)));
+        ResponseTemplate::new(201).set_body_json(serde_json::json!({ "sid": sid, "status": "queued" }))
+    }
+}
+
+impl FakeTwilio {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/2010-04-01/Accounts/AC[0-9a-f]{32}/Calls\.json$"))
+            .respond_with(NewCall)
+            .mount(&server)
+            .await;
+        Mock::given(method("POST"))
+            .and(path_regex(r"^/2010-04-01/Accounts/AC[0-9a-f]{32}/Calls/CA[0-9a-f]{32}\.json$"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({ "status": "canceled" })))
+            .mount(&server)
+            .await;
+        Self { server }
+    }
+
+    /// The form of every request that reached it for `path_suffix` (`Calls.json`, or a call's
+    /// own `Calls/<sid>.json`).
+    pub async fn requests_to(&self, path_suffix: &str) -> Vec<Vec<(String, String)>> {
+        self.server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|request| request.url.path().ends_with(path_suffix))
+            .map(|request| form_urlencoded_pairs(&request.body))
+            .collect()
+    }
+}
+
+fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.replace('+', " ").into_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = bytes.get(i + 1..i + 3).and_then(|hex| std::str::from_utf8(hex).ok())
+            && let Ok(byte) = u8::from_str_radix(byte, 16)
+        {
+            out.push(byte);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Which upstream a fault is injected in front of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    DynamoDb,
+    Twilio,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::DynamoDb => "DynamoDB",
+            Self::Twilio => "Twilio",
+        })
+    }
+}
+
+/// The real App, with the real DynamoDB stores and Twilio client, each behind its own fault
+/// proxy. Its roster is its own, so rigs sharing tables never meet in an agent's record.
+pub struct Rig {
+    pub app: App,
+    pub dynamodb: FaultProxy,
+    pub twilio: FaultProxy,
+    pub fake_twilio: FakeTwilio,
+    pub agents: [String; 2],
+}
+
+impl Rig {
+    pub async fn new(tables: &Tables, case: u32) -> Self {
+        let dynamodb = FaultProxy::in_front_of(&dynamodb_endpoint()).await.unwrap();
+        let fake_twilio = FakeTwilio::start().await;
+        let twilio = FaultProxy::start(*fake_twilio.server.address()).await.unwrap();
+        let agents = [format!("case{case}first"), format!("case{case}second")];
+        let roster = agents.join(",");
+        let twilio_url = twilio.url();
+        let config = config_with(&[
+            ("TWILIO_API_BASE_URL", &twilio_url),
+            ("CALLS_TABLE", &tables.calls),
+            ("TICKETS_TABLE", &tables.tickets),
+            ("AGENT_IDS", &roster),
+        ]);
+        let client = production_dynamodb(&dynamodb.url(), &format!("fault-case-{case}")).await;
+        let dialer = TwilioRestClient::from_config(&config.twilio).unwrap();
+        #[allow(clippy::needless_update, reason = "any port added later keeps the test kit's fake")]
+        let ports = Ports {
+            calls: Arc::new(DynamoCallStore::new(client.clone(), tables.calls.clone())),
+            tickets: Arc::new(DynamoTicketStore::new(client, tables.tickets.clone())),
+            dialer: Arc::new(dialer),
+            clock: Arc::new(SystemClock),
+            ..TestApp::new().ports()
+        };
+        Self { app: App::new(config, ports), dynamodb, twilio, fake_twilio, agents }
+    }
+
+    pub fn proxy(&self, side: Side) -> &FaultProxy {
+        match side {
+            Side::DynamoDb => &self.dynamodb,
+            Side::Twilio => &self.twilio,
+        }
+    }
+}
+
+/// An answer and how long it took, wall clock.
+pub struct Timed {
+    pub response: Response<Body>,
+    pub elapsed: Duration,
+}
+
+pub async fn timed<F>(request: F) -> Timed
+where
+    F: Future<Output = Result<Response<Body>, lambda_http::Error>>,
+{
+    let started = Instant::now();
+    let response = request.await.unwrap_or_else(|err| panic!("a handler returned Err (a 502 from API Gateway): {err}"));
+    Timed { response, elapsed: started.elapsed() }
+}
+
+pub type Handler = for<'a> fn(&'a App, Request) -> std::pin::Pin<Box<dyn Future<Output = HandlerResult> + Send + 'a>>;
+pub type HandlerResult = Result<Response<Body>, lambda_http::Error>;
+
+pub fn body_text(response: &Response<Body>) -> String {
+    String::from_utf8_lossy(response.body().as_ref()).into_owned()
+}
+
+pub fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|value| value.to_str().ok())
+}
+
+/// What a TwiML answer does for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Twiml {
+    /// Says something, then hangs up: the caller is told, not left in silence.
+    SayThenHangup,
+    /// Puts the call into a conference.
+    Conference,
+    /// Hold music (after the hold message on arrival) for a bounded number of plays, then back
+    /// to the waitUrl for the next turn: never silence, never a verb wait TwiML may not hold.
+    Hold,
+    /// Dials a phone number.
+    DialNumber,
+    /// Nothing: what a status callback answers (Twilio ignores it).
+    Empty,
+}
+
+/// Parses `xml` as TwiML and says what it does, or why it is not TwiML a caller is safe with.
+pub fn read_twiml(xml: &str) -> Result<Twiml, String> {
+    let document = roxmltree::Document::parse(xml).map_err(|err| format!("not XML ({err}): {xml}"))?;
+    let root = document.root_element();
+    if root.tag_name().name() != "Response" {
+        return Err(format!("root is <{}>, not <Response>: {xml}", root.tag_name().name()));
+    }
+    let verbs: Vec<_> = root.children().filter(roxmltree::Node::is_element).collect();
+    let names: Vec<&str> = verbs.iter().map(|verb| verb.tag_name().name()).collect();
+    let said = |verb: &roxmltree::Node<'_, '_>| verb.text().is_some_and(|text| !text.trim().is_empty());
+    let nouns = |verb: &roxmltree::Node<'_, '_>| -> Vec<String> {
+        verb.children().filter(roxmltree::Node::is_element).map(|noun| noun.tag_name().name().to_owned()).collect()
+    };
+    match names.as_slice() {
+        [] => Ok(Twiml::Empty),
+        ["Say", "Hangup"] if said(&verbs[0]) => Ok(Twiml::SayThenHangup),
+        ["Say", "Play", "Redirect"] if said(&verbs[0]) && is_hold_turn(&verbs[1], &verbs[2]) => Ok(Twiml::Hold),
+        ["Play", "Redirect"] if is_hold_turn(&verbs[0], &verbs[1]) => Ok(Twiml::Hold),
+        ["Dial"] if nouns(&verbs[0]) == ["Conference"] => Ok(Twiml::Conference),
+        ["Dial"] if nouns(&verbs[0]) == ["Number"] => Ok(Twiml::DialNumber),
+        _ => Err(format!("TwiML that does not tell the caller anything we expect: {xml}")),
+    }
+}
+
+/// Music played a bounded, non-zero number of times, then a redirect back to the waitUrl.
+fn is_hold_turn(play: &roxmltree::Node<'_, '_>, redirect: &roxmltree::Node<'_, '_>) -> bool {
+    let plays = play.attribute("loop").and_then(|n| n.parse::<u32>().ok()).unwrap_or(1);
+    let back = redirect.text().is_some_and(|url| url.contains("/conference/wait"));
+    (1..=10).contains(&plays) && back && redirect.attribute("method") == Some("POST")
+}
