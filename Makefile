@@ -9,7 +9,7 @@ WEB_STAMP := web/node_modules/.installed
 
 FUNCTIONS := $(patsubst functions/%/,%,$(wildcard functions/*/))
 
-.PHONY: help dev test tools web demo bench coldstart size
+.PHONY: help dev test tools web demo bench coldstart size agent soak
 
 help:
 	@echo "make dev        run Warmline on http://127.0.0.1:9000 with the DynamoDB emulator"
@@ -18,6 +18,9 @@ help:
 	@echo "make bench      per-request latency and instruction counts of every endpoint"
 	@echo "make coldstart  init time, first request and peak memory of every function"
 	@echo "make size       deployment package size of every function (sam build)"
+	@echo "make fuzz       every fuzz target for 60 s (cargo-fuzz, installed on first use)"
+	@echo "make agent ARGS=\"...\"  add, list, disable agents, reset passwords, store Twilio secrets"
+	@echo "make soak       60 s of steady load on a local stack: errors, p50/p99, RSS growth"
 
 dev: tools web
 	@scripts/dev.sh
@@ -40,6 +43,20 @@ coldstart: tools web
 size: tools web
 	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
 	@$(VENV)/bin/python scripts/sizes.py .aws-sam/build
+
+# The TwiML builder, form and signature parsing, phone numbers and tickets under libFuzzer; fails
+# on any crash. The short run in make test uses the same script.
+.PHONY: fuzz
+fuzz:
+	@scripts/fuzz.sh 60
+
+# Starts its own stack on free ports and stops it; SOAK_ARGS="--duration 15" for a quick check.
+soak: tools web
+	@$(VENV)/bin/python scripts/soak.py $(SOAK_ARGS)
+
+# The admin command line (tools/admin); `make agent ARGS="--help"` lists what it does.
+agent:
+	@cargo run --quiet -p warmline-admin -- $(ARGS)
 
 # Python tools (cargo-lambda, SAM CLI, cfn-lint, the moto emulator, the twilio oracle) live in a
 # git-ignored venv, pinned; `sam build` cross-compiles for Graviton, so the arm64 std is needed.
