@@ -105,6 +105,9 @@ async function signedInDashboard(agent, options) {
   const response = await submitSignIn(page, agent, AGENT_PASSWORD);
   assert.equal(response.status(), 303, `${agent} signs in`);
   await page.waitForURL((url) => url.pathname === '/dashboard');
+  // The agent's id is in the HTML from the server; the buttons work only once the deferred
+  // scripts have run, which 'load' guarantees (a click before that is lost).
+  await page.waitForLoadState('load');
   await expectText(page.locator('#agent-id'), agent);
   return opened;
 }
