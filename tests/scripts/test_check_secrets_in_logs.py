@@ -2,9 +2,20 @@
 
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_secrets_in_logs.py"
+
+
+@pytest.fixture
+def tmp_path():
+    # Not pytest's own tmp_path: `make test` searches everything under pytest's base directory
+    # for secrets, and these fixtures plant some on purpose.
+    with tempfile.TemporaryDirectory() as scratch:
+        yield Path(scratch)
 
 
 def run(*args):
