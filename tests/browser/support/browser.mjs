@@ -12,7 +12,9 @@ const { chromium } = require('playwright-core');
 export const FAKE_SDK = fileURLToPath(new URL('./fake-voice-sdk.js', import.meta.url));
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 375, height: 740 };
-const WAIT_MS = 10 * 1000;
+// Generous: on a loaded 2-core CI machine a first request to a debug function, or Chromium
+// itself, can take several seconds; a real failure still shows, just later.
+const WAIT_MS = 30 * 1000;
 
 export function launch() {
   return chromium.launch({
