@@ -44,7 +44,7 @@ if ! node --test --test-reporter=tap tests/browser/ >"$state/browser-first.log" 
   log "browser tests failed once; running them again"
   node --test --test-reporter=tap tests/browser/ 2>&1 | tee "$state/browser.log"
 else
-  cat "$state/browser-first.log" | tee "$state/browser.log"
+  tee "$state/browser.log" <"$state/browser-first.log"
 fi
 
 log "no secret in any log (every test stack's secrets, searched for in every log)"

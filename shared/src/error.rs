@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use lambda_http::http::HeaderValue;
 use lambda_http::http::StatusCode;
-use lambda_http::http::header::RETRY_AFTER;
 use lambda_http::{Body, Response};
 use serde_json::json;
 
@@ -43,8 +41,6 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("could not mint a token")]
     Token(#[from] TokenError),
-    #[error("could not sign a session")]
-    Session(#[from] jsonwebtoken::errors::Error),
     #[error("could not draw randomness")]
     Random(#[from] getrandom::Error),
     #[error("the work did not finish in time")]
@@ -100,14 +96,10 @@ impl AppError {
                 &json!({ "error": format!("the body must be at most {} bytes", http::MAX_BODY_BYTES) }),
             ),
             Self::Upstream(_) | Self::Store(_) | Self::Deadline => {
-                let mut response = http::json(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    &json!({ "error": "temporarily unavailable, please retry" }),
-                );
-                response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("2"));
-                response
+                let body = json!({ "error": "temporarily unavailable, please retry" });
+                http::retry_after(http::json(StatusCode::SERVICE_UNAVAILABLE, &body), http::RETRY_AFTER_SECONDS)
             }
-            Self::Token(_) | Self::Session(_) | Self::Random(_) => {
+            Self::Token(_) | Self::Random(_) => {
                 http::json(StatusCode::INTERNAL_SERVER_ERROR, &json!({ "error": "internal" }))
             }
         }

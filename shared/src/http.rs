@@ -6,7 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use lambda_http::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, STRICT_TRANSPORT_SECURITY,
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, RETRY_AFTER, STRICT_TRANSPORT_SECURITY,
     X_CONTENT_TYPE_OPTIONS,
 };
 use lambda_http::http::{HeaderValue, StatusCode};
@@ -41,6 +41,16 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
 
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     response(status, "text/plain; charset=utf-8", Body::from(body))
+}
+
+/// How long a client should wait before retrying after a 503: storage and Twilio recover from a
+/// blip within seconds.
+pub const RETRY_AFTER_SECONDS: i64 = 2;
+
+/// `response` with a `Retry-After` of `seconds`.
+pub fn retry_after(mut response: Response<Body>, seconds: i64) -> Response<Body> {
+    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// 303 See Other: after a form post, or to send a browser elsewhere, always with a GET.

@@ -78,10 +78,15 @@ impl SessionKeys {
 
 /// Whether cookies must be `Secure`: always, except for a local run over plain HTTP on the
 /// loopback interface, where a browser would drop a Secure cookie.
-pub fn is_secure(base_url: &str) -> bool {
+fn is_secure(base_url: &str) -> bool {
     let Some(authority) = base_url.strip_prefix("http://") else { return true };
     let host = authority.rsplit_once(':').map_or(authority, |(host, _port)| host);
     !(host == "localhost" || host == "[::1]" || host.starts_with("127."))
+}
+
+/// `is_secure` for the origin this request reached.
+pub fn secure_for(app: &App, req: &Request) -> bool {
+    http::public_base_url(&app.config, req).is_none_or(|base| is_secure(&base))
 }
 
 fn cookie_name(secure: bool) -> &'static str {
@@ -132,8 +137,7 @@ pub enum Session {
 
 /// Reads the session, checking it against the agent's current record.
 pub async fn session(app: &App, req: &Request) -> Result<Session, AppError> {
-    let secure = http::public_base_url(&app.config, req).is_none_or(|base| is_secure(&base));
-    let Some(token) = session_token(req, secure) else { return Ok(Session::None) };
+    let Some(token) = session_token(req, secure_for(app, req)) else { return Ok(Session::None) };
     let Some((id, epoch)) = app.sessions.verify(token, app.clock.now()) else { return Ok(Session::Ended) };
     Ok(match app.agents.agent(&id).await? {
         Some(agent) if agent.is_enabled() && agent.session_epoch == epoch => Session::SignedIn(agent),

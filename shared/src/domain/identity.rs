@@ -46,10 +46,7 @@ impl Identity {
 
     /// A fresh customer identity, `customer_` and 16 random hex digits.
     pub fn new_customer() -> Result<Self, getrandom::Error> {
-        let mut bytes = [0u8; 8];
-        getrandom::fill(&mut bytes)?;
-        let suffix: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        Ok(Self::Customer(format!("{}{suffix}", Self::CUSTOMER_PREFIX)))
+        Ok(Self::Customer(format!("{}{}", Self::CUSTOMER_PREFIX, super::random_hex(8)?)))
     }
 
     /// Parses a bare identity as the Voice SDK registers it.

@@ -7,7 +7,7 @@
 //! browser at once: the HTML itself is `no-cache`.
 
 use lambda_http::http::header::{
-    ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, RETRY_AFTER, X_FRAME_OPTIONS,
+    ALLOW, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY, X_FRAME_OPTIONS,
 };
 use lambda_http::http::{HeaderName, HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
@@ -127,9 +127,10 @@ fn content_type_of(name: &str) -> &'static str {
 
 /// For a page that cannot be served now (storage down): try again shortly.
 pub(crate) fn unavailable() -> Response<Body> {
-    let mut response = http::text(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, please retry");
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from_static("2"));
-    response
+    http::retry_after(
+        http::text(StatusCode::SERVICE_UNAVAILABLE, "temporarily unavailable, please retry"),
+        http::RETRY_AFTER_SECONDS,
+    )
 }
 
 /// `template` rendered with `values` (see `render`), as an uncached HTML page.

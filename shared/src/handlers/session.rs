@@ -6,7 +6,7 @@
 //! an agent id exists: unknown ids, disabled agents and wrong passwords get the same page after
 //! the same argon2 work, and failed attempts are counted, and locked out, for any id.
 
-use lambda_http::http::header::{ALLOW, RETRY_AFTER, SET_COOKIE};
+use lambda_http::http::header::{ALLOW, SET_COOKIE};
 use lambda_http::http::{HeaderValue, Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 
@@ -64,19 +64,8 @@ pub fn safe_next(next: Option<&str>) -> &str {
     }
 }
 
-fn is_secure(app: &App, req: &Request) -> bool {
-    http::public_base_url(&app.config, req).is_none_or(|base| session::is_secure(&base))
-}
-
 fn login_form(status: StatusCode, next: &str, error: &str) -> Response<Body> {
     pages::page(status, pages::LOGIN_HTML, &[("next", next), ("error", error)])
-}
-
-fn retry_after(mut response: Response<Body>, seconds: i64) -> Response<Body> {
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
-        response.headers_mut().insert(RETRY_AFTER, value);
-    }
-    response
 }
 
 async fn login_page(app: &App, req: &Request) -> Response<Body> {
@@ -86,7 +75,7 @@ async fn login_page(app: &App, req: &Request) -> Response<Body> {
         Ok(Session::SignedIn(_)) => http::redirect(next),
         Ok(Session::Ended) => {
             let mut response = login_form(StatusCode::OK, next, SESSION_ENDED);
-            response.headers_mut().insert(SET_COOKIE, session::cleared_cookie(is_secure(app, req)));
+            response.headers_mut().insert(SET_COOKIE, session::cleared_cookie(session::secure_for(app, req)));
             response
         }
         Ok(Session::None) => login_form(StatusCode::OK, next, ""),
@@ -122,7 +111,10 @@ async fn sign_in(app: &App, req: &Request) -> Response<Body> {
         Ok(outcome) => outcome,
         Err(err) => {
             tracing::error!(error = %err, "sign-in failed");
-            return retry_after(login_form(StatusCode::SERVICE_UNAVAILABLE, next, UNAVAILABLE), 2);
+            return http::retry_after(
+                login_form(StatusCode::SERVICE_UNAVAILABLE, next, UNAVAILABLE),
+                http::RETRY_AFTER_SECONDS,
+            );
         }
     };
     match outcome {
@@ -130,7 +122,9 @@ async fn sign_in(app: &App, req: &Request) -> Response<Body> {
             Ok(token) => {
                 tracing::info!(agent = %agent.id, "signed in");
                 let mut response = http::redirect(next);
-                response.headers_mut().insert(SET_COOKIE, session::session_cookie(is_secure(app, req), &token));
+                response
+                    .headers_mut()
+                    .insert(SET_COOKIE, session::session_cookie(session::secure_for(app, req), &token));
                 response
             }
             Err(err) => {
@@ -140,7 +134,7 @@ async fn sign_in(app: &App, req: &Request) -> Response<Body> {
         },
         Outcome::Refused => login_form(StatusCode::UNAUTHORIZED, next, INVALID_CREDENTIALS),
         Outcome::LockedOut => {
-            retry_after(login_form(StatusCode::TOO_MANY_REQUESTS, next, LOCKED_OUT), LOGIN_LOCKOUT_SECONDS)
+            http::retry_after(login_form(StatusCode::TOO_MANY_REQUESTS, next, LOCKED_OUT), LOGIN_LOCKOUT_SECONDS)
         }
     }
 }
@@ -203,7 +197,7 @@ async fn sign_out(app: &App, req: &Request) -> Response<Body> {
         }
     }
     let mut response = http::redirect("/login");
-    response.headers_mut().insert(SET_COOKIE, session::cleared_cookie(is_secure(app, req)));
+    response.headers_mut().insert(SET_COOKIE, session::cleared_cookie(session::secure_for(app, req)));
     response
 }
 

@@ -58,19 +58,13 @@ impl Conference {
 
 /// A value that no other delivery's write carries: 128 random bits.
 fn delivery_nonce() -> String {
-    use std::fmt::Write as _;
-    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let mut bytes = [0_u8; 16];
-    if getrandom::fill(&mut bytes).is_err() {
+    crate::domain::random_hex(16).unwrap_or_else(|_| {
         // Never seen on Lambda; the time and a per-process counter still tell deliveries apart.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let nanos =
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos());
         let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        return format!("t{nanos:x}-{:x}-{count:x}", std::process::id());
-    }
-    bytes.iter().fold(String::with_capacity(32), |mut hex, byte| {
-        let _ = write!(hex, "{byte:02x}");
-        hex
+        format!("t{nanos:x}-{:x}-{count:x}", std::process::id())
     })
 }
 

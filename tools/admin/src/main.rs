@@ -176,18 +176,7 @@ fn now() -> i64 {
 }
 
 fn date(epoch_seconds: i64) -> String {
-    let days = epoch_seconds.div_euclid(86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm), to avoid a date crate.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}")
+    time::OffsetDateTime::from_unix_timestamp(epoch_seconds).map_or_else(|_| "?".to_owned(), |t| t.date().to_string())
 }
 
 /// A password from stdin, or a generated one (and whether it was generated, so it is shown).

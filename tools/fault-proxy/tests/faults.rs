@@ -198,7 +198,8 @@ async fn run_case(tables: Arc<Tables>, case: u32, scenario: Scenario, side: Side
         (Scenario::HoldMusic, _) => {
             let params = inbound_call_params(&call_sid);
             let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            timed(conference_wait::handle(&rig.app, signed_webhook("/conference/wait", &params))).await
+            // A return: the turn that checks on the customer, and so reaches the upstreams.
+            timed(conference_wait::handle(&rig.app, signed_webhook("/conference/wait?held=1", &params))).await
         }
         (Scenario::AgentAnswers, Some(call)) => agent_answers(&rig, call).await,
         (Scenario::ConferenceEnds, Some(call)) => {

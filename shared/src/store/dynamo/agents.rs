@@ -19,6 +19,8 @@ use crate::secret::Secret;
 use crate::store::{Agent, AgentStore, LOGIN_LOCKOUT_SECONDS, StoreError};
 
 const AGENT_PREFIX: &str = "AGENT#";
+/// Part of every change to an agent: it ends their sessions.
+const SESSION_EPOCH_BUMP: &str = "ADD session_epoch :one";
 
 #[derive(Debug, Clone)]
 pub struct DynamoAgentStore {
@@ -43,7 +45,11 @@ impl DynamoAgentStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(agent_pk(id)))
-            .update_expression(format!("{update} ADD session_epoch :one").trim_start().to_owned())
+            .update_expression(if update.is_empty() {
+                SESSION_EPOCH_BUMP.to_owned()
+            } else {
+                format!("{update} {SESSION_EPOCH_BUMP}")
+            })
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":one", n(1));
         for (name, value) in values {

@@ -8,13 +8,12 @@
     reason = "test helpers: a setup that fails is a failed test"
 )]
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::retry::RetryPartition;
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::config::{Credentials, Region};
 use fault_proxy::FaultProxy;
 use lambda_http::{Body, Request, Response};
 use shared::App;
@@ -28,17 +27,10 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 /// The bound on every answer to Twilio, whatever fails behind it.
 pub const ANSWER_BOUND: Duration = Duration::from_secs(3);
 
-fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
 /// The moto server `make test` starts. Like the storage tests in `shared`, a missing emulator
 /// fails the test: a fault test that silently skips proves nothing.
 pub fn dynamodb_endpoint() -> String {
-    std::env::var("WARMLINE_TEST_DYNAMODB_ENDPOINT").expect(
-        "WARMLINE_TEST_DYNAMODB_ENDPOINT is not set: run `make test`, which starts the DynamoDB emulator, \
-         or start `.venv/bin/moto_server -H 127.0.0.1 -p 5599` and set it to http://127.0.0.1:5599",
-    )
+    shared::test_support::emulator_endpoint()
 }
 
 pub struct Tables {
@@ -50,37 +42,8 @@ pub struct Tables {
 
 /// Fresh tables from `template.yaml`, created by the script `make dev` and the storage tests use.
 pub async fn emulator_tables() -> Tables {
-    static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let endpoint = dynamodb_endpoint();
-    let python =
-        std::env::var_os("WARMLINE_PYTHON").map_or_else(|| workspace_root().join(".venv/bin/python"), PathBuf::from);
-    assert!(python.exists(), "{} is missing: run `make test` (it installs the test tools)", python.display());
-    let prefix = format!("fault{}-{}-", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
-    let output = tokio::process::Command::new(python)
-        .args(["scripts/create_tables.py", "--endpoint", &endpoint, "--prefix", &prefix])
-        .current_dir(workspace_root())
-        .output()
-        .await
-        .unwrap();
-    assert!(output.status.success(), "create_tables.py failed: {}", String::from_utf8_lossy(&output.stderr));
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let name = |logical_id: &str| {
-        stdout
-            .lines()
-            .filter_map(|line| line.split_once('='))
-            .find(|(logical, _)| logical.trim() == logical_id)
-            .map(|(_, name)| name.trim().to_owned())
-            .unwrap_or_else(|| panic!("create_tables.py made no {logical_id}: {stdout}"))
-    };
-    let direct = aws_sdk_dynamodb::Client::from_conf(
-        aws_sdk_dynamodb::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .endpoint_url(&endpoint)
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new("test", "test", None, None, "fault-proxy tests"))
-            .build(),
-    );
-    Tables { calls: name("CallsTable"), tickets: name("TicketsTable"), direct }
+    let tables = shared::test_support::emulator_tables().await;
+    Tables { calls: tables.name("CallsTable"), tickets: tables.name("TicketsTable"), direct: tables.client.clone() }
 }
 
 /// A DynamoDB client built the way `App::from_env` builds it (same loader, timeouts and
