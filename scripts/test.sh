@@ -41,6 +41,8 @@ log "browser tests (Chromium on the local stack)"
 # fails both runs.
 if ! node --test --test-reporter=tap tests/browser/ >"$state/browser-first.log" 2>&1; then
   grep -E '^not ok' "$state/browser-first.log" >&2 || true
+  # The pages' requests and console during the failed run, kept for diagnosing the flake.
+  cp test-artifacts/browser-journal.log test-artifacts/browser-journal-first-run.log 2>/dev/null || true
   log "browser tests failed once; running them again"
   node --test --test-reporter=tap tests/browser/ 2>&1 | tee "$state/browser.log"
 else

@@ -6,9 +6,9 @@
 // an agent comes last among those that sign in.
 
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, before, beforeEach, test } from 'node:test';
 
 import {
   DESKTOP,
@@ -18,8 +18,10 @@ import {
   socketsOpened,
   expectText,
   fake,
+  journalText,
   launch,
   location,
+  note,
   open,
   submitSignIn,
   unexpected,
@@ -48,12 +50,15 @@ before(
   { timeout: 12 * 60 * 1000 },
 );
 
+beforeEach((t) => note(`=== ${t.name}`));
+
 after(
   async () => {
     for (const context of contexts) {
       await context.close().catch(() => {});
     }
     await browser?.close().catch(() => {});
+    writeFileSync(join(ARTIFACTS, 'browser-journal.log'), journalText());
     // The stack's log (dev.sh, the functions' JSON logs) for whoever reads a failure.
     await stack?.stop(join(ARTIFACTS, 'browser-stack.log'));
   },

@@ -16,6 +16,35 @@ export const PHONE = { width: 375, height: 740 };
 // itself, can take several seconds; a real failure still shows, just later.
 const WAIT_MS = 30 * 1000;
 
+// What every page asked for, got and logged, for whoever reads a failure: the TAP report says
+// which test timed out, this says what the page was doing meanwhile (a request never answered,
+// an answer that came late, a script that threw).
+const journal = [];
+const journalStart = Date.now();
+let pagesOpened = 0;
+
+export function note(line) {
+  journal.push(`${String(Date.now() - journalStart).padStart(7)} ms ${line}`);
+}
+
+export function journalText() {
+  return journal.join('\n') + '\n';
+}
+
+function keepJournal(page) {
+  const id = `page ${++pagesOpened}`;
+  const path = (url) => {
+    const parsed = new URL(url);
+    return parsed.origin === 'null' ? url.slice(0, 60) : parsed.pathname + parsed.search;
+  };
+  page.on('request', (r) => note(`${id} → ${r.method()} ${path(r.url())}`));
+  page.on('response', (r) => note(`${id} ← ${r.status()} ${r.request().method()} ${path(r.url())}`));
+  page.on('requestfailed', (r) => note(`${id} ✗ ${r.method()} ${path(r.url())}: ${r.failure()?.errorText}`));
+  page.on('console', (m) => note(`${id} console.${m.type()}: ${m.text()}`));
+  page.on('pageerror', (error) => note(`${id} uncaught: ${error.message}`));
+  page.on('load', () => note(`${id} load ${path(page.url())}`));
+}
+
 export function launch() {
   return chromium.launch({
     executablePath: process.env.WARMLINE_CHROMIUM || '/usr/bin/chromium',
@@ -80,6 +109,7 @@ export async function open(browser, url, { viewport = DESKTOP, realSdk = false, 
     );
   }
   const page = await context.newPage();
+  keepJournal(page);
   const problems = [];
   page.on('console', (message) => {
     if (message.type() === 'error') {
