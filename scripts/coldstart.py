@@ -31,15 +31,19 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import jwt
 from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from create_tables import create_tables, load_template  # noqa: E402
+from create_tables import create_tables, emulator_client, load_template  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
 BASE = f"https://{DOMAIN}"
 AUTH_TOKEN = "coldstart-auth-token"
+SESSION_SECRET = "coldstart-session-secret-of-32-chars-or-more"
+# The signed-in agent whose session conference-call-agent's first request carries.
+AGENT = "agent1"
 INIT_BUDGET_MS = 10.0
 RSS_BUDGET_MB = 12.0
 API = "/2018-06-01/runtime"
@@ -82,9 +86,32 @@ def webhook(path, params):
     return event("POST", path, urllib.parse.urlencode(params).encode(), headers)
 
 
-def json_post(path, body):
+def json_post(path, body, headers=None):
     # From a page on the site: browsers send Origin with every POST, and Warmline checks it.
-    return event("POST", path, json.dumps(body).encode(), {"content-type": "application/json", "origin": BASE})
+    headers = {"content-type": "application/json", "origin": BASE, **(headers or {})}
+    return event("POST", path, json.dumps(body).encode(), headers)
+
+
+def seed_agent(endpoint, table):
+    """The agent record a session is checked against (its hash is never read on that path)."""
+    emulator_client(endpoint).put_item(
+        TableName=table,
+        Item={
+            "pk": {"S": f"AGENT#{AGENT}"},
+            "id": {"S": AGENT},
+            "display_name": {"S": "Cold Start"},
+            "password_hash": {"S": "$argon2id$not-used-by-session-checks"},
+            "created_at": {"N": str(int(time.time()))},
+            "session_epoch": {"N": "0"},
+        },
+    )
+
+
+def session_cookie():
+    """A session as POST /login issues it, for the HTTPS origin (hence `__Host-`)."""
+    now = int(time.time())
+    claims = {"sub": AGENT, "epoch": 0, "iat": now, "exp": now + 3600, "aud": "warmline-session"}
+    return f"__Host-warmline_session={jwt.encode(claims, SESSION_SECRET, algorithm='HS256')}"
 
 
 def call_sid():
@@ -96,7 +123,8 @@ FIRST_REQUESTS = {
     "conference-connect-client": lambda: webhook("/conference/connect/client", {"CallSid": call_sid(), "From": "+15557654321"}),
     "conference-wait": lambda: webhook("/conference/wait", {"CallSid": call_sid()}),
     "conference-connect-agent": lambda: webhook(f"/conference/{call_sid()}/connect/agent1", {"CallSid": call_sid()}),
-    "conference-call-agent": lambda: json_post("/conference/agent1/call", {}),
+    # The signed-in agent, not in a conference: the session check and the conference lookup, 409.
+    "conference-call-agent": lambda: json_post(f"/conference/{AGENT}/call", {}, {"cookie": session_cookie()}),
     "conference-events": lambda: webhook(
         f"/conference/{call_sid()}/events", {"StatusCallbackEvent": "participant-leave", "CallSid": call_sid()}
     ),
@@ -235,6 +263,7 @@ def start_emulator():
     )
     endpoint = f"http://127.0.0.1:{port}"
     names = create_tables(endpoint, load_template(ROOT / "template.yaml"), prefix="coldstart-")
+    seed_agent(endpoint, names["AgentsTable"])
     return process, endpoint, names
 
 
@@ -275,6 +304,9 @@ def main():
         instant_dynamodb = f"http://{serve(InstantDynamoDb())}"
         env = {
             "PATH": os.environ.get("PATH", ""),
+            # Where rustls-native-certs looks for CA roots: set them to model another layout, as
+            # Lambda's (one bundle file) rather than Debian's (a bundle and a directory of 292).
+            **{name: os.environ[name] for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if name in os.environ},
             "AWS_LAMBDA_FUNCTION_NAME": "coldstart",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
             "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
@@ -295,7 +327,7 @@ def main():
             "CALLS_TABLE": tables["CallsTable"],
             "TICKETS_TABLE": tables["TicketsTable"],
             "AGENTS_TABLE": tables["AgentsTable"],
-            "SESSION_SECRET": "coldstart-session-secret-of-32-chars-or-more",
+            "SESSION_SECRET": SESSION_SECRET,
         }
 
         print(f"{args.runs} + {args.runs} cold starts per function, binaries from {args.binaries}")

@@ -134,7 +134,7 @@ def _contains_tag(value: Any) -> bool:
     return False
 
 
-def _client(endpoint: str):
+def emulator_client(endpoint: str):
     import boto3  # imported late: the parsing functions above must work without boto3
     from botocore.config import Config
 
@@ -178,7 +178,7 @@ def create_tables(
     prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, str]:
     """Create every table (leaving existing ones alone); return logical id -> table name."""
-    client = _client(endpoint)
+    client = emulator_client(endpoint)
     wait_for_endpoint(client, endpoint)
     names: dict[str, str] = {}
     for logical_id, properties in table_definitions(template).items():
