@@ -1,5 +1,6 @@
 //! The few Twilio REST calls Warmline makes, over reqwest with rustls and hard timeouts.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -61,6 +62,8 @@ pub enum TwilioError {
     MalformedSid,
     #[error("this function is not wired to Twilio's REST API")]
     NotConfigured,
+    #[error("TLS for Twilio could not be set up")]
+    Tls(#[source] rustls::Error),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,6 +99,20 @@ struct ErrorDocument {
     message: Option<String>,
 }
 
+/// TLS for api.twilio.com, trusting Mozilla's roots compiled into the binary (webpki-roots):
+/// reqwest's default reads the system's CA store from disk in every cold start, several
+/// milliseconds of init, and Twilio's certificates chain to public roots that Mozilla lists.
+/// The AWS SDK keeps the system store, for the endpoints of the region it runs in.
+pub fn tls_config() -> Result<rustls::ClientConfig, TwilioError> {
+    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(TwilioError::Tls)?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
 impl TwilioRestClient {
     pub fn new(
         base_url: &str,
@@ -105,6 +122,7 @@ impl TwilioRestClient {
         timeouts: Timeouts,
     ) -> Result<Self, TwilioError> {
         let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config()?)
             .connect_timeout(timeouts.connect)
             .timeout(timeouts.total)
             .user_agent(concat!("warmline/", env!("CARGO_PKG_VERSION")))
@@ -359,6 +377,80 @@ mod tests {
             .await;
         let err = client(&server, Timeouts::default()).place_call(&agent_call()).await.unwrap_err();
         assert!(matches!(err, TwilioError::MalformedSid));
+    }
+
+    /// A TLS server on loopback for `localhost` whose certificate is its own root: trusted by
+    /// no public list and no system store. Answers every request with a created call.
+    async fn tls_server_with_a_private_root() -> (String, reqwest::Certificate) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let root = reqwest::Certificate::from_der(cert.der()).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key_pair.serialize_der().into());
+        let config =
+            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert.der().clone()], key)
+                .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(stream).await else { return };
+                    let mut request = Vec::new();
+                    let mut chunk = [0_u8; 4096];
+                    // The whole request (headers, then the form) before answering.
+                    while let Ok(read @ 1..) = tls.read(&mut chunk).await {
+                        request.extend_from_slice(&chunk[..read]);
+                        if complete(&request) {
+                            break;
+                        }
+                    }
+                    let body = format!(r#"{{"sid":"{CALL_SID}"}}"#);
+                    let answer = format!(
+                        "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    tls.write_all(answer.as_bytes()).await.ok();
+                    tls.shutdown().await.ok();
+                });
+            }
+        });
+        (format!("https://localhost:{port}"), root)
+    }
+
+    fn complete(request: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(request);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else { return false };
+        let length = head
+            .lines()
+            .find_map(|line| line.to_ascii_lowercase().strip_prefix("content-length:").map(|n| n.trim().to_owned()))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or(0);
+        body.len() >= length
+    }
+
+    #[tokio::test]
+    async fn refuses_a_server_whose_certificate_no_public_root_vouches_for() {
+        let (base_url, private_root) = tls_server_with_a_private_root().await;
+        // A client that trusts the private root gets its answer: what follows is about trust.
+        let trusting = reqwest::Client::builder().tls_certs_only([private_root]).build().unwrap();
+        assert_eq!(trusting.post(format!("{base_url}/any")).send().await.unwrap().status(), 201);
+
+        let client = TwilioRestClient::new(&base_url, ACCOUNT, KEY, Secret::new("s"), Timeouts::default()).unwrap();
+        let refused = client.place_call(&agent_call()).await.unwrap_err();
+        let TwilioError::Transport(source) = &refused else { panic!("{refused:?}") };
+        let chain = std::iter::successors(Some(source as &dyn std::error::Error), |e| e.source())
+            .map(|e| format!("{e:?}"))
+            .collect::<Vec<_>>()
+            .join(" / ");
+        assert!(chain.contains("UnknownIssuer"), "{chain}");
     }
 
     #[tokio::test]
