@@ -23,6 +23,7 @@ import {
   location,
   note,
   open,
+  reloadIfAssetsFailed,
   submitSignIn,
   unexpected,
 } from './support/browser.mjs';
@@ -109,12 +110,18 @@ async function signedInDashboard(agent, options) {
   assert.equal(location(page), LOGIN_FOR_DASHBOARD, 'an agent without a session is asked to sign in');
   const response = await submitSignIn(page, agent, AGENT_PASSWORD);
   assert.equal(response.status(), 303, `${agent} signs in`);
-  await page.waitForURL((url) => url.pathname === '/dashboard');
-  // The agent's id is in the HTML from the server; the buttons work only once the deferred
-  // scripts have run, which 'load' guarantees (a click before that is lost).
-  await page.waitForLoadState('load');
+  await arriveAtDashboard(opened);
   await expectText(page.locator('#agent-id'), agent);
   return opened;
+}
+
+/** After a sign-in that sends the browser to the dashboard: there, with its scripts running. */
+async function arriveAtDashboard(opened) {
+  await opened.page.waitForURL((url) => url.pathname === '/dashboard');
+  // The agent's id is in the HTML from the server; the buttons work only once the deferred
+  // scripts have run, which 'load' guarantees (a click before that is lost).
+  await opened.page.waitForLoadState('load');
+  await reloadIfAssetsFailed(opened);
 }
 
 /** Every `POST /token` answer the page received, as `identity` strings. */
@@ -389,7 +396,8 @@ test('"Dial a colleague in" answers 409 outside a conference, then dials agent 2
 });
 
 test('signing in: /dashboard → sign-in page → back; a wrong password gets a general refusal', TEST_TIMEOUT, async () => {
-  const { page, context, problems } = await visit('/dashboard');
+  const opened = await visit('/dashboard');
+  const { page, context, problems } = opened;
   assert.equal(location(page), LOGIN_FOR_DASHBOARD, 'no session: sent to sign in, with the way back');
   assert.equal(await page.title(), 'Sign in · Agent console');
   assert.equal(await page.locator('input[type="hidden"][name="next"]').inputValue(), '/dashboard');
@@ -413,7 +421,7 @@ test('signing in: /dashboard → sign-in page → back; a wrong password gets a 
 
   response = await submitSignIn(page, 'agent1', AGENT_PASSWORD);
   assert.equal(response.status(), 303);
-  await page.waitForURL((url) => url.pathname === '/dashboard');
+  await arriveAtDashboard(opened);
   assert.equal(location(page), '/dashboard');
   await expectText(page.locator('#agent-id'), 'agent1');
   assert.notEqual((await page.locator('#agent-name').textContent()).trim(), '', 'the agent\'s name is shown');
