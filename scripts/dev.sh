@@ -108,19 +108,8 @@ else
 fi
 
 log "serving on http://127.0.0.1:$port"
-cat >&2 <<ROUTES
-    GET  http://127.0.0.1:$port/                    customer page
-    GET  http://127.0.0.1:$port/dashboard           agent dashboard (sign in at /login)
-    POST http://127.0.0.1:$port/tickets             GET http://127.0.0.1:$port/tickets
-    POST http://127.0.0.1:$port/call/connect
-    POST http://127.0.0.1:$port/conference/connect/client
-    POST http://127.0.0.1:$port/conference/wait
-    POST http://127.0.0.1:$port/conference/{conference_id}/connect/{agent_id}
-    POST http://127.0.0.1:$port/conference/{agent_id}/call
-    POST http://127.0.0.1:$port/token
-    GET  http://127.0.0.1:$port/login               POST /login, POST /logout
-    Twilio webhooks must be signed for http://127.0.0.1:$port (or your PUBLIC_BASE_URL).
-ROUTES
+python scripts/routes.py --print "http://127.0.0.1:$port" >&2
+echo "    Sign in at http://127.0.0.1:$port/login; Twilio webhooks must be signed for http://127.0.0.1:$port (or your PUBLIC_BASE_URL)." >&2
 if [ -n "$simulator_port" ]; then
   cat >&2 <<SIMULATOR
     Twilio simulator: $simulator/sim/timeline.txt shows every call; \`make demo\` plays a warm transfer.

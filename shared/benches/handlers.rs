@@ -17,15 +17,16 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::app::Ports;
+use shared::domain::{Agent, Conference};
 use shared::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
-use shared::handlers::testing::{self, TestApp, inbound_call_params, sid};
 use shared::handlers::{
     call_connect, conference_call_agent, conference_connect_agent, conference_connect_client, conference_events,
     conference_wait, tickets, token,
 };
 use shared::secret::Secret;
 use shared::session::SessionKeys;
-use shared::store::{Agent, CallStore, Conference, TicketStore};
+use shared::store::{CallStore, TicketStore};
+use shared::testkit::{self, TestApp, inbound_call_params, sid};
 use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError};
 
 const BUDGET: Duration = Duration::from_micros(20);
@@ -102,17 +103,17 @@ impl Endpoint {
             .map(|n| {
                 let call_sid = sid(u32::try_from(n).unwrap_or(u32::MAX) + 1);
                 match self {
-                    Self::ConferenceWait => testing::signed_webhook_json("/conference/wait", &[("CallSid", &call_sid)]),
+                    Self::ConferenceWait => testkit::signed_webhook_json("/conference/wait", &[("CallSid", &call_sid)]),
                     Self::ConferenceConnectClient => {
                         let params = inbound_call_params(&call_sid);
-                        testing::signed_webhook_json("/conference/connect/client", &testing::borrowed(&params))
+                        testkit::signed_webhook_json("/conference/connect/client", &testkit::borrowed(&params))
                     }
-                    Self::ConferenceConnectAgent => testing::signed_webhook_json(
+                    Self::ConferenceConnectAgent => testkit::signed_webhook_json(
                         &format!("/conference/{}/connect/agent1", sid(0)),
-                        &[("CallSid", &call_sid), ("From", testing::NUMBER), ("To", "client:agent1")],
+                        &[("CallSid", &call_sid), ("From", testkit::NUMBER), ("To", "client:agent1")],
                     ),
                     // Someone leaves the live conference: a participant lookup, nothing changes.
-                    Self::ConferenceEvents => testing::signed_webhook_json(
+                    Self::ConferenceEvents => testkit::signed_webhook_json(
                         &format!("/conference/{}/events", sid(0)),
                         &[
                             ("CallSid", &call_sid),
@@ -120,11 +121,11 @@ impl Endpoint {
                             ("StatusCallbackEvent", "participant-leave"),
                         ],
                     ),
-                    Self::CallConnectAgent => testing::signed_webhook_json(
+                    Self::CallConnectAgent => testkit::signed_webhook_json(
                         "/call/connect",
                         &[("CallSid", &call_sid), ("From", "client:agent1"), ("phoneNumber", TICKET_NUMBER)],
                     ),
-                    Self::CallConnectCustomer => testing::signed_webhook_json(
+                    Self::CallConnectCustomer => testkit::signed_webhook_json(
                         "/call/connect",
                         &[("CallSid", &call_sid), ("From", "client:customer_0a1b2c3d4e5f6a7b")],
                     ),
@@ -159,21 +160,21 @@ impl Endpoint {
 
 /// From a page on the site, as browsers send it.
 fn json_event(method: &str, path: &str, body: &str) -> String {
-    testing::event_json(
+    testkit::event_json(
         method,
         path,
-        &[("content-type", "application/json"), ("origin", testing::BASE)],
+        &[("content-type", "application/json"), ("origin", testkit::BASE)],
         body.as_bytes(),
     )
 }
 
 /// From agent1's dashboard, signed in (the session `app` expects: agent1 at epoch 0).
 fn agent_event(method: &str, path: &str, body: &str) -> String {
-    let keys = SessionKeys::new(&Secret::new(testing::SESSION_SECRET));
-    let agent = Agent::new(AgentId::parse("agent1").unwrap(), "Agent agent1", Secret::new("-"), testing::NOW);
-    let cookie = format!("{}={}", testing::SESSION_COOKIE, keys.issue(&agent, testing::NOW).unwrap());
-    let headers = [("content-type", "application/json"), ("origin", testing::BASE), ("cookie", cookie.as_str())];
-    testing::event_json(method, path, &headers, body.as_bytes())
+    let keys = SessionKeys::new(&Secret::new(testkit::SESSION_SECRET));
+    let agent = Agent::new(AgentId::parse("agent1").unwrap(), "Agent agent1", Secret::new("-"), testkit::NOW);
+    let cookie = format!("{}={}", testkit::SESSION_COOKIE, keys.issue(&agent, testkit::NOW).unwrap());
+    let headers = [("content-type", "application/json"), ("origin", testkit::BASE), ("cookie", cookie.as_str())];
+    testkit::event_json(method, path, &headers, body.as_bytes())
 }
 
 /// What the runtime hands back to API Gateway.
@@ -197,7 +198,7 @@ fn app(runtime: &tokio::runtime::Runtime) -> App {
     runtime.block_on(async {
         kit.enroll("agent1").await;
         let conference = CallSid::parse(&sid(0)).unwrap();
-        let now = testing::NOW;
+        let now = testkit::NOW;
         let first_agent = kit.app.config.roster.first_responder().clone();
         kit.store.create_conference(&Conference::new(conference.clone(), first_agent.clone(), now)).await.unwrap();
         let agent_call = CallSid::parse(&sid(0xa9e47)).unwrap();
@@ -214,7 +215,7 @@ fn app(runtime: &tokio::runtime::Runtime) -> App {
             kit.tickets.create_ticket(&ticket).await.unwrap();
         }
     });
-    App::new(testing::config_with(&[]), Ports { dialer: Arc::new(InstantDialer), ..kit.ports() })
+    App::new(testkit::config_with(&[]), Ports { dialer: Arc::new(InstantDialer), ..kit.ports() })
 }
 
 struct Options {

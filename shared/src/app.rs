@@ -245,7 +245,7 @@ mod tests {
     }
 
     fn env_with(arn: &str) -> HashMap<&'static str, String> {
-        let mut env: HashMap<&'static str, String> = crate::handlers::testing::env().into_iter().collect();
+        let mut env: HashMap<&'static str, String> = crate::testkit::env().into_iter().collect();
         // Deployed, these must come from the secret even if someone also set them here.
         env.insert("TWILIO_AUTH_TOKEN", "from-the-environment".into());
         env.insert("SESSION_SECRET", "from-the-environment-but-long-enough".into());

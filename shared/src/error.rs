@@ -1,12 +1,15 @@
-//! The one error type of every handler, and the only place errors become HTTP responses.
+//! The one error type of every handler, and the only place errors become HTTP responses:
+//! TwiML for Twilio, JSON for the dashboard's API, pages (or a page's form) for browsers.
 
 use std::collections::BTreeMap;
 
-use lambda_http::http::StatusCode;
+use lambda_http::http::header::ALLOW;
+use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 use serde_json::json;
 
-use crate::http;
+use crate::response::{self, RETRY_AFTER_SECONDS};
+use crate::routes::RouteError;
 use crate::store::StoreError;
 use crate::twilio::TwilioError;
 use crate::twilio::access_token::TokenError;
@@ -17,6 +20,16 @@ use crate::twiml::VoiceResponse;
 pub const APOLOGY: &str =
     "We are sorry, we cannot connect your call right now. Please try again in a few minutes. Goodbye.";
 
+/// What a page says, in its form or as text, for the errors a browser meets.
+pub const INVALID_CREDENTIALS: &str = "Unknown agent or wrong password.";
+pub const LOCKED_OUT: &str = "Too many failed attempts. Try again in 15 minutes.";
+const CROSS_SITE: &str = "This request did not come from this site. Please try again.";
+const UNAVAILABLE: &str = "This is unavailable right now. Please try again in a moment.";
+const TOO_LARGE: &str = "That was more than this form takes.";
+
+/// Renders a page's form again with a status and a message for the person filling it in.
+pub type PageForm<'a> = &'a dyn Fn(StatusCode, &str) -> Response<Body>;
+
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("bad request: {message}")]
@@ -24,6 +37,12 @@ pub enum AppError {
     /// No session, or one that has ended.
     #[error("not signed in")]
     Unauthorized,
+    /// A sign-in with an unknown id, a disabled agent or a wrong password: one answer for all.
+    #[error("sign-in refused")]
+    InvalidCredentials,
+    /// Too many failed sign-ins for an id; `retry_after` seconds until it may try again.
+    #[error("sign-in locked out")]
+    LockedOut { retry_after: i64 },
     /// The reason is logged, never sent.
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
@@ -32,19 +51,33 @@ pub enum AppError {
     #[error("conflict: {0}")]
     Conflict(String),
     #[error("method not allowed")]
-    MethodNotAllowed,
+    MethodNotAllowed { allow: &'static str },
     #[error("request body too large")]
-    PayloadTooLarge,
+    PayloadTooLarge { limit: usize },
     #[error("Twilio request failed")]
     Upstream(#[from] TwilioError),
     #[error("storage failed")]
     Store(#[from] StoreError),
-    #[error("could not mint a token")]
+    #[error("could not sign a token")]
     Token(#[from] TokenError),
+    #[error("could not sign a session")]
+    Session(#[from] jsonwebtoken::errors::Error),
     #[error("could not draw randomness")]
     Random(#[from] getrandom::Error),
     #[error("the work did not finish in time")]
     Deadline,
+}
+
+impl From<RouteError> for AppError {
+    fn from(err: RouteError) -> Self {
+        match err {
+            RouteError::NotFound => Self::NotFound("no such route".into()),
+            RouteError::MethodNotAllowed { allow } => Self::MethodNotAllowed { allow },
+            RouteError::BadParameter(name) => {
+                Self::invalid_fields([(name.to_owned(), "is malformed".to_owned())].into())
+            }
+        }
+    }
 }
 
 impl AppError {
@@ -56,52 +89,103 @@ impl AppError {
         Self::BadRequest { message: "invalid input", fields }
     }
 
-    fn log(&self) {
+    pub fn status(&self) -> StatusCode {
         match self {
-            Self::BadRequest { .. }
-            | Self::NotFound(_)
-            | Self::Conflict(_)
-            | Self::MethodNotAllowed
-            | Self::Unauthorized
-            | Self::PayloadTooLarge => {
-                tracing::info!(error = %self, "request refused");
-            }
-            Self::Forbidden(reason) => tracing::warn!(reason, "request forbidden"),
-            _ => {
-                tracing::error!(error = %self, source = ?std::error::Error::source(self), "request failed")
-            }
+            Self::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::LockedOut { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Upstream(_) | Self::Store(_) | Self::Deadline => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Token(_) | Self::Session(_) | Self::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
+    }
+
+    fn log(&self) {
+        match self.status() {
+            StatusCode::FORBIDDEN => tracing::warn!(error = %self, "request forbidden"),
+            status if status.is_client_error() => tracing::info!(error = %self, "request refused"),
+            _ => tracing::error!(error = %self, source = ?std::error::Error::source(self), "request failed"),
+        }
+    }
+
+    /// The headers an answer of this kind carries whatever its body: when to retry, what is
+    /// allowed.
+    fn with_headers(&self, mut response: Response<Body>) -> Response<Body> {
+        response = match self {
+            Self::LockedOut { retry_after } => response::retry_after(response, *retry_after),
+            _ if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                response::retry_after(response, RETRY_AFTER_SECONDS)
+            }
+            _ => response,
+        };
+        if let Self::MethodNotAllowed { allow } = self {
+            response.headers_mut().insert(ALLOW, HeaderValue::from_static(allow));
+        }
+        *response.status_mut() = self.status();
+        response
     }
 
     /// For endpoints that browsers call: JSON with a status code; internals stay in the log.
     pub fn into_json_response(self) -> Response<Body> {
         self.log();
-        match self {
-            Self::BadRequest { message, fields } => {
-                let mut body = json!({ "error": message });
-                if !fields.is_empty() {
-                    body["fields"] = json!(fields);
-                }
-                http::json(StatusCode::BAD_REQUEST, &body)
-            }
-            Self::Unauthorized => http::json(StatusCode::UNAUTHORIZED, &json!({ "error": "sign in first" })),
-            Self::Forbidden(_) => http::json(StatusCode::FORBIDDEN, &json!({ "error": "forbidden" })),
-            Self::NotFound(message) => http::json(StatusCode::NOT_FOUND, &json!({ "error": message })),
-            Self::Conflict(message) => http::json(StatusCode::CONFLICT, &json!({ "error": message })),
-            Self::MethodNotAllowed => {
-                http::json(StatusCode::METHOD_NOT_ALLOWED, &json!({ "error": "method not allowed" }))
-            }
-            Self::PayloadTooLarge => http::json(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &json!({ "error": format!("the body must be at most {} bytes", http::MAX_BODY_BYTES) }),
-            ),
+        let body = match &self {
+            Self::BadRequest { message, fields } if fields.is_empty() => json!({ "error": message }),
+            Self::BadRequest { message, fields } => json!({ "error": message, "fields": fields }),
+            Self::Unauthorized => json!({ "error": "sign in first" }),
+            Self::InvalidCredentials => json!({ "error": INVALID_CREDENTIALS }),
+            Self::LockedOut { .. } => json!({ "error": LOCKED_OUT }),
+            Self::Forbidden(_) => json!({ "error": "forbidden" }),
+            Self::NotFound(message) | Self::Conflict(message) => json!({ "error": message }),
+            Self::MethodNotAllowed { .. } => json!({ "error": "method not allowed" }),
+            Self::PayloadTooLarge { limit } => json!({ "error": format!("the body must be at most {limit} bytes") }),
             Self::Upstream(_) | Self::Store(_) | Self::Deadline => {
-                let body = json!({ "error": "temporarily unavailable, please retry" });
-                http::retry_after(http::json(StatusCode::SERVICE_UNAVAILABLE, &body), http::RETRY_AFTER_SECONDS)
+                json!({ "error": "temporarily unavailable, please retry" })
             }
-            Self::Token(_) | Self::Random(_) => {
-                http::json(StatusCode::INTERNAL_SERVER_ERROR, &json!({ "error": "internal" }))
+            Self::Token(_) | Self::Session(_) | Self::Random(_) => json!({ "error": "internal" }),
+        };
+        self.with_headers(response::json(self.status(), &body))
+    }
+
+    /// For pages. An error met while handling a page's form (`form` renders that form with a
+    /// message) shows the form again, so a browser without JavaScript can correct and resubmit;
+    /// anything else is a short text.
+    pub fn into_page_response(self, form: Option<PageForm<'_>>) -> Response<Body> {
+        self.log();
+        let message = match &self {
+            Self::BadRequest { message, .. } => message,
+            Self::InvalidCredentials => INVALID_CREDENTIALS,
+            Self::LockedOut { .. } => LOCKED_OUT,
+            Self::Forbidden(_) => CROSS_SITE,
+            Self::PayloadTooLarge { .. } => TOO_LARGE,
+            _ => UNAVAILABLE,
+        };
+        // A route that does not exist, or not for this method, has no form to show.
+        let response = match form {
+            Some(form) if !matches!(self, Self::NotFound(_) | Self::MethodNotAllowed { .. }) => {
+                form(self.status(), message)
             }
+            _ => response::text(self.status(), self.page_text()),
+        };
+        self.with_headers(response)
+    }
+
+    /// The short text of a page that has no form to show an error in.
+    fn page_text(&self) -> &'static str {
+        match self {
+            Self::BadRequest { .. } => "bad request",
+            Self::Unauthorized | Self::InvalidCredentials => "sign in first",
+            Self::LockedOut { .. } => LOCKED_OUT,
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not found",
+            Self::Conflict(_) => "conflict",
+            Self::MethodNotAllowed { .. } => "method not allowed",
+            Self::PayloadTooLarge { .. } => "too large",
+            Self::Upstream(_) | Self::Store(_) | Self::Deadline => "temporarily unavailable, please retry",
+            Self::Token(_) | Self::Session(_) | Self::Random(_) => "internal error",
         }
     }
 
@@ -110,8 +194,8 @@ impl AppError {
     pub fn into_status_callback_response(self) -> Response<Body> {
         self.log();
         match self {
-            Self::Forbidden(_) => http::text(StatusCode::FORBIDDEN, "forbidden"),
-            _ => http::twiml(&VoiceResponse::new()),
+            Self::Forbidden(_) => response::text(StatusCode::FORBIDDEN, "forbidden"),
+            _ => response::twiml(&VoiceResponse::new()),
         }
     }
 
@@ -120,8 +204,8 @@ impl AppError {
     pub fn into_twiml_response(self) -> Response<Body> {
         self.log();
         match self {
-            Self::Forbidden(_) => http::text(StatusCode::FORBIDDEN, "forbidden"),
-            _ => http::twiml(&VoiceResponse::new().say(APOLOGY).hangup()),
+            Self::Forbidden(_) => response::text(StatusCode::FORBIDDEN, "forbidden"),
+            _ => response::twiml(&VoiceResponse::new().say(APOLOGY).hangup()),
         }
     }
 }

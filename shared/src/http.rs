@@ -1,116 +1,104 @@
-//! Request parsing and response building shared by every handler.
+//! What a request says: its public origin, its fields, its query. Parsed once, here; responses
+//! are built in `response`, errors answered in `error`.
 
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-use lambda_http::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, LOCATION, RETRY_AFTER, STRICT_TRANSPORT_SECURITY,
-    X_CONTENT_TYPE_OPTIONS,
-};
-use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::http::header::{CONTENT_TYPE, HOST, ORIGIN};
 use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Request, RequestExt};
 
 use crate::config::Config;
 use crate::error::AppError;
-use crate::twiml::VoiceResponse;
+use crate::routes::{self, Route};
 
-pub const TWIML_CONTENT_TYPE: &str = "text/xml; charset=utf-8";
-pub const JSON_CONTENT_TYPE: &str = "application/json";
 /// No form or JSON body Warmline accepts comes near this; anything bigger is refused unread.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
 
-fn response(status: StatusCode, content_type: &'static str, body: Body) -> Response<Body> {
-    let mut response = Response::new(body);
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-pub fn twiml(document: &VoiceResponse) -> Response<Body> {
-    response(StatusCode::OK, TWIML_CONTENT_TYPE, Body::from(document.to_xml()))
-}
-
-pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
-    response(status, JSON_CONTENT_TYPE, Body::from(value.to_string()))
-}
-
-pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    response(status, "text/plain; charset=utf-8", Body::from(body))
-}
-
-/// How long a client should wait before retrying after a 503: storage and Twilio recover from a
-/// blip within seconds.
-pub const RETRY_AFTER_SECONDS: i64 = 2;
-
-/// `response` with a `Retry-After` of `seconds`.
-pub fn retry_after(mut response: Response<Body>, seconds: i64) -> Response<Body> {
-    response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));
-    response
-}
-
-/// 303 See Other: after a form post, or to send a browser elsewhere, always with a GET.
-pub fn redirect(location: &str) -> Response<Body> {
-    let mut response = response(StatusCode::SEE_OTHER, "text/plain; charset=utf-8", Body::Empty);
-    if let Ok(location) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(LOCATION, location);
-    }
-    response
-}
-
-/// Two years, the figure HSTS preload lists ask for.
-pub const HSTS: &str = "max-age=63072000; includeSubDomains";
-
-/// What every response a browser reads carries: HSTS when served over HTTPS, no MIME sniffing,
-/// and, unless the response brings its own policy (the pages do), a CSP that forbids loading
-/// anything and being framed.
-pub fn harden(config: &Config, req: &Request, response: &mut Response<Body>) {
-    let https = public_base_url(config, req).is_some_and(|base| base.starts_with("https://"));
-    let headers = response.headers_mut();
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if https {
-        headers.insert(STRICT_TRANSPORT_SECURITY, HeaderValue::from_static(HSTS));
-    }
-    headers
-        .entry(CONTENT_SECURITY_POLICY)
-        .or_insert_with(|| HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"));
-}
-
-/// The raw path as the client sent it: API Gateway's `rawPath` when there is one.
-pub fn raw_path(req: &Request) -> String {
-    match req.raw_http_path() {
-        "" => req.uri().path().to_owned(),
-        raw => raw.to_owned(),
-    }
-}
-
 /// The origin Twilio and browsers reach us at: `PUBLIC_BASE_URL` when configured (custom
-/// domains, local runs), else `https://` and the API Gateway domain of this request.
-pub fn public_base_url(config: &Config, req: &Request) -> Option<String> {
-    if let Some(base) = &config.public_base_url {
-        return Some(base.clone());
+/// domains, local runs), else `https://` and the API Gateway domain of the request. Worked out
+/// once per request, at the entry (`pipeline`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicOrigin(Option<String>);
+
+impl PublicOrigin {
+    pub fn of(config: &Config, req: &Request) -> Self {
+        if let Some(base) = &config.public_base_url {
+            return Self(Some(base.clone()));
+        }
+        let domain = match req.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.clone(),
+            _ => None,
+        }
+        .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()).map(str::to_owned));
+        Self(domain.map(|domain| format!("https://{domain}")))
     }
-    let domain = match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.domain_name.clone(),
-        _ => None,
+
+    /// Links to our own routes, when the origin is known.
+    pub fn links(&self) -> Option<Links> {
+        self.0.clone().map(|base_url| Links { base_url })
     }
-    .or_else(|| req.headers().get(HOST).and_then(|h| h.to_str().ok()).map(str::to_owned))?;
-    Some(format!("https://{domain}"))
+
+    pub fn is_https(&self) -> bool {
+        self.0.as_deref().is_some_and(|base| base.starts_with("https://"))
+    }
+
+    /// Whether cookies must be `Secure`: always, except for a local run over plain HTTP on the
+    /// loopback interface, where a browser would drop a Secure cookie.
+    pub fn cookies_must_be_secure(&self) -> bool {
+        let Some(authority) = self.0.as_deref().and_then(|base| base.strip_prefix("http://")) else { return true };
+        let host = authority.rsplit_once(':').map_or(authority, |(host, _port)| host);
+        !(host == "localhost" || host == "[::1]" || host.starts_with("127."))
+    }
+
+    /// For state-changing requests that a session authorises: browsers send `Origin` with every
+    /// POST, so a missing or foreign one is a forged cross-site request (CSRF) or not a browser.
+    pub fn require_same_origin(&self, req: &Request) -> Result<(), AppError> {
+        let sent = req.headers().get(ORIGIN).and_then(|value| value.to_str().ok());
+        match (sent, &self.0) {
+            (Some(sent), Some(ours)) if sent.eq_ignore_ascii_case(ours) => Ok(()),
+            (Some(_), _) => Err(AppError::Forbidden("cross-origin request")),
+            (None, _) => Err(AppError::Forbidden("no Origin header")),
+        }
+    }
+
+    /// For endpoints anyone may call (filing a ticket): other sites' pages may not, but a client
+    /// that is not a browser, and so sends no `Origin`, may.
+    pub fn reject_foreign_origin(&self, req: &Request) -> Result<(), AppError> {
+        match req.headers().get(ORIGIN) {
+            None => Ok(()),
+            Some(_) => self.require_same_origin(req),
+        }
+    }
+
+    /// The full URL of this request as Twilio signed it.
+    pub fn request_url(&self, req: &Request) -> Option<String> {
+        let mut url = self.0.clone()?;
+        url.push_str(&routes::raw_path(req));
+        if let Some(query) = req.uri().query().filter(|q| !q.is_empty()) {
+            url.push('?');
+            url.push_str(query);
+        }
+        Some(url)
+    }
 }
 
-/// The full URL of this request as Twilio signed it.
-pub fn public_url(config: &Config, req: &Request) -> Option<String> {
-    let mut url = public_base_url(config, req)?;
-    url.push_str(&raw_path(req));
-    if let Some(query) = req.uri().query().filter(|q| !q.is_empty()) {
-        url.push('?');
-        url.push_str(query);
+/// Absolute URLs of our routes, for Twilio to call back (Twilio needs absolute URLs, and a
+/// relative one would break behind a custom domain).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Links {
+    base_url: String,
+}
+
+impl Links {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self { base_url: base_url.into() }
     }
-    Some(url)
+
+    pub fn url(&self, route: &Route) -> String {
+        format!("{}{}", self.base_url, route.path())
+    }
 }
 
 /// Form parameters in the order they came, repeated names kept.
@@ -130,7 +118,7 @@ fn is_json(req: &Request) -> bool {
 pub fn fields(req: &Request) -> Result<BTreeMap<String, String>, AppError> {
     let body = req.body().as_ref();
     if body.len() > MAX_BODY_BYTES {
-        return Err(AppError::PayloadTooLarge);
+        return Err(AppError::PayloadTooLarge { limit: MAX_BODY_BYTES });
     }
     if is_json(req) {
         if body.iter().all(u8::is_ascii_whitespace) {
@@ -186,7 +174,20 @@ pub fn decode_cursor(cursor: &str) -> Option<String> {
     String::from_utf8(URL_SAFE_NO_PAD.decode(cursor).ok()?).ok()
 }
 
-/// Path segments of the raw path, percent-decoding not applied (ids never need it).
-pub fn path_segments(req: &Request) -> Vec<String> {
-    raw_path(req).split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_secure_except_over_plain_http_on_loopback() {
+        let origin = |base: &str| PublicOrigin(Some(base.to_owned()));
+        for base in ["https://abc.execute-api.us-east-1.amazonaws.com", "https://127.0.0.1:9000", "http://example.com"]
+        {
+            assert!(origin(base).cookies_must_be_secure(), "{base}");
+        }
+        for base in ["http://127.0.0.1:9000", "http://localhost:9000", "http://localhost", "http://[::1]:9000"] {
+            assert!(!origin(base).cookies_must_be_secure(), "{base}");
+        }
+        assert!(PublicOrigin(None).cookies_must_be_secure());
+    }
 }

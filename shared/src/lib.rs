@@ -1,21 +1,42 @@
 //! Warmline: a serverless support call center. Every Lambda in `functions/` is a thin `main`
 //! that wires one handler from here; all behaviour lives in this crate.
+//!
+//! The layers, from the request down (no module imports one above it):
+//! - `handlers`: one adapter per function;
+//! - `pipeline`: the request's facts worked out once, the checks of each kind of endpoint;
+//! - `call_flow`: what happens to a support call, from arrival to hang-up;
+//! - `routes` (every route once), `http` (what a request says), `response`, `error` (the only
+//!   place errors become responses), `session`, `web` (pages and assets);
+//! - `app`, `config`: what a function holds for its life;
+//! - `store`, `twilio`, `twiml`: the ports and protocols;
+//! - `domain`: types checked when parsed.
 
 pub mod app;
+pub mod call_flow;
 pub mod config;
 pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
 pub mod password;
+pub mod pipeline;
+pub mod response;
+pub mod routes;
 pub mod secret;
 pub mod session;
 pub mod store;
 pub mod telemetry;
 pub mod twilio;
 pub mod twiml;
+pub mod web;
 
 pub use app::App;
+
+/// Handler tests' kit: an `App` over memory stores, a recording dialer, a settable clock, and
+/// requests as API Gateway sends them; also for the benchmarks and integration tests through
+/// the `testkit` feature; never in a Lambda.
+#[cfg(any(test, feature = "testkit"))]
+pub mod testkit;
 
 /// The project's test tools (the venv's Python, the DynamoDB emulator), also for other crates'
 /// tests through the `testkit` feature; never in a Lambda.

@@ -17,13 +17,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::App;
 use crate::app::{Ports, SystemClock};
 use crate::domain::{AgentId, Identity};
-use crate::handlers::testing::{
-    BASE, NUMBER, TestApp, body_text, borrowed, config_with, inbound_call_params, sid, signed_webhook,
-    webhook_with_signature,
-};
 use crate::handlers::{conference_connect_agent, conference_connect_client, conference_events, conference_wait};
 use crate::store::memory::{MemoryCallStore, MemoryTicketStore};
 use crate::test_support::run_python;
+use crate::testkit::{
+    BASE, NUMBER, TestApp, body_text, borrowed, config_with, inbound_call_params, sid, signed_webhook,
+    webhook_with_signature,
+};
 use crate::twilio::access_token::TokenRequest;
 use crate::twilio::{TwilioRestClient, signature};
 use crate::twiml::{Conference, Dial, DialNoun, Method, Verb, VoiceResponse};
@@ -727,7 +727,7 @@ async fn served_documents() -> Vec<Document> {
             name: "customer waits",
             xml: body_text(&wait),
             verbs: json!([
-                {"verb": "say", "value": conference_wait::HOLD_MESSAGE},
+                {"verb": "say", "value": crate::call_flow::HOLD_MESSAGE},
                 {"verb": "play", "value": hold_music, "attrs": {"loop": 1}},
                 {"verb": "redirect", "value": format!("{BASE}/conference/wait?held=1"), "attrs": {"method": "POST"}},
             ]),
@@ -752,7 +752,7 @@ async fn served_documents() -> Vec<Document> {
             name: "agent answers after the customer left",
             xml: body_text(&ended),
             verbs: json!([
-                {"verb": "say", "value": conference_connect_agent::CALL_ENDED},
+                {"verb": "say", "value": crate::call_flow::CALL_ENDED},
                 {"verb": "hangup"},
             ]),
         },
@@ -761,7 +761,7 @@ async fn served_documents() -> Vec<Document> {
             name: "no agent took the call",
             xml: apology,
             verbs: json!([
-                {"verb": "say", "value": conference_events::NO_AGENT_AVAILABLE},
+                {"verb": "say", "value": crate::call_flow::NO_AGENT_AVAILABLE},
                 {"verb": "hangup"},
             ]),
         },

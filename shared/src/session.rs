@@ -7,15 +7,12 @@
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::Request;
 use lambda_http::http::HeaderValue;
-use lambda_http::http::header::{COOKIE, ORIGIN};
+use lambda_http::http::header::COOKIE;
 use serde::{Deserialize, Serialize};
 
-use crate::App;
-use crate::domain::AgentId;
-use crate::error::AppError;
-use crate::http;
+use crate::domain::{Agent, AgentId};
 use crate::secret::Secret;
-use crate::store::Agent;
+use crate::store::{AgentStore, StoreError};
 
 pub const SESSION_TTL_SECONDS: i64 = 12 * 3600;
 /// Only this endpoint's tokens are sessions, whatever else a key might ever sign.
@@ -76,19 +73,6 @@ impl SessionKeys {
     }
 }
 
-/// Whether cookies must be `Secure`: always, except for a local run over plain HTTP on the
-/// loopback interface, where a browser would drop a Secure cookie.
-fn is_secure(base_url: &str) -> bool {
-    let Some(authority) = base_url.strip_prefix("http://") else { return true };
-    let host = authority.rsplit_once(':').map_or(authority, |(host, _port)| host);
-    !(host == "localhost" || host == "[::1]" || host.starts_with("127."))
-}
-
-/// `is_secure` for the origin this request reached.
-pub fn secure_for(app: &App, req: &Request) -> bool {
-    http::public_base_url(&app.config, req).is_none_or(|base| is_secure(&base))
-}
-
 fn cookie_name(secure: bool) -> &'static str {
     if secure { SECURE_COOKIE } else { LOCAL_COOKIE }
 }
@@ -135,50 +119,21 @@ pub enum Session {
     SignedIn(Agent),
 }
 
-/// Reads the session, checking it against the agent's current record.
-pub async fn session(app: &App, req: &Request) -> Result<Session, AppError> {
-    let Some(token) = session_token(req, secure_for(app, req)) else { return Ok(Session::None) };
-    let Some((id, epoch)) = app.sessions.verify(token, app.clock.now()) else { return Ok(Session::Ended) };
-    Ok(match app.agents.agent(&id).await? {
-        Some(agent) if agent.is_enabled() && agent.session_epoch == epoch => Session::SignedIn(agent),
-        _ => Session::Ended,
-    })
-}
-
-pub async fn signed_in_agent(app: &App, req: &Request) -> Result<Option<Agent>, AppError> {
-    Ok(match session(app, req).await? {
-        Session::SignedIn(agent) => Some(agent),
-        Session::None | Session::Ended => None,
-    })
-}
-
-/// The signed-in agent, or 401.
-pub async fn require_agent(app: &App, req: &Request) -> Result<Agent, AppError> {
-    signed_in_agent(app, req).await?.ok_or(AppError::Unauthorized)
-}
-
-fn origin_matches(app: &App, req: &Request) -> Option<bool> {
-    let origin = req.headers().get(ORIGIN)?.to_str().ok()?;
-    let ours = http::public_base_url(&app.config, req)?;
-    Some(origin.eq_ignore_ascii_case(&ours))
-}
-
-/// For state-changing requests that a session authorises: browsers send `Origin` with every
-/// POST, so a missing or foreign one is a forged cross-site request (CSRF) or not a browser.
-pub fn require_same_origin(app: &App, req: &Request) -> Result<(), AppError> {
-    match origin_matches(app, req) {
-        Some(true) => Ok(()),
-        Some(false) => Err(AppError::Forbidden("cross-origin request")),
-        None => Err(AppError::Forbidden("no Origin header")),
-    }
-}
-
-/// For endpoints anyone may call (filing a ticket): other sites' pages may not, but a client
-/// that is not a browser, and so sends no `Origin`, may.
-pub fn reject_foreign_origin(app: &App, req: &Request) -> Result<(), AppError> {
-    match req.headers().get(ORIGIN) {
-        None => Ok(()),
-        Some(_) => require_same_origin(app, req),
+impl SessionKeys {
+    /// What the request's session cookie says, checked against the agent's current record.
+    pub async fn read(
+        &self,
+        agents: &dyn AgentStore,
+        req: &Request,
+        secure: bool,
+        now: i64,
+    ) -> Result<Session, StoreError> {
+        let Some(token) = session_token(req, secure) else { return Ok(Session::None) };
+        let Some((id, epoch)) = self.verify(token, now) else { return Ok(Session::Ended) };
+        Ok(match agents.agent(&id).await? {
+            Some(agent) if agent.is_enabled() && agent.session_epoch == epoch => Session::SignedIn(agent),
+            _ => Session::Ended,
+        })
     }
 }
 
@@ -225,14 +180,7 @@ mod tests {
     }
 
     #[test]
-    fn cookies_are_secure_except_over_plain_http_on_loopback() {
-        for base in ["https://abc.execute-api.us-east-1.amazonaws.com", "https://127.0.0.1:9000", "http://example.com"]
-        {
-            assert!(is_secure(base), "{base}");
-        }
-        for base in ["http://127.0.0.1:9000", "http://localhost:9000", "http://localhost", "http://[::1]:9000"] {
-            assert!(!is_secure(base), "{base}");
-        }
+    fn cookies_are_strict_and_secure_unless_told_otherwise() {
         assert_eq!(
             session_cookie(true, "t.o.k").to_str().unwrap(),
             "__Host-warmline_session=t.o.k; Max-Age=43200; Path=/; HttpOnly; SameSite=Strict; Secure"

@@ -16,16 +16,17 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Response};
 use shared::App;
 use shared::app::Ports;
+use shared::call_flow::CALL_ENDED;
+use shared::call_flow::NO_AGENT_AVAILABLE;
+use shared::domain::Conference;
 use shared::domain::{AgentId, CallSid};
-use shared::handlers::conference_connect_agent::CALL_ENDED;
-use shared::handlers::conference_events::NO_AGENT_AVAILABLE;
-use shared::handlers::testing::{
+use shared::handlers::{conference_connect_agent, conference_connect_client, conference_events};
+use shared::store::CallStore;
+use shared::store::dynamo::DynamoCallStore;
+use shared::testkit::{
     BASE, EMPTY_TWIML, NOW, TestApp, XML_HEAD, agent_call, body_text, inbound_call_params, placed_sid, sid,
     signed_webhook_json,
 };
-use shared::handlers::{conference_connect_agent, conference_connect_client, conference_events};
-use shared::store::dynamo::DynamoCallStore;
-use shared::store::{CallStore, Conference};
 use shared::twilio::CallUpdate;
 
 type Item = HashMap<String, AttributeValue>;

@@ -16,15 +16,15 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::{Body, Response};
 use shared::App;
 use shared::app::Ports;
-use shared::domain::{AgentId, CallSid};
-use shared::handlers::conference_connect_agent::CALL_ENDED;
-use shared::handlers::testing::{
+use shared::call_flow::CALL_ENDED;
+use shared::domain::{AgentId, CALL_RECORD_TTL_SECONDS, CallSid};
+use shared::handlers::{conference_call_agent, conference_connect_agent, conference_connect_client, conference_events};
+use shared::store::CallStore;
+use shared::store::dynamo::DynamoCallStore;
+use shared::testkit::{
     EMPTY_TWIML, NOW, TestApp, XML_HEAD, agent_call, body_text, borrowed, inbound_call_params, json_post, placed_sid,
     sid, signed_webhook, with_header,
 };
-use shared::handlers::{conference_call_agent, conference_connect_agent, conference_connect_client, conference_events};
-use shared::store::dynamo::DynamoCallStore;
-use shared::store::{CALL_RECORD_TTL_SECONDS, CallStore};
 
 type Item = HashMap<String, AttributeValue>;
 

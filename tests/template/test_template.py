@@ -27,24 +27,6 @@ TEMPLATE = ROOT / "template.yaml"
 VENV_BIN = Path(sys.executable).parent
 SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 
-# The route contract (docs/PRODUCT.md). A new function needs a row here, a SAM event and a
-# watch-router entry, or these tests fail.
-ROUTES = {
-    "conference-connect-client": [("POST", "/conference/connect/client")],
-    "conference-wait": [("POST", "/conference/wait")],
-    "conference-connect-agent": [("POST", "/conference/{conference_id}/connect/{agent_id}")],
-    "conference-call-agent": [("POST", "/conference/{agent_id}/call")],
-    "conference-events": [
-        ("POST", "/conference/{conference_id}/events"),
-        ("POST", "/conference/{conference_id}/agents/{agent_id}/status"),
-    ],
-    "token": [("POST", "/token")],
-    "tickets": [("POST", "/tickets"), ("GET", "/tickets")],
-    "call-connect": [("POST", "/call/connect")],
-    "pages": [("GET", "/"), ("GET", "/dashboard"), ("GET", "/static/{file}")],
-    "session": [("GET", "/login"), ("POST", "/login"), ("POST", "/logout")],
-}
-
 # The secrets the functions read from Secrets Manager; none may be a parameter or a variable.
 SECRET_NAMES = ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "SESSION_SECRET")
 ACCOUNT_PARAMETERS = ("TwilioAccountSid", "TwilioApiKey", "TwilioNumber", "TwilioTwimlAppSid")
@@ -61,6 +43,14 @@ def _load_create_tables():
 
 
 create_tables = _load_create_tables()
+sys.path.insert(0, str(ROOT / "scripts"))
+import routes  # noqa: E402
+
+# The routes as template.yaml states them; the Rust test `every_copy_of_the_route_table_agrees`
+# holds them against the route table (shared/src/routes.rs).
+ROUTES = {}
+for _method, _path, _function in routes.template_routes(TEMPLATE):
+    ROUTES.setdefault(_function, []).append((_method, _path))
 
 
 @pytest.fixture(scope="module")
@@ -119,37 +109,11 @@ def test_no_function_points_at_a_missing_folder(template):
 
 
 @pytest.mark.parametrize("folder", sorted(ROUTES))
-def test_http_api_event_matches_route_table(template, folder):
+def test_every_http_api_event_is_on_the_one_api(template, folder):
     _, resource = _function_for(template, folder)
-    events = resource["Properties"].get("Events", {})
-    routes = []
-    for event in events.values():
+    for event in resource["Properties"]["Events"].values():
         assert event["Type"] == "HttpApi"
-        props = event["Properties"]
-        assert create_tables.ref_target(props["ApiId"]) == "Api"
-        routes.append((props["Method"].upper(), props["Path"]))
-    assert sorted(routes) == sorted(ROUTES[folder])
-
-
-def watch_routes(cargo_toml):
-    """(function, METHOD, path) for every `cargo lambda watch` router entry in a Cargo.toml."""
-    with open(cargo_toml, "rb") as f:
-        cargo = tomllib.load(f)
-    router = cargo.get("workspace", {}).get("metadata", {}).get("lambda", {}).get("watch", {})
-    router = router.get("router")
-    assert router is not None, f"{cargo_toml} has no [workspace.metadata.lambda.watch.router]"
-    return sorted(
-        (entry["function"], entry["method"].upper(), path)
-        for path, entries in router.items()
-        for entry in entries
-    )
-
-
-def test_watch_router_in_cargo_toml_matches_route_table():
-    # Locally the same paths must reach the same functions as behind API Gateway.
-    assert watch_routes(ROOT / "Cargo.toml") == sorted(
-        (fn, method, path) for fn, routes in ROUTES.items() for method, path in routes
-    )
+        assert create_tables.ref_target(event["Properties"]["ApiId"]) == "Api"
 
 
 def test_http_api_uses_default_stage_and_throttles(template):

@@ -1,12 +1,16 @@
 //! Pure types and decisions. Each type parses its input once; holding a value means it is valid.
 
+mod agent;
 mod call_sid;
+mod conference;
 mod identity;
 mod phone_number;
 mod roster;
 mod ticket;
 
+pub use agent::{Agent, LOGIN_FAILURE_LIMIT, LOGIN_LOCKOUT_SECONDS};
 pub use call_sid::CallSid;
+pub use conference::{CALL_RECORD_TTL_SECONDS, Conference};
 pub use identity::{AgentId, Identity, InvalidIdentity};
 pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
 pub use roster::{Roster, RosterError};

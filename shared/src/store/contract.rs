@@ -1,8 +1,8 @@
 //! The behaviour every `CallStore` must have. Each implementation instantiates the suite with
 //! `call_store_contract!(async { /* a fresh, empty store */ })`.
 
-use super::{CALL_RECORD_TTL_SECONDS, CallStore, Conference};
-use crate::domain::{AgentId, CallSid};
+use super::CallStore;
+use crate::domain::{AgentId, CALL_RECORD_TTL_SECONDS, CallSid, Conference};
 
 pub fn sid(n: u8) -> CallSid {
     CallSid::parse(&format!("CA{n:032x}")).unwrap()
@@ -355,8 +355,9 @@ pub(crate) use ticket_store_contract;
 
 pub mod agents {
     use crate::domain::AgentId;
+    use crate::domain::{Agent, LOGIN_LOCKOUT_SECONDS};
     use crate::secret::Secret;
-    use crate::store::{Agent, AgentStore, LOGIN_LOCKOUT_SECONDS};
+    use crate::store::AgentStore;
 
     use super::NOW;
 

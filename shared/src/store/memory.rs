@@ -3,10 +3,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{
-    Agent, AgentStore, CALL_RECORD_TTL_SECONDS, CallStore, Conference, LOGIN_LOCKOUT_SECONDS, StoreError, TicketPage,
-    TicketStore,
-};
+use super::{AgentStore, CallStore, StoreError, TicketPage, TicketStore};
+use crate::domain::{Agent, CALL_RECORD_TTL_SECONDS, Conference, LOGIN_LOCKOUT_SECONDS};
 use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 use crate::secret::Secret;
 

@@ -1,72 +1,15 @@
 //! Storage ports. Handlers see only these traits; `dynamo` serves production and the local
-//! emulator, `memory` serves handler tests. Both pass the same contract tests.
+//! emulator, `memory` serves handler tests and benchmarks. Both pass the same contract tests.
 
 pub mod dynamo;
+/// In-memory stores with the DynamoDB ones' semantics, for tests and benchmarks only.
+#[cfg(any(test, feature = "testkit"))]
 pub mod memory;
 
 use async_trait::async_trait;
 
-use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
+use crate::domain::{Agent, AgentId, CallSid, Conference, PhoneNumber, Ticket, TicketId};
 use crate::secret::Secret;
-
-/// Call records live at most this long; DynamoDB's TTL removes them (late), reads ignore them
-/// as soon as they expire.
-pub const CALL_RECORD_TTL_SECONDS: i64 = 12 * 3600;
-
-/// A support conference, named after the CallSid of the customer's call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Conference {
-    pub id: CallSid,
-    /// The agent dialed when the customer arrived.
-    pub first_agent: AgentId,
-    /// The first-responder chain: the agents rung one after another until one answers, in
-    /// order, `first_agent` first. The last one is ringing now, or answered.
-    pub tried: Vec<AgentId>,
-    /// The agents who answered and joined, sorted. The chain goes on only while it is empty.
-    pub joined: Vec<AgentId>,
-    /// Every call Warmline placed to an agent for this conference, sorted, so that a call that
-    /// still rings can be canceled when the conference ends.
-    pub agent_calls: Vec<CallSid>,
-    pub created_at: i64,
-    pub expires_at: i64,
-    /// When the chain last moved on (the record was created, or the next agent was rung). An
-    /// agent rings for a bounded time, so a chain that has not moved for much longer, with
-    /// nobody joined, has lost the report that would have moved it.
-    pub chain_moved_at: i64,
-    /// Unique to the webhook delivery that created the record. When the reply to that write is
-    /// lost and the SDK sends it again, the retry finds this value and knows the record as its
-    /// own, rather than mistaking it for the trace of another delivery.
-    pub delivery: String,
-}
-
-impl Conference {
-    /// A conference whose first agent is about to be dialed, created by a delivery of its own.
-    pub fn new(id: CallSid, first_agent: AgentId, now: i64) -> Self {
-        Self {
-            id,
-            tried: vec![first_agent.clone()],
-            first_agent,
-            joined: Vec::new(),
-            agent_calls: Vec::new(),
-            created_at: now,
-            expires_at: now + CALL_RECORD_TTL_SECONDS,
-            chain_moved_at: now,
-            delivery: delivery_nonce(),
-        }
-    }
-}
-
-/// A value that no other delivery's write carries: 128 random bits.
-fn delivery_nonce() -> String {
-    crate::domain::random_hex(16).unwrap_or_else(|_| {
-        // Never seen on Lambda; the time and a per-process counter still tell deliveries apart.
-        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let nanos =
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |elapsed| elapsed.as_nanos());
-        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        format!("t{nanos:x}-{:x}-{count:x}", std::process::id())
-    })
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -158,42 +101,6 @@ pub trait TicketStore: Send + Sync {
     /// Whether some ticket carries this phone number: the only numbers agents may call.
     async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError>;
 }
-
-/// An agent who may sign in to the dashboard.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Agent {
-    pub id: AgentId,
-    pub display_name: String,
-    /// An argon2id PHC string; kept out of logs like a secret.
-    pub password_hash: Secret,
-    pub created_at: i64,
-    pub disabled_at: Option<i64>,
-    /// A session names the epoch it was issued in; bumping it ends every session the agent
-    /// has (signing out, a new password, disabling).
-    pub session_epoch: i64,
-}
-
-impl Agent {
-    pub fn new(id: AgentId, display_name: impl Into<String>, password_hash: Secret, now: i64) -> Self {
-        Self {
-            id,
-            display_name: display_name.into(),
-            password_hash,
-            created_at: now,
-            disabled_at: None,
-            session_epoch: 0,
-        }
-    }
-
-    pub fn is_enabled(&self) -> bool {
-        self.disabled_at.is_none()
-    }
-}
-
-/// After this many failed sign-ins for one agent id, sign-in for that id is refused...
-pub const LOGIN_FAILURE_LIMIT: u32 = 5;
-/// ...until this long after the last failure; the record expires then.
-pub const LOGIN_LOCKOUT_SECONDS: i64 = 15 * 60;
 
 #[async_trait]
 pub trait AgentStore: Send + Sync {

@@ -10,11 +10,12 @@ use std::process::ExitCode;
 use aws_config::BehaviorVersion;
 use clap::{Parser, Subcommand};
 use shared::app::{SecretsError, read_secrets};
+use shared::domain::Agent;
 use shared::domain::AgentId;
 use shared::password::{self, MIN_PASSWORD_CHARS};
 use shared::secret::Secret;
 use shared::store::dynamo::DynamoAgentStore;
-use shared::store::{Agent, AgentStore, StoreError};
+use shared::store::{AgentStore, StoreError};
 
 #[derive(Parser)]
 #[command(name = "warmline-admin", about = "Administer Warmline's agents and secrets.")]

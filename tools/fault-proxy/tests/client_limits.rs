@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use common::production_dynamodb;
 use fault_proxy::{DynamoDbError, Fault, FaultProxy, StalledConnect};
-use shared::handlers::testing::config_with;
+use shared::testkit::config_with;
 use shared::twilio::{Dialer, OutboundCall, TwilioError, TwilioRestClient};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);

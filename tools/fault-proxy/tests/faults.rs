@@ -21,9 +21,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use common::{ANSWER_BOUND, Rig, Side, Tables, Timed, Twiml, body_text, header, read_twiml, timed};
 use fault_proxy::{DynamoDbError, Fault};
 use shared::domain::CallSid;
-use shared::handlers::testing::{inbound_call_params, json_post, sid, signed_webhook};
 use shared::handlers::{call_connect, conference_connect_agent, conference_connect_client};
 use shared::handlers::{conference_events, conference_wait, tickets, token};
+use shared::testkit::{inbound_call_params, json_post, sid, signed_webhook};
 use tokio::sync::Semaphore;
 
 const FAULTS: [Fault; 8] = [
@@ -461,7 +461,7 @@ async fn customer_told(rig: &Rig, call: &Call) -> bool {
     updates
         .iter()
         .flatten()
-        .any(|(name, value)| name == "Twiml" && value.contains(conference_events::NO_AGENT_AVAILABLE))
+        .any(|(name, value)| name == "Twiml" && value.contains(shared::call_flow::NO_AGENT_AVAILABLE))
 }
 
 /// Every agent has been tried and Twilio fails the update that apologises to the customer. The
@@ -505,11 +505,7 @@ async fn a_report_cut_short_by_a_stalled_twilio_is_answered_in_time_and_finished
     let report = timed(conference_events::handle(&rig.app, signed_webhook(&path, &params))).await;
     rig.twilio.pass_through();
     assert_eq!(read_twiml(&body_text(&report.response)), Ok(Twiml::Empty));
-    assert!(
-        report.elapsed <= shared::handlers::STATUS_CALLBACK_DEADLINE + Duration::from_millis(300),
-        "{:?}",
-        report.elapsed
-    );
+    assert!(report.elapsed <= shared::pipeline::WEBHOOK_DEADLINE + Duration::from_millis(300), "{:?}", report.elapsed);
 
     let turn = hold_music_turn(&rig, &call).await;
     assert_eq!(read_twiml(&body_text(&turn.response)), Ok(Twiml::Hold));

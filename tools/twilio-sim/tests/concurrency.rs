@@ -272,7 +272,7 @@ fn fifty_customers_at_once_each_get_their_own_conference_and_records() {
             assert_eq!(talking, [(name_of[customer].as_str(), *customer), (*agent, answered.as_str())]);
         }
         // The others heard the apology once, and their calls ended.
-        let apology = shared::handlers::conference_events::NO_AGENT_AVAILABLE;
+        let apology = shared::call_flow::NO_AGENT_AVAILABLE;
         for customer in &waiting {
             let heard = entries
                 .iter()

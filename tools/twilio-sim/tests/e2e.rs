@@ -457,7 +457,7 @@ fn when_no_agent_answers_the_customer_hears_an_apology_and_is_hung_up() {
         stack.warmline_heard_the_end(since, &customer).await;
 
         let entries = stack.entries(since);
-        let apology = shared::handlers::conference_events::NO_AGENT_AVAILABLE;
+        let apology = shared::call_flow::NO_AGENT_AVAILABLE;
         let steps = [
             index(&entries, "Warmline dials agent1 for 20 s with a status callback", |e| matches!(&e.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains("To=client:agent1") && summary.contains("Timeout=20") && summary.contains(&format!("StatusCallback=/conference/{customer}/agents/agent1/status")))),
             index(&entries, "the customer hears the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { hold: true, .. })),

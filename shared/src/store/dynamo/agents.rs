@@ -14,9 +14,9 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValue;
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
-use crate::domain::AgentId;
+use crate::domain::{Agent, AgentId, LOGIN_LOCKOUT_SECONDS};
 use crate::secret::Secret;
-use crate::store::{Agent, AgentStore, LOGIN_LOCKOUT_SECONDS, StoreError};
+use crate::store::{AgentStore, StoreError};
 
 const AGENT_PREFIX: &str = "AGENT#";
 /// Part of every change to an agent: it ends their sessions.

@@ -28,8 +28,8 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
-use crate::domain::{AgentId, CallSid};
-use crate::store::{CALL_RECORD_TTL_SECONDS, CallStore, Conference, StoreError};
+use crate::domain::{AgentId, CALL_RECORD_TTL_SECONDS, CallSid, Conference};
+use crate::store::{CallStore, StoreError};
 
 const CONFERENCE_SK: &str = "CONF";
 const AGENT_PREFIX: &str = "AGENT#";

@@ -18,12 +18,13 @@ use lambda_http::{Body, Request, Response};
 use crate::App;
 use crate::app::{Clock, Ports};
 use crate::config::Config;
+use crate::domain::Agent;
 use crate::domain::AgentId;
 use crate::domain::CallSid;
 use crate::secret::Secret;
 pub use crate::store::AgentStore;
 use crate::store::memory::{MemoryAgentStore, MemoryCallStore, MemoryTicketStore};
-use crate::store::{Agent, CallStore, TicketStore};
+use crate::store::{CallStore, TicketStore};
 use crate::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError, signature};
 
 pub const AUTH_TOKEN: &str = "test-auth-token";

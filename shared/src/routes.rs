@@ -1,0 +1,274 @@
+//! Every HTTP route of Warmline, once. Handlers build callback URLs and read path parameters
+//! only through this module; `template.yaml`, the `cargo lambda watch` router in `Cargo.toml`
+//! and the README's route table are copies that a test holds against `ENDPOINTS`
+//! (`every_copy_of_the_route_table_agrees`), and `make dev` prints the routes from the checked
+//! watch router.
+//!
+//! Adding an endpoint: a row in `ENDPOINTS` and a `Route` variant (its `path` and its case in
+//! `Route::of`), then the copies the test names, then the handler (see docs/CONTRIBUTING.md).
+
+use lambda_http::{Request, RequestExt};
+
+use crate::domain::{AgentId, CallSid};
+
+/// One row of the route table: a path template (API Gateway's syntax, `{name}` for a path
+/// parameter), the methods it answers, and the function (`functions/<name>`) that serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Endpoint {
+    pub path: &'static str,
+    /// Comma-separated, as an `Allow` header lists them.
+    pub methods: &'static str,
+    pub function: &'static str,
+    /// Who calls it, for the README's table.
+    pub caller: &'static str,
+}
+
+impl Endpoint {
+    pub fn methods(&self) -> impl Iterator<Item = &'static str> {
+        self.methods.split(", ")
+    }
+}
+
+/// The route table. The order is the README's.
+pub const ENDPOINTS: &[Endpoint] = &[
+    Endpoint { path: "/", methods: "GET", function: "pages", caller: "customer" },
+    Endpoint { path: "/dashboard", methods: "GET", function: "pages", caller: "agent" },
+    Endpoint { path: "/static/{file}", methods: "GET", function: "pages", caller: "browsers" },
+    Endpoint { path: "/login", methods: "GET, POST", function: "session", caller: "agent" },
+    Endpoint { path: "/logout", methods: "POST", function: "session", caller: "agent" },
+    Endpoint { path: "/tickets", methods: "POST, GET", function: "tickets", caller: "customer page, dashboard" },
+    Endpoint { path: "/token", methods: "POST", function: "token", caller: "both pages" },
+    Endpoint { path: "/call/connect", methods: "POST", function: "call-connect", caller: "Twilio (TwiML App)" },
+    Endpoint {
+        path: "/conference/connect/client",
+        methods: "POST",
+        function: "conference-connect-client",
+        caller: "Twilio (the number's Voice URL)",
+    },
+    Endpoint { path: "/conference/wait", methods: "POST", function: "conference-wait", caller: "Twilio (waitUrl)" },
+    Endpoint {
+        path: "/conference/{conference_id}/connect/{agent_id}",
+        methods: "POST",
+        function: "conference-connect-agent",
+        caller: "Twilio (agent answered)",
+    },
+    Endpoint {
+        path: "/conference/{agent_id}/call",
+        methods: "POST",
+        function: "conference-call-agent",
+        caller: "dashboard",
+    },
+    Endpoint {
+        path: "/conference/{conference_id}/events",
+        methods: "POST",
+        function: "conference-events",
+        caller: "Twilio (conference status callback)",
+    },
+    Endpoint {
+        path: "/conference/{conference_id}/agents/{agent_id}/status",
+        methods: "POST",
+        function: "conference-events",
+        caller: "Twilio (agent call status callback)",
+    },
+];
+
+/// The query that marks a hold-music turn coming back (`<Redirect>`), as opposed to the
+/// caller's arrival: the hold message is said on arrival only.
+const RETURNING_QUERY: &str = "held=1";
+
+/// A request's route with its parameters parsed, or a route to build a URL for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    Home,
+    Dashboard,
+    Asset {
+        file: String,
+    },
+    Login,
+    Logout,
+    Tickets,
+    Token,
+    /// The TwiML App's Voice URL: every browser call.
+    BrowserCall,
+    /// The support number's Voice URL.
+    PhoneCall,
+    /// The conference's waitUrl; `returning` for every turn after the first.
+    HoldMusic {
+        returning: bool,
+    },
+    /// Twilio fetches this when `agent` answers the call that brings them into `conference`.
+    AgentJoin {
+        conference: CallSid,
+        agent: AgentId,
+    },
+    /// The dashboard's "Dial a colleague in", for the agent named in the path.
+    DialColleague {
+        agent: AgentId,
+    },
+    /// A support conference's own status callback.
+    ConferenceEvents {
+        conference: CallSid,
+    },
+    /// How a call placed to `agent` for `conference` ended.
+    AgentCallStatus {
+        conference: CallSid,
+        agent: AgentId,
+    },
+}
+
+/// Why a request has no route: each is answered as its status says.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteError {
+    #[error("no such route")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed { allow: &'static str },
+    /// A path parameter that is not what the route takes (a malformed CallSid, say).
+    #[error("malformed path parameter {0}")]
+    BadParameter(&'static str),
+}
+
+impl Route {
+    /// The table row of this route.
+    pub fn endpoint(&self) -> &'static Endpoint {
+        let path = match self {
+            Self::Home => "/",
+            Self::Dashboard => "/dashboard",
+            Self::Asset { .. } => "/static/{file}",
+            Self::Login => "/login",
+            Self::Logout => "/logout",
+            Self::Tickets => "/tickets",
+            Self::Token => "/token",
+            Self::BrowserCall => "/call/connect",
+            Self::PhoneCall => "/conference/connect/client",
+            Self::HoldMusic { .. } => "/conference/wait",
+            Self::AgentJoin { .. } => "/conference/{conference_id}/connect/{agent_id}",
+            Self::DialColleague { .. } => "/conference/{agent_id}/call",
+            Self::ConferenceEvents { .. } => "/conference/{conference_id}/events",
+            Self::AgentCallStatus { .. } => "/conference/{conference_id}/agents/{agent_id}/status",
+        };
+        // Every variant names a row; a test checks it, so the fallback is never reached.
+        ENDPOINTS.iter().find(|endpoint| endpoint.path == path).unwrap_or(&ENDPOINTS[0])
+    }
+
+    /// The path (and query, where the route has one) of this route.
+    pub fn path(&self) -> String {
+        let value = |name: &str| -> &str {
+            match (self, name) {
+                (Self::Asset { file }, "file") => file,
+                (Self::AgentJoin { conference, .. }, "conference_id")
+                | (Self::ConferenceEvents { conference }, "conference_id")
+                | (Self::AgentCallStatus { conference, .. }, "conference_id") => conference.as_str(),
+                (Self::AgentJoin { agent, .. }, "agent_id")
+                | (Self::DialColleague { agent }, "agent_id")
+                | (Self::AgentCallStatus { agent, .. }, "agent_id") => agent.as_str(),
+                _ => "",
+            }
+        };
+        let mut path = String::new();
+        for segment in segments(self.endpoint().path) {
+            path.push('/');
+            match parameter_name(segment) {
+                Some(name) => path.push_str(value(name)),
+                None => path.push_str(segment),
+            }
+        }
+        if path.is_empty() {
+            path.push('/');
+        }
+        if matches!(self, Self::HoldMusic { returning: true }) {
+            path.push('?');
+            path.push_str(RETURNING_QUERY);
+        }
+        path
+    }
+
+    /// The sign-in page, going on to `next` once signed in.
+    pub fn sign_in_then(next: &Route) -> String {
+        let query = form_urlencoded::Serializer::new(String::new()).append_pair("next", &next.path()).finish();
+        format!("{}?{query}", Self::Login.path())
+    }
+
+    /// The route of a request: the row whose template its path matches, the method checked,
+    /// the path parameters (API Gateway's, where it gave them) parsed into their types.
+    pub fn of(req: &Request) -> Result<Self, RouteError> {
+        let path = raw_path(req);
+        let (endpoint, captured) = ENDPOINTS
+            .iter()
+            .find_map(|endpoint| match_template(endpoint.path, &path).map(|captured| (endpoint, captured)))
+            .ok_or(RouteError::NotFound)?;
+        if !endpoint.methods().any(|method| method == req.method().as_str()) {
+            return Err(RouteError::MethodNotAllowed { allow: endpoint.methods });
+        }
+        let parameter = |name: &'static str| -> &str {
+            req.path_parameters_ref()
+                .and_then(|given| given.first(name))
+                .or_else(|| captured.iter().find(|(n, _)| *n == name).map(|(_, value)| *value))
+                .unwrap_or_default()
+        };
+        let call_sid = |name| CallSid::parse(parameter(name)).ok_or(RouteError::BadParameter(name));
+        let agent = |name| AgentId::parse(parameter(name)).map_err(|_| RouteError::BadParameter(name));
+        Ok(match endpoint.path {
+            "/" => Self::Home,
+            "/dashboard" => Self::Dashboard,
+            "/static/{file}" => Self::Asset { file: parameter("file").to_owned() },
+            "/login" => Self::Login,
+            "/logout" => Self::Logout,
+            "/tickets" => Self::Tickets,
+            "/token" => Self::Token,
+            "/call/connect" => Self::BrowserCall,
+            "/conference/connect/client" => Self::PhoneCall,
+            "/conference/wait" => Self::HoldMusic {
+                returning: req.uri().query().is_some_and(|query| query.split('&').any(|pair| pair == RETURNING_QUERY)),
+            },
+            "/conference/{conference_id}/connect/{agent_id}" => {
+                Self::AgentJoin { conference: call_sid("conference_id")?, agent: agent("agent_id")? }
+            }
+            "/conference/{agent_id}/call" => Self::DialColleague { agent: agent("agent_id")? },
+            "/conference/{conference_id}/events" => Self::ConferenceEvents { conference: call_sid("conference_id")? },
+            "/conference/{conference_id}/agents/{agent_id}/status" => {
+                Self::AgentCallStatus { conference: call_sid("conference_id")?, agent: agent("agent_id")? }
+            }
+            _ => return Err(RouteError::NotFound),
+        })
+    }
+}
+
+/// The raw path as the client sent it: API Gateway's `rawPath` when there is one.
+pub fn raw_path(req: &Request) -> String {
+    match req.raw_http_path() {
+        "" => req.uri().path().to_owned(),
+        raw => raw.to_owned(),
+    }
+}
+
+fn segments(path: &str) -> impl Iterator<Item = &str> {
+    path.split('/').skip(1).filter(|segment| !segment.is_empty())
+}
+
+fn parameter_name(segment: &str) -> Option<&str> {
+    segment.strip_prefix('{')?.strip_suffix('}')
+}
+
+/// The path parameters of `path` if it matches `template` segment for segment; a parameter
+/// matches one non-empty segment. A trailing slash is another path.
+fn match_template<'a>(template: &'static str, path: &'a str) -> Option<Vec<(&'static str, &'a str)>> {
+    let path_segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
+    let template_segments: Vec<&str> = template.strip_prefix('/')?.split('/').collect();
+    if path_segments.len() != template_segments.len() {
+        return None;
+    }
+    let mut captured = Vec::new();
+    for (expected, actual) in template_segments.into_iter().zip(path_segments) {
+        match parameter_name(expected) {
+            Some(name) if !actual.is_empty() => captured.push((name, actual)),
+            Some(_) => return None,
+            None if expected == actual => {}
+            None => return None,
+        }
+    }
+    Some(captured)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,24 @@
+//! Every endpoint through its handler, as API Gateway hands it requests: status, headers,
+//! body, and what changed in the stores and what was sent to Twilio.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, reason = "tests")]
+
+mod prelude {
+    pub use lambda_http::{Body, Request, Response};
+    pub use shared::App;
+    pub use shared::call_flow::{CALL_ENDED, HOLD_MESSAGE, NO_AGENT_AVAILABLE, REFUSAL, STALLED_CHAIN_SECONDS};
+    pub use shared::domain::{AgentId, CallSid, LOGIN_FAILURE_LIMIT, LOGIN_LOCKOUT_SECONDS, PhoneNumber, TicketId};
+    pub use shared::error::{INVALID_CREDENTIALS, LOCKED_OUT};
+    pub use shared::testkit::*;
+    pub use shared::twilio::CallUpdate;
+}
+
+mod call_connect;
+mod conference_call_agent;
+mod conference_connect_agent;
+mod conference_connect_client;
+mod conference_events;
+mod conference_wait;
+mod pages;
+mod session;
+mod tickets;
+mod token;
