@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-use crate::sim::{AnswerMode, CallStatus, Sim};
+use crate::model::{AnswerMode, CallStatus, Signal, Source};
+use crate::state::Sim;
 use crate::timeline::Event;
-use crate::twiml::{ConferenceOptions, Context, Dial, DialTarget, Method, Verb};
+use crate::twiml::{ConferenceOptions, Context, Dial, DialTarget, Verb};
 use crate::webhook::{Fetched, resolve};
 
 /// What Twilio says before it hangs up on a call whose TwiML it could not use.
@@ -18,40 +19,6 @@ pub const APPLICATION_ERROR: &str = "We are sorry, an application error has occu
 /// enough for the timeline to show what overlaps with what.
 const SECONDS_PER_WORD: f64 = 0.4;
 const PLAY_SECONDS: u64 = 30;
-
-#[derive(Debug)]
-pub(crate) enum Signal {
-    /// The party hangs up, or the REST API ends the call.
-    Hangup {
-        by: String,
-    },
-    /// The REST API gives the call new TwiML.
-    Redirect(Source),
-    /// A script answers or rejects a ringing `manual` endpoint.
-    Answer,
-    Reject,
-    ConferenceStarted,
-    /// The conference ended or the REST API removed this participant.
-    RemovedFromConference,
-    Hold {
-        url: Option<String>,
-        method: Method,
-    },
-    Unhold,
-    LegAnswered {
-        sid: String,
-        party: String,
-    },
-    LegEnded {
-        status: CallStatus,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Url { url: String, method: Method },
-    Twiml(String),
-}
 
 /// What an outbound call does once answered.
 pub(crate) enum AfterAnswer {

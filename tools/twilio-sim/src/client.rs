@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::control::Info;
-use crate::sim::{Behaviour, BrowserCall, CallView, ConferenceView, InboundCall};
+use crate::model::{Behaviour, BrowserCall, CallView, ConferenceView, InboundCall};
 use crate::timeline::Entry;
 
 #[derive(Debug, thiserror::Error)]

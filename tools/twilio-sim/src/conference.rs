@@ -8,11 +8,10 @@
 
 use time::OffsetDateTime;
 
-use crate::call::Signal;
-use crate::sim::{ConferenceRecord, ConferenceStatus, Participant, Sim, State, new_sid};
+use crate::model::{Callback, ConferenceStatus, Signal, new_sid};
+use crate::state::{ConferenceRecord, Participant, Sim, State};
 use crate::timeline::Event;
 use crate::twiml::ConferenceOptions;
-use crate::webhook::Callback;
 
 pub(crate) struct Joined {
     /// Not started yet: the participant hears the wait music.

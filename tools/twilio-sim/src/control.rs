@@ -10,7 +10,8 @@ use axum::routing::{get, post, put};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::sim::{Behaviour, BrowserCall, CallbackMode, InboundCall, Sim};
+use crate::model::{Behaviour, BrowserCall, CallbackMode, InboundCall};
+use crate::state::Sim;
 use crate::timeline::render;
 
 /// What a client needs to know about the simulator it talks to.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::client::{Client, ClientError};
-use crate::sim::{AnswerMode, Behaviour, CallStatus, CallView, InboundCall};
+use crate::model::{AnswerMode, Behaviour, CallStatus, CallView, InboundCall};
 use crate::timeline::{Entry, Event, render};
 
 const CUSTOMER_NUMBER: &str = "+15557654321";

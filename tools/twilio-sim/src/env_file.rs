@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::sim::SimConfig;
+use crate::model::SimConfig;
 
 pub fn parse(text: &str) -> HashMap<String, String> {
     text.lines()

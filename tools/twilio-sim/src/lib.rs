@@ -3,6 +3,10 @@
 //! conferences, signed webhooks and status callbacks, and a timeline of everything.
 //!
 //! It models call control only: no audio, media streams, SIP, recordings or billing.
+//!
+//! Each module uses only those before it in `twiml`, `timeline`, `model`, `state`, `webhook`,
+//! `conference`, `call`, `sim`, `rest`, `control`, `client`, `demo` (`env_file` needs only
+//! `model`), so a layer can be read and changed without the ones above it.
 
 pub mod call;
 pub mod client;
@@ -10,17 +14,20 @@ pub mod conference;
 pub mod control;
 pub mod demo;
 pub mod env_file;
+pub mod model;
 pub mod rest;
 pub mod sim;
+pub mod state;
 pub mod timeline;
 pub mod twiml;
 pub mod webhook;
 
 use std::net::SocketAddr;
 
-pub use sim::{
-    AnswerMode, Behaviour, BrowserCall, CallStatus, CallView, CallbackMode, ConferenceView, InboundCall, Sim, SimConfig,
+pub use model::{
+    AnswerMode, Behaviour, BrowserCall, CallStatus, CallView, CallbackMode, ConferenceView, InboundCall, SimConfig,
 };
+pub use state::Sim;
 pub use timeline::{Entry, Event, Timeline};
 
 /// The REST API and the control API on one port.

@@ -14,11 +14,11 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use time::format_description::well_known::Rfc2822;
 
-use crate::call::{AfterAnswer, Signal, Source};
-use crate::sim::{API_VERSION, CallStatus, ConferenceRecord, ConferenceStatus, Participant, Sim, State as SimState};
+use crate::call::AfterAnswer;
+use crate::model::{API_VERSION, CallStatus, Callback, ConferenceStatus, Signal, Source};
+use crate::state::{ConferenceRecord, Participant, Sim, State as SimState};
 use crate::timeline::Event;
 use crate::twiml::{ConferenceOptions, Method, short_sid};
-use crate::webhook::Callback;
 
 /// Twilio's error document: `{"code","message","more_info","status"}`.
 #[derive(Debug, Clone, PartialEq, Eq)]

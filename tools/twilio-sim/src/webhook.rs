@@ -1,36 +1,23 @@
 //! Twilio's side of webhooks: the parameters it sends, the signature, what it accepts back
 //! (with its error codes), and status callbacks.
 
+use std::collections::{BTreeMap, BTreeSet};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use sha1::Sha1;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
-use crate::call::Source;
-use crate::sim::{API_VERSION, Sim};
+use crate::model::{API_VERSION, PendingCallback, Source, new_sid};
+use crate::state::Sim;
 use crate::timeline::Event;
 use crate::twiml::{self, Context, Document, Method, TwimlError};
 
 pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
 pub const HTTP_CONNECTION_FAILURE: u32 = 11205;
 pub const INVALID_CONTENT_TYPE: u32 = 12300;
-
-/// Where and when Twilio reports progress, as requested by `StatusCallback*` parameters or
-/// `statusCallback*` attributes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Callback {
-    pub url: String,
-    pub method: Method,
-    pub events: Vec<String>,
-}
-
-#[derive(Debug, Clone)]
-pub(crate) struct PendingCallback {
-    url: String,
-    method: Method,
-    params: Vec<(String, String)>,
-    event: String,
-    call_sid: Option<String>,
-    party: Option<String>,
-}
 
 /// A TwiML document and the URL it came from (relative URLs in it resolve against that).
 pub(crate) struct Fetched {
@@ -328,23 +315,46 @@ async fn send(
 ) -> Result<(u16, Option<String>, String), reqwest::Error> {
     let request = match method {
         Method::Post => {
-            let signature = shared::twilio::signature::compute(auth_token, url, params);
+            let signature = signature(auth_token, url, params);
             http.post(url).header("X-Twilio-Signature", signature).form(params)
         }
         Method::Get => {
             let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
             let separator = if url.contains('?') { '&' } else { '?' };
             let full = format!("{url}{separator}{query}");
-            let signature = shared::twilio::signature::compute(auth_token, &full, &[]);
+            let signature = signature(auth_token, &full, &[]);
             http.get(full).header("X-Twilio-Signature", signature)
         }
     };
-    let response = request.header("I-Twilio-Idempotency-Token", crate::sim::new_sid("")).send().await?;
+    let response = request.header("I-Twilio-Idempotency-Token", new_sid("")).send().await?;
     let status = response.status().as_u16();
     let content_type =
         response.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let body = response.text().await?;
     Ok((status, content_type, body))
+}
+
+/// `X-Twilio-Signature` for a request to `url` (exactly as requested, query included) with form
+/// `params`. Written out here rather than taken from Warmline so that an end-to-end test can
+/// catch a signature bug there instead of repeating it on both sides.
+fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut values_by_name: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+    for (name, value) in params {
+        values_by_name.entry(name).or_default().insert(value);
+    }
+    let mut signed = url.to_owned();
+    for (name, values) in &values_by_name {
+        for value in values {
+            signed.push_str(name);
+            signed.push_str(value);
+        }
+    }
+    // HMAC takes keys of any length, so this never fails.
+    let Ok(mut mac) = Hmac::<Sha1>::new_from_slice(auth_token.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(signed.as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
 }
 
 /// Twilio resolves relative TwiML URLs against the URL of the document that holds them.
@@ -370,4 +380,62 @@ fn conference_event_name(event: &str) -> &str {
 
 pub(crate) fn now_rfc2822() -> String {
     OffsetDateTime::now_utc().format(&Rfc2822).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::signature;
+
+    const AUTH_TOKEN: &str = "12345";
+    const URL: &str = "https://mycompany.com/myapp.php?foo=1&bar=2";
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(name, value)| ((*name).to_owned(), (*value).to_owned())).collect()
+    }
+
+    fn voice_params() -> Vec<(String, String)> {
+        params(&[
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+14158675309"),
+            ("Digits", "1234"),
+            ("From", "+14158675309"),
+            ("To", "+18005551212"),
+        ])
+    }
+
+    #[test]
+    fn signs_twilios_documented_example() {
+        assert_eq!(signature(AUTH_TOKEN, URL, &voice_params()), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+    }
+
+    #[test]
+    fn parameter_order_does_not_matter() {
+        let mut reversed = voice_params();
+        reversed.reverse();
+        assert_eq!(signature(AUTH_TOKEN, URL, &reversed), "RSOYDt4T1cUTdK1PDd93/VVr8B8=");
+    }
+
+    #[test]
+    fn repeated_names_sign_their_distinct_values_sorted() {
+        let repeated = params(&[
+            ("Sid", "CA123"),
+            ("SidAccount", "AC123"),
+            ("Digits", "5678"),
+            ("Digits", "1234"),
+            ("Digits", "1234"),
+        ]);
+        assert_eq!(signature(AUTH_TOKEN, URL, &repeated), "IK+Dwps556ElfBT0I3Rgjkr1wJU=");
+    }
+
+    #[test]
+    fn the_host_is_signed_as_written() {
+        let url = "https://MyCompany.com/myapp.php?foo=1&bar=2";
+        assert_eq!(signature(AUTH_TOKEN, url, &voice_params()), "g9IN/x4Cft2g517EjYvEvM/W7LU=");
+    }
+
+    #[test]
+    fn the_port_is_signed_as_written() {
+        let url = "http://mycompany.com:1234/myapp.php?foo=1&bar=2";
+        assert_eq!(signature(AUTH_TOKEN, url, &voice_params()), "Zmvh+3yNM1Phv2jhDCwEM3q5ebU=");
+    }
 }

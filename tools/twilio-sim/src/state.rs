@@ -1,0 +1,197 @@
+//! The simulated Twilio account: calls, conferences, endpoints and the timeline, behind one lock
+//! that is never held across an `.await`. Everything above reaches the account through the
+//! primitives here; each call's task is steered through its inbox.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use time::OffsetDateTime;
+use tokio::sync::mpsc;
+
+use crate::model::{
+    Behaviour, CallStatus, Callback, CallbackMode, ConferenceStatus, PendingCallback, Signal, SimConfig, new_sid,
+};
+use crate::timeline::{Event, Timeline};
+
+pub(crate) struct CallRecord {
+    pub sid: String,
+    pub parent_sid: Option<String>,
+    pub direction: &'static str,
+    pub from: String,
+    pub to: String,
+    pub party: String,
+    pub status: CallStatus,
+    pub created_at: OffsetDateTime,
+    pub answered: Option<Instant>,
+    pub ended: Option<Instant>,
+    pub inbox: mpsc::UnboundedSender<Signal>,
+    pub conference: Option<String>,
+    pub child_leg: Option<String>,
+    pub status_callback: Option<Callback>,
+    pub callback_sequence: u32,
+    /// Sent with the first webhook only, like the Voice SDK's `connect({params})`.
+    pub custom_params: Vec<(String, String)>,
+    pub application_sid: Option<String>,
+    /// The TwiML URL of a call the REST API placed.
+    pub url: Option<String>,
+    pub hangup_after: Option<Duration>,
+    pub order: u64,
+}
+
+pub(crate) struct ConferenceRecord {
+    pub sid: String,
+    pub name: String,
+    pub status: ConferenceStatus,
+    pub participants: Vec<Participant>,
+    /// Everyone who was ever in it, for the record.
+    pub history: Vec<String>,
+    pub created_at: OffsetDateTime,
+    pub ended_reason: Option<String>,
+    /// The first participant's, as on Twilio.
+    pub callback: Option<Callback>,
+    pub callback_sequence: u32,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Participant {
+    pub call_sid: String,
+    pub party: String,
+    pub label: Option<String>,
+    pub start_conference_on_enter: bool,
+    pub end_conference_on_exit: bool,
+    pub muted: bool,
+    pub hold: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    pub calls: BTreeMap<String, CallRecord>,
+    pub conferences: Vec<ConferenceRecord>,
+    pub endpoints: HashMap<String, Behaviour>,
+    pub callback_mode: CallbackMode,
+    pub pending_callbacks: HashMap<String, Vec<PendingCallback>>,
+    /// One delivery queue per call or conference, so its callbacks go out in order.
+    pub callback_queues: HashMap<String, mpsc::UnboundedSender<PendingCallback>>,
+    next_order: u64,
+}
+
+/// A handle on one simulated account; clones share it.
+#[derive(Clone)]
+pub struct Sim(pub(crate) Arc<Inner>);
+
+pub(crate) struct Inner {
+    pub config: SimConfig,
+    pub state: Mutex<State>,
+    pub timeline: Timeline,
+    pub http: reqwest::Client,
+}
+
+impl Sim {
+    pub fn new(config: SimConfig) -> Self {
+        // Redirects are not followed: Twilio does not follow them for TwiML either.
+        let http = reqwest::Client::builder()
+            .timeout(config.webhook_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent("TwilioProxy/1.1")
+            .build()
+            .unwrap_or_default();
+        Self(Arc::new(Inner { config, state: Mutex::new(State::default()), timeline: Timeline::default(), http }))
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.0.config
+    }
+
+    pub fn timeline(&self) -> &Timeline {
+        &self.0.timeline
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn record(&self, call_sid: Option<&str>, party: Option<&str>, event: Event) {
+        self.0.timeline.record(call_sid, party, event);
+    }
+
+    pub(crate) fn scaled(&self, duration: Duration) -> Duration {
+        duration.mul_f64(self.0.config.time_scale.max(0.0))
+    }
+
+    pub(crate) fn behaviour(&self, address: &str) -> Behaviour {
+        self.state().endpoints.get(address).cloned().unwrap_or_default()
+    }
+
+    pub(crate) fn party_name(&self, address: &str) -> String {
+        if let Some(name) = self.state().endpoints.get(address).and_then(|b| b.name.clone()) {
+            return name;
+        }
+        address.strip_prefix("client:").unwrap_or(address).to_owned()
+    }
+
+    /// Registers a call and returns its inbox's receiving end for the call's task.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new_call(
+        &self,
+        direction: &'static str,
+        from: &str,
+        to: &str,
+        party: String,
+        parent_sid: Option<String>,
+        status_callback: Option<Callback>,
+        custom_params: Vec<(String, String)>,
+        application_sid: Option<String>,
+        hangup_after: Option<Duration>,
+    ) -> (String, mpsc::UnboundedReceiver<Signal>) {
+        let sid = new_sid("CA");
+        let (inbox, receiver) = mpsc::unbounded_channel();
+        let mut state = self.state();
+        state.next_order += 1;
+        let order = state.next_order;
+        state.calls.insert(
+            sid.clone(),
+            CallRecord {
+                sid: sid.clone(),
+                parent_sid,
+                direction,
+                from: from.to_owned(),
+                to: to.to_owned(),
+                party: party.clone(),
+                status: CallStatus::Queued,
+                created_at: OffsetDateTime::now_utc(),
+                answered: None,
+                ended: None,
+                inbox,
+                conference: None,
+                child_leg: None,
+                status_callback,
+                callback_sequence: 0,
+                custom_params,
+                application_sid,
+                url: None,
+                hangup_after,
+                order,
+            },
+        );
+        (sid, receiver)
+    }
+
+    /// Puts a new call in the timeline; separate from `new_call` so that a REST request shows
+    /// up before the call it creates.
+    pub(crate) fn announce(&self, call_sid: &str) {
+        let started = self.state().calls.get(call_sid).map(|call| {
+            (
+                call.party.clone(),
+                Event::CallStarted { direction: call.direction.into(), from: call.from.clone(), to: call.to.clone() },
+            )
+        });
+        if let Some((party, event)) = started {
+            self.record(Some(call_sid), Some(&party), event);
+        }
+    }
+
+    pub(crate) fn send(&self, call_sid: &str, signal: Signal) -> bool {
+        self.state().calls.get(call_sid).is_some_and(|call| call.inbox.send(signal).is_ok())
+    }
+}
