@@ -41,7 +41,8 @@ coldstart: tools web
 	@$(VENV)/bin/python scripts/coldstart.py --runs 10
 
 size: tools web
-	SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
+	scripts/build-release.sh
+	CARGO_TARGET_DIR=target/sam SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
 	@$(VENV)/bin/python scripts/sizes.py .aws-sam/build
 
 # The TwiML builder, form and signature parsing, phone numbers and tickets under libFuzzer; fails

@@ -73,8 +73,11 @@ EMULATOR
 } >"$env_file"
 if [ -f "$settings" ]; then log "settings from $settings (defaults fill the gaps)"; else log "no $settings: local defaults (see .env.example)"; fi
 
+# WARMLINE_CARGO_FEATURES (e.g. --all-features): the feature set to build and run with. make test
+# sets the one its Rust tests were built with, so the stacks the tests start reuse that build.
+read -r -a features <<<"${WARMLINE_CARGO_FEATURES:-}"
 log "building the functions"
-cargo build --workspace --quiet
+cargo build --workspace --quiet "${features[@]}"
 
 # The roster's agents, so the dashboard can be signed in to at once. Each gets a password of its
 # own, printed below and kept in $state/agents.txt (for `make demo`); tests pass one in
@@ -123,6 +126,6 @@ ROUTES
 # WARMLINE_NO_RELOAD=1 keeps the running functions when files change (soak runs, measurements).
 watch_flags=()
 if [ -n "${WARMLINE_NO_RELOAD:-}" ]; then watch_flags+=(--ignore-changes); fi
-cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" "${watch_flags[@]}" &
+cargo lambda watch -A 127.0.0.1 -P "$port" --env-file "$env_file" "${watch_flags[@]}" "${features[@]}" &
 WATCH_PID=$!
 wait "$WATCH_PID"

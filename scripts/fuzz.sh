@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make fuzz (and a short run in make test): every cargo-fuzz target in fuzz/ for a bounded time.
-# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 60)
+# Usage: scripts/fuzz.sh [SECONDS_PER_TARGET]   (default 60); WARMLINE_FUZZ_BUILD_ONLY=1 only builds.
 # Fails when any target finds a crash; the input that caused it is in fuzz/artifacts/<target>/.
 # Corpora grow in fuzz/corpus/<target>/ (git-ignored) from run to run on the same machine.
 set -euo pipefail
@@ -31,6 +31,8 @@ FUZZ_FLAGS=(--sanitizer none)
 cd "$ROOT/fuzz"
 log "building the fuzz targets"
 cargo fuzz build "${FUZZ_FLAGS[@]}"
+# make test builds them early, in the background, and runs them later.
+if [ -n "${WARMLINE_FUZZ_BUILD_ONLY:-}" ]; then exit 0; fi
 
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
