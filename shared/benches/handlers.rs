@@ -17,7 +17,7 @@ use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::app::Ports;
-use shared::domain::{Agent, Conference};
+use shared::domain::Agent;
 use shared::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 use shared::handlers::{
     call_connect, conference_call_agent, conference_connect_agent, conference_connect_client, conference_events,
@@ -25,7 +25,7 @@ use shared::handlers::{
 };
 use shared::secret::Secret;
 use shared::session::SessionKeys;
-use shared::store::{CallStore, TicketStore};
+use shared::store::TicketStore;
 use shared::testkit::{self, TestApp, inbound_call_params, sid};
 use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError};
 
@@ -43,6 +43,10 @@ impl Dialer for InstantDialer {
 
     async fn update_call(&self, _: &CallSid, _: &CallUpdate) -> Result<(), TwilioError> {
         Ok(())
+    }
+
+    async fn recording(&self, _: &str) -> Result<shared::twilio::Recording, TwilioError> {
+        Ok(shared::twilio::Recording { content_type: "audio/mpeg".into(), audio: Vec::new() })
     }
 }
 
@@ -196,21 +200,20 @@ fn serialise(response: Response<Body>) -> String {
 fn app(runtime: &tokio::runtime::Runtime) -> App {
     let kit = TestApp::new();
     runtime.block_on(async {
-        kit.enroll("agent1").await;
-        let conference = CallSid::parse(&sid(0)).unwrap();
         let now = testkit::NOW;
-        let first_agent = kit.app.config.roster.first_responder().clone();
-        kit.store.create_conference(&Conference::new(conference.clone(), first_agent.clone(), now)).await.unwrap();
-        let agent_call = CallSid::parse(&sid(0xa9e47)).unwrap();
-        assert!(kit.store.record_agent_joined(&first_agent, &agent_call, &conference, now).await.unwrap());
+        kit.available("agent1").await;
+        kit.customer_arrives(&sid(0)).await;
+        assert!(kit.agent_answers(&sid(0), "agent1", &testkit::placed_sid(0)).await.contains("<Conference"));
         for n in 0..40 {
             let phone_number = if n == 0 { TICKET_NUMBER.to_owned() } else { format!("+1555000{n:04}") };
             let ticket = Ticket {
                 id: TicketId::generate(now * 1000 + n).unwrap(),
                 name: format!("Customer {n}"),
-                phone_number: PhoneNumber::parse(&phone_number).unwrap(),
+                phone_number: PhoneNumber::parse(&phone_number).ok(),
                 description: "The mallet's head came off.".into(),
                 created_at: "2027-01-15T08:00:00Z".into(),
+                customer: None,
+                voicemail: None,
             };
             kit.tickets.create_ticket(&ticket).await.unwrap();
         }

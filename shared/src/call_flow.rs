@@ -3,43 +3,77 @@
 //! TwiML; nothing here knows about HTTP beyond the links Twilio calls back.
 //!
 //! The story of a support call:
-//! 1. **A customer calls** (`enter_support_conference`, phone and browser alike): they wait in a
-//!    conference named after their CallSid, on hold music, and the first agent on the roster
-//!    rings, once however often Twilio retries.
-//! 2. **While they wait** (`hold_music`, the conference's waitUrl): the music plays once, then
-//!    Twilio comes back; each return checks that someone is still coming for them (a lost
-//!    status callback is noticed there).
-//! 3. **The agent doesn't answer** (`agent_call_ended`): the next agent on the roster rings;
-//!    when everyone has been tried, the customer hears an apology and the call ends.
-//! 4. **The agent answers** (`agent_answers`): they join the conference and are recorded as in
-//!    it only then, unless the customer has gone: then they are told so.
-//! 5. **Warm transfer** (`dial_colleague`): an agent in the call dials a colleague in; the
-//!    first agent may then leave, and the colleague ends the call when they hang up.
-//! 6. **The call ends** (`conference_event`): its records go, its agents are free again, and
-//!    an agent call still ringing is canceled.
+//! 1. **A customer calls** (`caller_arrives`, phone and browser alike): they are put in line and
+//!    into a conference of their own, named after their CallSid, on hold music. Nothing slow
+//!    stands between Twilio and that answer: one write, no call to Twilio's REST API.
+//! 2. **They join their conference** (`conference_event`, `participant-join`): the router runs.
+//! 3. **The router** (`route`) offers the longest-waiting caller to the available agent who has
+//!    been idle longest, one caller per agent at a time; both change together or not at all, so
+//!    two routers running at once never offer one agent two callers nor one caller to two
+//!    agents. It runs when a caller arrives, when an agent becomes available, when an agent's
+//!    call ends, and at every turn of a waiting caller's hold music: never while the line is idle.
+//! 4. **While they wait** (`hold_music`, the conference's waitUrl): the music, their place in line
+//!    at most once a minute, and a watch: a ring that outlasted its timeout is ended, the
+//!    router runs, and after `QUEUE_MAX_WAIT_SECONDS` they are offered to leave a message.
+//! 5. **The agent doesn't answer or rejects** (`agent_call_ended`): the agent is set away (their
+//!    dashboard says they missed a call) and the caller is back in line, in their place.
+//! 6. **The agent answers** (`agent_answers`): they join and are busy until they leave.
+//! 7. **Warm transfer** (`dial_colleague`): an agent in the call dials an available colleague in.
+//! 8. **An agent leaves** (`conference_event`, `participant-leave`): they are free again; a
+//!    customer left with nobody hears a short message and goes back to the front of the line.
+//! 9. **The call ends** (`conference_event`, `conference-end`): the caller's record goes, their
+//!    agents are free, and an agent call still ringing is canceled.
 //!
 //! Agents call customers too (`agent_calls_customer`): only numbers on a ticket.
 //!
-//! Twilio reports arrive late, twice or out of order, so every change is conditional in the
-//! store and a repeat changes nothing; work cut short anywhere is picked up at the customer's
-//! next hold-music turn.
+//! Twilio reports arrive late, twice or out of order, and two functions may act on one caller
+//! at once: every change is decided over what was read and committed only over it
+//! (`CallStore::commit`), so a repeat changes nothing and a lost race is decided again.
 
 use std::time::Duration;
 
 use crate::App;
-use crate::domain::{AgentId, CallSid, Conference, PhoneNumber};
+use crate::domain::{
+    self, AgentId, AgentState, Availability, CallSid, Caller, CallerState, Conference, PhoneNumber, Ticket, TicketId,
+    Voicemail,
+};
 use crate::error::AppError;
 use crate::http::Links;
 use crate::routes::Route;
-use crate::twilio::{CallUpdate, OutboundCall, TwilioError};
+use crate::store::Write;
+use crate::twilio::{CallUpdate, OutboundCall};
 use crate::twiml::{self, Dial, DialNoun, Method, Verb, VoiceResponse};
 
 /// What a caller hears first while waiting.
 pub const HOLD_MESSAGE: &str =
     "Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.";
 
-/// What the customer hears when no agent on the roster took the call.
-pub const NO_AGENT_AVAILABLE: &str = "Sorry, all our agents are busy right now. Please try again later. Goodbye.";
+/// What a customer hears whose agent left the call with nobody else in it.
+pub const BACK_IN_LINE: &str =
+    "Your agent has left the call. Please stay on the line: you are first in line for the next agent.";
+
+/// What a caller hears outside business hours, before they may leave a message.
+pub const AFTER_HOURS: &str = "Thank you for calling. Our support line is closed right now.";
+
+/// What a caller hears when nobody can take their call now, or they have waited long.
+pub const VOICEMAIL_OFFER: &str =
+    "All our agents are busy. To leave a message, press 1. To keep your place in line, stay on the line.";
+
+/// What a caller hears before the beep.
+pub const LEAVE_A_MESSAGE: &str =
+    "Please leave your message after the beep. Press the pound key or hang up when you are done.";
+
+/// What a caller hears after leaving a message.
+pub const MESSAGE_TAKEN: &str = "Thank you for your message. We will call you back. Goodbye.";
+
+/// What a caller hears outside business hours who said nothing.
+pub const NO_MESSAGE: &str = "We did not hear a message. Please call again during business hours. Goodbye.";
+
+/// The longest message a caller may leave.
+pub const VOICEMAIL_MAX_SECONDS: u32 = 120;
+
+/// How long the offer to leave a message waits for a key before the caller stays in line.
+const VOICEMAIL_OFFER_SECONDS: u32 = 8;
 
 /// What an agent hears who answers a call whose customer has gone.
 pub const CALL_ENDED: &str = "This support call has already ended. Goodbye.";
@@ -47,52 +81,82 @@ pub const CALL_ENDED: &str = "This support call has already ended. Goodbye.";
 /// What a browser call hears when it may not be placed.
 pub const REFUSAL: &str = "Sorry, this call cannot be placed. Goodbye.";
 
-/// How long an agent's browser rings before Twilio gives up (`no-answer`) and Warmline rings
-/// the next agent; Twilio's own default, 60 s, is a long time for a customer on hold.
+/// How long an agent's browser rings before Twilio gives up (`no-answer`) and the caller is
+/// offered to the next agent; Twilio's own default, 60 s, is a long time for a customer on hold.
 pub const AGENT_RING_SECONDS: u32 = 20;
 
 /// How many times the music plays before Twilio comes back: the longest a customer waits for a
 /// check is this many plays of the hold music.
 pub const PLAYS_PER_CHECK: u32 = 1;
 
-/// An agent rings for `AGENT_RING_SECONDS` (Twilio adds a few), and its status callback moves the
-/// chain on at once. A chain still for this long, with nobody joined, has lost that callback.
-pub const STALLED_CHAIN_SECONDS: i64 = 60;
+/// A ring still on this long after it began has lost the report that would have ended it
+/// (Twilio gives up after `AGENT_RING_SECONDS`, and adds a few).
+pub const STALLED_RING_SECONDS: i64 = 60;
+
+/// A ring whose call Twilio never took (the work placing it was cut short) is ended after this
+/// long: well past the REST client's timeout.
+pub const UNPLACED_RING_SECONDS: i64 = 10;
+
+/// A caller is told their place in line at most this often.
+pub const ANNOUNCE_EVERY_SECONDS: i64 = 60;
 
 /// The hold-music check's share of the webhook deadline, so the customer always gets their
 /// music in time.
 const CHECK_BUDGET: Duration = Duration::from_secs(2);
 
-/// The outcomes of an agent's call that mean they never took it.
+/// How many pairs one run of the router makes at most; the next trigger makes the rest.
+const PAIRS_PER_ROUTE: usize = 10;
+
+/// How many waiting callers the router reads at once to find one who is not in transit.
+const CALLERS_PER_READ: u32 = 5;
+
+/// How many agents the router reads at once to find one whose lease still holds.
+const AGENTS_PER_READ: u32 = 10;
+
+/// How often a change that lost a race is decided again before the next trigger takes over.
+const RACES: usize = 5;
+
+/// The outcomes of an agent's call that mean they never took it; all but `canceled` (Warmline
+/// stopped the ring because the caller left) count as a missed call.
 const NOT_TAKEN: [&str; 4] = ["no-answer", "busy", "failed", "canceled"];
 
 // --- 1. A customer calls -------------------------------------------------------------------
 
-/// Puts a customer's call into its own support conference and rings the first agent, once:
-/// a retried webhook finds the conference recorded and only answers the TwiML again.
-pub async fn enter_support_conference(app: &App, links: &Links, customer: &CallSid) -> Result<VoiceResponse, AppError> {
-    let agent = app.config.roster.first_responder();
-    let conference = Conference::new(customer.clone(), agent.clone(), app.clock.now());
-
-    if app.calls.create_conference(&conference).await? {
-        match ring_agent(app, links, customer, agent).await {
-            Ok(Rung::Ringing(agent_call)) => tracing::info!(%agent, %agent_call, "dialed the first agent"),
-            Ok(Rung::ConferenceGone) => tracing::warn!(%agent, "the conference ended before it began"),
-            Err(err) => {
-                // Forget the conference so that Twilio's retry of this webhook dials again.
-                if let Err(cleanup) = app.calls.delete_conference(customer).await {
-                    tracing::error!(error = %cleanup, "could not forget the undialed conference");
-                }
-                return Err(err.into());
-            }
+/// Puts a customer in line and into their own conference, with one write: a retried webhook
+/// finds them recorded and only gets the TwiML again. If the write fails they still get their
+/// conference and music, and the first turn of the music records them.
+pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: Option<&str>) -> VoiceResponse {
+    let mut record = Conference::arriving(customer.clone(), Caller::from_twilio(from), app.clock.now_millis());
+    if app.config.business_hours.as_ref().is_some_and(|hours| !hours.is_open(app.clock.now())) {
+        // Nobody is rung; the record keeps who called, for the ticket their message becomes.
+        record.offer_voicemail(app.clock.now());
+        if let Err(err) = app.calls.enqueue(&record).await {
+            tracing::error!(error = %err, "could not record the caller; their message will say less about them");
         }
-    } else {
-        // Another delivery's record: a write of ours whose reply was lost and was resent finds
-        // its own, and comes through the branch above.
-        tracing::info!("conference exists already: a retried webhook; not dialing again");
+        tracing::info!("a caller outside business hours may leave a message");
+        return VoiceResponse::new()
+            .say(AFTER_HOURS)
+            .say(LEAVE_A_MESSAGE)
+            .verb(record_message(links, customer))
+            .say(NO_MESSAGE)
+            .hangup();
     }
+    match app.calls.enqueue(&record).await {
+        Ok(true) => tracing::info!("a caller arrived and waits in line"),
+        Ok(false) => tracing::info!("the caller is in line already: a retried webhook"),
+        Err(err) => tracing::error!(error = %err, "could not put the caller in line; the hold music will"),
+    }
+    conference_twiml(links, customer)
+}
 
-    Ok(VoiceResponse::new().dial(Dial {
+/// The customer's side of their conference: it waits for an agent, with hold music, and ends
+/// when the customer leaves; its events come to `conference_event`.
+fn conference_twiml(links: &Links, customer: &CallSid) -> VoiceResponse {
+    VoiceResponse::new().dial(customer_conference(links, customer))
+}
+
+fn customer_conference(links: &Links, customer: &CallSid) -> Dial {
+    Dial {
         caller_id: None,
         timeout_seconds: None,
         noun: DialNoun::Conference(twiml::Conference {
@@ -101,195 +165,668 @@ pub async fn enter_support_conference(app: &App, links: &Links, customer: &CallS
             wait_url: Some(links.url(&Route::HoldMusic { returning: false })),
             wait_method: Some(Method::Post),
             // The first participant's callback is the conference's: this is how Warmline
-            // learns that the customer left, or that an agent did.
+            // learns that the customer joined or left, or that an agent did.
             status_callback: Some(links.url(&Route::ConferenceEvents { conference: customer.clone() })),
-            status_callback_event: Some("leave end".to_owned()),
+            status_callback_event: Some("join leave end".to_owned()),
             status_callback_method: Some(Method::Post),
             ..twiml::Conference::named(customer.as_str())
         }),
-    }))
+    }
 }
 
-// --- 2. While they wait ----------------------------------------------------------------------
+// --- 2, 8, 9. What happens in the conference -----------------------------------------------
 
-/// The conference's waitUrl: the hold message on arrival, the music once, then a `<Redirect>`
-/// back (wait TwiML that runs out of verbs would leave the caller in silence). Each return is
-/// a check that someone is still coming for this customer (`check_on`); whatever it meets, the
-/// customer keeps their music, and a check that fails or runs out of time is done again at the
-/// next turn.
-pub async fn hold_music(app: &App, links: &Links, customer: Option<&CallSid>, returning: bool) -> VoiceResponse {
+/// A support conference's status callback.
+#[derive(Debug, Clone, Copy)]
+pub struct ConferenceEvent<'a> {
+    /// `StatusCallbackEvent`.
+    pub name: Option<&'a str>,
+    /// The participant's `CallSid`, for participant events.
+    pub participant: Option<&'a str>,
+    /// Twilio's `ConferenceSid` (`CF…`): which run of the conference this is.
+    pub conference_sid: Option<&'a str>,
+}
+
+pub async fn conference_event(
+    app: &App,
+    links: &Links,
+    conference: &CallSid,
+    event: ConferenceEvent<'_>,
+) -> Result<(), AppError> {
+    match event.name {
+        Some("participant-join") if event.participant == Some(conference.as_str()) => {
+            customer_joined(app, conference, event.conference_sid).await?;
+            route(app, links).await?;
+            if nobody_can_answer_soon(app).await? {
+                offer_voicemail(app, links, conference, Offer::OnArrival).await?;
+            }
+            Ok(())
+        }
+        Some("participant-leave") => {
+            let call = event
+                .participant
+                .and_then(CallSid::parse)
+                .ok_or(AppError::bad_request("CallSid is missing or malformed"))?;
+            // The customer leaving ends the conference; its own event does the clean-up.
+            if call != *conference && agent_left(app, links, conference, &call).await? {
+                route(app, links).await?;
+            }
+            Ok(())
+        }
+        Some("conference-end") => conference_ended(app, links, conference, event.conference_sid).await,
+        other => {
+            tracing::debug!(%conference, event = other.unwrap_or_default(), "conference event ignored");
+            Ok(())
+        }
+    }
+}
+
+/// The customer is in their conference, run `conference_sid`: what a later `conference-end`
+/// is checked against.
+async fn customer_joined(app: &App, customer: &CallSid, conference_sid: Option<&str>) -> Result<(), AppError> {
+    let Some(conference_sid) = conference_sid else { return Ok(()) };
+    for _ in 0..RACES {
+        let Some(mut record) = app.calls.conference(customer, app.clock.now()).await? else { return Ok(()) };
+        if record.conference_sid.as_deref() == Some(conference_sid) {
+            return Ok(());
+        }
+        record.conference_sid = Some(conference_sid.to_owned());
+        // In the new conference: no longer on the way back into line.
+        if record.moving_from.as_deref() != Some(conference_sid) {
+            record.moving_from = None;
+        }
+        if app.calls.commit(&[Write::Caller(record)], app.clock.now()).await? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The agent on `call` left the customer's conference: they are free again. A customer left
+/// with nobody, in the call or ringing, goes back to the front of the line. `true` when an agent
+/// was freed (the router has someone new to offer a call to).
+async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid) -> Result<bool, AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Some(mut record) = app.calls.conference(customer, now).await? else { return Ok(false) };
+        let Some(agent) = record.agent_on(call).cloned() else { return Ok(false) };
+        if !record.joined.contains(&agent) {
+            return Ok(false);
+        }
+        let alone = record.left(&agent);
+        let mut writes = Vec::new();
+        if let Some(mut state) = app.calls.agent_state(&agent, now).await?
+            && state.in_call.as_ref() == Some(customer)
+        {
+            state.call_ended(app.clock.now_millis());
+            writes.push(Write::Agent(state));
+        }
+        if alone {
+            record.requeue();
+        }
+        writes.push(Write::Caller(record));
+        if !app.calls.commit(&writes, now).await? {
+            continue;
+        }
+        tracing::info!(%customer, %agent, alone, "an agent left the call");
+        if alone {
+            // Out of this conference and into a new one of the same name, where the hold music
+            // plays and the router finds them an agent; the end of this one is not their end.
+            let back = VoiceResponse::new().say(BACK_IN_LINE).dial(customer_conference(links, customer));
+            if let Err(err) = app.dialer.update_call(customer, &CallUpdate::Twiml(back.to_xml())).await {
+                tracing::error!(error = %err, %customer, "could not take the customer back into line");
+            }
+        }
+        return Ok(true);
+    }
+    Ok(false)
+}
+
+/// The conference ended. Unless the customer left it on purpose (back into line, or to leave a
+/// message), their call is over: their record goes, every agent ringing for or talking with
+/// them is free again, and an agent call still ringing is canceled.
+async fn conference_ended(
+    app: &App,
+    links: &Links,
+    customer: &CallSid,
+    conference_sid: Option<&str>,
+) -> Result<(), AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Some(record) = app.calls.conference(customer, now).await? else { return Ok(()) };
+        // The end of a conference the customer left on purpose, or of an earlier one than they
+        // are in now, is not the end of their call.
+        let left_on_purpose = conference_sid.is_some() && record.moving_from.as_deref() == conference_sid;
+        let earlier = matches!((conference_sid, record.conference_sid.as_deref()), (Some(ended), Some(now_in)) if ended != now_in);
+        if left_on_purpose || earlier {
+            tracing::info!(%customer, "a conference the customer has left ended; the call goes on");
+            return Ok(());
+        }
+        let mut writes = Vec::new();
+        for agent in record.ringing.iter().chain(&record.joined) {
+            if let Some(mut state) = app.calls.agent_state(agent, now).await? {
+                if state.ringing_for.as_ref() == Some(customer) {
+                    state.ring_ended(false, app.clock.now_millis());
+                    writes.push(Write::Agent(state));
+                } else if state.in_call.as_ref() == Some(customer) {
+                    state.call_ended(app.clock.now_millis());
+                    writes.push(Write::Agent(state));
+                }
+            }
+        }
+        let freed = !writes.is_empty();
+        writes.push(Write::ForgetCaller(record.clone()));
+        if !app.calls.commit(&writes, now).await? {
+            continue;
+        }
+        tracing::info!(%customer, agent_calls = record.agent_calls.len(), "the call ended");
+        // One at a time: a call has a handful of agent calls at most, and Twilio answers
+        // quickly for a call it cannot cancel.
+        for (call, _) in &record.agent_calls {
+            cancel_call(app, call).await;
+        }
+        if freed {
+            route(app, links).await?;
+        }
+        return Ok(());
+    }
+    Ok(())
+}
+
+// --- 3. The router ---------------------------------------------------------------------------
+
+/// Offers the longest-waiting callers to the available agents who have been idle longest, one
+/// pair at a time, until either runs out (or `PAIRS_PER_ROUTE`: the next trigger goes on).
+pub async fn route(app: &App, links: &Links) -> Result<(), AppError> {
+    let mut paired = 0;
+    let mut lost_races = 0;
+    while paired < PAIRS_PER_ROUTE && lost_races < RACES {
+        let now = app.clock.now();
+        // A caller on their way back into line (out of one conference, not yet in the next) is
+        // offered once they have joined: an agent joining now would meet the old conference.
+        let waiting = app.calls.waiting(CALLERS_PER_READ, now).await?;
+        let Some(caller) = waiting.into_iter().find(|caller| caller.moving_from.is_none()) else { return Ok(()) };
+        let Some(agent) = next_free_agent(app, now).await? else { return Ok(()) };
+        match offer(app, links, caller, agent).await? {
+            true => paired += 1,
+            false => lost_races += 1,
+        }
+    }
+    Ok(())
+}
+
+/// The agent idle longest whose presence still holds and whose account is enabled. An agent
+/// whose account was disabled is set away on the way, so the router does not meet them again.
+async fn next_free_agent(app: &App, now: i64) -> Result<Option<AgentState>, AppError> {
+    for state in app.calls.available_agents(AGENTS_PER_READ, now).await? {
+        if !state.can_take_a_call(now) {
+            continue;
+        }
+        match app.agents.agent(&state.agent).await? {
+            Some(account) if account.is_enabled() => return Ok(Some(state)),
+            _ => {
+                tracing::warn!(agent = %state.agent, "an agent who may no longer sign in was available; set away");
+                let mut away = state;
+                away.say(Availability::Away, app.clock.now_millis());
+                app.calls.commit(&[Write::Agent(away)], now).await?;
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Offers `caller` to `agent` and rings them. `false` when another router or report changed
+/// either first (nothing happened; decide again).
+async fn offer(app: &App, links: &Links, mut caller: Conference, mut agent: AgentState) -> Result<bool, AppError> {
+    let now = app.clock.now();
+    caller.offer_to(&agent.agent, now);
+    agent.ring_for(&caller.id, now);
+    if !app.calls.commit(&[Write::Caller(caller.clone()), Write::Agent(agent.clone())], now).await? {
+        return Ok(false);
+    }
+    tracing::info!(customer = %caller.id, agent = %agent.agent, "offered the caller to the agent");
+    ring_agent(app, links, &caller.id, &agent.agent).await?;
+    Ok(true)
+}
+
+/// Rings `agent` for `customer`: a bounded ring time, a status callback that tells Warmline how
+/// the call ended, and the call's SID kept on the caller's record. If Twilio cannot place the
+/// call, the ring is undone (the caller back in their place, the agent free) and the error
+/// returned: the next trigger tries again.
+async fn ring_agent(app: &App, links: &Links, customer: &CallSid, agent: &AgentId) -> Result<CallSid, AppError> {
+    let call = OutboundCall {
+        timeout_seconds: Some(AGENT_RING_SECONDS),
+        status_callback: Some(
+            links.url(&Route::AgentCallStatus { conference: customer.clone(), agent: agent.clone() }),
+        ),
+        ..OutboundCall::new(
+            format!("client:{agent}"),
+            app.config.twilio.number.to_string(),
+            links.url(&Route::AgentJoin { conference: customer.clone(), agent: agent.clone() }),
+        )
+    };
+    let placed = match app.dialer.place_call(&call).await {
+        Ok(placed) => placed,
+        Err(err) => {
+            tracing::error!(error = %err, %customer, %agent, "could not ring the agent; undoing the offer");
+            ring_ended(app, customer, agent, None, false).await?;
+            return Err(err.into());
+        }
+    };
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Some(mut record) = app.calls.conference(customer, now).await? else {
+            // The caller left while their agent was being dialed.
+            cancel_call(app, &placed).await;
+            return Ok(placed);
+        };
+        record.placed(&placed, agent);
+        if app.calls.commit(&[Write::Caller(record)], now).await? {
+            return Ok(placed);
+        }
+    }
+    // Still ringing: if the caller leaves before the agent answers, the agent is told then.
+    tracing::error!(%customer, %agent, call = %placed, "could not remember the agent's call");
+    Ok(placed)
+}
+
+/// `agent` stopped ringing for `customer` without answering, on `call` when Twilio said which.
+/// `missed`: they let it ring out or rejected it, and are set away. The caller, if still there,
+/// is back in line in their place. `true` when this changed anything: a repeated report, or
+/// one about an earlier ring than the one on now, changes nothing.
+async fn ring_ended(
+    app: &App,
+    customer: &CallSid,
+    agent: &AgentId,
+    call: Option<&CallSid>,
+    missed: bool,
+) -> Result<bool, AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let mut writes = Vec::new();
+        let record = app.calls.conference(customer, now).await?;
+        let latest = record.as_ref().and_then(|record| record.latest_call_to(agent));
+        if call.is_some_and(|call| record.as_ref().is_some_and(|r| r.agent_on(call).is_some()) && latest != Some(call))
+        {
+            tracing::info!(%customer, %agent, "a report about an earlier ring");
+            return Ok(false);
+        }
+        if let Some(mut record) = record.clone()
+            && record.ring_ended(agent)
+        {
+            writes.push(Write::Caller(record));
+        }
+        if let Some(mut state) = app.calls.agent_state(agent, now).await?
+            && state.ringing_for.as_ref() == Some(customer)
+        {
+            // A caller who left first is no missed call.
+            state.ring_ended(missed && record.is_some(), app.clock.now_millis());
+            writes.push(Write::Agent(state));
+        }
+        if writes.is_empty() {
+            return Ok(false);
+        }
+        if app.calls.commit(&writes, now).await? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+// --- Presence ---------------------------------------------------------------------------------
+
+/// What `agent` is now (a never-seen agent is offline).
+pub async fn presence_of(app: &App, agent: &AgentId) -> Result<AgentState, AppError> {
+    Ok(app.calls.agent_state(agent, app.clock.now()).await?.unwrap_or_else(|| AgentState::new(agent.clone())))
+}
+
+/// `agent` says they are `availability`, from their dashboard, which says it again every so
+/// often to keep their presence (a lease). An agent free to take a call runs the router at
+/// once, so a caller waiting in line is offered to them before this answers.
+pub async fn agent_says(
+    app: &App,
+    links: &Links,
+    agent: &AgentId,
+    availability: Availability,
+) -> Result<AgentState, AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let mut state = presence_of(app, agent).await?;
+        state.say(availability, app.clock.now_millis());
+        if !app.calls.commit(&[Write::Agent(state.clone())], now).await? {
+            continue;
+        }
+        if state.can_take_a_call(now) {
+            // Their presence is stored whatever the router meets; the next trigger retries it.
+            if let Err(err) = route(app, links).await {
+                tracing::warn!(error = %err, %agent, "could not route at once");
+            }
+            return presence_of(app, agent).await;
+        }
+        return Ok(state);
+    }
+    Err(AppError::Conflict("the presence changed too often; try again".into()))
+}
+
+// --- 4. While they wait ----------------------------------------------------------------------
+
+/// The conference's waitUrl: the hold message on arrival, then their place in line at most once
+/// a minute, the music once, and a `<Redirect>` back (wait TwiML that runs out of verbs would
+/// leave the caller in silence). Each return is a check that someone is coming for this
+/// customer (`check_on`); whatever it meets, the customer keeps their music, and a check that
+/// fails or runs out of time is done again at the next turn.
+pub async fn hold_music(
+    app: &App,
+    links: &Links,
+    customer: Option<&CallSid>,
+    from: Option<&str>,
+    returning: bool,
+) -> VoiceResponse {
+    let mut hold = if returning { VoiceResponse::new() } else { VoiceResponse::new().say(HOLD_MESSAGE) };
     // On arrival the record was written a moment ago and nothing can have stalled yet: the
-    // customer hears the welcome at once, without waiting for a read. The waiting participant
-    // is the customer: agents start the conference as they enter.
+    // customer hears the welcome at once, without waiting for a read.
     if let Some(customer) = customer.filter(|_| returning) {
-        match tokio::time::timeout(CHECK_BUDGET, check_on(app, links, customer)).await {
-            Ok(Ok(())) => {}
+        match tokio::time::timeout(CHECK_BUDGET, check_on(app, links, customer, from)).await {
+            Ok(Ok(Some(announcement))) => hold = hold.say(announcement),
+            Ok(Ok(None)) => {}
             Ok(Err(err)) => tracing::warn!(error = %err, %customer, "could not check on the customer; next turn"),
             Err(_) => tracing::warn!(%customer, "checking on the customer ran out of time; next turn"),
         }
     }
-    let welcome = if returning { VoiceResponse::new() } else { VoiceResponse::new().say(HOLD_MESSAGE) };
-    welcome
-        .play(&app.config.hold_music_url, Some(PLAYS_PER_CHECK))
+    hold.play(&app.config.hold_music_url, Some(PLAYS_PER_CHECK))
         .verb(Verb::Redirect { url: links.url(&Route::HoldMusic { returning: true }), method: Some(Method::Post) })
 }
 
-/// Makes sure someone is coming for `customer`, or that they are told nobody is:
-/// - their conference record is gone (every agent was tried and the apology did not reach
-///   Twilio, or a status callback was cut short after giving up): they hear the apology now;
-/// - the chain has not moved for far longer than an agent rings, with nobody joined (the report
-///   that would have moved it was lost): the next agent rings, or the apology when nobody is left.
-async fn check_on(app: &App, links: &Links, customer: &CallSid) -> Result<(), AppError> {
+/// Makes sure someone is coming for `customer`: a caller the store lost is put back in line, a
+/// ring that outlasted its timeout is ended, and the router runs. Returns what to tell them
+/// about their place in line, when it is time to.
+async fn check_on(
+    app: &App,
+    links: &Links,
+    customer: &CallSid,
+    from: Option<&str>,
+) -> Result<Option<String>, AppError> {
     let now = app.clock.now();
-    match app.calls.conference(customer, now).await? {
-        None => {
-            // Nobody can join a conference without its record; waiting longer helps nobody.
-            tracing::warn!(%customer, "the customer waits in a conference given up on; apologising");
-            say_goodbye(app, customer).await
+    let Some(record) = app.calls.conference(customer, now).await? else {
+        tracing::warn!(%customer, "a customer on hold was not in line; putting them back");
+        let record = Conference::arriving(customer.clone(), Caller::from_twilio(from), app.clock.now_millis());
+        app.calls.enqueue(&record).await?;
+        route(app, links).await?;
+        return Ok(None);
+    };
+    let ringing_seconds = record.ringing_since.map_or(0, |since| now - since);
+    if !record.ring_placed && ringing_seconds >= UNPLACED_RING_SECONDS {
+        tracing::warn!(%customer, "a ring Twilio never took; ending it");
+        for agent in &record.ringing {
+            ring_ended(app, customer, agent, None, false).await?;
         }
-        Some(record) if record.joined.is_empty() && now - record.chain_moved_at >= STALLED_CHAIN_SECONDS => {
-            tracing::warn!(%customer, tried = record.tried.len(), "the agent chain stalled; moving it on");
-            ring_next_agent(app, links, &record, now).await
+    } else if ringing_seconds >= STALLED_RING_SECONDS {
+        tracing::warn!(%customer, "a ring outlasted its timeout; ending it");
+        for agent in &record.ringing {
+            ring_ended(app, customer, agent, None, true).await?;
         }
-        Some(_) => Ok(()),
     }
+    route(app, links).await?;
+    offer_voicemail(app, links, customer, Offer::AfterWaiting).await?;
+    announcement(app, customer).await
 }
 
-// --- 3. The agent doesn't answer -------------------------------------------------------------
+/// "You are number 2 in line", for a caller still waiting who was not told in the last minute.
+async fn announcement(app: &App, customer: &CallSid) -> Result<Option<String>, AppError> {
+    let now = app.clock.now();
+    let Some(mut record) = app.calls.conference(customer, now).await? else { return Ok(None) };
+    if record.state != CallerState::Waiting || record.announced_at.is_some_and(|at| now - at < ANNOUNCE_EVERY_SECONDS) {
+        return Ok(None);
+    }
+    let position = app.calls.ahead_of(&record).await? + 1;
+    record.announced_at = Some(now);
+    // Told once even when two turns race: the one that records it says it.
+    if !app.calls.commit(&[Write::Caller(record)], now).await? {
+        return Ok(None);
+    }
+    Ok(Some(format!("You are number {position} in line.")))
+}
 
-/// How a call Warmline placed to `agent` for `conference` ended (`CallStatus`). When the agent
-/// the customer waits for did not take it, the next agent rings. A colleague who does not
-/// answer a warm transfer changes nothing: the first agent is still with the customer.
+// --- Voicemail -------------------------------------------------------------------------------
+
+/// When a caller is offered to leave a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Offer {
+    /// As they join their conference, if nobody is there who could answer soon; once.
+    OnArrival,
+    /// After `QUEUE_MAX_WAIT_SECONDS` in line, and again after as long again.
+    AfterWaiting,
+}
+
+/// Whether no agent is available, or busy but available after their call: then a caller would
+/// wait for nobody.
+async fn nobody_can_answer_soon(app: &App) -> Result<bool, AppError> {
+    let online = app.calls.online_agents(app.clock.now()).await?;
+    Ok(!online.iter().any(|agent| agent.availability == Availability::Available))
+}
+
+/// Takes a waiting caller out of their conference to be offered to leave a message, or to stay
+/// in line (`VOICEMAIL_OFFER`). Nothing happens to a caller already offered, ringing, with an
+/// agent, or on their way between conferences.
+async fn offer_voicemail(app: &App, links: &Links, customer: &CallSid, when: Offer) -> Result<(), AppError> {
+    let now = app.clock.now();
+    let Some(mut record) = app.calls.conference(customer, now).await? else { return Ok(()) };
+    let due = match when {
+        Offer::OnArrival => record.voicemail_offered_at.is_none(),
+        Offer::AfterWaiting => {
+            let since = record.voicemail_offered_at.unwrap_or(record.arrived_at_ms.div_euclid(1000));
+            now - since >= app.config.queue_max_wait_seconds
+        }
+    };
+    if !due || record.state != CallerState::Waiting || record.moving_from.is_some() {
+        return Ok(());
+    }
+    record.offer_voicemail(now);
+    if !app.calls.commit(&[Write::Caller(record.clone())], now).await? {
+        // Changed meanwhile (offered to an agent, say): the next trigger decides again.
+        return Ok(());
+    }
+    tracing::info!(%customer, ?when, "offering the caller to leave a message");
+    let offer = VoiceResponse::new()
+        .verb(Verb::Gather(twiml::Gather {
+            action: links.url(&Route::VoicemailChoice { conference: customer.clone() }),
+            method: Some(Method::Post),
+            num_digits: Some(1),
+            timeout_seconds: Some(VOICEMAIL_OFFER_SECONDS),
+            prompt: VOICEMAIL_OFFER.to_owned(),
+        }))
+        .verb(Verb::Redirect {
+            url: links.url(&Route::BackInLine { conference: customer.clone() }),
+            method: Some(Method::Post),
+        });
+    if let Err(err) = app.dialer.update_call(customer, &CallUpdate::Twiml(offer.to_xml())).await {
+        tracing::error!(error = %err, %customer, "could not offer the caller to leave a message; back in line");
+        put_back_in_line(app, customer).await?;
+    }
+    Ok(())
+}
+
+/// The key the caller pressed when offered to leave a message: 1 records it, anything else
+/// keeps their place in line.
+pub async fn voicemail_choice(
+    app: &App,
+    links: &Links,
+    customer: &CallSid,
+    digits: Option<&str>,
+) -> Result<VoiceResponse, AppError> {
+    if digits == Some("1") {
+        tracing::info!(%customer, "the caller leaves a message");
+        // A message not left after all takes them back into line.
+        let back = links.url(&Route::BackInLine { conference: customer.clone() });
+        return Ok(VoiceResponse::new()
+            .say(LEAVE_A_MESSAGE)
+            .verb(record_message(links, customer))
+            .verb(Verb::Redirect { url: back, method: Some(Method::Post) }));
+    }
+    back_in_line(app, links, customer).await
+}
+
+/// A caller who left no message goes back into line, in their place, and into a conference of
+/// their own again (whose join runs the router).
+pub async fn back_in_line(app: &App, links: &Links, customer: &CallSid) -> Result<VoiceResponse, AppError> {
+    put_back_in_line(app, customer).await?;
+    tracing::info!(%customer, "the caller stays in line");
+    Ok(conference_twiml(links, customer))
+}
+
+async fn put_back_in_line(app: &App, customer: &CallSid) -> Result<(), AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Some(mut record) = app.calls.conference(customer, now).await? else { return Ok(()) };
+        if record.state != CallerState::Voicemail {
+            return Ok(());
+        }
+        record.back_in_line();
+        if app.calls.commit(&[Write::Caller(record)], now).await? {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The caller's message is recorded (or they hung up): they are thanked and the call ends.
+pub fn message_taken() -> VoiceResponse {
+    VoiceResponse::new().say(MESSAGE_TAKEN).hangup()
+}
+
+/// Twilio has the caller's recording: it becomes a ticket, with the caller's number (or their
+/// browser identity), "Voicemail" as the description, and the recording, once however often
+/// Twilio reports it.
+pub async fn message_recorded(
+    app: &App,
+    customer: &CallSid,
+    recording_sid: &str,
+    duration_seconds: u32,
+) -> Result<(), AppError> {
+    let now = app.clock.now();
+    let record = app.calls.conference(customer, now).await?;
+    let (caller, called_at_ms) = match &record {
+        Some(record) => (record.caller.clone(), record.arrived_at_ms),
+        None => (Caller::Unknown, app.clock.now_millis()),
+    };
+    let (name, phone_number, customer_identity) = match caller {
+        Caller::Phone(number) => ("Phone caller".to_owned(), Some(number), None),
+        Caller::Browser(identity) => ("Browser caller".to_owned(), None, Some(identity)),
+        Caller::Unknown => ("Caller with no number".to_owned(), None, None),
+    };
+    let ticket = Ticket {
+        id: TicketId::for_recording(recording_sid, called_at_ms),
+        name,
+        phone_number,
+        description: "Voicemail".to_owned(),
+        created_at: domain::rfc3339(called_at_ms.div_euclid(1000)),
+        customer: customer_identity,
+        voicemail: Some(Voicemail { recording_sid: recording_sid.to_owned(), duration_seconds }),
+    };
+    // A repeated report makes the same ticket, which is there already and counts as stored.
+    if !app.tickets.create_ticket(&ticket).await? {
+        return Err(AppError::Conflict(format!("another ticket has the id {}", ticket.id)));
+    }
+    tracing::info!(%customer, ticket = %ticket.id, duration_seconds, "a voicemail is a ticket");
+    Ok(())
+}
+
+/// `<Record>` the caller's message, with a beep, for at most `VOICEMAIL_MAX_SECONDS`.
+fn record_message(links: &Links, customer: &CallSid) -> Verb {
+    Verb::Record(twiml::Record {
+        action: links.url(&Route::VoicemailDone { conference: customer.clone() }),
+        method: Some(Method::Post),
+        max_length_seconds: Some(VOICEMAIL_MAX_SECONDS),
+        timeout_seconds: None,
+        finish_on_key: Some("#".to_owned()),
+        play_beep: Some(true),
+        recording_status_callback: Some(links.url(&Route::VoicemailRecorded { conference: customer.clone() })),
+        recording_status_callback_event: Some("completed".to_owned()),
+        recording_status_callback_method: Some(Method::Post),
+    })
+}
+
+// --- 5. The agent doesn't answer -------------------------------------------------------------
+
+/// How a call Warmline placed to `agent` for `conference` ended (`CallStatus`). An agent who
+/// let it ring out or rejected it is set away, and the caller offered to the next agent.
 pub async fn agent_call_ended(
     app: &App,
     links: &Links,
     conference: &CallSid,
     agent: &AgentId,
+    call_sid: &str,
     status: &str,
 ) -> Result<(), AppError> {
-    let Some(agent) = app.config.roster.find(agent.as_str()) else {
-        return Err(AppError::bad_request("agent not on the roster"));
-    };
     if !NOT_TAKEN.contains(&status) {
         tracing::debug!(%conference, %agent, status, "the agent's call ended; nothing to do");
         return Ok(());
     }
-    let now = app.clock.now();
-    let Some(record) = app.calls.conference(conference, now).await? else {
-        tracing::info!(%conference, %agent, status, "the agent did not take a call that is over anyway");
-        return Ok(());
-    };
-    if !record.joined.is_empty() {
-        tracing::info!(%conference, %agent, status, "a colleague did not take the call; the customer has an agent");
-        return Ok(());
+    let call = CallSid::parse(call_sid).ok_or(AppError::bad_request("CallSid is missing or malformed"))?;
+    if ring_ended(app, conference, agent, Some(&call), status != "canceled").await? {
+        tracing::info!(%conference, %agent, status, "the agent did not take the call");
+        route(app, links).await?;
     }
-    if record.tried.last() != Some(agent) {
-        tracing::info!(%conference, %agent, status, "not the agent the customer waits for: a late or repeated report");
-        return Ok(());
-    }
-    tracing::info!(%conference, %agent, status, "the agent did not take the call");
-    ring_next_agent(app, links, &record, now).await
-}
-
-/// Rings the next agent on the roster not yet tried for this customer, or, when there is none,
-/// apologises to the customer. Only the one caller that moves the chain on does either: a
-/// delivery of a status callback, or the hold-music check that found the chain stalled.
-async fn ring_next_agent(app: &App, links: &Links, record: &Conference, now: i64) -> Result<(), AppError> {
-    let conference = &record.id;
-    let mut tried = record.tried.clone();
-    loop {
-        let Some(next) = app.config.roster.agents().iter().find(|agent| !tried.contains(agent)) else {
-            return apologise_to_customer(app, conference, tried.len(), now).await;
-        };
-        if !app.calls.try_next_agent(conference, tried.len(), next, now).await? {
-            tracing::info!(%conference, "another delivery of this report moved on already");
-            return Ok(());
-        }
-        match ring_agent(app, links, conference, next).await {
-            Ok(Rung::Ringing(call)) => {
-                tracing::info!(%conference, agent = %next, %call, "ringing the next agent");
-                return Ok(());
-            }
-            Ok(Rung::ConferenceGone) => return Ok(()),
-            // No call means no status callback to move on from later: try the one after now.
-            Err(err) => {
-                tracing::error!(error = %err, %conference, agent = %next, "could not ring the next agent");
-                tried.push(next.clone());
-            }
-        }
-    }
-}
-
-async fn apologise_to_customer(app: &App, conference: &CallSid, tried: usize, now: i64) -> Result<(), AppError> {
-    if !app.calls.abandon_conference(conference, tried, now).await? {
-        tracing::info!(%conference, "another delivery of this report apologised already");
-        return Ok(());
-    }
-    tracing::warn!(%conference, tried, "no agent took the call; apologising to the customer");
-    // Should Twilio not take this, the record is gone already, and the customer's next
-    // hold-music check finds that and says it again.
-    say_goodbye(app, conference).await
-}
-
-/// Takes the customer out of the hold music: the apology, then the call ends. The conference
-/// is named after the customer's call; leaving it ends it (the customer's endConferenceOnExit),
-/// and its conference-end clears up the rest.
-async fn say_goodbye(app: &App, customer: &CallSid) -> Result<(), AppError> {
-    let twiml = VoiceResponse::new().say(NO_AGENT_AVAILABLE).hangup().to_xml();
-    app.dialer.update_call(customer, &CallUpdate::Twiml(twiml)).await?;
     Ok(())
 }
 
-// --- 4. The agent answers --------------------------------------------------------------------
+// --- 6. The agent answers --------------------------------------------------------------------
 
 /// `agent` answered the call that brings them into `conference`, on their own call
-/// `agent_call`. They join, and only now is it recorded that they are in it, unless it has
-/// ended by now: then they are told so.
+/// `agent_call`. They join and are busy, unless the caller has gone (or was passed on after
+/// the ring timed out): then they are told the call has ended.
 pub async fn agent_answers(
     app: &App,
     conference: &CallSid,
     agent: &AgentId,
     agent_call: &CallSid,
 ) -> Result<VoiceResponse, AppError> {
-    let Some(agent) = app.config.roster.find(agent.as_str()) else {
-        return Err(AppError::bad_request("agent not on the roster"));
-    };
-    let now = app.clock.now();
-    let Some(record) = app.calls.conference(conference, now).await? else {
-        tracing::info!(%conference, %agent, "agent answered a conference that is gone");
-        return Ok(call_ended());
-    };
-
-    match app.calls.record_agent_joined(agent, agent_call, conference, now).await {
-        Ok(true) => {}
-        Ok(false) => {
-            tracing::info!(%conference, %agent, "the conference ended as the agent answered");
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Some(mut record) = app.calls.conference(conference, now).await? else {
+            tracing::info!(%conference, %agent, "agent answered a call that is over");
+            ring_ended(app, conference, agent, Some(agent_call), false).await?;
+            return Ok(call_ended());
+        };
+        if record.joined.contains(agent) {
+            // A retried webhook: they joined already.
+            return Ok(agent_conference_twiml(conference));
+        }
+        if !record.ringing.contains(agent) {
+            tracing::info!(%conference, %agent, "agent answered a ring that had ended");
             return Ok(call_ended());
         }
-        // The agent can help the customer even when the record cannot be written; only
-        // "Dial agent 2 in" will not find the conference then.
-        Err(err) => tracing::error!(error = %err, %agent, "could not record that the agent joined"),
+        record.placed(agent_call, agent);
+        record.answered(agent);
+        let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
+        state.answered(conference, now);
+        if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
+            tracing::info!(%conference, %agent, "the agent answered");
+            return Ok(agent_conference_twiml(conference));
+        }
     }
+    Err(AppError::Conflict("the call changed too often to join it".into()))
+}
 
-    // The first agent to answer may leave after handing over; anyone brought in later ends
-    // the call when they hang up, like the customer does.
-    let is_first_responder = record.joined.iter().all(|joined| joined == agent);
-    Ok(VoiceResponse::new().dial(Dial {
+/// An agent's side of the conference: it starts as they enter, and their leaving does not end
+/// it (a customer left alone goes back into line instead).
+fn agent_conference_twiml(conference: &CallSid) -> VoiceResponse {
+    VoiceResponse::new().dial(Dial {
         caller_id: None,
         timeout_seconds: None,
         noun: DialNoun::Conference(twiml::Conference {
             start_conference_on_enter: Some(true),
-            end_conference_on_exit: Some(!is_first_responder),
+            end_conference_on_exit: Some(false),
             ..twiml::Conference::named(conference.as_str())
         }),
-    }))
+    })
 }
 
 fn call_ended() -> VoiceResponse {
     VoiceResponse::new().say(CALL_ENDED).hangup()
 }
 
-// --- 5. Warm transfer ------------------------------------------------------------------------
+// --- 7. Warm transfer ------------------------------------------------------------------------
 
 /// The colleague an agent dialed into their call, and the call that rings them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -299,94 +836,69 @@ pub struct DialedColleague {
     pub call: CallSid,
 }
 
-/// `agent`, in a call, dials `colleague` (by default the next agent on the roster) into that
-/// same conference. 409 when the agent is in no call.
+/// `agent`, in a call, dials `colleague` (by default the available agent idle longest) into
+/// it. 409 when the agent is in no call, or the colleague is not available.
 pub async fn dial_colleague(
     app: &App,
     links: &Links,
     agent: &AgentId,
     colleague: Option<&str>,
 ) -> Result<DialedColleague, AppError> {
-    let agent = app
-        .config
-        .roster
-        .find(agent.as_str())
-        .ok_or_else(|| AppError::NotFound(format!("unknown agent {:?}", agent.as_str())))?;
-    let colleague =
-        match colleague.filter(|to| !to.is_empty()) {
-            Some(to) => app.config.roster.find(to).ok_or_else(|| {
-                AppError::invalid_fields([("to".into(), "is not an agent on the roster".into())].into())
-            })?,
-            None => app
-                .config
-                .roster
-                .next_after(agent)
-                .ok_or_else(|| AppError::Conflict("there is no other agent on the roster to call".into()))?,
-        };
-    if colleague == agent {
+    let colleague = match colleague.filter(|to| !to.is_empty()) {
+        Some(to) => Some(
+            AgentId::parse(to)
+                .map_err(|_| AppError::invalid_fields([("to".into(), "is not an agent id".into())].into()))?,
+        ),
+        None => None,
+    };
+    if colleague.as_ref() == Some(agent) {
         return Err(AppError::invalid_fields([("to".into(), "must be another agent".into())].into()));
     }
-
-    let now = app.clock.now();
     let not_in_a_call = || AppError::Conflict(format!("{agent} is not in a call right now"));
-    let conference = app.calls.conference_of_agent(agent, now).await?.ok_or_else(not_in_a_call)?;
-    // The agent's record may outlive the conference if its clean-up failed half-way.
-    if app.calls.conference(&conference, now).await?.is_none() {
-        return Err(not_in_a_call());
-    }
-    let call = match ring_agent(app, links, &conference, colleague).await? {
-        Rung::Ringing(call) => call,
-        Rung::ConferenceGone => return Err(not_in_a_call()),
-    };
-    tracing::info!(%agent, %colleague, %conference, %call, "dialed a colleague into the conference");
-    Ok(DialedColleague { conference, colleague: colleague.clone(), call })
-}
-
-// --- 6. The call ends ------------------------------------------------------------------------
-
-/// A support conference's own status callback (`StatusCallbackEvent`, and the participant's
-/// `CallSid` for participant events).
-/// - `conference-end`: the call is over. Its records go, every agent who was in it is free
-///   again (so "Dial agent 2 in" answers 409), and an agent call still ringing is canceled,
-///   so nobody answers into an empty conference.
-/// - `participant-leave` of an agent's call: that agent is in no call any more.
-pub async fn conference_event(
-    app: &App,
-    conference: &CallSid,
-    event: Option<&str>,
-    participant: Option<&str>,
-) -> Result<(), AppError> {
-    match event {
-        Some("conference-end") => {
-            let ended = app.calls.end_conference(conference, app.clock.now()).await?;
-            let agent_calls = ended.map(|record| record.agent_calls).unwrap_or_default();
-            tracing::info!(%conference, agent_calls = agent_calls.len(), "the conference ended");
-            // One at a time: a conference has a handful of agent calls at most, and Twilio
-            // answers quickly for a call it cannot cancel.
-            for call in &agent_calls {
-                cancel_call(app, call).await;
-            }
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let conference =
+            app.calls.agent_state(agent, now).await?.and_then(|state| state.in_call).ok_or_else(not_in_a_call)?;
+        let mut record = app.calls.conference(&conference, now).await?.ok_or_else(not_in_a_call)?;
+        if !record.joined.contains(agent) {
+            return Err(not_in_a_call());
         }
-        Some("participant-leave") => {
-            let call =
-                participant.and_then(CallSid::parse).ok_or(AppError::bad_request("CallSid is missing or malformed"))?;
-            // The customer leaving ends the conference; its own event does the clean-up.
-            if let Some(agent) = app.calls.agent_left(conference, &call).await? {
-                tracing::info!(%conference, %agent, "the agent left the conference");
+        let mut state = match &colleague {
+            Some(colleague) => {
+                let unavailable = || AppError::Conflict(format!("{colleague} is not available"));
+                let state = app.calls.agent_state(colleague, now).await?.ok_or_else(unavailable)?;
+                let enabled = app.agents.agent(colleague).await?.is_some_and(|account| account.is_enabled());
+                if !state.can_take_a_call(now) || !enabled {
+                    return Err(unavailable());
+                }
+                state
             }
+            None => next_free_agent(app, now)
+                .await?
+                .filter(|state| state.agent != *agent)
+                .ok_or_else(|| AppError::Conflict("no colleague is available".into()))?,
+        };
+        let colleague = state.agent.clone();
+        record.ring(&colleague, now);
+        state.ring_for(&conference, now);
+        if !app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
+            continue;
         }
-        other => tracing::debug!(%conference, event = other.unwrap_or_default(), "conference event ignored"),
+        let call = ring_agent(app, links, &conference, &colleague).await?;
+        tracing::info!(%agent, %colleague, %conference, %call, "dialed a colleague into the call");
+        return Ok(DialedColleague { conference, colleague, call });
     }
-    Ok(())
+    Err(AppError::Conflict("the call changed too often; try again".into()))
 }
 
 // --- Agents call customers -------------------------------------------------------------------
 
 /// An agent's browser call to `number`: dialed with the support number as caller id, only if
-/// it is on a ticket. Nothing else makes Warmline dial a phone number.
+/// the agent may still sign in and the number is on a ticket. Nothing else makes Warmline dial
+/// a phone number.
 pub async fn agent_calls_customer(app: &App, agent: &AgentId, number: Option<&str>) -> Result<VoiceResponse, AppError> {
-    if app.config.roster.find(agent.as_str()).is_none() {
-        tracing::warn!(%agent, "refused a browser call from an agent off the roster");
+    if !app.agents.agent(agent).await?.is_some_and(|account| account.is_enabled()) {
+        tracing::warn!(%agent, "refused a browser call from an agent who may not sign in");
         return Ok(refusal());
     }
     match number.map(PhoneNumber::parse) {
@@ -408,48 +920,6 @@ pub async fn agent_calls_customer(app: &App, agent: &AgentId, number: Option<&st
 /// What a browser call hears when it may not be placed.
 pub fn refusal() -> VoiceResponse {
     VoiceResponse::new().say(REFUSAL).hangup()
-}
-
-// --- Ringing agents --------------------------------------------------------------------------
-
-/// What became of a call placed to an agent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Rung {
-    /// It rings, and the conference knows the call, so it can be canceled when it ends.
-    Ringing(CallSid),
-    /// The conference ended while the call was being placed; the call has been canceled.
-    ConferenceGone,
-}
-
-/// Rings `agent` into `conference`: a bounded ring time, a status callback that tells Warmline
-/// how the call ended, and the call's SID kept on the conference.
-async fn ring_agent(app: &App, links: &Links, conference: &CallSid, agent: &AgentId) -> Result<Rung, TwilioError> {
-    let call = OutboundCall {
-        timeout_seconds: Some(AGENT_RING_SECONDS),
-        status_callback: Some(
-            links.url(&Route::AgentCallStatus { conference: conference.clone(), agent: agent.clone() }),
-        ),
-        ..OutboundCall::new(
-            format!("client:{agent}"),
-            app.config.twilio.number.to_string(),
-            links.url(&Route::AgentJoin { conference: conference.clone(), agent: agent.clone() }),
-        )
-    };
-    let agent_call = app.dialer.place_call(&call).await?;
-    match app.calls.add_agent_call(conference, &agent_call, app.clock.now()).await {
-        Ok(true) => Ok(Rung::Ringing(agent_call)),
-        Ok(false) => {
-            tracing::info!(%agent, %agent_call, "the conference ended while the agent was dialed; canceling");
-            cancel_call(app, &agent_call).await;
-            Ok(Rung::ConferenceGone)
-        }
-        // Still ringing: if the conference ends before the agent answers, they are told so
-        // then (`agent_answers` finds no conference).
-        Err(err) => {
-            tracing::error!(error = %err, %agent, %agent_call, "could not remember the agent's call");
-            Ok(Rung::Ringing(agent_call))
-        }
-    }
 }
 
 /// Stops a call that may still be ringing. Twilio refuses to cancel a call that was answered

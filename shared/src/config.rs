@@ -2,16 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{PhoneNumber, Roster};
+use crate::domain::{BusinessHours, PhoneNumber};
 use crate::secret::Secret;
 
 pub const DEFAULT_TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
-pub const DEFAULT_AGENT_IDS: &str = "agent1,agent2";
 /// The variables that hold secrets. Deployed, they come from the Secrets Manager secret named by
 /// `SECRETS_ARN` (a JSON object with these keys), never from the environment; locally, from `.env`.
 pub const SECRET_NAMES: [&str; 3] = ["TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "SESSION_SECRET"];
 /// HS256 wants a key at least as long as its hash; Secrets Manager generates 64 characters.
 pub const MIN_SESSION_SECRET_CHARS: usize = 32;
+
+pub const DEFAULT_QUEUE_MAX_WAIT_SECONDS: i64 = 300;
 
 pub const DEFAULT_HOLD_MUSIC_URL: &str = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
 
@@ -25,7 +26,10 @@ pub struct Config {
     pub agents_table: String,
     /// Signs agents' session cookies.
     pub session_secret: Secret,
-    pub roster: Roster,
+    /// How long a caller waits in line before they are offered to leave a message.
+    pub queue_max_wait_seconds: i64,
+    /// When callers are put in line; `None`: always.
+    pub business_hours: Option<BusinessHours>,
     pub hold_music_url: String,
 }
 
@@ -86,7 +90,12 @@ impl Config {
         if !session_secret.is_empty() && session_secret.chars().count() < MIN_SESSION_SECRET_CHARS {
             reader.invalid::<()>("SESSION_SECRET", format!("must be at least {MIN_SESSION_SECRET_CHARS} characters"));
         }
-        let roster = Roster::parse(&reader.optional("AGENT_IDS").unwrap_or_else(|| DEFAULT_AGENT_IDS.to_owned()));
+        let queue_max_wait_seconds = reader.seconds("QUEUE_MAX_WAIT_SECONDS", DEFAULT_QUEUE_MAX_WAIT_SECONDS);
+        let business_hours = match reader.optional("BUSINESS_HOURS").map(|hours| BusinessHours::parse(&hours)) {
+            None => None,
+            Some(Ok(hours)) => Some(hours),
+            Some(Err(err)) => reader.invalid("BUSINESS_HOURS", err.to_string()),
+        };
         let hold_music_url = reader.url("HOLD_MUSIC_URL").unwrap_or_else(|| DEFAULT_HOLD_MUSIC_URL.to_owned());
 
         let number = match number {
@@ -94,13 +103,8 @@ impl Config {
             Err(_) if reader.missing.contains(&"TWILIO_NUMBER") => None,
             Err(err) => reader.invalid("TWILIO_NUMBER", err.to_string()),
         };
-        let roster = match roster {
-            Ok(roster) => Some(roster),
-            Err(err) => reader.invalid("AGENT_IDS", err.to_string()),
-        };
-
-        match (number, roster) {
-            (Some(number), Some(roster)) if reader.missing.is_empty() && reader.invalid.is_empty() => Ok(Self {
+        match number {
+            Some(number) if reader.missing.is_empty() && reader.invalid.is_empty() => Ok(Self {
                 twilio: TwilioConfig {
                     account_sid,
                     auth_token,
@@ -115,7 +119,8 @@ impl Config {
                 tickets_table,
                 agents_table,
                 session_secret: Secret::new(session_secret),
-                roster,
+                queue_max_wait_seconds,
+                business_hours,
                 hold_music_url,
             }),
             _ => Err(ConfigError { missing: reader.missing, invalid: reader.invalid }),
@@ -149,6 +154,17 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     fn check_prefix(&mut self, name: &'static str, value: &str, prefix: &str) {
         if !value.is_empty() && !value.starts_with(prefix) {
             self.invalid.insert(name, format!("must start with {prefix}"));
+        }
+    }
+
+    /// A whole number of seconds, at least 1; `default` when unset.
+    fn seconds(&mut self, name: &'static str, default: i64) -> i64 {
+        match self.optional(name).map(|value| value.parse::<i64>()) {
+            None => default,
+            Some(Ok(seconds)) if seconds >= 1 => seconds,
+            Some(_) => {
+                self.invalid(name, "must be a whole number of seconds, at least 1".to_owned()).unwrap_or(default)
+            }
         }
     }
 
@@ -194,8 +210,7 @@ pub(crate) mod tests {
         assert_eq!(config.twilio.api_base_url, "https://api.twilio.com");
         assert_eq!(config.hold_music_url, DEFAULT_HOLD_MUSIC_URL);
         assert_eq!(config.public_base_url, None);
-        let roster: Vec<_> = config.roster.agents().iter().map(|a| a.as_str()).collect();
-        assert_eq!(roster, ["agent1", "agent2"]);
+        assert_eq!(config.queue_max_wait_seconds, DEFAULT_QUEUE_MAX_WAIT_SECONDS);
     }
 
     #[test]
@@ -225,13 +240,21 @@ pub(crate) mod tests {
         env.insert("TWILIO_NUMBER", "555-1234".into());
         env.insert("TWILIO_API_KEY", "not-a-key-s3cr3t".into());
         env.insert("PUBLIC_BASE_URL", "example.com".into());
-        env.insert("AGENT_IDS", "agent 1".into());
+        env.insert("QUEUE_MAX_WAIT_SECONDS", "0".into());
+        env.insert("BUSINESS_HOURS", "weekdays 9 to 5".into());
         env.insert("SESSION_SECRET", "short-s3cr3t".into());
         let err = load(&env).unwrap_err();
         assert_eq!(err.missing, Vec::<&str>::new());
         assert_eq!(
             err.invalid.keys().copied().collect::<Vec<_>>(),
-            ["AGENT_IDS", "PUBLIC_BASE_URL", "SESSION_SECRET", "TWILIO_API_KEY", "TWILIO_NUMBER"]
+            [
+                "BUSINESS_HOURS",
+                "PUBLIC_BASE_URL",
+                "QUEUE_MAX_WAIT_SECONDS",
+                "SESSION_SECRET",
+                "TWILIO_API_KEY",
+                "TWILIO_NUMBER"
+            ]
         );
         assert!(!err.to_string().contains("s3cr3t"));
     }

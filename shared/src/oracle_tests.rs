@@ -17,12 +17,12 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::App;
 use crate::app::{Ports, SystemClock};
 use crate::domain::{AgentId, Identity};
-use crate::handlers::{conference_connect_agent, conference_connect_client, conference_events, conference_wait};
+use crate::handlers::{conference_connect_client, conference_events, conference_wait};
 use crate::store::memory::{MemoryCallStore, MemoryTicketStore};
 use crate::test_support::run_python;
 use crate::testkit::{
-    BASE, NUMBER, TestApp, body_text, borrowed, config_with, inbound_call_params, sid, signed_webhook,
-    webhook_with_signature,
+    BASE, NUMBER, TestApp, body_text, borrowed, conference_report, config_with, inbound_call_params, placed_sid, sid,
+    signed_webhook, webhook_with_signature,
 };
 use crate::twilio::access_token::TokenRequest;
 use crate::twilio::{TwilioRestClient, signature};
@@ -677,51 +677,39 @@ async fn served_documents() -> Vec<Document> {
             .await
             .unwrap();
     let wait = conference_wait::handle(&t.app, signed_webhook("/conference/wait", &borrowed(&customer))).await.unwrap();
-    let answered = |agent: &str, conference: String| {
-        let params = [("CallSid", sid(0xa9e47)), ("To", format!("client:{agent}"))];
-        let path = format!("/conference/{conference}/connect/{agent}");
-        conference_connect_agent::handle(&t.app, signed_webhook(&path, &borrowed(&params)))
-    };
-    let first = answered("agent1", sid(1)).await.unwrap();
-    let second = answered("agent2", sid(1)).await.unwrap();
-    // No customer ever called as sid(2): the conference is gone.
-    let ended = answered("agent1", sid(2)).await.unwrap();
-    // Nobody answers a second customer: the TwiML that replaces their call's.
-    let unlucky = inbound_call_params(&sid(3));
-    conference_connect_client::handle(&t.app, signed_webhook("/conference/connect/client", &borrowed(&unlucky)))
-        .await
-        .unwrap();
-    let mut status_reports = Vec::new();
-    for agent in ["agent1", "agent2"] {
-        let path = format!("/conference/{}/agents/{agent}/status", sid(3));
-        let params = [("CallSid", sid(0xa9e48)), ("CallStatus", "no-answer".to_owned())];
-        status_reports
-            .push(conference_events::handle(&t.app, signed_webhook(&path, &borrowed(&params))).await.unwrap());
-    }
-    let apology = match t.dialer.updated().as_slice() {
-        [(customer, crate::twilio::CallUpdate::Twiml(twiml))] if customer.as_str() == sid(3) => twiml.clone(),
+    t.available("agent1").await;
+    t.customer_arrives(&sid(1)).await;
+    let first = t.agent_answers(&sid(1), "agent1", &placed_sid(0)).await;
+    // No customer ever called as sid(2): the call is gone.
+    let ended = t.agent_answers(&sid(2), "agent1", &sid(0xa9e48)).await;
+    // agent1 leaves the customer alone: the TwiML that replaces the customer's call's.
+    let left = conference_report(&sid(1), "participant-leave", Some(&placed_sid(0)));
+    let status_report = conference_events::handle(&t.app, left).await.unwrap();
+    let back_in_line = match t.dialer.updated().as_slice() {
+        [(customer, crate::twilio::CallUpdate::Twiml(twiml))] if customer.as_str() == sid(1) => twiml.clone(),
         other => panic!("expected the customer's call to get new TwiML, got {other:?}"),
     };
-    for response in [&client, &wait, &first, &second, &ended, &status_reports[0], &status_reports[1]] {
+    for response in [&client, &wait, &status_report] {
         assert_eq!(response.status(), 200, "{}", body_text(response));
     }
+    let customer_conference = conference_verbs(
+        &sid(1),
+        json!({
+            "start_conference_on_enter": false,
+            "end_conference_on_exit": true,
+            "wait_url": format!("{BASE}/conference/wait"),
+            "wait_method": "POST",
+            "status_callback": format!("{BASE}/conference/{}/events", sid(1)),
+            "status_callback_event": "join leave end",
+            "status_callback_method": "POST",
+        }),
+    );
 
     vec![
         Document {
             name: "customer joins the conference",
             xml: body_text(&client),
-            verbs: json!([conference_verbs(
-                &sid(1),
-                json!({
-                    "start_conference_on_enter": false,
-                    "end_conference_on_exit": true,
-                    "wait_url": format!("{BASE}/conference/wait"),
-                    "wait_method": "POST",
-                    "status_callback": format!("{BASE}/conference/{}/events", sid(1)),
-                    "status_callback_event": "leave end",
-                    "status_callback_method": "POST",
-                })
-            )]),
+            verbs: json!([customer_conference.clone()]),
         },
         Document {
             name: "customer waits",
@@ -733,37 +721,26 @@ async fn served_documents() -> Vec<Document> {
             ]),
         },
         Document {
-            name: "first agent joins",
-            xml: body_text(&first),
+            name: "an agent joins",
+            xml: first,
             verbs: json!([conference_verbs(
                 &sid(1),
                 json!({"start_conference_on_enter": true, "end_conference_on_exit": false})
             )]),
         },
         Document {
-            name: "second agent joins",
-            xml: body_text(&second),
-            verbs: json!([conference_verbs(
-                &sid(1),
-                json!({"start_conference_on_enter": true, "end_conference_on_exit": true})
-            )]),
-        },
-        Document {
             name: "agent answers after the customer left",
-            xml: body_text(&ended),
+            xml: ended,
             verbs: json!([
                 {"verb": "say", "value": crate::call_flow::CALL_ENDED},
                 {"verb": "hangup"},
             ]),
         },
-        Document { name: "a status callback is acknowledged", xml: body_text(&status_reports[1]), verbs: json!([]) },
+        Document { name: "a status callback is acknowledged", xml: body_text(&status_report), verbs: json!([]) },
         Document {
-            name: "no agent took the call",
-            xml: apology,
-            verbs: json!([
-                {"verb": "say", "value": crate::call_flow::NO_AGENT_AVAILABLE},
-                {"verb": "hangup"},
-            ]),
+            name: "a customer left alone goes back into line",
+            xml: back_in_line,
+            verbs: json!([{"verb": "say", "value": crate::call_flow::BACK_IN_LINE}, customer_conference]),
         },
     ]
 }
@@ -859,7 +836,7 @@ print(json.dumps([validator.compute_signature(url, dict(params))
 "#;
 
 #[tokio::test]
-async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
+async fn an_oracle_signed_call_is_offered_to_an_agent_through_the_rest_api() {
     const PATH: &str = "/conference/connect/client";
     let server = MockServer::start().await;
     let config = config_with(&[("TWILIO_API_BASE_URL", &server.uri())]);
@@ -873,16 +850,22 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
     let dialer = TwilioRestClient::from_config(twilio).unwrap();
     let credentials = format!("{}:{}", twilio.api_key, twilio.api_secret.expose());
     let auth_token = twilio.auth_token.expose().to_owned();
+    let agents = Arc::new(crate::store::memory::MemoryAgentStore::new());
     let app = App::new(
         config,
         Ports {
             calls: Arc::new(MemoryCallStore::new()),
             tickets: Arc::new(MemoryTicketStore::new()),
-            agents: Arc::new(crate::store::memory::MemoryAgentStore::new()),
+            agents: agents.clone(),
             dialer: Arc::new(dialer),
             clock: Arc::new(SystemClock),
         },
     );
+    let agent1 = AgentId::parse("agent1").unwrap();
+    let account = crate::domain::Agent::new(agent1.clone(), "Agent 1", crate::secret::Secret::new("-"), 0);
+    crate::store::AgentStore::create_agent(agents.as_ref(), &account).await.unwrap();
+    let links = crate::http::Links::new(BASE);
+    crate::call_flow::agent_says(&app, &links, &agent1, crate::domain::Availability::Available).await.unwrap();
 
     // Each attempt is a new call, so a forgery that got through would dial again.
     let genuine = inbound_call_params(&sid(1));
@@ -909,10 +892,13 @@ async fn oracle_signed_call_dials_the_first_agent_through_the_rest_api() {
     assert_eq!(
         body_text(&response),
         format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{BASE}/conference/wait" waitMethod="POST" statusCallback="{BASE}/conference/{sid}/events" statusCallbackEvent="leave end" statusCallbackMethod="POST">{sid}</Conference></Dial></Response>"#,
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{BASE}/conference/wait" waitMethod="POST" statusCallback="{BASE}/conference/{sid}/events" statusCallbackEvent="join leave end" statusCallbackMethod="POST">{sid}</Conference></Dial></Response>"#,
             sid = sid(1)
         )
     );
+    // The agent rings once the caller is in the conference.
+    assert_eq!(server.received_requests().await.unwrap().len(), 0, "nothing slow before the caller's TwiML");
+    conference_events::handle(&app, conference_report(&sid(1), "participant-join", Some(&sid(1)))).await.unwrap();
 
     let requests = server.received_requests().await.unwrap();
     let [request] = requests.as_slice() else {

@@ -67,6 +67,16 @@ pub fn immutable(content_type: &'static str, body: &'static [u8]) -> Response<Bo
     response
 }
 
+/// Audio for an agent's browser: private, kept for the day (a recording never changes).
+pub fn audio(content_type: &str, audio: Vec<u8>) -> Response<Body> {
+    let mut response = Response::new(Body::from(audio));
+    let headers = response.headers_mut();
+    let content_type = HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("audio/mpeg"));
+    headers.insert(CONTENT_TYPE, content_type);
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("private, max-age=86400"));
+    response
+}
+
 /// `response` with a `Retry-After` of `seconds`.
 pub fn retry_after(mut response: Response<Body>, seconds: i64) -> Response<Body> {
     response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(seconds));

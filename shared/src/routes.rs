@@ -9,7 +9,7 @@
 
 use lambda_http::{Request, RequestExt};
 
-use crate::domain::{AgentId, CallSid};
+use crate::domain::{AgentId, CallSid, TicketId};
 
 /// One row of the route table: a path template (API Gateway's syntax, `{name}` for a path
 /// parameter), the methods it answers, and the function (`functions/<name>`) that serves it.
@@ -37,7 +37,14 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { path: "/login", methods: "GET, POST", function: "session", caller: "agent" },
     Endpoint { path: "/logout", methods: "POST", function: "session", caller: "agent" },
     Endpoint { path: "/tickets", methods: "POST, GET", function: "tickets", caller: "customer page, dashboard" },
+    Endpoint {
+        path: "/tickets/{ticket_id}/recording",
+        methods: "GET",
+        function: "tickets",
+        caller: "dashboard (voicemail player)",
+    },
     Endpoint { path: "/token", methods: "POST", function: "token", caller: "both pages" },
+    Endpoint { path: "/presence", methods: "GET, PUT", function: "presence", caller: "dashboard" },
     Endpoint { path: "/call/connect", methods: "POST", function: "call-connect", caller: "Twilio (TwiML App)" },
     Endpoint {
         path: "/conference/connect/client",
@@ -70,6 +77,30 @@ pub const ENDPOINTS: &[Endpoint] = &[
         function: "conference-events",
         caller: "Twilio (agent call status callback)",
     },
+    Endpoint {
+        path: "/voicemail/{conference_id}/choice",
+        methods: "POST",
+        function: "voicemail",
+        caller: "Twilio (Gather action)",
+    },
+    Endpoint {
+        path: "/voicemail/{conference_id}/back",
+        methods: "POST",
+        function: "voicemail",
+        caller: "Twilio (no message after all)",
+    },
+    Endpoint {
+        path: "/voicemail/{conference_id}/done",
+        methods: "POST",
+        function: "voicemail",
+        caller: "Twilio (Record action)",
+    },
+    Endpoint {
+        path: "/voicemail/{conference_id}/recording",
+        methods: "POST",
+        function: "voicemail",
+        caller: "Twilio (recording status callback)",
+    },
 ];
 
 /// The query that marks a hold-music turn coming back (`<Redirect>`), as opposed to the
@@ -87,7 +118,13 @@ pub enum Route {
     Login,
     Logout,
     Tickets,
+    /// The audio of a voicemail ticket, from Twilio.
+    TicketRecording {
+        ticket: TicketId,
+    },
     Token,
+    /// The signed-in agent's presence.
+    Presence,
     /// The TwiML App's Voice URL: every browser call.
     BrowserCall,
     /// The support number's Voice URL.
@@ -114,6 +151,22 @@ pub enum Route {
         conference: CallSid,
         agent: AgentId,
     },
+    /// The key a caller pressed when offered to leave a message.
+    VoicemailChoice {
+        conference: CallSid,
+    },
+    /// A caller who left no message after all goes back into line.
+    BackInLine {
+        conference: CallSid,
+    },
+    /// The caller's message is recorded.
+    VoicemailDone {
+        conference: CallSid,
+    },
+    /// Twilio has the recording of a caller's message.
+    VoicemailRecorded {
+        conference: CallSid,
+    },
 }
 
 /// Why a request has no route: each is answered as its status says.
@@ -138,7 +191,9 @@ impl Route {
             Self::Login => "/login",
             Self::Logout => "/logout",
             Self::Tickets => "/tickets",
+            Self::TicketRecording { .. } => "/tickets/{ticket_id}/recording",
             Self::Token => "/token",
+            Self::Presence => "/presence",
             Self::BrowserCall => "/call/connect",
             Self::PhoneCall => "/conference/connect/client",
             Self::HoldMusic { .. } => "/conference/wait",
@@ -146,6 +201,10 @@ impl Route {
             Self::DialColleague { .. } => "/conference/{agent_id}/call",
             Self::ConferenceEvents { .. } => "/conference/{conference_id}/events",
             Self::AgentCallStatus { .. } => "/conference/{conference_id}/agents/{agent_id}/status",
+            Self::VoicemailChoice { .. } => "/voicemail/{conference_id}/choice",
+            Self::BackInLine { .. } => "/voicemail/{conference_id}/back",
+            Self::VoicemailDone { .. } => "/voicemail/{conference_id}/done",
+            Self::VoicemailRecorded { .. } => "/voicemail/{conference_id}/recording",
         };
         // Every variant names a row; a test checks it, so the fallback is never reached.
         ENDPOINTS.iter().find(|endpoint| endpoint.path == path).unwrap_or(&ENDPOINTS[0])
@@ -156,9 +215,14 @@ impl Route {
         let value = |name: &str| -> &str {
             match (self, name) {
                 (Self::Asset { file }, "file") => file,
+                (Self::TicketRecording { ticket }, "ticket_id") => ticket.as_str(),
                 (Self::AgentJoin { conference, .. }, "conference_id")
                 | (Self::ConferenceEvents { conference }, "conference_id")
-                | (Self::AgentCallStatus { conference, .. }, "conference_id") => conference.as_str(),
+                | (Self::AgentCallStatus { conference, .. }, "conference_id")
+                | (Self::VoicemailChoice { conference }, "conference_id")
+                | (Self::BackInLine { conference }, "conference_id")
+                | (Self::VoicemailDone { conference }, "conference_id")
+                | (Self::VoicemailRecorded { conference }, "conference_id") => conference.as_str(),
                 (Self::AgentJoin { agent, .. }, "agent_id")
                 | (Self::DialColleague { agent }, "agent_id")
                 | (Self::AgentCallStatus { agent, .. }, "agent_id") => agent.as_str(),
@@ -215,7 +279,11 @@ impl Route {
             "/login" => Self::Login,
             "/logout" => Self::Logout,
             "/tickets" => Self::Tickets,
+            "/tickets/{ticket_id}/recording" => Self::TicketRecording {
+                ticket: TicketId::parse(parameter("ticket_id")).ok_or(RouteError::BadParameter("ticket_id"))?,
+            },
             "/token" => Self::Token,
+            "/presence" => Self::Presence,
             "/call/connect" => Self::BrowserCall,
             "/conference/connect/client" => Self::PhoneCall,
             "/conference/wait" => Self::HoldMusic {
@@ -228,6 +296,12 @@ impl Route {
             "/conference/{conference_id}/events" => Self::ConferenceEvents { conference: call_sid("conference_id")? },
             "/conference/{conference_id}/agents/{agent_id}/status" => {
                 Self::AgentCallStatus { conference: call_sid("conference_id")?, agent: agent("agent_id")? }
+            }
+            "/voicemail/{conference_id}/choice" => Self::VoicemailChoice { conference: call_sid("conference_id")? },
+            "/voicemail/{conference_id}/back" => Self::BackInLine { conference: call_sid("conference_id")? },
+            "/voicemail/{conference_id}/done" => Self::VoicemailDone { conference: call_sid("conference_id")? },
+            "/voicemail/{conference_id}/recording" => {
+                Self::VoicemailRecorded { conference: call_sid("conference_id")? }
             }
             _ => return Err(RouteError::NotFound),
         })

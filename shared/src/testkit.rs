@@ -18,14 +18,15 @@ use lambda_http::{Body, Request, Response};
 use crate::App;
 use crate::app::{Clock, Ports};
 use crate::config::Config;
-use crate::domain::Agent;
 use crate::domain::AgentId;
 use crate::domain::CallSid;
+use crate::domain::{Agent, AgentState, Availability, Conference};
+use crate::http::Links;
 use crate::secret::Secret;
 pub use crate::store::AgentStore;
 use crate::store::memory::{MemoryAgentStore, MemoryCallStore, MemoryTicketStore};
 use crate::store::{CallStore, TicketStore};
-use crate::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError, signature};
+use crate::twilio::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, signature};
 
 pub const AUTH_TOKEN: &str = "test-auth-token";
 pub const SESSION_SECRET: &str = "test-session-secret-of-at-least-32-chars";
@@ -72,6 +73,11 @@ pub struct RecordingDialer {
     counter: AtomicU32,
     failing: bool,
     refusing_updates: bool,
+}
+
+/// What the recording dialer serves as the audio of `recording_sid`.
+pub fn recording_audio(recording_sid: &str) -> Vec<u8> {
+    format!("ID3 audio of {recording_sid}").into_bytes()
 }
 
 /// The SID the recording dialer gives the `n`th call it places (from 0).
@@ -124,6 +130,13 @@ impl Dialer for RecordingDialer {
             });
         }
         Ok(())
+    }
+
+    async fn recording(&self, recording_sid: &str) -> Result<Recording, TwilioError> {
+        if self.failing {
+            return Err(injected_failure());
+        }
+        Ok(Recording { content_type: "audio/mpeg".into(), audio: recording_audio(recording_sid) })
     }
 }
 
@@ -223,6 +236,55 @@ impl TestApp {
         format!("{SESSION_COOKIE}={token}")
     }
 
+    /// `id` (enrolled first) says they are available, as their dashboard does; the router runs.
+    pub async fn available(&self, id: &str) {
+        self.enroll(id).await;
+        let agent = AgentId::parse(id).unwrap();
+        crate::call_flow::agent_says(&self.app, &links(), &agent, Availability::Available).await.unwrap();
+    }
+
+    /// A customer calls the support number and joins their conference, as Twilio reports it:
+    /// the router runs.
+    pub async fn customer_arrives(&self, customer: &str) {
+        let params = inbound_call_params(customer);
+        let request = signed_webhook("/conference/connect/client", &borrowed(&params));
+        let answer = crate::handlers::conference_connect_client::handle(&self.app, request).await.unwrap();
+        assert_eq!(answer.status(), 200);
+        let joined = conference_report(customer, "participant-join", Some(customer));
+        let report = crate::handlers::conference_events::handle(&self.app, joined).await.unwrap();
+        assert_eq!(body_text(&report), EMPTY_TWIML);
+    }
+
+    /// `agent` answers the call that rings them for `conference` (their call `agent_call`); the
+    /// TwiML they get.
+    pub async fn agent_answers(&self, conference: &str, agent: &str, agent_call: &str) -> String {
+        let request = agent_join(conference, agent, agent_call);
+        body_text(&crate::handlers::conference_connect_agent::handle(&self.app, request).await.unwrap())
+    }
+
+    /// `id` is available but on a call (with a caller of their own, `sid(0xb05e)`): an agent who
+    /// could answer soon, so callers wait for them rather than be offered to leave a message.
+    pub async fn occupied(&self, id: &str) {
+        self.available(id).await;
+        let customer = sid(0xb05e);
+        self.customer_arrives(&customer).await;
+        let call = self.store.conference(&CallSid::parse(&customer).unwrap(), Clock::now(self.clock.as_ref())).await;
+        let (agent_call, _) = call.unwrap().unwrap().agent_calls.last().cloned().unwrap();
+        assert!(self.agent_answers(&customer, id, agent_call.as_str()).await.contains("<Conference"));
+    }
+
+    /// `id`'s live state, as stored.
+    pub async fn agent_state(&self, id: &str) -> Option<AgentState> {
+        let now = crate::app::Clock::now(self.clock.as_ref());
+        self.store.agent_state(&AgentId::parse(id).unwrap(), now).await.unwrap()
+    }
+
+    /// The caller's record, as stored.
+    pub async fn caller(&self, call_sid: &str) -> Option<Conference> {
+        let now = crate::app::Clock::now(self.clock.as_ref());
+        self.store.conference(&CallSid::parse(call_sid).unwrap(), now).await.unwrap()
+    }
+
     /// This app's ports, to build a variant with one of them swapped (e.g. a stalling dialer).
     pub fn ports(&self) -> Ports {
         Ports {
@@ -241,6 +303,70 @@ impl TestApp {
     pub fn with_dialer(dialer: RecordingDialer) -> Self {
         Self::build(config_with(&[]), MemoryCallStore::new(), dialer)
     }
+}
+
+/// Links to `BASE`, as webhooks signed over it get them.
+pub fn links() -> Links {
+    Links::new(BASE)
+}
+
+/// A support conference's status callback as Twilio sends it: `event` is `participant-join`,
+/// `participant-leave` (of `participant`) or `conference-end`.
+pub fn conference_report(conference: &str, event: &str, participant: Option<&str>) -> Request {
+    conference_run_report(conference, &conference_sid(conference), event, participant)
+}
+
+/// `conference_report` for the run `conference_sid` of the conference: a customer back in line
+/// is in a new conference of the same name, which Twilio gives another `ConferenceSid`.
+pub fn conference_run_report(
+    conference: &str,
+    conference_sid: &str,
+    event: &str,
+    participant: Option<&str>,
+) -> Request {
+    let mut params = vec![
+        ("AccountSid", format!("AC{}", "0".repeat(32))),
+        ("ConferenceSid", conference_sid.to_owned()),
+        ("FriendlyName", conference.to_owned()),
+        ("StatusCallbackEvent", event.to_owned()),
+        ("SequenceNumber", "3".to_owned()),
+        ("Timestamp", "Sat, 21 Nov 2026 11:00:00 +0000".to_owned()),
+    ];
+    if let Some(call) = participant {
+        params.extend([("CallSid", call.to_owned()), ("EndConferenceOnExit", "false".to_owned())]);
+    }
+    signed_webhook(&format!("/conference/{conference}/events"), &borrowed(&params))
+}
+
+/// The Twilio id of the first run of the conference named `conference`.
+pub fn conference_sid(conference: &str) -> String {
+    format!("CF{}", &conference[2..])
+}
+
+/// The status callback of a call Warmline placed to an agent, as Twilio sends it.
+pub fn agent_call_report(conference: &str, agent: &str, agent_call: &str, status: &str) -> Request {
+    let params = [
+        ("AccountSid", format!("AC{}", "0".repeat(32))),
+        ("CallSid", agent_call.to_owned()),
+        ("CallStatus", status.to_owned()),
+        ("CallbackSource", "call-progress-events".to_owned()),
+        ("Direction", "outbound-api".to_owned()),
+        ("From", NUMBER.to_owned()),
+        ("To", format!("client:{agent}")),
+        ("SequenceNumber", "1".to_owned()),
+    ];
+    signed_webhook(&format!("/conference/{conference}/agents/{agent}/status"), &borrowed(&params))
+}
+
+/// Twilio fetching the TwiML of an agent's call when they answer it.
+pub fn agent_join(conference: &str, agent: &str, agent_call: &str) -> Request {
+    let params = [
+        ("CallSid", agent_call.to_owned()),
+        ("From", NUMBER.to_owned()),
+        ("To", format!("client:{agent}")),
+        ("Direction", "outbound-api".to_owned()),
+    ];
+    signed_webhook(&format!("/conference/{conference}/connect/{agent}"), &borrowed(&params))
 }
 
 /// An API Gateway HTTP API event, as Lambda receives it, turned into a request by lambda_http.

@@ -17,13 +17,15 @@ use lambda_http::{Body, Response};
 use shared::App;
 use shared::app::Ports;
 use shared::call_flow::CALL_ENDED;
-use shared::domain::{AgentId, CALL_RECORD_TTL_SECONDS, CallSid};
+use shared::domain::{
+    AgentId, AgentState, Availability, CALL_RECORD_TTL_SECONDS, CallSid, Caller, CallerState, PRESENCE_LEASE_SECONDS,
+};
 use shared::handlers::{conference_call_agent, conference_connect_agent, conference_connect_client, conference_events};
-use shared::store::CallStore;
 use shared::store::dynamo::DynamoCallStore;
+use shared::store::{CallStore, Write};
 use shared::testkit::{
-    EMPTY_TWIML, NOW, TestApp, XML_HEAD, agent_call, body_text, borrowed, inbound_call_params, json_post, placed_sid,
-    sid, signed_webhook, with_header,
+    EMPTY_TWIML, NOW, TestApp, XML_HEAD, body_text, borrowed, inbound_call_params, json_post, placed_sid, sid,
+    signed_webhook, with_header,
 };
 
 type Item = HashMap<String, AttributeValue>;
@@ -44,57 +46,10 @@ impl Emulator {
         Self { client: tables.client.clone(), calls_table: tables.name("CallsTable") }
     }
 
-    async fn put(&self, attributes: &[(&str, AttributeValue)]) {
-        let item: Item = attributes.iter().map(|(name, value)| ((*name).to_owned(), value.clone())).collect();
-        self.client.put_item().table_name(&self.calls_table).set_item(Some(item)).send().await.unwrap();
-    }
-
     async fn items(&self) -> Vec<Item> {
         let scan = self.client.scan().table_name(&self.calls_table).consistent_read(true).send().await.unwrap();
         scan.items().to_vec()
     }
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: i64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
-/// A conference record as the store writes it, with the given expiry.
-fn conference_item(customer: &str, agent_calls: &[String], expires_at: i64) -> Vec<(&'static str, AttributeValue)> {
-    vec![
-        ("pk", s(&format!("CONF#{customer}"))),
-        ("sk", s("CONF")),
-        ("first_agent", s("agent1")),
-        ("tried", AttributeValue::L(vec![s("agent1")])),
-        ("agent_calls", AttributeValue::Ss(agent_calls.to_vec())),
-        ("created_at", n(expires_at - CALL_RECORD_TTL_SECONDS)),
-        ("expires_at", n(expires_at)),
-    ]
-}
-
-/// agent1's "the conference I am in now" record.
-fn agent_item(agent: &str, customer: &str, expires_at: i64) -> Vec<(&'static str, AttributeValue)> {
-    vec![
-        ("pk", s(&format!("AGENT#{agent}"))),
-        ("sk", s("CONF")),
-        ("conference_id", s(customer)),
-        ("joined_at", n(expires_at - CALL_RECORD_TTL_SECONDS)),
-        ("expires_at", n(expires_at)),
-    ]
-}
-
-fn participant_item(agent: &str, customer: &str, call: &str, expires_at: i64) -> Vec<(&'static str, AttributeValue)> {
-    vec![
-        ("pk", s(&format!("CONF#{customer}"))),
-        ("sk", s(&format!("AGENT#{agent}"))),
-        ("call_sid", s(call)),
-        ("joined_at", n(expires_at - CALL_RECORD_TTL_SECONDS)),
-        ("expires_at", n(expires_at)),
-    ]
 }
 
 struct Harness {
@@ -116,6 +71,15 @@ impl Harness {
         let params = inbound_call_params(customer);
         let request = signed_webhook("/conference/connect/client", &borrowed(&params));
         body_text(&conference_connect_client::handle(&self.app, request).await.unwrap())
+    }
+
+    /// `agent` says they are available, through the call flow over this harness's store.
+    async fn available(&self, agent: &str) {
+        self.kit.enroll(agent).await;
+        let links = shared::testkit::links();
+        shared::call_flow::agent_says(&self.app, &links, &AgentId::parse(agent).unwrap(), Availability::Available)
+            .await
+            .unwrap();
     }
 
     async fn agent_answers(&self, customer: &str, agent: &str, call: &str) -> String {
@@ -149,66 +113,52 @@ fn call_ended_twiml() -> String {
 }
 
 /// A call that ended more than 12 hours ago, whose clean-up never ran (its conference-end was
-/// lost): every record is past its expiry, and still in the table.
+/// lost): the caller's and the agent's records are past their expiry, and still in the table.
 #[tokio::test]
 async fn every_path_ignores_an_expired_call_still_in_the_table() {
     let emulator = Emulator::start().await;
     let harness = Harness::over(&emulator);
     let customer = sid(1);
-    let old_call = sid(0xa9e1);
+    let then = NOW - CALL_RECORD_TTL_SECONDS;
     // The boundary: a record expiring now is expired (`expires_at > now` means live).
-    emulator.put(&conference_item(&customer, std::slice::from_ref(&old_call), NOW)).await;
-    emulator.put(&agent_item("agent1", &customer, NOW)).await;
-    emulator.put(&participant_item("agent1", &customer, &old_call, NOW)).await;
+    let mut caller = shared::domain::Conference::arriving(call(&customer), Caller::Unknown, then * 1000);
+    assert!(harness.store.enqueue(&caller).await.unwrap());
+    caller.version = 1;
+    caller.offer_to(&agent("agent1"), then);
+    caller.placed(&call(&placed_sid(9)), &agent("agent1"));
+    caller.answered(&agent("agent1"));
+    let mut agent1 = AgentState::new(agent("agent1"));
+    agent1.say(Availability::Available, (then - PRESENCE_LEASE_SECONDS) * 1000);
+    agent1.answered(&call(&customer), then);
+    assert!(harness.store.commit(&[Write::Caller(caller), Write::Agent(agent1)], then).await.unwrap());
     let before = emulator.items().await;
 
     assert_eq!(harness.store.conference(&call(&customer), NOW).await.unwrap(), None);
-    assert_eq!(harness.store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), None);
-
-    // agent1 is in no call: "Dial agent 2 in" refuses and rings nobody.
+    assert_eq!(harness.store.agent_state(&agent("agent1"), NOW).await.unwrap(), None);
+    assert_eq!(harness.store.waiting(10, NOW).await.unwrap(), []);
+    // agent1 is in no call: "Dial a colleague in" refuses and rings nobody.
     let response = harness.dial_colleague("agent1").await;
     assert_eq!(response.status(), 409, "{}", body_text(&response));
     // An agent answering into it hears that it ended, and is not recorded as in it.
     assert_eq!(harness.agent_answers(&customer, "agent2", &placed_sid(7)).await, call_ended_twiml());
-    assert_eq!(harness.store.conference_of_agent(&agent("agent2"), NOW).await.unwrap(), None);
     // A late no-answer rings nobody; a late end cancels nothing.
     let status = format!("/conference/{customer}/agents/agent1/status");
-    harness.report(&status, &[("CallSid", &old_call), ("CallStatus", "no-answer")]).await;
-    assert_eq!(harness.kit.dialer.placed(), []);
-    assert_eq!(emulator.items().await, before, "nothing was written for an expired call");
+    harness.report(&status, &[("CallSid", &placed_sid(9)), ("CallStatus", "no-answer")]).await;
     harness.report(&format!("/conference/{customer}/events"), &[("StatusCallbackEvent", "conference-end")]).await;
+    assert_eq!(harness.kit.dialer.placed(), []);
     assert_eq!(harness.kit.dialer.updated(), [], "a call over for 12 hours is not canceled");
+    assert_eq!(emulator.items().await, before, "nothing was written for an expired call");
 
     // The same CallSid again (Twilio never reuses one; the record is what matters): the expired
-    // record does not pass for a retried webhook, so the customer gets a conference and a ring.
-    emulator.put(&conference_item(&customer, &[old_call], NOW)).await;
+    // record does not pass for a retried webhook, so the customer is put in line.
     assert!(harness.customer_calls(&customer).await.contains("<Conference"));
-    assert_eq!(harness.kit.dialer.placed(), [agent_call(&customer, "agent1")]);
     let fresh = harness.store.conference(&call(&customer), NOW).await.unwrap().unwrap();
-    assert_eq!((fresh.created_at, fresh.agent_calls), (NOW, vec![call(&placed_sid(0))]));
+    assert_eq!((fresh.created_at, fresh.state, fresh.agent_calls), (NOW, CallerState::Waiting, vec![]));
 }
 
-/// The conference is live but the agent's pointer to it has expired (it was written 12 hours
-/// before, and the call is long): the pointer counts for nothing.
-#[tokio::test]
-async fn an_expired_agent_record_does_not_put_the_agent_in_a_live_call() {
-    let emulator = Emulator::start().await;
-    let harness = Harness::over(&emulator);
-    let customer = sid(2);
-    emulator.put(&conference_item(&customer, &[placed_sid(9)], NOW + 3600)).await;
-    emulator.put(&agent_item("agent1", &customer, NOW - 1)).await;
-
-    assert_eq!(harness.store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), None);
-    assert_eq!(harness.dial_colleague("agent1").await.status(), 409);
-    assert_eq!(harness.kit.dialer.placed(), []);
-    // Answering again writes a fresh pointer, and then the colleague can be dialed in.
-    assert!(harness.agent_answers(&customer, "agent1", &placed_sid(9)).await.contains("<Conference"));
-    assert_eq!(harness.store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), Some(call(&customer)));
-    assert_eq!(harness.dial_colleague("agent1").await.status(), 201);
-}
-
-/// Every item a whole call writes (conference, chain, agent calls, joins, a warm transfer, a
-/// leave) carries `expires_at`, the table's TTL attribute, within a day of the write.
+/// Every item a whole call writes (the caller, the agents' states through an offer, a missed
+/// ring, an answer, a warm transfer and a leave) carries `expires_at`, the table's TTL
+/// attribute, within a day of the write.
 #[tokio::test]
 async fn every_item_written_expires_within_a_day() {
     let emulator = Emulator::start().await;
@@ -218,11 +168,24 @@ async fn every_item_written_expires_within_a_day() {
 
     let harness = Harness::over(&emulator);
     let customer = sid(3);
+    harness.available("agent1").await;
+    harness.available("agent2").await;
     harness.customer_calls(&customer).await;
+    harness
+        .report(
+            &format!("/conference/{customer}/events"),
+            &[
+                ("StatusCallbackEvent", "participant-join"),
+                ("CallSid", &customer),
+                ("ConferenceSid", "CF00000000000000000000000000000003"),
+            ],
+        )
+        .await;
     let status = format!("/conference/{customer}/agents/agent1/status");
     harness.report(&status, &[("CallSid", &placed_sid(0)), ("CallStatus", "no-answer")]).await;
     harness.kit.clock.advance(30);
     harness.agent_answers(&customer, "agent2", &placed_sid(1)).await;
+    harness.available("agent1").await;
     assert_eq!(harness.dial_colleague("agent2").await.status(), 201);
     harness.kit.clock.advance(30);
     harness.agent_answers(&customer, "agent1", &placed_sid(2)).await;
@@ -231,8 +194,8 @@ async fn every_item_written_expires_within_a_day() {
 
     let items = emulator.items().await;
     let keys: Vec<String> = items.iter().map(|item| format!("{:?} {:?}", item.get("pk"), item.get("sk"))).collect();
-    // The record, two participants, agent1's pointer (agent2 left).
-    assert_eq!(items.len(), 4, "{keys:?}");
+    // The caller, and the two agents' states.
+    assert_eq!(items.len(), 3, "{keys:?}");
     let written_by = NOW + 60;
     for item in &items {
         let expires_at: i64 = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|v| v.parse().ok()).unwrap();

@@ -1,12 +1,16 @@
 """The `make dev` stack end to end: scripts/dev.sh (DynamoDB emulator + cargo lambda watch) with a
 fake Twilio REST API, driven by webhooks signed by the official `twilio` package.
 
-Checks what unit tests cannot: the watch router serves the production paths, form bodies survive
-the API Gateway event encoding, signatures are checked against PUBLIC_BASE_URL, and state lands
-in the emulator's tables created from template.yaml. Then the lockdown of issue 5, endpoint by
-endpoint: each test asserts the refusal and that nothing happened (no call placed, no state
-written, no data or session given out). Tests run in file order and share the stack; the two that
-lock out and disable agents come last.
+Checks what unit tests cannot: the watch router serves the production paths, form and JSON bodies
+survive the API Gateway event encoding, signatures are checked against PUBLIC_BASE_URL, and state
+lands in the emulator's tables created from template.yaml. Then the queue as the stack plays it:
+agents say they are available (`PUT /presence`), a caller is offered once they have joined their
+conference (its `participant-join`), a missed offer sets the agent away and rings the next, a
+warm transfer dials an available colleague, and the end of a call frees everyone. Then the
+lockdown of issue 5, endpoint by endpoint: each test asserts the refusal and that nothing
+happened (no call placed, no state written, no data or session given out). Tests run in file
+order and share the stack; each says the presence it needs first (a presence is a 90 s lease),
+and the two that lock out and disable agents come last.
 """
 
 import base64
@@ -22,6 +26,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from datetime import datetime
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -33,15 +38,26 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parents[2]
 AUTH_TOKEN = "e2e-auth-token"
 ACCOUNT_SID = "AC" + "1" * 32
+NUMBER = "+15551110000"
+CALLS_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls"
 CUSTOMER_SID = "CA" + "ab" * 16
 SECOND_CUSTOMER_SID = "CA" + "ef" * 16
 THIRD_CUSTOMER_SID = "CA" + "cd" * 16
-# dev.sh gives every agent it seeds (the roster: agent1, agent2) this password.
+WAITING_CUSTOMER_SID = "CA" + "12" * 16
+MISSED_CUSTOMER_SID = "CA" + "34" * 16
+ALONE_CUSTOMER_SID = "CA" + "56" * 16
+BUSY_CUSTOMER_SID = "CA" + "78" * 16
+# dev.sh gives every agent it seeds (agent1, agent2) this password.
 PASSWORD = "e2e-agent-password"
 COOKIE_NAME = "warmline_session"
 LOGIN_FOR_DASHBOARD = "/login?next=%2Fdashboard"
 INVALID_CREDENTIALS = "Unknown agent or wrong password."
 LOCKED_OUT = "Too many failed attempts. Try again in 15 minutes."
+# What a customer hears whose agent left with nobody else in the call (call_flow::BACK_IN_LINE).
+BACK_IN_LINE = "Your agent has left the call. Please stay on the line: you are first in line for the next agent."
+# The `since` of an agent who has never said anything.
+EPOCH = "1970-01-01T00:00:00Z"
+SAY_AVAILABLE_OR_AWAY = {"error": "invalid input", "fields": {"status": 'must be "available" or "away"'}}
 
 
 def free_port():
@@ -51,7 +67,8 @@ def free_port():
 
 
 class FakeTwilio(ThreadingHTTPServer):
-    """Answers Calls.json like Twilio and remembers every request."""
+    """Answers Calls.json (and Calls/{sid}.json) like Twilio and remembers every request, with the
+    call SID it answered."""
 
     def __init__(self):
         super().__init__(("127.0.0.1", 0), FakeTwilioHandler)
@@ -71,11 +88,17 @@ class FakeTwilioHandler(BaseHTTPRequestHandler):
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         with self.server.lock:
+            n = len(self.server.requests) + 1
+            sid = f"CA{n:032x}"
             self.server.requests.append(
-                {"path": self.path, "auth": self.headers.get("Authorization"), "form": urllib.parse.parse_qs(body)}
+                {
+                    "path": self.path,
+                    "auth": self.headers.get("Authorization"),
+                    "form": urllib.parse.parse_qs(body),
+                    "sid": sid,
+                }
             )
-            n = len(self.server.requests)
-        payload = json.dumps({"sid": f"CA{n:032x}", "status": "queued"}).encode()
+        payload = json.dumps({"sid": sid, "status": "queued"}).encode()
         self.send_response(201)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -100,7 +123,7 @@ def stack(tmp_path_factory):
                 f"TWILIO_ACCOUNT_SID={ACCOUNT_SID}",
                 f"TWILIO_AUTH_TOKEN={AUTH_TOKEN}",
                 f"TWILIO_API_BASE_URL={fake.url}",
-                "TWILIO_NUMBER=+15551110000",
+                f"TWILIO_NUMBER={NUMBER}",
                 f"PUBLIC_BASE_URL={base}",
             ]
         )
@@ -112,6 +135,9 @@ def stack(tmp_path_factory):
         WARMLINE_ENV_FILE=str(settings),
         WARMLINE_STATE_DIR=str(state),
         WARMLINE_DEV_AGENT_PASSWORD=PASSWORD,
+        # The functions dev.sh built, for the whole run: an edit elsewhere in the tree while the
+        # tests run must not rebuild and restart them mid-call.
+        WARMLINE_NO_RELOAD="1",
     )
     log = open(state / "dev.log", "w")
     process = subprocess.Popen(
@@ -273,7 +299,141 @@ def items(stack):
     return sorted((item["pk"]["S"], item["sk"]["S"]) for item in scan["Items"])
 
 
+def table(stack):
+    """Every item of the Calls table, attributes and all: what "nothing was written" compares."""
+    scan = stack["dynamodb"].scan(TableName=stack["table"], ConsistentRead=True)
+    return sorted(scan["Items"], key=lambda item: (item["pk"]["S"], item["sk"]["S"]))
+
+
+def record(stack, pk, sk):
+    """One item of the Calls table, or None."""
+    key = {"pk": {"S": pk}, "sk": {"S": sk}}
+    return stack["dynamodb"].get_item(TableName=stack["table"], Key=key, ConsistentRead=True).get("Item")
+
+
+def caller_state(stack, customer):
+    item = record(stack, f"CONF#{customer}", "CONF")
+    assert item is not None, f"{customer} is not in the Calls table"
+    return item["state"]["S"]
+
+
+AGENTS_ONLY = [("AGENT#agent1", "STATE"), ("AGENT#agent2", "STATE")]
 XML = '<?xml version="1.0" encoding="UTF-8"?>'
+EMPTY_TWIML = f"{XML}<Response></Response>"
+
+
+def customer_twiml(base, customer):
+    """The customer's side of their own conference (conference-connect-client)."""
+    return (
+        f'{XML}<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" '
+        f'waitUrl="{base}/conference/wait" waitMethod="POST" '
+        f'statusCallback="{base}/conference/{customer}/events" statusCallbackEvent="join leave end" '
+        f'statusCallbackMethod="POST">{customer}</Conference></Dial></Response>'
+    )
+
+
+def agent_twiml(customer):
+    """Every agent's side of the conference, the first or a colleague: their leaving never ends it."""
+    return (
+        f'{XML}<Response><Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="false">'
+        f"{customer}</Conference></Dial></Response>"
+    )
+
+
+def agent_call(base, customer, agent):
+    """The form of the Calls.json that rings `agent` for `customer`."""
+    return {
+        "To": [f"client:{agent}"],
+        "From": [NUMBER],
+        "Url": [f"{base}/conference/{customer}/connect/{agent}"],
+        "Timeout": ["20"],
+        "StatusCallback": [f"{base}/conference/{customer}/agents/{agent}/status"],
+        "StatusCallbackEvent": ["completed"],
+        "StatusCallbackMethod": ["POST"],
+    }
+
+
+def rest(calls):
+    """(path, form) of each REST request, the way the assertions compare them."""
+    return [(call["path"], call["form"]) for call in calls]
+
+
+def canceled(sids):
+    return sorted((f"{CALLS_PATH}/{sid}.json", {"Status": ["canceled"]}) for sid in sids)
+
+
+def conference_of(customer, run=1):
+    """Twilio's id (CF…) of run `run` of the conference named after `customer`."""
+    return "CF" + customer[2:-1] + str(run)
+
+
+def arrives(base, customer, number="+15557654321"):
+    """The customer's call reaches the support number; the TwiML Twilio gets."""
+    inbound = {"CallSid": customer, "From": number, "To": NUMBER, "Direction": "inbound"}
+    status, content_type, body = post(base, "/conference/connect/client", inbound)
+    assert (status, content_type) == (200, "text/xml; charset=utf-8"), body
+    return body
+
+
+def event(base, customer, name, participant=None, run=1):
+    """A status callback of the customer's conference, as Twilio sends it, acknowledged."""
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "ConferenceSid": conference_of(customer, run),
+        "FriendlyName": customer,
+        "StatusCallbackEvent": name,
+        "SequenceNumber": "1",
+    }
+    if participant is not None:
+        params.update(CallSid=participant, EndConferenceOnExit=str(participant == customer).lower())
+    answer = post(base, f"/conference/{customer}/events", params)
+    assert answer == (200, "text/xml; charset=utf-8", EMPTY_TWIML), (name, participant, answer)
+
+
+def call_status(base, customer, agent, call, status):
+    """How the call Warmline placed to `agent` for `customer` ended, as Twilio reports it."""
+    params = {
+        "AccountSid": ACCOUNT_SID,
+        "CallSid": call,
+        "CallStatus": status,
+        "CallbackSource": "call-progress-events",
+        "Direction": "outbound-api",
+        "From": NUMBER,
+        "To": f"client:{agent}",
+    }
+    answer = post(base, f"/conference/{customer}/agents/{agent}/status", params)
+    assert answer == (200, "text/xml; charset=utf-8", EMPTY_TWIML), (status, answer)
+
+
+def answers(base, customer, agent, call):
+    """`agent` picks up `call`, which rang them for `customer`; the TwiML Twilio gets."""
+    params = {"CallSid": call, "From": NUMBER, "To": f"client:{agent}", "Direction": "outbound-api"}
+    status, content_type, body = post(base, f"/conference/{customer}/connect/{agent}", params)
+    assert (status, content_type) == (200, "text/xml; charset=utf-8"), body
+    return body
+
+
+def say(base, cookie, status):
+    """The agent's dashboard says they are `status` (`PUT /presence`); the presence it answers."""
+    code, headers, body = request(base, "PUT", "/presence", json_body={"status": status}, cookie=cookie)
+    assert (code, headers["Content-Type"]) == (200, "application/json"), body
+    return json.loads(body)
+
+
+def presence(base, cookie):
+    """`GET /presence` as the agent's dashboard."""
+    code, headers, body = request(base, "GET", "/presence", origin=None, cookie=cookie)
+    assert (code, headers["Content-Type"]) == (200, "application/json"), body
+    return json.loads(body)
+
+
+def epoch(text):
+    return datetime.fromisoformat(text).timestamp()
+
+
+def within(text, start, end):
+    """`text`, an RFC 3339 time in whole seconds, falls between the wall-clock `start` and `end`."""
+    return int(start) <= epoch(text) <= end
 
 
 def test_tokens_and_a_transfer_without_a_call(stack):
@@ -285,98 +445,309 @@ def test_tokens_and_a_transfer_without_a_call(stack):
     assert stack["fake"].calls() == []
 
     # The session decides whose token it is; what the request names does not.
-    agent2 = session_of(base, "agent2")
+    stack["agent2"] = agent2 = session_of(base, "agent2")
     for body in [{}, {"agent": "agent1"}, {"identity": "agent1"}]:
         status, identity, voice = token_for(base, agent2, body)
         assert (status, identity) == (200, "agent2")
         assert voice["incoming"] == {"allow": True}
 
 
+# ---- Presence and the queue ------------------------------------------------------------------
+
+
+def test_presence_is_the_signed_in_agents_own_and_refusals_write_nothing(stack):
+    base, fake = stack["base"], stack["fake"]
+    before_calls = len(fake.calls())
+    assert items(stack) == [], "nobody has said anything yet"
+    # An agent who has never said anything is offline.
+    for agent in ["agent1", "agent2"]:
+        offline = {"agent": agent, "status": "offline", "since": EPOCH, "missed_call_at": None}
+        assert presence(base, stack[agent]) == offline
+
+    # What an agent may not say: busy and offline are derived, never said.
+    for body in [{"status": "busy"}, {"status": "offline"}, {"status": "Available"}, {"status": ""}, {}]:
+        status, _, text = request(base, "PUT", "/presence", json_body=body, cookie=stack["agent1"])
+        assert (status, json.loads(text)) == (400, SAY_AVAILABLE_OR_AWAY), body
+    status, _, text = request(base, "PUT", "/presence", json_body={"status": 1}, cookie=stack["agent1"])
+    assert (status, json.loads(text)["fields"]) == (400, {"status": "must be a string"})
+    # Without a session (none, or a forged one): whose presence would it be?
+    for cookie in [None, f"{COOKIE_NAME}=forged", f"{COOKIE_NAME}=a.b.c"]:
+        status, _, text = request(base, "PUT", "/presence", json_body={"status": "available"}, cookie=cookie)
+        assert (status, json.loads(text)) == (401, {"error": "sign in first"}), cookie
+        status, _, text = request(base, "GET", "/presence", origin=None, cookie=cookie)
+        assert (status, json.loads(text)) == (401, {"error": "sign in first"}), cookie
+    # From another site, or with no Origin at all, even riding on the agent's cookie.
+    for origin in ["https://evil.example", "null", base.replace("127.0.0.1", "localhost"), None]:
+        status, _, text = request(
+            base, "PUT", "/presence", json_body={"status": "available"}, cookie=stack["agent1"], origin=origin
+        )
+        assert (status, json.loads(text)) == (403, {"error": "forbidden"}), origin
+    assert table(stack) == [], "no refused request wrote anything"
+    assert presence(base, stack["agent1"])["status"] == "offline"
+
+    # Available, then away, each read back; nothing in the body names whose presence it is.
+    started = time.time()
+    status, headers, text = request(
+        base, "PUT", "/presence", json_body={"status": "available", "agent": "agent2"}, cookie=stack["agent1"]
+    )
+    assert (status, headers["Content-Type"]) == (200, "application/json"), text
+    available = json.loads(text)
+    assert available == {"agent": "agent1", "status": "available", "since": available["since"], "missed_call_at": None}
+    assert within(available["since"], started, time.time()), available
+    assert presence(base, stack["agent1"]) == available
+    assert presence(base, stack["agent2"])["status"] == "offline", "agent2 said nothing"
+    assert items(stack) == [("AGENT#agent1", "STATE")]
+
+    away = say(base, stack["agent1"], "away")
+    assert away == {"agent": "agent1", "status": "away", "since": away["since"], "missed_call_at": None}
+    assert epoch(available["since"]) <= epoch(away["since"]) <= time.time()
+    assert presence(base, stack["agent1"]) == away
+    # The dashboard renews what the agent said: the same presence, since the same moment.
+    time.sleep(1.1)
+    assert say(base, stack["agent1"], "away") == away
+    assert len(fake.calls()) == before_calls, "presence alone calls nobody"
+
+
 def test_warm_transfer_through_the_local_stack(stack):
     base, fake = stack["base"], stack["fake"]
-    inbound = {"CallSid": CUSTOMER_SID, "From": "+15557654321", "To": "+15551110000", "Direction": "inbound"}
+    # agent1 takes calls; agent2 is away for now.
+    assert say(base, stack["agent2"], "away")["status"] == "away"
+    assert say(base, stack["agent1"], "available")["status"] == "available"
+    before = len(fake.calls())
 
-    status, content_type, body = post(base, "/conference/connect/client", inbound)
-    assert (status, content_type) == (200, "text/xml; charset=utf-8")
-    assert body == (
-        f'{XML}<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" '
-        f'waitUrl="{base}/conference/wait" waitMethod="POST" '
-        f'statusCallback="{base}/conference/{CUSTOMER_SID}/events" statusCallbackEvent="leave end" '
-        f'statusCallbackMethod="POST">{CUSTOMER_SID}</Conference></Dial></Response>'
-    )
-    calls = fake.calls()
-    assert len(calls) == 1
-    assert calls[0]["path"] == f"/2010-04-01/Accounts/{ACCOUNT_SID}/Calls.json"
-    assert calls[0]["form"] == {
-        "To": ["client:agent1"],
-        "From": ["+15551110000"],
-        "Url": [f"{base}/conference/{CUSTOMER_SID}/connect/agent1"],
-        "Timeout": ["20"],
-        "StatusCallback": [f"{base}/conference/{CUSTOMER_SID}/agents/agent1/status"],
-        "StatusCallbackEvent": ["completed"],
-        "StatusCallbackMethod": ["POST"],
-    }
-    assert items(stack) == [(f"CONF#{CUSTOMER_SID}", "CONF")]
-
-    # Twilio retries the webhook: same answer, no second dial.
-    assert post(base, "/conference/connect/client", inbound)[2] == body
-    assert len(fake.calls()) == 1
+    # The customer calls: their own conference on hold music, and a place in line. Nothing
+    # slow stands before that answer: no REST call.
+    body = arrives(base, CUSTOMER_SID)
+    assert body == customer_twiml(base, CUSTOMER_SID)
+    assert len(fake.calls()) == before, "the caller's TwiML waits on no call to Twilio"
+    assert items(stack) == sorted(AGENTS_ONLY + [(f"CONF#{CUSTOMER_SID}", "CONF")])
+    assert caller_state(stack, CUSTOMER_SID) == "waiting"
+    # Twilio retries the webhook: same answer, nothing more.
+    assert arrives(base, CUSTOMER_SID) == body
+    assert len(fake.calls()) == before
 
     status, _, body = post(base, "/conference/wait", {"CallSid": CUSTOMER_SID})
     # Hold music (how often it loops before Twilio comes back is conference-wait's own business).
     assert status == 200 and re.search(r'<Play loop="\d+">', body), body
 
-    status, _, body = post(base, f"/conference/{CUSTOMER_SID}/connect/agent1", {"CallSid": "CA" + "01" * 16})
-    assert body == (
-        f'{XML}<Response><Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="false">'
-        f"{CUSTOMER_SID}</Conference></Dial></Response>"
-    )
-    assert ("AGENT#agent1", "CONF") in items(stack)
+    # They joined their conference: the router rings agent1, once.
+    event(base, CUSTOMER_SID, "participant-join", CUSTOMER_SID)
+    offers = fake.calls()[before:]
+    assert rest(offers) == [(f"{CALLS_PATH}.json", agent_call(base, CUSTOMER_SID, "agent1"))]
+    agent1_call = offers[0]["sid"]
+    assert caller_state(stack, CUSTOMER_SID) == "ringing"
+    assert presence(base, stack["agent1"])["status"] == "busy"
+    event(base, CUSTOMER_SID, "participant-join", CUSTOMER_SID)
+    assert len(fake.calls()) == before + 1, "a repeated report rings nobody else"
 
-    status, headers, body = request(base, "POST", "/conference/agent1/call", json_body={}, cookie=stack["agent1"])
-    assert (status, headers["Content-Type"]) == (201, "application/json")
-    assert json.loads(body)["agent"] == "agent2"
-    assert fake.calls()[-1]["form"]["Url"] == [f"{base}/conference/{CUSTOMER_SID}/connect/agent2"]
+    assert answers(base, CUSTOMER_SID, "agent1", agent1_call) == agent_twiml(CUSTOMER_SID)
+    assert caller_state(stack, CUSTOMER_SID) == "answered"
+    assert presence(base, stack["agent1"])["status"] == "busy"
 
-    status, _, body = post(base, f"/conference/{CUSTOMER_SID}/connect/agent2", {"CallSid": "CA" + "02" * 16})
-    assert 'endConferenceOnExit="true"' in body
-    assert items(stack) == sorted(
-        [
-            ("AGENT#agent1", "CONF"),
-            ("AGENT#agent2", "CONF"),
-            (f"CONF#{CUSTOMER_SID}", "AGENT#agent1"),
-            (f"CONF#{CUSTOMER_SID}", "AGENT#agent2"),
-            (f"CONF#{CUSTOMER_SID}", "CONF"),
-        ]
-    )
+    # A colleague must be available to be dialed in.
+    for body, error in [({}, "no colleague is available"), ({"to": "agent2"}, "agent2 is not available")]:
+        status, _, text = request(base, "POST", "/conference/agent1/call", json_body=body, cookie=stack["agent1"])
+        assert (status, json.loads(text)) == (409, {"error": error}), body
+    assert len(fake.calls()) == before + 1
+
+    # agent2 becomes available: nobody waits in line, so nobody rings them yet.
+    assert say(base, stack["agent2"], "available")["status"] == "available"
+    assert len(fake.calls()) == before + 1
+    status, headers, text = request(base, "POST", "/conference/agent1/call", json_body={}, cookie=stack["agent1"])
+    assert (status, headers["Content-Type"]) == (201, "application/json"), text
+    transfer = fake.calls()[before + 1 :]
+    assert rest(transfer) == [(f"{CALLS_PATH}.json", agent_call(base, CUSTOMER_SID, "agent2"))]
+    agent2_call = transfer[0]["sid"]
+    assert json.loads(text) == {"conference_id": CUSTOMER_SID, "agent": "agent2", "call_sid": agent2_call}
+    assert presence(base, stack["agent2"])["status"] == "busy"
+
+    assert answers(base, CUSTOMER_SID, "agent2", agent2_call) == agent_twiml(CUSTOMER_SID)
+    assert items(stack) == sorted(AGENTS_ONLY + [(f"CONF#{CUSTOMER_SID}", "CONF")])
+    caller = record(stack, f"CONF#{CUSTOMER_SID}", "CONF")
+    assert caller["state"]["S"] == "answered"
+    assert sorted(caller["joined"]["SS"]) == ["agent1", "agent2"]
+    assert "ringing" not in caller
+    stack["transfer"] = (agent1_call, agent2_call)
 
 
 def test_the_end_of_the_call_clears_up(stack):
-    # Continues the warm transfer above: the customer hangs up, and Twilio reports the end.
+    # Continues the warm transfer above: agent1 hands over and leaves, then the customer hangs up.
     base, fake = stack["base"], stack["fake"]
+    agent1_call, agent2_call = stack["transfer"]
     before = len(fake.calls())
-    event = {"ConferenceSid": "CF" + "0" * 32, "FriendlyName": CUSTOMER_SID, "StatusCallbackEvent": "conference-end"}
-    status, content_type, body = post(base, f"/conference/{CUSTOMER_SID}/events", event)
-    assert (status, content_type, body) == (200, "text/xml; charset=utf-8", f"{XML}<Response></Response>")
-    assert items(stack) == []
+    event(base, CUSTOMER_SID, "participant-leave", agent1_call)
+    assert len(fake.calls()) == before, "the customer stays with agent2: not sent back into line"
+    assert presence(base, stack["agent1"])["status"] == "available"
+    assert presence(base, stack["agent2"])["status"] == "busy"
+    assert record(stack, f"CONF#{CUSTOMER_SID}", "CONF")["joined"]["SS"] == ["agent2"]
+
+    event(base, CUSTOMER_SID, "participant-leave", CUSTOMER_SID)
+    event(base, CUSTOMER_SID, "conference-end")
+    assert items(stack) == AGENTS_ONLY, "the caller's record is gone"
     # Both agent calls are canceled (Twilio ignores it for the answered ones), nothing dialed.
-    updates = fake.calls()[before:]
-    assert sorted(call["path"].rsplit("/", 1)[1] for call in updates) == [f"CA{1:032x}.json", f"CA{2:032x}.json"]
-    assert all(call["form"] == {"Status": ["canceled"]} for call in updates)
+    assert sorted(rest(fake.calls()[before:])) == canceled([agent1_call, agent2_call])
+    for agent in ["agent1", "agent2"]:
+        assert presence(base, stack[agent])["status"] == "available", agent
     status, _, body = request(base, "POST", "/conference/agent1/call", json_body={}, cookie=stack["agent1"])
     assert (status, json.loads(body)) == (409, {"error": "agent1 is not in a call right now"})
+    # Reported twice: nothing more.
+    event(base, CUSTOMER_SID, "conference-end")
+    assert len(fake.calls()) == before + 2
+
+
+def test_a_waiting_caller_is_offered_to_an_agent_within_their_put(stack):
+    base, fake = stack["base"], stack["fake"]
+    # Every agent is busy: agent2 is on a call, agent1 away.
+    assert say(base, stack["agent1"], "away")["status"] == "away"
+    assert say(base, stack["agent2"], "available")["status"] == "available"
+    before = len(fake.calls())
+    arrives(base, BUSY_CUSTOMER_SID)
+    event(base, BUSY_CUSTOMER_SID, "participant-join", BUSY_CUSTOMER_SID)
+    [busy_call] = fake.calls()[before:]
+    assert rest([busy_call]) == [(f"{CALLS_PATH}.json", agent_call(base, BUSY_CUSTOMER_SID, "agent2"))]
+    assert answers(base, BUSY_CUSTOMER_SID, "agent2", busy_call["sid"]) == agent_twiml(BUSY_CUSTOMER_SID)
+
+    # Another caller joins their conference: nobody is free, they wait in line.
+    arrives(base, WAITING_CUSTOMER_SID)
+    event(base, WAITING_CUSTOMER_SID, "participant-join", WAITING_CUSTOMER_SID)
+    assert len(fake.calls()) == before + 1, "nobody is free: the caller waits"
+    assert caller_state(stack, WAITING_CUSTOMER_SID) == "waiting"
+
+    # agent1 becomes available: by the time the PUT answers, Twilio was asked to ring them.
+    answer = say(base, stack["agent1"], "available")
+    offers = fake.calls()[before + 1 :]
+    assert rest(offers) == [(f"{CALLS_PATH}.json", agent_call(base, WAITING_CUSTOMER_SID, "agent1"))]
+    assert (answer["agent"], answer["status"], answer["missed_call_at"]) == ("agent1", "busy", None)
+    assert caller_state(stack, WAITING_CUSTOMER_SID) == "ringing"
+
+    # The caller hangs up while agent1 rings: the ring is canceled, and Twilio's `canceled`
+    # report is no missed call.
+    event(base, WAITING_CUSTOMER_SID, "participant-leave", WAITING_CUSTOMER_SID)
+    event(base, WAITING_CUSTOMER_SID, "conference-end")
+    assert sorted(rest(fake.calls()[before + 2 :])) == canceled([offers[0]["sid"]])
+    call_status(base, WAITING_CUSTOMER_SID, "agent1", offers[0]["sid"], "canceled")
+    answer = presence(base, stack["agent1"])
+    assert (answer["status"], answer["missed_call_at"]) == ("available", None)
+    assert len(fake.calls()) == before + 3
+
+    event(base, BUSY_CUSTOMER_SID, "conference-end")
+    assert sorted(rest(fake.calls()[before + 3 :])) == canceled([busy_call["sid"]])
+    assert items(stack) == AGENTS_ONLY
+    assert presence(base, stack["agent2"])["status"] == "available"
+
+
+def test_a_missed_offer_sets_the_agent_away_and_rings_the_next(stack):
+    base, fake = stack["base"], stack["fake"]
+    assert say(base, stack["agent2"], "away")["status"] == "away"
+    assert say(base, stack["agent1"], "available")["status"] == "available"
+    before = len(fake.calls())
+    arrives(base, MISSED_CUSTOMER_SID)
+    event(base, MISSED_CUSTOMER_SID, "participant-join", MISSED_CUSTOMER_SID)
+    [offer] = fake.calls()[before:]
+    assert rest([offer]) == [(f"{CALLS_PATH}.json", agent_call(base, MISSED_CUSTOMER_SID, "agent1"))]
+    # agent2 comes back while agent1 rings: the one caller is taken, nobody else waits.
+    assert say(base, stack["agent2"], "available")["status"] == "available"
+    assert len(fake.calls()) == before + 1
+
+    # agent1's browser rang out.
+    started = time.time()
+    call_status(base, MISSED_CUSTOMER_SID, "agent1", offer["sid"], "no-answer")
+    finished = time.time()
+    missed = presence(base, stack["agent1"])
+    assert missed["status"] == "away", missed
+    assert missed["missed_call_at"] is not None and within(missed["missed_call_at"], started, finished), missed
+    assert missed["since"] == missed["missed_call_at"], "away since the call they missed"
+    # ... and the caller is offered to agent2.
+    next_offer = fake.calls()[before + 1 :]
+    assert rest(next_offer) == [(f"{CALLS_PATH}.json", agent_call(base, MISSED_CUSTOMER_SID, "agent2"))]
+    assert presence(base, stack["agent2"])["status"] == "busy"
+    assert caller_state(stack, MISSED_CUSTOMER_SID) == "ringing"
+    # The report again, or late: nothing more.
+    call_status(base, MISSED_CUSTOMER_SID, "agent1", offer["sid"], "no-answer")
+    call_status(base, MISSED_CUSTOMER_SID, "agent1", offer["sid"], "completed")
+    assert len(fake.calls()) == before + 2
+    assert presence(base, stack["agent1"]) == missed
+
+    # The notice goes when agent1 says they are available again.
+    assert say(base, stack["agent1"], "available")["missed_call_at"] is None
+    event(base, MISSED_CUSTOMER_SID, "participant-leave", MISSED_CUSTOMER_SID)
+    event(base, MISSED_CUSTOMER_SID, "conference-end")
+    assert sorted(rest(fake.calls()[before + 2 :])) == canceled([offer["sid"], next_offer[0]["sid"]])
+    assert items(stack) == AGENTS_ONLY
+    assert presence(base, stack["agent2"])["status"] == "available"
+
+
+def test_a_customer_left_alone_goes_back_into_line(stack):
+    base, fake = stack["base"], stack["fake"]
+    assert say(base, stack["agent2"], "away")["status"] == "away"
+    assert say(base, stack["agent1"], "available")["status"] == "available"
+    before = len(fake.calls())
+    arrives(base, ALONE_CUSTOMER_SID)
+    event(base, ALONE_CUSTOMER_SID, "participant-join", ALONE_CUSTOMER_SID)
+    [offer] = fake.calls()[before:]
+    assert answers(base, ALONE_CUSTOMER_SID, "agent1", offer["sid"]) == agent_twiml(ALONE_CUSTOMER_SID)
+
+    # agent1 leaves with nobody else in the call: the customer hears why, and is taken into a
+    # new conference of the same name, back in line.
+    event(base, ALONE_CUSTOMER_SID, "participant-leave", offer["sid"])
+    back = customer_twiml(base, ALONE_CUSTOMER_SID).replace("<Response>", f"<Response><Say>{BACK_IN_LINE}</Say>")
+    assert rest(fake.calls()[before + 1 :]) == [(f"{CALLS_PATH}/{ALONE_CUSTOMER_SID}.json", {"Twiml": [back]})]
+    assert caller_state(stack, ALONE_CUSTOMER_SID) == "waiting"
+    assert presence(base, stack["agent1"])["status"] == "available", "free, but not offered the caller in transit"
+    # The conference they left ends: not the end of their call.
+    event(base, ALONE_CUSTOMER_SID, "conference-end")
+    assert (f"CONF#{ALONE_CUSTOMER_SID}", "CONF") in items(stack)
+    assert len(fake.calls()) == before + 2
+
+    # They join the new conference: first in line, offered again.
+    event(base, ALONE_CUSTOMER_SID, "participant-join", ALONE_CUSTOMER_SID, run=2)
+    [again] = fake.calls()[before + 2 :]
+    assert rest([again]) == [(f"{CALLS_PATH}.json", agent_call(base, ALONE_CUSTOMER_SID, "agent1"))]
+    # They hang up: that conference's end is the end of their call.
+    event(base, ALONE_CUSTOMER_SID, "participant-leave", ALONE_CUSTOMER_SID, run=2)
+    event(base, ALONE_CUSTOMER_SID, "conference-end", run=2)
+    assert sorted(rest(fake.calls()[before + 3 :])) == canceled([offer["sid"], again["sid"]])
+    assert items(stack) == AGENTS_ONLY
+    assert presence(base, stack["agent1"])["status"] == "available"
 
 
 def test_forged_webhooks_change_nothing(stack):
     base, fake = stack["base"], stack["fake"]
-    before_calls, before_items = len(fake.calls()), items(stack)
-    params = {"CallSid": SECOND_CUSTOMER_SID}
+    # agent1 rings for a caller: a forged end would cancel it, a forged no-answer set them away.
+    assert say(base, stack["agent1"], "away")["status"] == "away"
+    before = len(fake.calls())
+    assert arrives(base, SECOND_CUSTOMER_SID) == customer_twiml(base, SECOND_CUSTOMER_SID)
+    assert say(base, stack["agent1"], "available")["status"] == "busy"
+    [offer] = fake.calls()[before:]
+    assert rest([offer]) == [(f"{CALLS_PATH}.json", agent_call(base, SECOND_CUSTOMER_SID, "agent1"))]
+    before_calls, before_table = len(fake.calls()), table(stack)
+
+    params = {"CallSid": THIRD_CUSTOMER_SID}
     wrong_url = RequestValidator(AUTH_TOKEN).compute_signature("https://example.com/conference/connect/client", params)
     for kwargs in [{"signed": False}, {"signature": "Zm9yZ2Vk"}, {"signature": wrong_url}]:
         status, _, body = post(base, "/conference/connect/client", params, **kwargs)
         assert (status, body) == (403, "forbidden")
+    # Reports nobody signed: an end, a leave, a missed call, the customer's hang-up.
+    events = f"/conference/{SECOND_CUSTOMER_SID}/events"
+    end = {"ConferenceSid": conference_of(SECOND_CUSTOMER_SID), "StatusCallbackEvent": "conference-end"}
+    missed = {"CallSid": offer["sid"], "CallStatus": "no-answer"}
+    signed_elsewhere = RequestValidator(AUTH_TOKEN).compute_signature(base + events, missed)
+    forged = [
+        (events, end, {"signed": False}),
+        (events, end, {"signature": "Zm9yZ2Vk"}),
+        (events, {**end, "StatusCallbackEvent": "participant-join", "CallSid": SECOND_CUSTOMER_SID}, {"signed": False}),
+        (f"/conference/{SECOND_CUSTOMER_SID}/agents/agent1/status", missed, {"signed": False}),
+        (f"/conference/{SECOND_CUSTOMER_SID}/agents/agent1/status", missed, {"signature": signed_elsewhere}),
+    ]
+    for path, params, kwargs in forged:
+        assert post(base, path, params, **kwargs)[0] == 403, (path, params)
     assert len(fake.calls()) == before_calls
-    assert items(stack) == before_items
+    assert table(stack) == before_table
+    assert presence(base, stack["agent1"])["status"] == "busy"
+
+    event(base, SECOND_CUSTOMER_SID, "conference-end")
+    assert sorted(rest(fake.calls()[before_calls:])) == canceled([offer["sid"]])
+    assert items(stack) == AGENTS_ONLY
 
 
 # ---- Lockdown: who may use what (issue 5) ----------------------------------------------------
@@ -416,11 +787,16 @@ def test_without_a_session_a_token_is_a_customers_and_can_only_call_out(stack):
 
 def test_only_the_agent_in_the_path_may_dial_a_colleague_in(stack):
     base, fake = stack["base"], stack["fake"]
-    inbound = {"CallSid": THIRD_CUSTOMER_SID, "From": "+15557654399", "To": "+15551110000", "Direction": "inbound"}
-    assert post(base, "/conference/connect/client", inbound)[0] == 200
-    assert post(base, f"/conference/{THIRD_CUSTOMER_SID}/connect/agent1", {"CallSid": "CA" + "03" * 16})[0] == 200
-    before_calls, before_items = len(fake.calls()), items(stack)
-    assert ("AGENT#agent1", "CONF") in before_items
+    assert say(base, stack["agent2"], "away")["status"] == "away"
+    assert say(base, stack["agent1"], "available")["status"] == "available"
+    before = len(fake.calls())
+    assert arrives(base, THIRD_CUSTOMER_SID, "+15557654399") == customer_twiml(base, THIRD_CUSTOMER_SID)
+    event(base, THIRD_CUSTOMER_SID, "participant-join", THIRD_CUSTOMER_SID)
+    [offer] = fake.calls()[before:]
+    assert answers(base, THIRD_CUSTOMER_SID, "agent1", offer["sid"]) == agent_twiml(THIRD_CUSTOMER_SID)
+    # agent2 is available: a transfer would ring them.
+    assert say(base, stack["agent2"], "available")["status"] == "available"
+    before_calls, before_table = len(fake.calls()), table(stack)
 
     agent2 = session_of(base, "agent2")
     refusals = [
@@ -434,25 +810,23 @@ def test_only_the_agent_in_the_path_may_dial_a_colleague_in(stack):
         assert status == expected, (cookie, body, status, text)
         assert THIRD_CUSTOMER_SID not in text
     assert len(fake.calls()) == before_calls, "nobody was dialed"
-    assert items(stack) == before_items, "nothing was written"
+    assert table(stack) == before_table, "nothing was written"
 
     # agent1 may: what was refused above is who asked.
     status, _, text = request(base, "POST", "/conference/agent1/call", json_body={}, cookie=stack["agent1"])
     assert status == 201, text
-    assert len(fake.calls()) == before_calls + 1
-    assert fake.calls()[-1]["form"]["To"] == ["client:agent2"]
+    [transfer] = fake.calls()[before_calls:]
+    assert rest([transfer]) == [(f"{CALLS_PATH}.json", agent_call(base, THIRD_CUSTOMER_SID, "agent2"))]
 
-    event = {
-        "ConferenceSid": "CF" + "3" * 32,
-        "FriendlyName": THIRD_CUSTOMER_SID,
-        "StatusCallbackEvent": "conference-end",
-    }
-    assert post(base, f"/conference/{THIRD_CUSTOMER_SID}/events", event)[0] == 200
-    assert items(stack) == []
+    event(base, THIRD_CUSTOMER_SID, "conference-end")
+    assert items(stack) == AGENTS_ONLY
+    assert sorted(rest(fake.calls()[before_calls + 1 :])) == canceled([offer["sid"], transfer["sid"]])
 
 
 def test_cross_origin_posts_are_refused_and_change_nothing(stack):
     base, fake = stack["base"], stack["fake"]
+    before_table = table(stack)
+    assert presence(base, stack["agent1"])["status"] == "available"
     for origin in ["https://evil.example", "null", base.replace("127.0.0.1", "localhost")]:
         # Signing in from another site: no session, even with the right password.
         status, headers, body = sign_in(base, "agent1", origin=origin)
@@ -473,7 +847,16 @@ def test_cross_origin_posts_are_refused_and_change_nothing(stack):
         )
         assert status == 403
         assert len(fake.calls()) == before, "nobody was dialed"
+
+        # Setting the agent's presence from another site: refused, whatever it says.
+        for say_what in ["away", "available"]:
+            status, _, _ = request(
+                base, "PUT", "/presence", json_body={"status": say_what}, cookie=stack["agent1"], origin=origin
+            )
+            assert status == 403, (origin, say_what, status)
     assert token_for(base, stack["agent1"])[1] == "agent1", "the session survived every forged request"
+    assert table(stack) == before_table, "no presence changed"
+    assert presence(base, stack["agent1"])["status"] == "available"
 
 
 def test_the_session_cookie_is_httponly_strict_and_not_secure_on_http_loopback(stack):
@@ -562,6 +945,9 @@ def test_a_disabled_agent_is_signed_out_at_the_next_request(stack):
     assert (status, json.loads(body)) == (401, {"error": "sign in first"})
     status, headers, _ = request(base, "GET", "/dashboard", origin=None, cookie=cookie)
     assert (status, location(headers, base)) == (303, LOGIN_FOR_DASHBOARD)
+    for method, body in [("GET", None), ("PUT", {"status": "available"})]:
+        status, _, text = request(base, method, "/presence", json_body=body, cookie=cookie)
+        assert (status, json.loads(text)) == (401, {"error": "sign in first"}), method
     # And cannot sign in again: the same answer as a wrong password.
     status, headers, body = sign_in(base, "agent1")
     assert (status, error_text(body)) == (401, INVALID_CREDENTIALS)

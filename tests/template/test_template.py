@@ -159,8 +159,9 @@ def test_environment_variables_reference_parameters_and_resources(template):
         "TICKETS_TABLE": "TicketsTable",
         "AGENTS_TABLE": "AgentsTable",
         "SECRETS_ARN": "Secrets",
-        "AGENT_IDS": "AgentIds",
         "HOLD_MUSIC_URL": "HoldMusicUrl",
+        "QUEUE_MAX_WAIT_SECONDS": "QueueMaxWaitSeconds",
+        "BUSINESS_HOURS": "BusinessHours",
     }
     assert {name: create_tables.ref_target(value) for name, value in variables.items()} == expected
     known = set(template["Parameters"]) | set(template["Resources"])
@@ -213,7 +214,7 @@ def test_sign_in_has_memory_for_argon2(template):
         ("TwilioApiKey", "SK" + "f" * 32, "AC" + "f" * 32),
         ("TwilioTwimlAppSid", "AP" + "A" * 32, "AP" + "g" * 32),
         ("TwilioNumber", "+15551234567", "5551234567"),
-        ("AgentIds", "agent1,agent2", "agent1, agent2"),
+        ("BusinessHours", "Mon-Fri 09:00-17:00, Sat 10:00-14:00 Europe/Berlin", "weekdays 9 to 5"),
     ],
 )
 def test_parameter_patterns(template, name, good, bad):
@@ -226,11 +227,14 @@ def test_parameter_patterns(template, name, good, bad):
 def test_optional_parameter_defaults(template):
     params = template["Parameters"]
     assert params["PublicBaseUrl"]["Default"] == ""
-    assert params["AgentIds"]["Default"] == "agent1,agent2"
+    # The Agents table is the roster: no list of agents is deployed.
+    assert "AgentIds" not in params
     assert (
         params["HoldMusicUrl"]["Default"]
         == "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
     )
+    assert params["QueueMaxWaitSeconds"]["Default"] == 300
+    assert params["BusinessHours"]["Default"] == "", "always open unless told otherwise"
 
 
 def test_no_key_shaped_strings_in_defaults_or_environment(template):
@@ -258,9 +262,18 @@ def test_calls_table(template):
         {"AttributeName": "sk", "KeyType": "RANGE"},
     ]
     assert props["AttributeDefinitions"] == [
-        {"AttributeName": "pk", "AttributeType": "S"},
-        {"AttributeName": "sk", "AttributeType": "S"},
-    ]
+        {"AttributeName": name, "AttributeType": "S"} for name in ("pk", "sk", "queue", "queue_key", "pool", "pool_key", "team")
+    ] + [{"AttributeName": "lease_until", "AttributeType": "N"}]
+    # The router reads the line and the free agents from these, never from a scan.
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    assert set(indexes) == {"waiting", "available", "online"}
+    pairs = {"waiting": ("queue", "queue_key"), "available": ("pool", "pool_key"), "online": ("team", "lease_until")}
+    for name, (partition, sort) in pairs.items():
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": sort, "KeyType": "RANGE"},
+        ]
+        assert indexes[name]["Projection"] == {"ProjectionType": "ALL"}
     assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert props["SSESpecification"] == {"SSEEnabled": True}
 
@@ -301,7 +314,7 @@ def test_no_function_may_scan_the_tickets_table():
     ("folder", "policies"),
     [
         ("conference-connect-client", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
-        ("conference-wait", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("conference-wait", [SECRET, ("DynamoDBReadPolicy", "AgentsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
         ("conference-connect-agent", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
         (
             "conference-call-agent",
@@ -312,7 +325,9 @@ def test_no_function_may_scan_the_tickets_table():
                 ("DynamoDBWritePolicy", "CallsTable"),
             ],
         ),
-        ("conference-events", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("conference-events", [SECRET, ("DynamoDBReadPolicy", "AgentsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("presence", [SECRET, ("DynamoDBReadPolicy", "AgentsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
+        ("voicemail", [SECRET, ("DynamoDBCrudPolicy", "CallsTable"), ("DynamoDBWritePolicy", "TicketsTable")]),
         ("token", [SECRET, ("DynamoDBReadPolicy", "AgentsTable")]),
         (
             "tickets",
@@ -323,7 +338,15 @@ def test_no_function_may_scan_the_tickets_table():
                 ("DynamoDBReadPolicy", "TicketsTable"),
             ],
         ),
-        ("call-connect", [SECRET, ("DynamoDBReadPolicy", "TicketsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
+        (
+            "call-connect",
+            [
+                SECRET,
+                ("DynamoDBReadPolicy", "AgentsTable"),
+                ("DynamoDBReadPolicy", "TicketsTable"),
+                ("DynamoDBCrudPolicy", "CallsTable"),
+            ],
+        ),
         ("pages", [SECRET, ("DynamoDBReadPolicy", "AgentsTable")]),
         # Reads agents, counts failed sign-ins, ends sessions; no calls, no tickets.
         ("session", [SECRET, ("DynamoDBCrudPolicy", "AgentsTable")]),

@@ -1,50 +1,234 @@
-use super::{AgentId, CallSid};
+use super::{AgentId, CallSid, PhoneNumber};
 
 /// Call records live at most this long; DynamoDB's TTL removes them (late), reads ignore them
 /// as soon as they expire.
 pub const CALL_RECORD_TTL_SECONDS: i64 = 12 * 3600;
 
-/// A support conference, named after the CallSid of the customer's call.
+/// Who is calling: a phone number, or a browser's customer identity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Phone(PhoneNumber),
+    Browser(String),
+    /// A number Twilio could not tell (withheld, or not E.164).
+    Unknown,
+}
+
+impl Caller {
+    /// From a webhook's `From`: `client:<identity>` for a browser, else a phone number.
+    pub fn from_twilio(from: Option<&str>) -> Self {
+        match from {
+            Some(from) if from.starts_with("client:") => Self::Browser(from.trim_start_matches("client:").to_owned()),
+            Some(from) => PhoneNumber::parse(from).map_or(Self::Unknown, Self::Phone),
+            None => Self::Unknown,
+        }
+    }
+
+    /// As stored: the E.164 number, `client:<identity>`, or empty.
+    pub fn stored(&self) -> String {
+        match self {
+            Self::Phone(number) => number.to_string(),
+            Self::Browser(identity) => format!("client:{identity}"),
+            Self::Unknown => String::new(),
+        }
+    }
+}
+
+/// Where a caller stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallerState {
+    /// In line, on hold music, in arrival order.
+    Waiting,
+    /// Offered to an agent whose browser rings (`ringing`).
+    Ringing,
+    /// With an agent.
+    Answered,
+    /// Out of the line: offered to leave a message, or leaving one.
+    Voicemail,
+}
+
+impl CallerState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Ringing => "ringing",
+            Self::Answered => "answered",
+            Self::Voicemail => "voicemail",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "waiting" => Some(Self::Waiting),
+            "ringing" => Some(Self::Ringing),
+            "answered" => Some(Self::Answered),
+            "voicemail" => Some(Self::Voicemail),
+            _ => None,
+        }
+    }
+}
+
+/// A support caller: their place in the queue and the conference they wait in, named after the
+/// CallSid of their call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Conference {
     pub id: CallSid,
-    /// The agent dialed when the customer arrived.
-    pub first_agent: AgentId,
-    /// The first-responder chain: the agents rung one after another until one answers, in
-    /// order, `first_agent` first. The last one is ringing now, or answered.
-    pub tried: Vec<AgentId>,
-    /// The agents who answered and joined, sorted. The chain goes on only while it is empty.
+    pub caller: Caller,
+    /// When they arrived, in milliseconds: their place in the queue, kept when they go back to
+    /// it (an agent who let them down, a message they chose not to leave).
+    pub arrived_at_ms: i64,
+    pub state: CallerState,
+    /// Agents whose browsers ring for this caller now, sorted: the one they were offered, or a
+    /// colleague dialed in.
+    pub ringing: Vec<AgentId>,
+    /// When the last agent started ringing: a ring that outlasts Twilio's timeout by far has
+    /// lost the report that would have ended it.
+    pub ringing_since: Option<i64>,
+    /// Whether Twilio took the call of the last ring: one it never did (the work placing it was
+    /// cut short) rings nobody, and is ended soon.
+    pub ring_placed: bool,
+    /// Agents in the call now, sorted.
     pub joined: Vec<AgentId>,
-    /// Every call Warmline placed to an agent for this conference, sorted, so that a call that
-    /// still rings can be canceled when the conference ends.
-    pub agent_calls: Vec<CallSid>,
+    /// Every call Warmline placed to an agent for this caller, and to whom, in the order placed:
+    /// a call that still rings is canceled when the caller leaves, a call that leaves tells whose
+    /// it was, and a report about an agent's earlier call is told from one about their ring now.
+    pub agent_calls: Vec<(CallSid, AgentId)>,
+    /// Twilio's id (`CF…`) of the conference the caller is in now.
+    pub conference_sid: Option<String>,
+    /// A conference the caller is leaving on purpose (back to the queue, or to leave a message):
+    /// its end is not the end of the call.
+    pub moving_from: Option<String>,
+    /// When they were last told their place in line.
+    pub announced_at: Option<i64>,
+    /// When they were last offered to leave a message.
+    pub voicemail_offered_at: Option<i64>,
     pub created_at: i64,
     pub expires_at: i64,
-    /// When the chain last moved on (the record was created, or the next agent was rung). An
-    /// agent rings for a bounded time, so a chain that has not moved for much longer, with
-    /// nobody joined, has lost the report that would have moved it.
-    pub chain_moved_at: i64,
     /// Unique to the webhook delivery that created the record. When the reply to that write is
     /// lost and the SDK sends it again, the retry finds this value and knows the record as its
     /// own, rather than mistaking it for the trace of another delivery.
     pub delivery: String,
+    /// The stored version this was read at (0: not stored yet); a write applies only over it.
+    pub version: u64,
 }
 
 impl Conference {
-    /// A conference whose first agent is about to be dialed, created by a delivery of its own.
-    pub fn new(id: CallSid, first_agent: AgentId, now: i64) -> Self {
+    /// A caller who has just arrived and waits in line, recorded by a delivery of its own.
+    pub fn arriving(id: CallSid, caller: Caller, now_ms: i64) -> Self {
+        let now = now_ms.div_euclid(1000);
         Self {
             id,
-            tried: vec![first_agent.clone()],
-            first_agent,
+            caller,
+            arrived_at_ms: now_ms,
+            state: CallerState::Waiting,
+            ringing: Vec::new(),
+            ringing_since: None,
+            ring_placed: false,
             joined: Vec::new(),
             agent_calls: Vec::new(),
+            conference_sid: None,
+            moving_from: None,
+            announced_at: None,
+            voicemail_offered_at: None,
             created_at: now,
             expires_at: now + CALL_RECORD_TTL_SECONDS,
-            chain_moved_at: now,
             delivery: delivery_nonce(),
+            version: 0,
         }
     }
+
+    /// Offered to `agent`, whose browser now rings.
+    pub fn offer_to(&mut self, agent: &AgentId, now: i64) {
+        self.state = CallerState::Ringing;
+        self.ring(agent, now);
+    }
+
+    /// `agent` rings for this caller: the one offered, or a colleague dialed in.
+    pub fn ring(&mut self, agent: &AgentId, now: i64) {
+        insert_sorted(&mut self.ringing, agent.clone());
+        self.ringing_since = Some(now);
+        self.ring_placed = false;
+    }
+
+    /// Remembers the call placed to `agent`.
+    pub fn placed(&mut self, call: &CallSid, agent: &AgentId) {
+        if !self.agent_calls.iter().any(|(known, _)| known == call) {
+            self.agent_calls.push((call.clone(), agent.clone()));
+        }
+        self.ring_placed = true;
+    }
+
+    /// The last call placed to `agent` for this caller.
+    pub fn latest_call_to(&self, agent: &AgentId) -> Option<&CallSid> {
+        self.agent_calls.iter().rev().find(|(_, to)| to == agent).map(|(call, _)| call)
+    }
+
+    /// The agent whose call this is.
+    pub fn agent_on(&self, call: &CallSid) -> Option<&AgentId> {
+        self.agent_calls.iter().find(|(known, _)| known == call).map(|(_, agent)| agent)
+    }
+
+    /// `agent` stopped ringing without answering; a caller whose only ring that was is back in
+    /// line, in their place. `false` when they were not ringing (a repeated report).
+    pub fn ring_ended(&mut self, agent: &AgentId) -> bool {
+        let Some(position) = self.ringing.iter().position(|ringing| ringing == agent) else { return false };
+        self.ringing.remove(position);
+        if self.ringing.is_empty() {
+            self.ringing_since = None;
+            if self.state == CallerState::Ringing {
+                self.state = CallerState::Waiting;
+            }
+        }
+        true
+    }
+
+    /// `agent` answered and is in the call.
+    pub fn answered(&mut self, agent: &AgentId) {
+        self.ring_ended(agent);
+        insert_sorted(&mut self.joined, agent.clone());
+        self.state = CallerState::Answered;
+    }
+
+    /// `agent` left the call. `true` when that leaves the caller with nobody, in the call or
+    /// ringing: they must not be left alone in a silent conference.
+    pub fn left(&mut self, agent: &AgentId) -> bool {
+        self.joined.retain(|joined| joined != agent);
+        self.state == CallerState::Answered && self.joined.is_empty() && self.ringing.is_empty()
+    }
+
+    /// Back in line, in their place, out of the conference they are in now.
+    pub fn requeue(&mut self) {
+        self.state = CallerState::Waiting;
+        self.moving_from = self.conference_sid.clone();
+    }
+
+    /// Out of the line and out of the conference they are in now, to be offered to leave a
+    /// message (they keep their place should they stay).
+    pub fn offer_voicemail(&mut self, now: i64) {
+        self.state = CallerState::Voicemail;
+        self.moving_from = self.conference_sid.clone();
+        self.voicemail_offered_at = Some(now);
+    }
+
+    /// Back in line, in their place, after leaving no message.
+    pub fn back_in_line(&mut self) {
+        self.state = CallerState::Waiting;
+    }
+
+    /// The caller's key in the queue: arrival order, then the CallSid to tell apart two callers
+    /// of the same millisecond.
+    pub fn queue_key(&self) -> String {
+        queue_key(self.arrived_at_ms, &self.id)
+    }
+}
+
+fn insert_sorted<T: Ord>(items: &mut Vec<T>, item: T) {
+    if let Err(position) = items.binary_search(&item) {
+        items.insert(position, item);
+    }
+}
+
+pub fn queue_key(arrived_at_ms: i64, id: &CallSid) -> String {
+    format!("{arrived_at_ms:013}#{id}")
 }
 
 /// A value that no other delivery's write carries: 128 random bits.
@@ -57,4 +241,25 @@ fn delivery_nonce() -> String {
         let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         format!("t{nanos:x}-{:x}-{count:x}", std::process::id())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_queue_key_sorts_by_arrival() {
+        let a = CallSid::parse(&format!("CA{}", "f".repeat(32))).unwrap();
+        let b = CallSid::parse(&format!("CA{}", "0".repeat(32))).unwrap();
+        assert!(queue_key(999, &a) < queue_key(1000, &b));
+        assert!(queue_key(1000, &b) < queue_key(1000, &a));
+    }
+
+    #[test]
+    fn tells_callers_apart() {
+        assert_eq!(Caller::from_twilio(Some("client:customer_ab")), Caller::Browser("customer_ab".into()));
+        assert_eq!(Caller::from_twilio(Some("+15551234567")).stored(), "+15551234567");
+        assert_eq!(Caller::from_twilio(Some("anonymous")), Caller::Unknown);
+        assert_eq!(Caller::from_twilio(None).stored(), "");
+    }
 }

@@ -17,10 +17,13 @@ impl TicketId {
     pub fn generate(now_millis: i64) -> Result<Self, getrandom::Error> {
         let mut random = [0u8; 10];
         getrandom::fill(&mut random)?;
+        Ok(Self::from_parts(now_millis, random))
+    }
+
+    fn from_parts(now_millis: i64, random: [u8; 10]) -> Self {
         let time = u128::from(u64::try_from(now_millis).unwrap_or_default() & 0xFFFF_FFFF_FFFF);
         let value = random.iter().fold(time, |acc, byte| (acc << 8) | u128::from(*byte));
-        let id = (0..26).rev().map(|i| char::from(CROCKFORD[((value >> (5 * i)) & 0x1F) as usize])).collect();
-        Ok(Self(id))
+        Self((0..26).rev().map(|i| char::from(CROCKFORD[((value >> (5 * i)) & 0x1F) as usize])).collect())
     }
 
     pub fn parse(input: &str) -> Option<Self> {
@@ -42,26 +45,39 @@ impl fmt::Display for TicketId {
     }
 }
 
-/// A stored support ticket.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+/// A stored support ticket: filed from the customer page, or left as a voicemail.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ticket {
     pub id: TicketId,
     pub name: String,
-    pub phone_number: PhoneNumber,
+    /// The number to call back; a browser caller's voicemail has none.
+    pub phone_number: Option<PhoneNumber>,
     pub description: String,
     /// RFC 3339, UTC.
     pub created_at: String,
+    /// The browser caller's identity, for a voicemail left from the customer page.
+    pub customer: Option<String>,
+    pub voicemail: Option<Voicemail>,
 }
 
-impl serde::Serialize for TicketId {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.0)
-    }
+/// A message a caller left; the recording stays in Twilio.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Voicemail {
+    pub recording_sid: String,
+    pub duration_seconds: u32,
 }
 
-impl serde::Serialize for PhoneNumber {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
+impl TicketId {
+    /// The id of the ticket a recording becomes, ordered by when its caller called
+    /// (`called_at_millis`): the same for every delivery of the recording's callback, so a
+    /// retried callback finds the ticket there already.
+    pub fn for_recording(recording_sid: &str, called_at_millis: i64) -> Self {
+        let seed = recording_sid
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3));
+        let mut random = [0u8; 10];
+        random[..8].copy_from_slice(&seed.to_be_bytes());
+        Self::from_parts(called_at_millis, random)
     }
 }
 

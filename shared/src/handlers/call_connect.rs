@@ -16,7 +16,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 call_flow::agent_calls_customer(app, &agent, webhook.param("phoneNumber")).await
             }
             Some(Identity::Customer(_)) => {
-                call_flow::enter_support_conference(app, &webhook.links, &webhook.call_sid()?).await
+                Ok(call_flow::caller_arrives(app, &webhook.links, &webhook.call_sid()?, webhook.param("From")).await)
             }
             None => {
                 tracing::warn!("refused a browser call from an unknown identity");

@@ -1,5 +1,5 @@
-//! `POST /conference/connect/client`: the support number's Voice URL. The caller enters the
-//! support conference (`call_flow::enter_support_conference`).
+//! `POST /conference/connect/client`: the support number's Voice URL. The caller is put in line
+//! and into their conference (`call_flow::caller_arrives`).
 
 use lambda_http::{Body, Error, Request, Response};
 
@@ -7,7 +7,7 @@ use crate::{App, call_flow, pipeline};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(pipeline::webhook(app, &req, async |webhook| {
-        call_flow::enter_support_conference(app, &webhook.links, &webhook.call_sid()?).await
+        Ok(call_flow::caller_arrives(app, &webhook.links, &webhook.call_sid()?, webhook.param("From")).await)
     })
     .await)
 }

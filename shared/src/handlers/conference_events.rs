@@ -6,6 +6,7 @@
 
 use lambda_http::{Body, Error, Request, Response};
 
+use crate::call_flow::ConferenceEvent;
 use crate::error::AppError;
 use crate::routes::Route;
 use crate::{App, call_flow, pipeline};
@@ -13,12 +14,17 @@ use crate::{App, call_flow, pipeline};
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(pipeline::status_callback(app, &req, async |webhook| match &webhook.route {
         Route::ConferenceEvents { conference } => {
-            let event = webhook.param("StatusCallbackEvent");
-            call_flow::conference_event(app, conference, event, webhook.param("CallSid")).await
+            let event = ConferenceEvent {
+                name: webhook.param("StatusCallbackEvent"),
+                participant: webhook.param("CallSid"),
+                conference_sid: webhook.param("ConferenceSid"),
+            };
+            call_flow::conference_event(app, &webhook.links, conference, event).await
         }
         Route::AgentCallStatus { conference, agent } => {
             let status = webhook.param("CallStatus").unwrap_or_default();
-            call_flow::agent_call_ended(app, &webhook.links, conference, agent, status).await
+            let call = webhook.param("CallSid").unwrap_or_default();
+            call_flow::agent_call_ended(app, &webhook.links, conference, agent, call, status).await
         }
         _ => Err(AppError::NotFound("no such route".into())),
     })

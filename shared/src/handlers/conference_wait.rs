@@ -11,7 +11,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(pipeline::webhook(app, &req, async |webhook| {
         let returning = matches!(webhook.route, Route::HoldMusic { returning: true });
         let customer = webhook.param("CallSid").and_then(CallSid::parse);
-        Ok(call_flow::hold_music(app, &webhook.links, customer.as_ref(), returning).await)
+        Ok(call_flow::hold_music(app, &webhook.links, customer.as_ref(), webhook.param("From"), returning).await)
     })
     .await)
 }

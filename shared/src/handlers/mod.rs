@@ -9,6 +9,8 @@ pub mod conference_connect_client;
 pub mod conference_events;
 pub mod conference_wait;
 pub mod pages;
+pub mod presence;
 pub mod session;
 pub mod tickets;
 pub mod token;
+pub mod voicemail;

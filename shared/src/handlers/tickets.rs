@@ -1,24 +1,29 @@
 //! `POST /tickets` files a ticket (form or JSON: `name`, `phone_number`, `description`) and
 //! answers 201 with the stored ticket; anyone may, except other sites' pages.
 //! `GET /tickets?limit=&cursor=` lists them newest first, to signed-in agents only: tickets
-//! hold customers' phone numbers.
+//! hold customers' phone numbers. A voicemail is a ticket too, with its recording, which
+//! `GET /tickets/{ticket_id}/recording` serves to signed-in agents (it stays in Twilio, behind
+//! the account's credentials).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
-use crate::domain::{NewTicket, Ticket, TicketId};
+use crate::domain::{self, NewTicket, Ticket, TicketId};
 use crate::error::AppError;
 use crate::pipeline::{self, Context};
+use crate::routes::Route;
 use crate::{App, http, response};
 
 pub const DEFAULT_PAGE_SIZE: u32 = 20;
 pub const MAX_PAGE_SIZE: u32 = 100;
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
-    Ok(pipeline::json(app, &req, async |ctx| {
+    Ok(pipeline::json(app, &req, async |ctx| match &ctx.route {
+        Route::TicketRecording { ticket } => recording(app, ctx, ticket).await,
         // The route allows GET and POST only.
-        if ctx.req.method() == Method::POST { create(app, ctx).await } else { list(app, ctx).await }
+        _ if ctx.req.method() == Method::POST => create(app, ctx).await,
+        _ => list(app, ctx).await,
     })
     .await)
 }
@@ -27,17 +32,22 @@ async fn create(app: &App, ctx: &Context<'_>) -> Result<Response<Body>, AppError
     ctx.reject_foreign_origin()?;
     let new = NewTicket::parse(&http::fields(ctx.req)?).map_err(AppError::invalid_fields)?;
     let now = app.clock.now_millis();
+    tracing::info!(phone_number = %new.phone_number.masked(), "a ticket is filed");
     let ticket = Ticket {
         id: TicketId::generate(now)?,
         name: new.name,
-        phone_number: new.phone_number,
+        phone_number: Some(new.phone_number),
         description: new.description,
-        created_at: rfc3339(now),
+        created_at: domain::rfc3339(now.div_euclid(1000)),
+        customer: None,
+        voicemail: None,
     };
-    // Acknowledged only once stored: a failure here is a 503, never a 201.
-    app.tickets.create_ticket(&ticket).await?;
-    tracing::info!(ticket = %ticket.id, phone_number = %ticket.phone_number.masked(), "ticket filed");
-    Ok(response::json(StatusCode::CREATED, &json!(ticket)))
+    // Acknowledged only once stored: a failure here is a 503, never a 201. 80 random bits make
+    // a colliding id as good as impossible; it is refused, never overwrites.
+    if !app.tickets.create_ticket(&ticket).await? {
+        return Err(AppError::Conflict("please file the ticket again".into()));
+    }
+    Ok(response::json(StatusCode::CREATED, &ticket_json(&ticket)))
 }
 
 async fn list(app: &App, ctx: &Context<'_>) -> Result<Response<Body>, AppError> {
@@ -69,15 +79,40 @@ async fn list(app: &App, ctx: &Context<'_>) -> Result<Response<Body>, AppError> 
     Ok(response::json(
         StatusCode::OK,
         &json!({
-            "tickets": page.tickets,
+            "tickets": page.tickets.iter().map(ticket_json).collect::<Vec<_>>(),
             "next_cursor": page.next_after.map(|id| http::encode_cursor(id.as_str())),
         }),
     ))
 }
 
-fn rfc3339(epoch_millis: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(epoch_millis.div_euclid(1000))
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default()
+async fn recording(app: &App, ctx: &Context<'_>, id: &TicketId) -> Result<Response<Body>, AppError> {
+    ctx.agent().await?;
+    let no_recording = || AppError::NotFound("this ticket has no recording".into());
+    let ticket = app.tickets.ticket(id).await?.ok_or_else(no_recording)?;
+    let voicemail = ticket.voicemail.ok_or_else(no_recording)?;
+    let recording = app.dialer.recording(&voicemail.recording_sid).await?;
+    Ok(response::audio(&recording.content_type, recording.audio))
+}
+
+/// A ticket as the dashboard reads it; what it does not have is left out.
+fn ticket_json(ticket: &Ticket) -> serde_json::Value {
+    let mut json = json!({
+        "id": ticket.id.as_str(),
+        "name": ticket.name,
+        "description": ticket.description,
+        "created_at": ticket.created_at,
+    });
+    if let Some(phone_number) = &ticket.phone_number {
+        json["phone_number"] = json!(phone_number.as_str());
+    }
+    if let Some(customer) = &ticket.customer {
+        json["customer"] = json!(customer);
+    }
+    if let Some(voicemail) = &ticket.voicemail {
+        json["voicemail"] = json!({
+            "duration_seconds": voicemail.duration_seconds,
+            "recording_url": Route::TicketRecording { ticket: ticket.id.clone() }.path(),
+        });
+    }
+    json
 }

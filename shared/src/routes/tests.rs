@@ -22,7 +22,9 @@ fn every_route() -> Vec<Route> {
         Route::Login,
         Route::Logout,
         Route::Tickets,
+        Route::TicketRecording { ticket: crate::domain::TicketId::parse("01J00000000000000000000001").unwrap() },
         Route::Token,
+        Route::Presence,
         Route::BrowserCall,
         Route::PhoneCall,
         Route::HoldMusic { returning: false },
@@ -31,6 +33,10 @@ fn every_route() -> Vec<Route> {
         Route::DialColleague { agent: agent("agent1") },
         Route::ConferenceEvents { conference: call(2) },
         Route::AgentCallStatus { conference: call(3), agent: agent("agent_2") },
+        Route::VoicemailChoice { conference: call(4) },
+        Route::BackInLine { conference: call(4) },
+        Route::VoicemailDone { conference: call(4) },
+        Route::VoicemailRecorded { conference: call(4) },
     ]
 }
 

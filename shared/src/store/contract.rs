@@ -1,8 +1,10 @@
-//! The behaviour every `CallStore` must have. Each implementation instantiates the suite with
-//! `call_store_contract!(async { /* a fresh, empty store */ })`.
+//! The behaviour every storage port must have. Each implementation instantiates the suites
+//! with `call_store_contract!(async { /* a fresh, empty store */ })` and the like.
 
-use super::CallStore;
-use crate::domain::{AgentId, CALL_RECORD_TTL_SECONDS, CallSid, Conference};
+use super::{CallStore, Write};
+use crate::domain::{
+    AgentId, AgentState, Availability, CALL_RECORD_TTL_SECONDS, CallSid, Caller, CallerState, Conference, PhoneNumber,
+};
 
 pub fn sid(n: u8) -> CallSid {
     CallSid::parse(&format!("CA{n:032x}")).unwrap()
@@ -17,225 +19,185 @@ pub fn agent(id: &str) -> AgentId {
     AgentId::parse(id).unwrap()
 }
 
-pub fn conference(n: u8, now: i64) -> Conference {
-    Conference::new(sid(n), agent("agent1"), now)
-}
-
 pub const NOW: i64 = 1_800_000_000;
 
-pub async fn creates_a_conference_once(store: &dyn CallStore) {
-    let first = conference(1, NOW);
-    assert!(store.create_conference(&first).await.unwrap());
-    let retry = Conference::new(sid(1), agent("agent2"), NOW + 5);
-    assert!(!store.create_conference(&retry).await.unwrap(), "a retry must not create a second record");
-    assert_eq!(store.conference(&sid(1), NOW + 5).await.unwrap(), Some(first));
+/// Caller `n`, arrived at `now` (plus `n` milliseconds, so callers arrive in their order).
+pub fn caller(n: u8, now: i64) -> Conference {
+    let number = PhoneNumber::parse(&format!("+1555000{n:04}")).unwrap();
+    Conference::arriving(sid(n), Caller::Phone(number), now * 1000 + i64::from(n))
 }
 
-pub async fn a_new_conference_has_tried_its_first_agent_only(store: &dyn CallStore) {
-    let created = Conference::new(sid(1), agent("agent2"), NOW);
-    assert!(store.create_conference(&created).await.unwrap());
-    let stored = store.conference(&sid(1), NOW).await.unwrap().unwrap();
-    assert_eq!(
-        stored,
-        Conference {
-            id: sid(1),
-            first_agent: agent("agent2"),
-            tried: vec![agent("agent2")],
-            joined: vec![],
-            agent_calls: vec![],
-            created_at: NOW,
-            expires_at: NOW + CALL_RECORD_TTL_SECONDS,
-            chain_moved_at: NOW,
-            delivery: created.delivery.clone(),
-        }
-    );
+/// An agent who said they are available at `now`.
+pub fn available(id: &str, now: i64) -> AgentState {
+    let mut state = AgentState::new(agent(id));
+    state.say(Availability::Available, now * 1000);
+    state
 }
 
-pub async fn a_resent_creation_knows_the_conference_as_its_own(store: &dyn CallStore) {
-    // The SDK sends the very same write again when its reply was lost.
-    let first = conference(1, NOW);
-    assert!(store.create_conference(&first).await.unwrap());
-    assert!(store.create_conference(&first).await.unwrap(), "the write that landed is this delivery's own");
-    // Another delivery of the webhook (Twilio's retry) is not.
-    let retry = conference(1, NOW);
-    assert_ne!(retry.delivery, first.delivery, "each delivery has its own");
-    assert!(!store.create_conference(&retry).await.unwrap());
-    assert_eq!(store.conference(&sid(1), NOW).await.unwrap(), Some(first));
+async fn stored_caller(store: &dyn CallStore, n: u8, now: i64) -> Conference {
+    store.conference(&sid(n), now).await.unwrap().unwrap()
 }
 
-pub async fn the_chain_remembers_when_it_moved(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.try_next_agent(&sid(1), 1, &agent("agent2"), NOW + 25).await.unwrap());
-    let stored = store.conference(&sid(1), NOW + 30).await.unwrap().unwrap();
-    assert_eq!((stored.created_at, stored.chain_moved_at), (NOW, NOW + 25));
-    // A move refused changes nothing.
-    assert!(!store.try_next_agent(&sid(1), 1, &agent("agent3"), NOW + 40).await.unwrap());
-    assert_eq!(store.conference(&sid(1), NOW + 40).await.unwrap().unwrap().chain_moved_at, NOW + 25);
+async fn stored_agent(store: &dyn CallStore, id: &str, now: i64) -> AgentState {
+    store.agent_state(&agent(id), now).await.unwrap().unwrap()
 }
 
-pub async fn keeps_simultaneous_conferences_apart(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.create_conference(&conference(2, NOW)).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(2), NOW).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent2"), &agent_call(2), &sid(1), NOW).await.unwrap());
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), Some(sid(2)));
-    assert_eq!(store.conference_of_agent(&agent("agent2"), NOW).await.unwrap(), Some(sid(1)));
-    let one = store.conference(&sid(1), NOW).await.unwrap().unwrap();
-    let two = store.conference(&sid(2), NOW).await.unwrap().unwrap();
-    assert_eq!((one.id, one.joined), (sid(1), vec![agent("agent2")]));
-    assert_eq!((two.id, two.joined), (sid(2), vec![agent("agent1")]));
+pub async fn enqueues_a_caller_once(store: &dyn CallStore) {
+    let first = caller(1, NOW);
+    assert!(store.enqueue(&first).await.unwrap());
+    let retry = caller(1, NOW + 5);
+    assert!(!store.enqueue(&retry).await.unwrap(), "a retry must not create a second record");
+    let stored = stored_caller(store, 1, NOW).await;
+    assert_eq!(stored, Conference { version: stored.version, ..first });
+    assert!(stored.version > 0);
+    assert_eq!(stored.expires_at - stored.created_at, CALL_RECORD_TTL_SECONDS);
 }
 
-pub async fn an_agent_is_in_the_conference_joined_last(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.create_conference(&conference(2, NOW)).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), NOW).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(2), &sid(2), NOW + 60).await.unwrap());
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW + 61).await.unwrap(), Some(sid(2)));
+pub async fn a_resent_arrival_knows_the_record_as_its_own(store: &dyn CallStore) {
+    let first = caller(1, NOW);
+    assert!(store.enqueue(&first).await.unwrap());
+    assert!(store.enqueue(&first).await.unwrap(), "the same delivery's write, sent again");
 }
 
-pub async fn unknown_records_are_none(store: &dyn CallStore) {
+pub async fn unknown_and_expired_records_are_none(store: &dyn CallStore) {
     assert_eq!(store.conference(&sid(9), NOW).await.unwrap(), None);
-    assert_eq!(store.conference_of_agent(&agent("agent9"), NOW).await.unwrap(), None);
-    store.delete_conference(&sid(9)).await.unwrap();
-    assert_eq!(store.agent_left(&sid(9), &agent_call(1)).await.unwrap(), None);
-    assert_eq!(store.end_conference(&sid(9), NOW).await.unwrap(), None);
+    assert_eq!(store.agent_state(&agent("nobody"), NOW).await.unwrap(), None);
+    store.enqueue(&caller(1, NOW)).await.unwrap();
+    assert!(store.commit(&[Write::Agent(available("agent1", NOW))], NOW).await.unwrap());
+    let later = NOW + CALL_RECORD_TTL_SECONDS + 120;
+    assert_eq!(store.conference(&sid(1), later).await.unwrap(), None);
+    assert_eq!(store.agent_state(&agent("agent1"), later).await.unwrap(), None);
+    assert_eq!(store.waiting(10, later).await.unwrap(), []);
+    // An expired caller's id can be used again.
+    assert!(store.enqueue(&caller(1, later)).await.unwrap());
 }
 
-pub async fn changes_nothing_in_a_conference_that_is_gone(store: &dyn CallStore) {
-    assert!(!store.add_agent_call(&sid(9), &agent_call(1), NOW).await.unwrap());
-    assert!(!store.try_next_agent(&sid(9), 1, &agent("agent2"), NOW).await.unwrap());
-    assert!(!store.abandon_conference(&sid(9), 1, NOW).await.unwrap());
-    assert!(!store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(9), NOW).await.unwrap());
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), None);
-    // None of them brought a record into being.
-    assert_eq!(store.conference(&sid(9), NOW).await.unwrap(), None);
-    assert!(store.create_conference(&conference(9, NOW)).await.unwrap());
+pub async fn commits_only_over_the_version_read(store: &dyn CallStore) {
+    store.enqueue(&caller(1, NOW)).await.unwrap();
+    let read = stored_caller(store, 1, NOW).await;
+    let mut first = read.clone();
+    first.offer_voicemail(NOW);
+    let mut second = read.clone();
+    second.state = CallerState::Answered;
+    assert!(store.commit(&[Write::Caller(first)], NOW).await.unwrap());
+    assert!(!store.commit(&[Write::Caller(second)], NOW).await.unwrap(), "lost the race");
+    assert_eq!(stored_caller(store, 1, NOW).await.state, CallerState::Voicemail);
+
+    // A new agent state must not exist yet; a second creation loses.
+    assert!(store.commit(&[Write::Agent(available("agent1", NOW))], NOW).await.unwrap());
+    assert!(!store.commit(&[Write::Agent(available("agent1", NOW + 1))], NOW).await.unwrap());
 }
 
-pub async fn ignores_expired_records(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), NOW).await.unwrap());
-    let expiry = NOW + CALL_RECORD_TTL_SECONDS;
-    assert!(store.conference(&sid(1), expiry - 1).await.unwrap().is_some());
-    assert_eq!(store.conference(&sid(1), expiry).await.unwrap(), None);
-    assert_eq!(store.conference_of_agent(&agent("agent1"), expiry).await.unwrap(), None);
-    // An expired record that the TTL sweeper has not removed yet does not block a new one.
-    assert!(store.create_conference(&conference(1, expiry)).await.unwrap());
+pub async fn commits_all_or_nothing(store: &dyn CallStore) {
+    store.enqueue(&caller(1, NOW)).await.unwrap();
+    let read = stored_caller(store, 1, NOW).await;
+    assert!(store.commit(&[Write::Agent(available("agent1", NOW))], NOW).await.unwrap());
+    let mut offered = read.clone();
+    offered.offer_to(&agent("agent1"), NOW);
+    // agent1's state was read before it existed: stale, so the caller does not change either.
+    let mut stale = available("agent1", NOW);
+    stale.ring_for(&sid(1), NOW);
+    assert!(!store.commit(&[Write::Caller(offered.clone()), Write::Agent(stale)], NOW).await.unwrap());
+    assert_eq!(stored_caller(store, 1, NOW).await.state, CallerState::Waiting);
+
+    let mut ringing = stored_agent(store, "agent1", NOW).await;
+    ringing.ring_for(&sid(1), NOW);
+    assert!(store.commit(&[Write::Caller(offered), Write::Agent(ringing)], NOW).await.unwrap());
+    assert_eq!(stored_caller(store, 1, NOW).await.ringing, [agent("agent1")]);
+    assert_eq!(stored_agent(store, "agent1", NOW).await.ringing_for, Some(sid(1)));
 }
 
-pub async fn changes_nothing_in_an_expired_conference(store: &dyn CallStore) {
-    let created = conference(1, NOW);
-    assert!(store.create_conference(&created).await.unwrap());
-    let expiry = NOW + CALL_RECORD_TTL_SECONDS;
-    assert!(!store.add_agent_call(&sid(1), &agent_call(1), expiry).await.unwrap());
-    assert!(!store.try_next_agent(&sid(1), 1, &agent("agent2"), expiry).await.unwrap());
-    assert!(!store.abandon_conference(&sid(1), 1, expiry).await.unwrap());
-    assert!(!store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), expiry).await.unwrap());
-    assert_eq!(store.conference(&sid(1), expiry - 1).await.unwrap(), Some(created));
-    assert_eq!(store.end_conference(&sid(1), expiry).await.unwrap(), None, "expired: nothing to report");
-    assert_eq!(store.conference(&sid(1), expiry - 1).await.unwrap(), None, "but it is gone");
+pub async fn stores_every_field(store: &dyn CallStore) {
+    store.enqueue(&caller(1, NOW)).await.unwrap();
+    let mut changed = stored_caller(store, 1, NOW).await;
+    changed.caller = Caller::Browser("customer_abc".into());
+    changed.offer_to(&agent("agent2"), NOW + 1);
+    changed.placed(&agent_call(2), &agent("agent2"));
+    changed.answered(&agent("agent2"));
+    changed.ring(&agent("agent3"), NOW + 2);
+    changed.placed(&agent_call(3), &agent("agent3"));
+    changed.conference_sid = Some(format!("CF{}", "c".repeat(32)));
+    changed.moving_from = Some(format!("CF{}", "d".repeat(32)));
+    changed.announced_at = Some(NOW + 3);
+    changed.voicemail_offered_at = Some(NOW + 4);
+    assert!(store.commit(&[Write::Caller(changed.clone())], NOW).await.unwrap());
+    let stored = stored_caller(store, 1, NOW).await;
+    assert_eq!(stored, Conference { version: changed.version + 1, ..changed });
+
+    let mut state = available("agent2", NOW);
+    state.answered(&sid(1), NOW + 1);
+    state.missed_at = Some(NOW - 5);
+    assert!(store.commit(&[Write::Agent(state.clone())], NOW).await.unwrap());
+    assert_eq!(stored_agent(store, "agent2", NOW).await, AgentState { version: 1, ..state });
 }
 
-pub async fn deletes_a_conference_so_a_retry_can_create_it(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    store.delete_conference(&sid(1)).await.unwrap();
+pub async fn forgets_a_caller_only_over_the_version_read(store: &dyn CallStore) {
+    store.enqueue(&caller(1, NOW)).await.unwrap();
+    let read = stored_caller(store, 1, NOW).await;
+    let mut changed = read.clone();
+    changed.announced_at = Some(NOW);
+    assert!(store.commit(&[Write::Caller(changed)], NOW).await.unwrap());
+    assert!(!store.commit(&[Write::ForgetCaller(read)], NOW).await.unwrap());
+    let current = stored_caller(store, 1, NOW).await;
+    assert!(store.commit(&[Write::ForgetCaller(current)], NOW).await.unwrap());
     assert_eq!(store.conference(&sid(1), NOW).await.unwrap(), None);
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
+    assert!(store.enqueue(&caller(1, NOW)).await.unwrap(), "and the id is free again");
 }
 
-pub async fn remembers_each_agent_call_once(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    for call in [agent_call(2), agent_call(1), agent_call(2)] {
-        assert!(store.add_agent_call(&sid(1), &call, NOW).await.unwrap());
+pub async fn lists_waiting_callers_in_arrival_order(store: &dyn CallStore) {
+    for n in [3, 1, 2, 4] {
+        store.enqueue(&caller(n, NOW)).await.unwrap();
     }
-    let stored = store.conference(&sid(1), NOW).await.unwrap().unwrap();
-    assert_eq!(stored.agent_calls, [agent_call(1), agent_call(2)]);
-}
-
-pub async fn the_chain_moves_on_once_per_step(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.try_next_agent(&sid(1), 1, &agent("agent2"), NOW).await.unwrap());
-    // A duplicate callback saw the chain where it was before: it must not move it again.
-    assert!(!store.try_next_agent(&sid(1), 1, &agent("agent3"), NOW).await.unwrap());
-    assert!(!store.abandon_conference(&sid(1), 1, NOW).await.unwrap());
-    assert!(store.try_next_agent(&sid(1), 2, &agent("agent3"), NOW).await.unwrap());
-    let stored = store.conference(&sid(1), NOW).await.unwrap().unwrap();
-    assert_eq!(stored.tried, [agent("agent1"), agent("agent2"), agent("agent3")]);
-    assert_eq!(stored.first_agent, agent("agent1"));
-}
-
-pub async fn the_chain_stops_once_an_agent_joins(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), NOW).await.unwrap());
-    assert!(!store.try_next_agent(&sid(1), 1, &agent("agent2"), NOW).await.unwrap());
-    assert!(!store.abandon_conference(&sid(1), 1, NOW).await.unwrap());
-    let stored = store.conference(&sid(1), NOW).await.unwrap().unwrap();
-    assert_eq!((stored.tried, stored.joined), (vec![agent("agent1")], vec![agent("agent1")]));
-}
-
-pub async fn abandons_a_conference_once(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.try_next_agent(&sid(1), 1, &agent("agent2"), NOW).await.unwrap());
-    assert!(store.abandon_conference(&sid(1), 2, NOW).await.unwrap());
-    assert_eq!(store.conference(&sid(1), NOW).await.unwrap(), None);
-    assert!(!store.abandon_conference(&sid(1), 2, NOW).await.unwrap(), "only one caller apologises");
-}
-
-pub async fn records_who_joined(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    for (name, call) in [("agent2", agent_call(2)), ("agent1", agent_call(1)), ("agent2", agent_call(2))] {
-        assert!(store.record_agent_joined(&agent(name), &call, &sid(1), NOW).await.unwrap());
+    // Caller 4 is with an agent now: out of the line.
+    let mut answered = stored_caller(store, 4, NOW).await;
+    answered.answered(&agent("agent1"));
+    assert!(store.commit(&[Write::Caller(answered)], NOW).await.unwrap());
+    let ids = |callers: Vec<Conference>| callers.into_iter().map(|c| c.id).collect::<Vec<_>>();
+    assert_eq!(ids(store.waiting(10, NOW).await.unwrap()), [sid(1), sid(2), sid(3)]);
+    assert_eq!(ids(store.waiting(2, NOW).await.unwrap()), [sid(1), sid(2)]);
+    for (n, ahead) in [(1, 0), (2, 1), (3, 2)] {
+        assert_eq!(store.ahead_of(&stored_caller(store, n, NOW).await).await.unwrap(), ahead, "caller {n}");
     }
-    let stored = store.conference(&sid(1), NOW).await.unwrap().unwrap();
-    assert_eq!(stored.joined, [agent("agent1"), agent("agent2")]);
+    // Back in line, a caller keeps their place.
+    let mut back = stored_caller(store, 4, NOW).await;
+    back.requeue();
+    assert!(store.commit(&[Write::Caller(back)], NOW).await.unwrap());
+    assert_eq!(ids(store.waiting(10, NOW).await.unwrap()), [sid(1), sid(2), sid(3), sid(4)]);
+    let mut first_back = stored_caller(store, 1, NOW).await;
+    first_back.offer_voicemail(NOW);
+    assert!(store.commit(&[Write::Caller(first_back)], NOW).await.unwrap());
+    assert_eq!(store.ahead_of(&stored_caller(store, 2, NOW).await).await.unwrap(), 0);
 }
 
-pub async fn an_agent_who_left_is_in_no_call(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), NOW).await.unwrap());
-    // The customer's own call leaving is no agent's.
-    assert_eq!(store.agent_left(&sid(1), &sid(1)).await.unwrap(), None);
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), Some(sid(1)));
-    assert_eq!(store.agent_left(&sid(1), &agent_call(1)).await.unwrap(), Some(agent("agent1")));
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), None);
-    // Again, as a duplicate callback would: no harm.
-    assert_eq!(store.agent_left(&sid(1), &agent_call(1)).await.unwrap(), Some(agent("agent1")));
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW).await.unwrap(), None);
+pub async fn lists_free_agents_idle_longest_first(store: &dyn CallStore) {
+    for (id, at) in [("agent3", NOW + 1), ("agent1", NOW + 3), ("agent2", NOW + 2), ("agent4", NOW)] {
+        assert!(store.commit(&[Write::Agent(available(id, at))], NOW).await.unwrap());
+    }
+    let mut away = stored_agent(store, "agent4", NOW).await;
+    away.say(Availability::Away, NOW * 1000);
+    let mut ringing = stored_agent(store, "agent2", NOW).await;
+    ringing.ring_for(&sid(1), NOW);
+    assert!(store.commit(&[Write::Agent(away), Write::Agent(ringing)], NOW).await.unwrap());
+    let ids = |agents: Vec<AgentState>| agents.into_iter().map(|a| a.agent.to_string()).collect::<Vec<_>>();
+    assert_eq!(ids(store.available_agents(10, NOW).await.unwrap()), ["agent3", "agent1"]);
+    assert_eq!(ids(store.available_agents(1, NOW).await.unwrap()), ["agent3"]);
+    let mut free_again = stored_agent(store, "agent2", NOW).await;
+    free_again.ring_ended(false, (NOW + 10) * 1000);
+    assert!(store.commit(&[Write::Agent(free_again)], NOW).await.unwrap());
+    assert_eq!(ids(store.available_agents(10, NOW).await.unwrap()), ["agent3", "agent1", "agent2"]);
 }
 
-pub async fn leaving_an_old_conference_keeps_the_newer_one(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.create_conference(&conference(2, NOW)).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), NOW).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(2), &sid(2), NOW + 60).await.unwrap());
-    // The first call's leave arrives late.
-    assert_eq!(store.agent_left(&sid(1), &agent_call(1)).await.unwrap(), Some(agent("agent1")));
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW + 61).await.unwrap(), Some(sid(2)));
-}
-
-pub async fn ending_a_conference_forgets_everything_about_it(store: &dyn CallStore) {
-    assert!(store.create_conference(&conference(1, NOW)).await.unwrap());
-    assert!(store.create_conference(&conference(2, NOW)).await.unwrap());
-    assert!(store.add_agent_call(&sid(1), &agent_call(1), NOW).await.unwrap());
-    assert!(store.add_agent_call(&sid(1), &agent_call(2), NOW).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent1"), &agent_call(1), &sid(1), NOW).await.unwrap());
-    assert!(store.record_agent_joined(&agent("agent2"), &agent_call(2), &sid(1), NOW).await.unwrap());
-    // agent2 has moved on to another customer already.
-    assert!(store.record_agent_joined(&agent("agent2"), &agent_call(3), &sid(2), NOW + 1).await.unwrap());
-
-    let ended = store.end_conference(&sid(1), NOW + 2).await.unwrap().unwrap();
-    assert_eq!(ended.agent_calls, [agent_call(1), agent_call(2)]);
-    assert_eq!(ended.joined, [agent("agent1"), agent("agent2")]);
-    assert_eq!(store.conference(&sid(1), NOW + 2).await.unwrap(), None);
-    assert_eq!(store.conference_of_agent(&agent("agent1"), NOW + 2).await.unwrap(), None);
-    assert_eq!(store.conference_of_agent(&agent("agent2"), NOW + 2).await.unwrap(), Some(sid(2)));
-    assert_eq!(store.agent_left(&sid(1), &agent_call(1)).await.unwrap(), None, "its participants are gone");
-    assert!(store.conference(&sid(2), NOW + 2).await.unwrap().is_some());
-
-    // Twilio sends conference-end twice, or a leave after the end: nothing left to change.
-    assert_eq!(store.end_conference(&sid(1), NOW + 3).await.unwrap(), None);
-    assert_eq!(store.conference_of_agent(&agent("agent2"), NOW + 3).await.unwrap(), Some(sid(2)));
+pub async fn lists_the_agents_whose_presence_holds(store: &dyn CallStore) {
+    for (id, at) in [("agent1", NOW), ("agent2", NOW - 60), ("agent3", NOW - 200)] {
+        assert!(store.commit(&[Write::Agent(available(id, at))], NOW).await.unwrap());
+    }
+    let mut busy_away = stored_agent(store, "agent1", NOW).await;
+    busy_away.answered(&sid(1), NOW);
+    busy_away.say(Availability::Away, NOW * 1000);
+    assert!(store.commit(&[Write::Agent(busy_away)], NOW).await.unwrap());
+    let ids = |agents: Vec<AgentState>| agents.into_iter().map(|a| a.agent.to_string()).collect::<Vec<_>>();
+    // agent3's lease ran out 110 s ago; away and busy agents are online.
+    assert_eq!(ids(store.online_agents(NOW).await.unwrap()), ["agent2", "agent1"]);
 }
 
 macro_rules! call_store_contract {
@@ -253,32 +215,23 @@ macro_rules! call_store_contract {
                 };
             }
 
-            case!(creates_a_conference_once);
-            case!(a_new_conference_has_tried_its_first_agent_only);
-            case!(a_resent_creation_knows_the_conference_as_its_own);
-            case!(the_chain_remembers_when_it_moved);
-            case!(keeps_simultaneous_conferences_apart);
-            case!(an_agent_is_in_the_conference_joined_last);
-            case!(unknown_records_are_none);
-            case!(changes_nothing_in_a_conference_that_is_gone);
-            case!(ignores_expired_records);
-            case!(changes_nothing_in_an_expired_conference);
-            case!(deletes_a_conference_so_a_retry_can_create_it);
-            case!(remembers_each_agent_call_once);
-            case!(the_chain_moves_on_once_per_step);
-            case!(the_chain_stops_once_an_agent_joins);
-            case!(abandons_a_conference_once);
-            case!(records_who_joined);
-            case!(an_agent_who_left_is_in_no_call);
-            case!(leaving_an_old_conference_keeps_the_newer_one);
-            case!(ending_a_conference_forgets_everything_about_it);
+            case!(enqueues_a_caller_once);
+            case!(a_resent_arrival_knows_the_record_as_its_own);
+            case!(unknown_and_expired_records_are_none);
+            case!(commits_only_over_the_version_read);
+            case!(commits_all_or_nothing);
+            case!(stores_every_field);
+            case!(forgets_a_caller_only_over_the_version_read);
+            case!(lists_waiting_callers_in_arrival_order);
+            case!(lists_free_agents_idle_longest_first);
+            case!(lists_the_agents_whose_presence_holds);
         }
     };
 }
 pub(crate) use call_store_contract;
 
 pub mod tickets {
-    use crate::domain::{PhoneNumber, Ticket, TicketId};
+    use crate::domain::{PhoneNumber, Ticket, TicketId, Voicemail};
     use crate::store::TicketStore;
 
     pub fn ticket(n: u8) -> Ticket {
@@ -286,9 +239,23 @@ pub mod tickets {
             // Fixed ids, ordered by n, so a fixture compares equal to itself.
             id: TicketId::parse(&format!("01J{n:023}")).unwrap(),
             name: format!("Customer {n}"),
-            phone_number: PhoneNumber::parse(&format!("+1555000{n:04}")).unwrap(),
+            phone_number: PhoneNumber::parse(&format!("+1555000{n:04}")).ok(),
             description: format!("Problem {n}: the mallet's head came off & \"won't\" go back <on>."),
             created_at: "2027-01-15T08:00:00Z".into(),
+            customer: None,
+            voicemail: None,
+        }
+    }
+
+    /// A browser caller's voicemail: no number, their identity, the recording.
+    pub fn voicemail(n: u8) -> Ticket {
+        Ticket {
+            name: "Browser caller".into(),
+            phone_number: None,
+            description: "Voicemail".into(),
+            customer: Some(format!("customer_{n:016x}")),
+            voicemail: Some(Voicemail { recording_sid: format!("RE{n:032x}"), duration_seconds: 42 }),
+            ..ticket(n)
         }
     }
 
@@ -297,10 +264,22 @@ pub mod tickets {
     }
 
     pub async fn stores_and_returns_tickets_unchanged(store: &dyn TicketStore) {
-        store.create_ticket(&ticket(1)).await.unwrap();
+        assert!(store.create_ticket(&ticket(1)).await.unwrap());
+        assert!(store.create_ticket(&voicemail(2)).await.unwrap());
         let page = store.list_tickets(10, None).await.unwrap();
-        assert_eq!(page.tickets, [ticket(1)]);
+        assert_eq!(page.tickets, [voicemail(2), ticket(1)]);
         assert_eq!(page.next_after, None);
+        assert_eq!(store.ticket(&ticket(1).id).await.unwrap(), Some(ticket(1)));
+        assert_eq!(store.ticket(&voicemail(2).id).await.unwrap(), Some(voicemail(2)));
+        assert_eq!(store.ticket(&ticket(3).id).await.unwrap(), None);
+    }
+
+    pub async fn never_overwrites_a_ticket(store: &dyn TicketStore) {
+        assert!(store.create_ticket(&voicemail(1)).await.unwrap());
+        let again = Ticket { name: "Someone else".into(), ..voicemail(1) };
+        assert!(!store.create_ticket(&again).await.unwrap(), "another ticket under its id");
+        assert!(store.create_ticket(&voicemail(1)).await.unwrap(), "the same ticket: its write resent");
+        assert_eq!(store.ticket(&voicemail(1).id).await.unwrap(), Some(voicemail(1)));
     }
 
     pub async fn lists_newest_first_in_pages(store: &dyn TicketStore) {
@@ -328,7 +307,8 @@ pub mod tickets {
     pub async fn finds_tickets_by_phone_number(store: &dyn TicketStore) {
         store.create_ticket(&ticket(1)).await.unwrap();
         store.create_ticket(&ticket(2)).await.unwrap();
-        assert!(store.has_ticket_for(&ticket(2).phone_number).await.unwrap());
+        store.create_ticket(&voicemail(3)).await.unwrap();
+        assert!(store.has_ticket_for(ticket(2).phone_number.as_ref().unwrap()).await.unwrap());
         assert!(!store.has_ticket_for(&PhoneNumber::parse("+15559999999").unwrap()).await.unwrap());
     }
 }
@@ -349,6 +329,7 @@ macro_rules! ticket_store_contract {
         ticket_case!(lists_newest_first_in_pages);
         ticket_case!(an_empty_store_lists_nothing);
         ticket_case!(finds_tickets_by_phone_number);
+        ticket_case!(never_overwrites_a_ticket);
     };
 }
 pub(crate) use ticket_store_contract;

@@ -3,8 +3,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AgentStore, CallStore, StoreError, TicketPage, TicketStore};
-use crate::domain::{Agent, CALL_RECORD_TTL_SECONDS, Conference, LOGIN_LOCKOUT_SECONDS};
+use super::{AgentStore, CallStore, StoreError, TicketPage, TicketStore, Write};
+use crate::domain::{Agent, AgentState, CallerState, Conference, LOGIN_LOCKOUT_SECONDS};
 use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 use crate::secret::Secret;
 
@@ -12,49 +12,65 @@ use crate::secret::Secret;
 /// `failing()` builds one whose every operation fails, to exercise fault paths.
 #[derive(Debug, Default)]
 pub struct MemoryCallStore {
-    state: Mutex<State>,
+    state: Mutex<Calls>,
     failing: bool,
-    /// Every conference write lands but its reply is lost, so it is sent again, as the SDK does.
+    /// Every caller's arrival lands but its reply is lost, so it is sent again, as the SDK does.
     losing_replies: bool,
 }
 
 #[derive(Debug, Default)]
-struct State {
-    conferences: HashMap<CallSid, Conference>,
-    /// (conference, agent) → the agent's call, and when the entry expires.
-    participants: HashMap<(CallSid, AgentId), (CallSid, i64)>,
-    agents: HashMap<AgentId, (CallSid, i64)>,
+struct Calls {
+    callers: HashMap<CallSid, Conference>,
+    /// An agent's state, and when the record expires.
+    agents: HashMap<AgentId, (AgentState, i64)>,
 }
 
-impl State {
-    /// The conference, if it is live at `now` and its chain stands where the caller saw it.
-    fn chain_at(&mut self, id: &CallSid, tried_so_far: usize, now: i64) -> Option<&mut Conference> {
-        self.conferences
-            .get_mut(id)
-            .filter(|c| c.expires_at > now && c.tried.len() == tried_so_far && c.joined.is_empty())
+impl Calls {
+    fn live_caller(&self, id: &CallSid, now: i64) -> Option<&Conference> {
+        self.callers.get(id).filter(|caller| caller.expires_at > now)
     }
 
-    fn create_conference(&mut self, conference: &Conference) -> bool {
-        match self.conferences.get(&conference.id).filter(|c| c.expires_at > conference.created_at) {
-            Some(existing) => existing.delivery == conference.delivery,
+    fn live_agent(&self, agent: &AgentId, now: i64) -> Option<&AgentState> {
+        self.agents.get(agent).filter(|(_, expires_at)| *expires_at > now).map(|(state, _)| state)
+    }
+
+    fn enqueue(&mut self, caller: &Conference) -> bool {
+        match self.live_caller(&caller.id, caller.created_at) {
+            Some(existing) => existing.delivery == caller.delivery,
             None => {
-                self.conferences.insert(conference.id.clone(), conference.clone());
+                self.callers.insert(caller.id.clone(), Conference { version: 1, ..caller.clone() });
                 true
             }
         }
     }
 
-    /// Forgets `agent`'s current conference only if it is still `conference`.
-    fn forget_agent_in(&mut self, agent: &AgentId, conference: &CallSid) {
-        if self.agents.get(agent).is_some_and(|(current, _)| current == conference) {
-            self.agents.remove(agent);
-        }
+    /// Whether `write` is over the version stored now; an expired record is no record.
+    fn holds(&self, write: &Write, now: i64) -> bool {
+        let stored = match write {
+            Write::Caller(caller) | Write::ForgetCaller(caller) => self.live_caller(&caller.id, now).map(|c| c.version),
+            Write::Agent(state) => self.live_agent(&state.agent, now).map(|a| a.version),
+        };
+        let expected = match write {
+            Write::Caller(caller) | Write::ForgetCaller(caller) => caller.version,
+            Write::Agent(state) => state.version,
+        };
+        stored.unwrap_or(0) == expected
     }
-}
 
-fn insert_sorted<T: Ord>(items: &mut Vec<T>, item: T) {
-    if let Err(position) = items.binary_search(&item) {
-        items.insert(position, item);
+    fn apply(&mut self, write: &Write) {
+        match write {
+            Write::Caller(caller) => {
+                self.callers.insert(caller.id.clone(), Conference { version: caller.version + 1, ..caller.clone() });
+            }
+            Write::ForgetCaller(caller) => {
+                self.callers.remove(&caller.id);
+            }
+            Write::Agent(state) => {
+                let stored = AgentState { version: state.version + 1, ..state.clone() };
+                let expires_at = stored.expires_at();
+                self.agents.insert(state.agent.clone(), (stored, expires_at));
+            }
+        }
     }
 }
 
@@ -71,13 +87,13 @@ impl MemoryCallStore {
         Self { failing: true, ..Self::default() }
     }
 
-    /// A store whose conference creations land but lose their reply, so each is sent a second
+    /// A store whose callers' arrivals land but lose their reply, so each is sent a second
     /// time, as the AWS SDK retries a write whose answer never came.
     pub fn losing_replies() -> Self {
         Self { losing_replies: true, ..Self::default() }
     }
 
-    fn state(&self) -> Result<MutexGuard<'_, State>, StoreError> {
+    fn state(&self) -> Result<MutexGuard<'_, Calls>, StoreError> {
         if self.failing {
             return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
         }
@@ -85,126 +101,95 @@ impl MemoryCallStore {
         Ok(self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
     }
 
-    /// Agents recorded as participants of `conference`, for assertions in tests.
-    pub fn participants(&self, conference: &CallSid) -> Vec<AgentId> {
-        let Ok(state) = self.state() else {
-            return Vec::new();
-        };
-        let mut agents: Vec<AgentId> =
-            state.participants.keys().filter(|(c, _)| c == conference).map(|(_, a)| a.clone()).collect();
-        agents.sort();
-        agents
-    }
-
-    /// Every stored conference id, for assertions in tests.
+    /// Every stored caller's id, for assertions in tests.
     pub fn conference_ids(&self) -> Vec<CallSid> {
         let Ok(state) = self.state() else {
             return Vec::new();
         };
-        let mut ids: Vec<CallSid> = state.conferences.keys().cloned().collect();
+        let mut ids: Vec<CallSid> = state.callers.keys().cloned().collect();
         ids.sort();
         ids
+    }
+
+    /// The agents in a caller's call, for assertions in tests.
+    pub fn participants(&self, conference: &CallSid) -> Vec<AgentId> {
+        let Ok(state) = self.state() else {
+            return Vec::new();
+        };
+        state.callers.get(conference).map(|caller| caller.joined.clone()).unwrap_or_default()
     }
 }
 
 #[async_trait]
 impl CallStore for MemoryCallStore {
-    async fn create_conference(&self, conference: &Conference) -> Result<bool, StoreError> {
+    async fn enqueue(&self, caller: &Conference) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        let mut created = state.create_conference(conference);
+        let created = state.enqueue(caller);
         if self.losing_replies {
-            created = state.create_conference(conference);
+            return Ok(state.enqueue(caller));
         }
         Ok(created)
     }
 
     async fn conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError> {
-        Ok(self.state()?.conferences.get(id).filter(|c| c.expires_at > now).cloned())
+        Ok(self.state()?.live_caller(id, now).cloned())
     }
 
-    async fn delete_conference(&self, id: &CallSid) -> Result<(), StoreError> {
-        self.state()?.conferences.remove(id);
-        Ok(())
+    async fn agent_state(&self, agent: &AgentId, now: i64) -> Result<Option<AgentState>, StoreError> {
+        Ok(self.state()?.live_agent(agent, now).cloned())
     }
 
-    async fn add_agent_call(&self, id: &CallSid, call: &CallSid, now: i64) -> Result<bool, StoreError> {
+    async fn commit(&self, writes: &[Write], now: i64) -> Result<bool, StoreError> {
         let mut state = self.state()?;
-        let Some(conference) = state.conferences.get_mut(id).filter(|c| c.expires_at > now) else {
-            return Ok(false);
-        };
-        insert_sorted(&mut conference.agent_calls, call.clone());
-        Ok(true)
-    }
-
-    async fn try_next_agent(
-        &self,
-        id: &CallSid,
-        tried_so_far: usize,
-        next: &AgentId,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        let Some(conference) = state.chain_at(id, tried_so_far, now) else {
-            return Ok(false);
-        };
-        conference.tried.push(next.clone());
-        conference.chain_moved_at = now;
-        Ok(true)
-    }
-
-    async fn abandon_conference(&self, id: &CallSid, tried_so_far: usize, now: i64) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        if state.chain_at(id, tried_so_far, now).is_none() {
+        if !writes.iter().all(|write| state.holds(write, now)) {
             return Ok(false);
         }
-        state.conferences.remove(id);
+        for write in writes {
+            state.apply(write);
+        }
         Ok(true)
     }
 
-    async fn record_agent_joined(
-        &self,
-        agent: &AgentId,
-        call: &CallSid,
-        conference: &CallSid,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let mut state = self.state()?;
-        let Some(record) = state.conferences.get_mut(conference).filter(|c| c.expires_at > now) else {
-            return Ok(false);
-        };
-        insert_sorted(&mut record.joined, agent.clone());
-        let expires_at = now + CALL_RECORD_TTL_SECONDS;
-        state.participants.insert((conference.clone(), agent.clone()), (call.clone(), expires_at));
-        state.agents.insert(agent.clone(), (conference.clone(), expires_at));
-        Ok(true)
+    async fn waiting(&self, limit: u32, now: i64) -> Result<Vec<Conference>, StoreError> {
+        let state = self.state()?;
+        let mut waiting: Vec<&Conference> = state
+            .callers
+            .values()
+            .filter(|caller| caller.state == CallerState::Waiting && caller.expires_at > now)
+            .collect();
+        waiting.sort_by_key(|caller| caller.queue_key());
+        Ok(waiting.into_iter().take(limit as usize).cloned().collect())
     }
 
-    async fn conference_of_agent(&self, agent: &AgentId, now: i64) -> Result<Option<CallSid>, StoreError> {
-        Ok(self.state()?.agents.get(agent).filter(|(_, expires_at)| *expires_at > now).map(|(c, _)| c.clone()))
+    async fn ahead_of(&self, caller: &Conference) -> Result<u32, StoreError> {
+        let state = self.state()?;
+        let key = caller.queue_key();
+        let ahead = state
+            .callers
+            .values()
+            .filter(|other| other.state == CallerState::Waiting && other.queue_key() < key)
+            .count();
+        Ok(u32::try_from(ahead).unwrap_or(u32::MAX))
     }
 
-    async fn agent_left(&self, conference: &CallSid, call: &CallSid) -> Result<Option<AgentId>, StoreError> {
-        let mut state = self.state()?;
-        let agent = state
-            .participants
-            .iter()
-            .find(|((c, _), (agent_call, _))| c == conference && agent_call == call)
-            .map(|((_, agent), _)| agent.clone());
-        if let Some(agent) = &agent {
-            state.forget_agent_in(agent, conference);
-        }
-        Ok(agent)
+    async fn online_agents(&self, now: i64) -> Result<Vec<AgentState>, StoreError> {
+        let state = self.state()?;
+        let mut online: Vec<AgentState> =
+            state.agents.values().map(|(agent, _)| agent).filter(|agent| agent.lease_until > now).cloned().collect();
+        online.sort_by_key(|agent| agent.lease_until);
+        Ok(online)
     }
 
-    async fn end_conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError> {
-        let mut state = self.state()?;
-        let record = state.conferences.remove(id).filter(|c| c.expires_at > now);
-        let agents: Vec<AgentId> = state.participants.keys().filter(|(c, _)| c == id).map(|(_, a)| a.clone()).collect();
-        for agent in agents {
-            state.forget_agent_in(&agent, id);
-            state.participants.remove(&(id.clone(), agent));
-        }
-        Ok(record)
+    async fn available_agents(&self, limit: u32, now: i64) -> Result<Vec<AgentState>, StoreError> {
+        let state = self.state()?;
+        let mut pool: Vec<&AgentState> = state
+            .agents
+            .values()
+            .filter(|(agent, expires_at)| agent.in_pool() && *expires_at > now)
+            .map(|(agent, _)| agent)
+            .collect();
+        pool.sort_by_key(|agent| agent.pool_key());
+        Ok(pool.into_iter().take(limit as usize).cloned().collect())
     }
 }
 
@@ -242,9 +227,17 @@ impl MemoryTicketStore {
 
 #[async_trait]
 impl TicketStore for MemoryTicketStore {
-    async fn create_ticket(&self, ticket: &Ticket) -> Result<(), StoreError> {
-        self.tickets()?.insert(ticket.id.clone(), ticket.clone());
-        Ok(())
+    async fn create_ticket(&self, ticket: &Ticket) -> Result<bool, StoreError> {
+        let mut tickets = self.tickets()?;
+        if let Some(existing) = tickets.get(&ticket.id) {
+            return Ok(existing == ticket);
+        }
+        tickets.insert(ticket.id.clone(), ticket.clone());
+        Ok(true)
+    }
+
+    async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
+        Ok(self.tickets()?.get(id).cloned())
     }
 
     async fn list_tickets(&self, limit: u32, after: Option<&TicketId>) -> Result<TicketPage, StoreError> {
@@ -258,18 +251,18 @@ impl TicketStore for MemoryTicketStore {
     }
 
     async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError> {
-        Ok(self.tickets()?.values().any(|t| t.phone_number == *phone_number))
+        Ok(self.tickets()?.values().any(|t| t.phone_number.as_ref() == Some(phone_number)))
     }
 }
 
 #[derive(Debug, Default)]
 pub struct MemoryAgentStore {
-    state: Mutex<AgentState>,
+    state: Mutex<Agents>,
     failing: bool,
 }
 
 #[derive(Debug, Default)]
-struct AgentState {
+struct Agents {
     agents: std::collections::BTreeMap<AgentId, Agent>,
     /// Agent id → failed sign-ins and when they expire.
     login_failures: HashMap<AgentId, (u32, i64)>,
@@ -284,7 +277,7 @@ impl MemoryAgentStore {
         Self { failing: true, ..Self::default() }
     }
 
-    fn state(&self) -> Result<MutexGuard<'_, AgentState>, StoreError> {
+    fn state(&self) -> Result<MutexGuard<'_, Agents>, StoreError> {
         if self.failing {
             return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
         }
@@ -372,15 +365,15 @@ mod tests {
     #[tokio::test]
     async fn a_failing_store_fails_every_operation() {
         let store = MemoryCallStore::failing();
-        let sid = CallSid::parse("CA0123456789abcdef0123456789abcdef").unwrap();
+        let caller = contract::caller(1, contract::NOW);
         let agent = AgentId::parse("agent1").unwrap();
-        assert!(store.conference(&sid, 0).await.is_err());
-        assert!(store.delete_conference(&sid).await.is_err());
-        assert!(store.add_agent_call(&sid, &sid, 0).await.is_err());
-        assert!(store.try_next_agent(&sid, 1, &agent, 0).await.is_err());
-        assert!(store.abandon_conference(&sid, 1, 0).await.is_err());
-        assert!(store.record_agent_joined(&agent, &sid, &sid, 0).await.is_err());
-        assert!(store.agent_left(&sid, &sid).await.is_err());
-        assert!(store.end_conference(&sid, 0).await.is_err());
+        assert!(store.enqueue(&caller).await.is_err());
+        assert!(store.conference(&caller.id, 0).await.is_err());
+        assert!(store.agent_state(&agent, 0).await.is_err());
+        assert!(store.commit(&[Write::Caller(caller.clone())], 0).await.is_err());
+        assert!(store.waiting(10, 0).await.is_err());
+        assert!(store.ahead_of(&caller).await.is_err());
+        assert!(store.available_agents(10, 0).await.is_err());
+        assert!(store.online_agents(0).await.is_err());
     }
 }

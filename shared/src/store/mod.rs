@@ -8,7 +8,7 @@ pub mod memory;
 
 use async_trait::async_trait;
 
-use crate::domain::{Agent, AgentId, CallSid, Conference, PhoneNumber, Ticket, TicketId};
+use crate::domain::{Agent, AgentId, AgentState, CallSid, Conference, PhoneNumber, Ticket, TicketId};
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -19,67 +19,53 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Twilio delivers webhooks and status callbacks more than once and out of order, so every
-/// change here is conditional or idempotent: a repeated call changes nothing, and a `bool`
-/// result tells the one caller that made the change apart from the others.
+/// A record to store, only if it is still at the version it was read at (`version`; 0 for a
+/// record that must not exist yet). The store writes it at the next version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    Caller(Conference),
+    Agent(AgentState),
+    /// The caller's record goes: their call is over.
+    ForgetCaller(Conference),
+}
+
+/// The live state of calls and agents: each caller's place in the queue and their conference,
+/// each agent's presence and call. Twilio delivers webhooks and status callbacks more than once
+/// and out of order, and two functions may route at once, so every change is read, decided,
+/// then committed only over what was read (`commit`); a change that lost a race is decided
+/// again over what won.
 #[async_trait]
 pub trait CallStore: Send + Sync {
-    /// Stores a new conference. `Ok(false)` when a live conference with that id exists already,
-    /// written by another delivery: that is how a webhook that Twilio retries is recognised.
-    /// `Ok(true)` when this call created it, including when the record found carries this
-    /// conference's own `delivery`: the write landed, its reply was lost, and the retry met it.
-    async fn create_conference(&self, conference: &Conference) -> Result<bool, StoreError>;
+    /// Records a caller who arrived. `Ok(false)` when a live record with that id exists
+    /// already, written by another delivery: that is how a webhook that Twilio retries is
+    /// recognised. `Ok(true)` when this call created it, including when the record found carries
+    /// this caller's own `delivery`: the write landed, its reply was lost, and the retry met it.
+    async fn enqueue(&self, caller: &Conference) -> Result<bool, StoreError>;
 
-    /// The conference, unless it does not exist or has expired at `now`.
+    /// The caller's record, unless it does not exist or has expired at `now`.
     async fn conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError>;
 
-    /// Forgets a conference whose first agent could not be dialed, so a retry can try again.
-    async fn delete_conference(&self, id: &CallSid) -> Result<(), StoreError>;
+    /// The agent's live state, if they ever had one that has not expired at `now`.
+    async fn agent_state(&self, agent: &AgentId, now: i64) -> Result<Option<AgentState>, StoreError>;
 
-    /// Remembers a call placed to an agent for this conference. `Ok(false)`, and nothing is
-    /// stored, when the conference is gone or expired: the call should then be canceled.
-    async fn add_agent_call(&self, id: &CallSid, call: &CallSid, now: i64) -> Result<bool, StoreError>;
+    /// Applies `writes` together, each only over the version it was read at (a record that has
+    /// expired at `now` counts as not there). `Ok(false)`, and nothing written, when any of them
+    /// changed in between.
+    async fn commit(&self, writes: &[Write], now: i64) -> Result<bool, StoreError>;
 
-    /// Moves the first-responder chain on to `next` (and `chain_moved_at` to `now`), only if it
-    /// still stands where the caller saw it: the conference is live at `now`, `tried` has
-    /// `tried_so_far` entries and nobody has joined. `Ok(true)` for the one caller whose change it was; a duplicate callback gets
-    /// `Ok(false)` and must not dial.
-    async fn try_next_agent(
-        &self,
-        id: &CallSid,
-        tried_so_far: usize,
-        next: &AgentId,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    /// Up to `limit` callers waiting in line, longest waiting first (from an index: a caller who
+    /// stopped waiting a moment ago may still be among them; `commit` is what decides).
+    async fn waiting(&self, limit: u32, now: i64) -> Result<Vec<Conference>, StoreError>;
 
-    /// Forgets a conference whose chain has run out of agents, under the same conditions as
-    /// `try_next_agent`. `Ok(true)` for the one caller who removed it, and so must tell the
-    /// customer.
-    async fn abandon_conference(&self, id: &CallSid, tried_so_far: usize, now: i64) -> Result<bool, StoreError>;
+    /// How many callers wait ahead of `caller`.
+    async fn ahead_of(&self, caller: &Conference) -> Result<u32, StoreError>;
 
-    /// Records that `agent`, on its call `call`, has joined `conference`: the conference's
-    /// participant entry, the agent's current conference, and `joined` on the conference,
-    /// together. `Ok(false)`, and nothing is recorded, when the conference is gone or expired.
-    async fn record_agent_joined(
-        &self,
-        agent: &AgentId,
-        call: &CallSid,
-        conference: &CallSid,
-        now: i64,
-    ) -> Result<bool, StoreError>;
+    /// Every agent whose presence holds at `now` (a small team: one page).
+    async fn online_agents(&self, now: i64) -> Result<Vec<AgentState>, StoreError>;
 
-    /// The conference `agent` most recently joined, unless that record has expired at `now`
-    /// or the agent has left it since.
-    async fn conference_of_agent(&self, agent: &AgentId, now: i64) -> Result<Option<CallSid>, StoreError>;
-
-    /// The participant on `call` left `conference`. If it is an agent, that agent is no longer
-    /// in a call, unless they are in another conference by now. Returns the agent, if any.
-    async fn agent_left(&self, conference: &CallSid, call: &CallSid) -> Result<Option<AgentId>, StoreError>;
-
-    /// The conference is over: forgets its record, its participants, and the current
-    /// conference of every agent that still points to it (an agent in a newer call keeps
-    /// theirs). Returns the record as it was, unless it was already gone or expired at `now`.
-    async fn end_conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError>;
+    /// Up to `limit` agents who said they are available and are on no call, idle longest
+    /// first; whether their lease still holds is for the caller to check.
+    async fn available_agents(&self, limit: u32, now: i64) -> Result<Vec<AgentState>, StoreError>;
 }
 
 /// One page of tickets, newest first, and where the next page starts if there is one.
@@ -92,8 +78,14 @@ pub struct TicketPage {
 
 #[async_trait]
 pub trait TicketStore: Send + Sync {
-    /// Stores a new ticket; returns only once it is durably stored.
-    async fn create_ticket(&self, ticket: &Ticket) -> Result<(), StoreError>;
+    /// Stores a new ticket; returns only once it is durably stored. `Ok(false)`, and nothing
+    /// written, when another ticket with that id exists already: a ticket is never overwritten.
+    /// `Ok(true)` when the one there is this very ticket (a write resent after its reply was
+    /// lost, or a retried callback).
+    async fn create_ticket(&self, ticket: &Ticket) -> Result<bool, StoreError>;
+
+    /// The ticket with this id.
+    async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
 
     /// Up to `limit` tickets, newest first, starting after `after` (exclusive).
     async fn list_tickets(&self, limit: u32, after: Option<&TicketId>) -> Result<TicketPage, StoreError>;

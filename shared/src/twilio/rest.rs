@@ -40,13 +40,23 @@ pub enum CallUpdate {
     Twiml(String),
 }
 
-/// The port through which handlers place and steer calls; the REST client in production, fakes
-/// in tests.
+/// A recording's audio, as Twilio serves it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    pub content_type: String,
+    pub audio: Vec<u8>,
+}
+
+/// The port through which handlers place and steer calls and fetch what callers recorded; the
+/// REST client in production, fakes in tests.
 #[async_trait]
 pub trait Dialer: Send + Sync {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError>;
 
     async fn update_call(&self, call: &CallSid, update: &CallUpdate) -> Result<(), TwilioError>;
+
+    /// The MP3 of recording `recording_sid` (`RE…`).
+    async fn recording(&self, recording_sid: &str) -> Result<Recording, TwilioError>;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,16 +177,7 @@ impl TwilioRestClient {
             .send()
             .await
             .map_err(TwilioError::Transport)?;
-        if response.status().is_success() {
-            return Ok(response);
-        }
-        let status = response.status().as_u16();
-        let document = response.json::<ErrorDocument>().await.ok();
-        Err(TwilioError::Api {
-            status,
-            code: document.as_ref().and_then(|d| d.code),
-            message: document.and_then(|d| d.message).unwrap_or_default(),
-        })
+        checked(response).await
     }
 }
 
@@ -208,6 +209,40 @@ impl Dialer for TwilioRestClient {
         response.bytes().await.map_err(TwilioError::UnexpectedResponse)?;
         Ok(())
     }
+
+    async fn recording(&self, recording_sid: &str) -> Result<Recording, TwilioError> {
+        let url = format!("{}/2010-04-01/Accounts/{}/Recordings/{recording_sid}.mp3", self.base_url, self.account_sid);
+        let response = self
+            .http
+            .get(url)
+            .basic_auth(&self.api_key, Some(self.api_secret.expose()))
+            .send()
+            .await
+            .map_err(TwilioError::Transport)?;
+        let response = checked(response).await?;
+        let content_type = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or("audio/mpeg")
+            .to_owned();
+        let audio = response.bytes().await.map_err(TwilioError::UnexpectedResponse)?.to_vec();
+        Ok(Recording { content_type, audio })
+    }
+}
+
+/// A successful answer, or Twilio's error document as a `TwilioError`.
+async fn checked(response: reqwest::Response) -> Result<reqwest::Response, TwilioError> {
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let status = response.status().as_u16();
+    let document = response.json::<ErrorDocument>().await.ok();
+    Err(TwilioError::Api {
+        status,
+        code: document.as_ref().and_then(|d| d.code),
+        message: document.and_then(|d| d.message).unwrap_or_default(),
+    })
 }
 
 #[cfg(test)]

@@ -20,6 +20,34 @@ pub enum Verb {
     Dial(Dial),
     Redirect { url: String, method: Option<Method> },
     Hangup,
+    Gather(Gather),
+    Record(Record),
+}
+
+/// `<Gather>` keys pressed (DTMF), saying `prompt` meanwhile. With no key before `timeout`,
+/// Twilio goes on to the next verb without requesting `action`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gather {
+    pub action: String,
+    pub method: Option<Method>,
+    pub num_digits: Option<u32>,
+    pub timeout_seconds: Option<u32>,
+    pub prompt: String,
+}
+
+/// `<Record>` a message; Twilio requests `action` when it ends, and posts
+/// `recording_status_callback` once the recording is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub action: String,
+    pub method: Option<Method>,
+    pub max_length_seconds: Option<u32>,
+    pub timeout_seconds: Option<u32>,
+    pub finish_on_key: Option<String>,
+    pub play_beep: Option<bool>,
+    pub recording_status_callback: Option<String>,
+    pub recording_status_callback_event: Option<String>,
+    pub recording_status_callback_method: Option<Method>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,6 +158,38 @@ fn write_verb(xml: &mut String, verb: &Verb) {
             element(xml, "Redirect", &[("method", method.map(|m| m.as_str().to_owned()))], url)
         }
         Verb::Hangup => empty_element(xml, "Hangup", &[]),
+        Verb::Gather(gather) => {
+            open_tag(
+                xml,
+                "Gather",
+                &[
+                    ("action", Some(gather.action.clone())),
+                    ("method", gather.method.map(|m| m.as_str().to_owned())),
+                    ("numDigits", gather.num_digits.map(|n| n.to_string())),
+                    ("timeout", gather.timeout_seconds.map(|n| n.to_string())),
+                ],
+            );
+            element(xml, "Say", &[], &gather.prompt);
+            xml.push_str("</Gather>");
+        }
+        Verb::Record(record) => empty_element(
+            xml,
+            "Record",
+            &[
+                ("action", Some(record.action.clone())),
+                ("method", record.method.map(|m| m.as_str().to_owned())),
+                ("maxLength", record.max_length_seconds.map(|n| n.to_string())),
+                ("timeout", record.timeout_seconds.map(|n| n.to_string())),
+                ("finishOnKey", record.finish_on_key.clone()),
+                ("playBeep", record.play_beep.map(|b| b.to_string())),
+                ("recordingStatusCallback", record.recording_status_callback.clone()),
+                ("recordingStatusCallbackEvent", record.recording_status_callback_event.clone()),
+                (
+                    "recordingStatusCallbackMethod",
+                    record.recording_status_callback_method.map(|m| m.as_str().to_owned()),
+                ),
+            ],
+        ),
         Verb::Dial(dial) => {
             open_tag(
                 xml,

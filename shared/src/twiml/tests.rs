@@ -122,3 +122,30 @@ fn keeps_whitespace_in_attributes_through_a_parser() {
     });
     assert!(twiml.to_xml().contains(r#"callerId="a&#9;b&#10;c&#13;d""#));
 }
+
+#[test]
+fn gathers_a_key_and_records_a_message() {
+    let twiml = VoiceResponse::new()
+        .verb(Verb::Gather(Gather {
+            action: "https://h/choice?a=1&b=2".into(),
+            method: Some(Method::Post),
+            num_digits: Some(1),
+            timeout_seconds: Some(8),
+            prompt: "Press 1 & wait".into(),
+        }))
+        .verb(Verb::Record(Record {
+            action: "https://h/done".into(),
+            method: Some(Method::Post),
+            max_length_seconds: Some(120),
+            timeout_seconds: Some(5),
+            finish_on_key: Some("#".into()),
+            play_beep: Some(true),
+            recording_status_callback: Some("https://h/recording".into()),
+            recording_status_callback_event: Some("completed".into()),
+            recording_status_callback_method: Some(Method::Post),
+        }));
+    assert_eq!(
+        twiml.to_xml(),
+        r##"<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="https://h/choice?a=1&amp;b=2" method="POST" numDigits="1" timeout="8"><Say>Press 1 &amp; wait</Say></Gather><Record action="https://h/done" method="POST" maxLength="120" timeout="5" finishOnKey="#" playBeep="true" recordingStatusCallback="https://h/recording" recordingStatusCallbackEvent="completed" recordingStatusCallbackMethod="POST"/></Response>"##
+    );
+}

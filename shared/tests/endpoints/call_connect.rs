@@ -13,11 +13,14 @@ async fn app_with_ticket() -> TestApp {
     let ticket = Ticket {
         id: TicketId::generate(NOW * 1000).unwrap(),
         name: "Ada".into(),
-        phone_number: PhoneNumber::parse(TICKET_NUMBER).unwrap(),
+        phone_number: PhoneNumber::parse(TICKET_NUMBER).ok(),
         description: "d".into(),
         created_at: "2027-01-15T08:00:00Z".into(),
+        customer: None,
+        voicemail: None,
     };
     t.tickets.create_ticket(&ticket).await.unwrap();
+    t.enroll("agent1").await;
     t
 }
 
@@ -78,22 +81,22 @@ async fn no_number_off_the_tickets_is_ever_dialed() {
 }
 
 #[tokio::test]
-async fn a_customer_joins_the_support_conference_like_a_phone_caller() {
+async fn a_customer_waits_in_line_like_a_phone_caller() {
     let t = app_with_ticket().await;
     let response = handle(&t.app, browser_call(&sid(7), "client:customer_0a1b2c", None)).await.unwrap();
-    assert_eq!(
-        body_text(&response),
-        format!(
-            r#"{XML_HEAD}<Response><Dial><Conference startConferenceOnEnter="false" endConferenceOnExit="true" waitUrl="{BASE}/conference/wait" waitMethod="POST" statusCallback="{BASE}/conference/{sid}/events" statusCallbackEvent="leave end" statusCallbackMethod="POST">{sid}</Conference></Dial></Response>"#,
-            sid = sid(7)
-        )
-    );
-    assert_eq!(t.dialer.placed(), [agent_call(&sid(7), "agent1")]);
-    assert_eq!(t.store.conference_ids(), [CallSid::parse(&sid(7)).unwrap()]);
+    assert_eq!(body_text(&response), crate::conference_connect_client::conference_twiml(BASE, &sid(7)));
+    assert_eq!(t.dialer.placed(), [], "the router rings an agent once the caller joins");
+    let caller = t.caller(&sid(7)).await.unwrap();
+    assert_eq!(caller.caller, shared::domain::Caller::Browser("customer_0a1b2c".into()));
+    assert_eq!(caller.state, shared::domain::CallerState::Waiting);
+}
 
-    // Twilio retries: no second dial.
-    handle(&t.app, browser_call(&sid(7), "client:customer_0a1b2c", None)).await.unwrap();
-    assert_eq!(t.dialer.placed().len(), 1);
+#[tokio::test]
+async fn an_agent_who_may_no_longer_sign_in_cannot_call_out() {
+    let t = app_with_ticket().await;
+    t.agents.set_disabled(&AgentId::parse("agent1").unwrap(), Some(NOW)).await.unwrap();
+    let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    assert_eq!(body_text(&response), refusal_twiml());
 }
 
 #[tokio::test]
@@ -102,7 +105,7 @@ async fn a_customer_cannot_make_warmline_dial_a_number() {
     let response = handle(&t.app, browser_call(&sid(8), "client:customer_0a1b2c", Some(TICKET_NUMBER))).await.unwrap();
     let body = body_text(&response);
     assert!(body.contains("<Conference") && !body.contains("<Number>"), "{body}");
-    assert!(t.dialer.placed().iter().all(|call| call.to == "client:agent1"));
+    assert_eq!(t.dialer.placed(), []);
 }
 
 #[tokio::test]
@@ -125,6 +128,7 @@ async fn apologises_when_the_tickets_cannot_be_read() {
         MemoryTicketStore::failing(),
         RecordingDialer::default(),
     );
+    t.enroll("agent1").await;
     let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
     assert_eq!((response.status().as_u16(), body_text(&response)), (200, APOLOGY_TWIML.to_owned()));
 }

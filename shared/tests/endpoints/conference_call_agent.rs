@@ -1,22 +1,17 @@
 use crate::prelude::*;
-use shared::domain::CallSid;
+use shared::domain::{Availability, Presence};
 use shared::handlers::conference_call_agent::handle;
-use shared::handlers::{conference_connect_agent, conference_connect_client};
-use shared::store::CallStore;
 use shared::store::memory::MemoryCallStore;
 
-async fn customer_calls(t: &TestApp, call_sid: &str) {
-    let params = inbound_call_params(call_sid);
-    conference_connect_client::handle(&t.app, signed_webhook("/conference/connect/client", &borrowed(&params)))
-        .await
-        .unwrap();
+fn agent(id: &str) -> AgentId {
+    AgentId::parse(id).unwrap()
 }
 
-async fn agent_answers(t: &TestApp, conference: &str, agent: &str) {
-    let path = format!("/conference/{conference}/connect/{agent}");
-    let response =
-        conference_connect_agent::handle(&t.app, signed_webhook(&path, &[("CallSid", &sid(0xa9e47))])).await.unwrap();
-    assert!(body_text(&response).contains("<Conference"));
+/// agent1 takes caller 1 (the recording dialer's call `placed_sid(0)`).
+async fn agent1_in_a_call(t: &TestApp) {
+    t.available("agent1").await;
+    t.customer_arrives(&sid(1)).await;
+    assert!(t.agent_answers(&sid(1), "agent1", &placed_sid(0)).await.contains("<Conference"));
 }
 
 /// As `agent`'s dashboard, signed in.
@@ -26,216 +21,125 @@ async fn dial_colleague(t: &TestApp, agent: &str, body: &str) -> Response<Body> 
 }
 
 #[tokio::test]
-async fn dials_agent2_into_the_conference_agent1_is_in() {
+async fn dials_the_available_colleague_idle_longest_into_the_call() {
     let t = TestApp::new();
-    customer_calls(&t, &sid(1)).await;
-    agent_answers(&t, &sid(1), "agent1").await;
+    agent1_in_a_call(&t).await;
+    t.available("agent3").await;
+    t.clock.advance(1);
+    t.available("agent2").await;
 
     let response = dial_colleague(&t, "agent1", "").await;
     assert_eq!(response.status(), 201);
     assert_eq!(content_type(&response), "application/json");
-    let placed = t.dialer.placed();
-    assert_eq!(placed.last().unwrap(), &agent_call(&sid(1), "agent2"));
+    assert_eq!(t.dialer.placed().last().unwrap(), &agent_call(&sid(1), "agent3"));
     assert_eq!(
         body_json(&response),
-        serde_json::json!({"conference_id": sid(1), "agent": "agent2", "call_sid": placed_sid(1)})
+        serde_json::json!({"conference_id": sid(1), "agent": "agent3", "call_sid": placed_sid(1)})
     );
-    // Kept, so that the colleague's call is canceled if the conference ends while it rings.
-    let stored = t.store.conference(&CallSid::parse(&sid(1)).unwrap(), NOW).await.unwrap().unwrap();
-    assert_eq!(stored.agent_calls, [placed_sid(0), placed_sid(1)].map(|s| CallSid::parse(&s).unwrap()));
+    // Kept, so that the colleague's call is canceled if the call ends while it rings.
+    let caller = t.caller(&sid(1)).await.unwrap();
+    assert_eq!(caller.ringing, [agent("agent3")]);
+    assert!(caller.agent_calls.contains(&(CallSid::parse(&placed_sid(1)).unwrap(), agent("agent3"))));
+    assert_eq!(t.agent_state("agent3").await.unwrap().presence(NOW).0, Presence::Busy, "rung for one call only");
+
+    // The colleague answers: both agents are in the call.
+    t.agent_answers(&sid(1), "agent3", &placed_sid(1)).await;
+    assert_eq!(t.caller(&sid(1)).await.unwrap().joined, [agent("agent1"), agent("agent3")]);
 }
 
 #[tokio::test]
-async fn after_the_conference_ended_answers_409_and_dials_nobody() {
+async fn a_named_colleague_must_be_available() {
     let t = TestApp::new();
-    customer_calls(&t, &sid(1)).await;
-    agent_answers(&t, &sid(1), "agent1").await;
-    // The agent's record outlives the conference, as when the end's clean-up failed half-way.
-    t.store.delete_conference(&CallSid::parse(&sid(1)).unwrap()).await.unwrap();
-    let response = dial_colleague(&t, "agent1", "").await;
-    assert_eq!(response.status(), 409);
-    assert_eq!(body_json(&response), serde_json::json!({"error": "agent1 is not in a call right now"}));
-    assert_eq!(t.dialer.placed().len(), 1, "only the first agent was dialed");
-}
-
-/// A store whose conference ends between the check and the moment the colleague's call is
-/// remembered: the race with a conference-end callback.
-struct EndsWhileDialing(MemoryCallStore);
-
-#[async_trait::async_trait]
-impl CallStore for EndsWhileDialing {
-    async fn create_conference(&self, c: &shared::domain::Conference) -> Result<bool, shared::store::StoreError> {
-        self.0.create_conference(c).await
-    }
-    async fn conference(
-        &self,
-        id: &CallSid,
-        now: i64,
-    ) -> Result<Option<shared::domain::Conference>, shared::store::StoreError> {
-        self.0.conference(id, now).await
-    }
-    async fn delete_conference(&self, id: &CallSid) -> Result<(), shared::store::StoreError> {
-        self.0.delete_conference(id).await
-    }
-    async fn add_agent_call(&self, id: &CallSid, _: &CallSid, now: i64) -> Result<bool, shared::store::StoreError> {
-        self.0.end_conference(id, now).await?;
-        Ok(false)
-    }
-    async fn try_next_agent(
-        &self,
-        id: &CallSid,
-        n: usize,
-        next: &shared::domain::AgentId,
-        now: i64,
-    ) -> Result<bool, shared::store::StoreError> {
-        self.0.try_next_agent(id, n, next, now).await
-    }
-    async fn abandon_conference(&self, id: &CallSid, n: usize, now: i64) -> Result<bool, shared::store::StoreError> {
-        self.0.abandon_conference(id, n, now).await
-    }
-    async fn record_agent_joined(
-        &self,
-        agent: &shared::domain::AgentId,
-        call: &CallSid,
-        conference: &CallSid,
-        now: i64,
-    ) -> Result<bool, shared::store::StoreError> {
-        self.0.record_agent_joined(agent, call, conference, now).await
-    }
-    async fn conference_of_agent(
-        &self,
-        agent: &shared::domain::AgentId,
-        now: i64,
-    ) -> Result<Option<CallSid>, shared::store::StoreError> {
-        self.0.conference_of_agent(agent, now).await
-    }
-    async fn agent_left(
-        &self,
-        conference: &CallSid,
-        call: &CallSid,
-    ) -> Result<Option<shared::domain::AgentId>, shared::store::StoreError> {
-        self.0.agent_left(conference, call).await
-    }
-    async fn end_conference(
-        &self,
-        id: &CallSid,
-        now: i64,
-    ) -> Result<Option<shared::domain::Conference>, shared::store::StoreError> {
-        self.0.end_conference(id, now).await
-    }
-}
-
-#[tokio::test]
-async fn a_colleague_dialed_as_the_conference_ends_is_canceled() {
-    let t = TestApp::new();
-    let app = shared::App::new(
-        config_with(&[]),
-        shared::app::Ports { calls: std::sync::Arc::new(EndsWhileDialing(MemoryCallStore::new())), ..t.ports() },
-    );
-    let conference = shared::domain::Conference::new(
-        CallSid::parse(&sid(1)).unwrap(),
-        shared::domain::AgentId::parse("agent1").unwrap(),
-        NOW,
-    );
-    app.calls.create_conference(&conference).await.unwrap();
-    let agent1 = shared::domain::AgentId::parse("agent1").unwrap();
-    app.calls.record_agent_joined(&agent1, &CallSid::parse(&sid(0xa9e47)).unwrap(), &conference.id, NOW).await.unwrap();
-
-    let cookie = t.session_cookie("agent1").await;
-    let request = with_header(json_post("/conference/agent1/call", ""), "cookie", &cookie);
-    let response = handle(&app, request).await.unwrap();
-    assert_eq!(response.status(), 409);
-    assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent2")]);
-    assert_eq!(
-        t.dialer.updated(),
-        [(CallSid::parse(&placed_sid(0)).unwrap(), shared::twilio::CallUpdate::Cancel)],
-        "agent2 must not answer into an empty conference"
-    );
-}
-
-#[tokio::test]
-async fn with_two_callers_agent2_lands_in_the_right_call() {
-    let t = TestApp::new();
-    customer_calls(&t, &sid(1)).await;
-    customer_calls(&t, &sid(2)).await;
-    // Agent 1 takes the second caller; the seeds' one-row-per-agent design sent agent 2
-    // to whichever caller dialed agent 1 last.
-    agent_answers(&t, &sid(2), "agent1").await;
-    let response = dial_colleague(&t, "agent1", "").await;
-    assert_eq!(response.status(), 201);
-    assert_eq!(t.dialer.placed().last().unwrap().url, format!("{BASE}/conference/{}/connect/agent2", sid(2)));
-}
-
-#[tokio::test]
-async fn a_named_colleague_can_be_chosen() {
-    let t = TestApp::build(
-        config_with(&[("AGENT_IDS", "agent1,agent2,agent3")]),
-        MemoryCallStore::new(),
-        Default::default(),
-    );
-    customer_calls(&t, &sid(1)).await;
-    agent_answers(&t, &sid(1), "agent1").await;
-    let cookie = t.session_cookie("agent1").await;
-    let request = with_header(form_post("/conference/agent1/call", &[("to", "agent3")]), "cookie", &cookie);
-    let response = handle(&t.app, request).await.unwrap();
+    agent1_in_a_call(&t).await;
+    t.available("agent2").await;
+    t.available("agent3").await;
+    let response = dial_colleague(&t, "agent1", r#"{"to": "agent3"}"#).await;
     assert_eq!(response.status(), 201);
     assert_eq!(t.dialer.placed().last().unwrap().to, "client:agent3");
+
+    let mut away = t.agent_state("agent2").await.unwrap();
+    away.say(Availability::Away, NOW * 1000);
+    assert!(
+        shared::store::CallStore::commit(t.store.as_ref(), &[shared::store::Write::Agent(away)], NOW).await.unwrap()
+    );
+    for to in ["agent2", "agent3", "ghost"] {
+        let response = dial_colleague(&t, "agent1", &format!(r#"{{"to": "{to}"}}"#)).await;
+        assert_eq!(
+            (response.status().as_u16(), body_json(&response)),
+            (409, serde_json::json!({"error": format!("{to} is not available")})),
+            "{to}"
+        );
+    }
+    assert_eq!(t.dialer.placed().len(), 2);
 }
 
 #[tokio::test]
-async fn without_a_live_conference_answers_409() {
+async fn a_colleague_who_does_not_answer_is_set_away_and_the_customer_keeps_their_agent() {
     let t = TestApp::new();
-    customer_calls(&t, &sid(1)).await; // agent 1 is dialed but has not answered
-    let response = dial_colleague(&t, "agent1", "").await;
-    assert_eq!(response.status(), 409);
-    assert_eq!(body_json(&response), serde_json::json!({"error": "agent1 is not in a call right now"}));
-    assert_eq!(t.dialer.placed().len(), 1, "only the first agent was dialed");
+    agent1_in_a_call(&t).await;
+    t.available("agent2").await;
+    assert_eq!(dial_colleague(&t, "agent1", "").await.status(), 201);
+    let report = agent_call_report(&sid(1), "agent2", &placed_sid(1), "no-answer");
+    shared::handlers::conference_events::handle(&t.app, report).await.unwrap();
+    assert_eq!(t.dialer.updated(), [], "agent1 is still with the customer");
+    let caller = t.caller(&sid(1)).await.unwrap();
+    assert_eq!((caller.joined, caller.ringing), (vec![agent("agent1")], vec![]));
+    assert_eq!(t.agent_state("agent2").await.unwrap().availability, Availability::Away);
+}
 
-    agent_answers(&t, &sid(1), "agent1").await;
+#[tokio::test]
+async fn outside_a_call_or_with_nobody_available_answers_409_and_dials_nobody() {
+    let t = TestApp::new();
+    t.available("agent1").await;
+    t.customer_arrives(&sid(1)).await; // agent1 rings but has not answered
+    t.available("agent2").await;
+    let response = dial_colleague(&t, "agent1", "").await;
+    assert_eq!(
+        (response.status().as_u16(), body_json(&response)),
+        (409, serde_json::json!({"error": "agent1 is not in a call right now"}))
+    );
+    t.agent_answers(&sid(1), "agent1", &placed_sid(0)).await;
     t.clock.advance(shared::domain::CALL_RECORD_TTL_SECONDS);
-    assert_eq!(dial_colleague(&t, "agent1", "").await.status(), 409);
+    assert_eq!(dial_colleague(&t, "agent1", "").await.status(), 409, "the call's record expired");
+
+    let t = TestApp::new();
+    agent1_in_a_call(&t).await;
+    let response = dial_colleague(&t, "agent1", "").await;
+    assert_eq!(
+        (response.status().as_u16(), body_json(&response)),
+        (409, serde_json::json!({"error": "no colleague is available"}))
+    );
+    assert_eq!(t.dialer.placed().len(), 1, "only agent1 was rung");
 }
 
 #[tokio::test]
 async fn refuses_bad_input() {
     let t = TestApp::new();
-    customer_calls(&t, &sid(1)).await;
-    agent_answers(&t, &sid(1), "agent1").await;
-
-    let response = dial_colleague(&t, "mallory", "").await;
-    assert_eq!(
-        (response.status().as_u16(), body_json(&response)),
-        (404, serde_json::json!({"error": "unknown agent \"mallory\""}))
-    );
-
+    agent1_in_a_call(&t).await;
+    t.available("agent2").await;
     let response = dial_colleague(&t, "agent1", r#"{"to": "agent1"}"#).await;
     assert_eq!(response.status(), 400);
     assert_eq!(body_json(&response)["fields"], serde_json::json!({"to": "must be another agent"}));
-
-    let response = dial_colleague(&t, "agent1", r#"{"to": "ghost"}"#).await;
-    assert_eq!(body_json(&response)["fields"], serde_json::json!({"to": "is not an agent on the roster"}));
-
+    let response = dial_colleague(&t, "agent1", r#"{"to": "not an id"}"#).await;
+    assert_eq!(body_json(&response)["fields"], serde_json::json!({"to": "is not an agent id"}));
     let response = dial_colleague(&t, "agent1", r#"{"to": 7}"#).await;
     assert_eq!(
         body_json(&response),
         serde_json::json!({"error": "invalid input", "fields": {"to": "must be a string"}})
     );
-
     let response = dial_colleague(&t, "agent1", "{not json").await;
     assert_eq!(
         (response.status().as_u16(), body_json(&response)),
         (400, serde_json::json!({"error": "the body is not valid JSON"}))
     );
-
+    let cookie = t.session_cookie("agent1").await;
+    let response =
+        handle(&t.app, with_header(json_post("/conference/not%20an%20id/call", ""), "cookie", &cookie)).await.unwrap();
+    assert_eq!(
+        (response.status().as_u16(), body_json(&response)),
+        (400, serde_json::json!({"error": "invalid input", "fields": {"agent_id": "is malformed"}}))
+    );
     assert_eq!(t.dialer.placed().len(), 1, "nothing dialed after the first agent");
-}
-
-#[tokio::test]
-async fn a_solo_roster_has_no_one_to_transfer_to() {
-    let t = TestApp::build(config_with(&[("AGENT_IDS", "agent1")]), MemoryCallStore::new(), Default::default());
-    customer_calls(&t, &sid(1)).await;
-    agent_answers(&t, &sid(1), "agent1").await;
-    assert_eq!(dial_colleague(&t, "agent1", "").await.status(), 409);
 }
 
 #[tokio::test]
@@ -245,28 +149,14 @@ async fn upstream_failures_are_503_with_a_retry_hint() {
     assert_eq!(response.status(), 503);
     assert_eq!(response.headers().get("retry-after").unwrap(), "2");
     assert_eq!(body_json(&response), serde_json::json!({"error": "temporarily unavailable, please retry"}));
-
-    let t = TestApp::with_dialer(RecordingDialer::failing());
-    t.store
-        .create_conference(&shared::domain::Conference::new(
-            CallSid::parse(&sid(1)).unwrap(),
-            shared::domain::AgentId::parse("agent1").unwrap(),
-            NOW,
-        ))
-        .await
-        .unwrap();
-    agent_answers(&t, &sid(1), "agent1").await;
-    let response = dial_colleague(&t, "agent1", "").await;
-    assert_eq!(response.status(), 503);
-    assert!(!body_text(&response).contains("injected"), "internal details stay in the log");
 }
 
 #[tokio::test]
 async fn only_the_signed_in_agent_named_in_the_path_may_transfer() {
     let t = TestApp::new();
-    customer_calls(&t, &sid(1)).await;
-    agent_answers(&t, &sid(1), "agent1").await;
-    let before = t.store.conference(&CallSid::parse(&sid(1)).unwrap(), NOW).await.unwrap();
+    agent1_in_a_call(&t).await;
+    t.available("agent3").await;
+    let before = (t.caller(&sid(1)).await, t.agent_state("agent3").await);
     let path = "/conference/agent1/call";
     let agent2 = t.session_cookie("agent2").await;
     let agent1 = t.session_cookie("agent1").await;
@@ -286,7 +176,7 @@ async fn only_the_signed_in_agent_named_in_the_path_may_transfer() {
         let response = handle(&t.app, request).await.unwrap();
         assert_eq!(response.status(), status, "{case}");
     }
-    t.agents.end_sessions(&shared::domain::AgentId::parse("agent1").unwrap()).await.unwrap();
+    t.agents.end_sessions(&agent("agent1")).await.unwrap();
     let response = handle(&t.app, with_header(json_post(path, ""), "cookie", &ended)).await.unwrap();
     assert_eq!(
         (response.status().as_u16(), body_json(&response)),
@@ -294,5 +184,5 @@ async fn only_the_signed_in_agent_named_in_the_path_may_transfer() {
         "a session ended by signing out"
     );
     assert_eq!(t.dialer.placed().len(), 1, "nobody was dialed but the first agent");
-    assert_eq!(t.store.conference(&CallSid::parse(&sid(1)).unwrap(), NOW).await.unwrap(), before, "nothing changed");
+    assert_eq!((t.caller(&sid(1)).await, t.agent_state("agent3").await), before, "nothing changed");
 }

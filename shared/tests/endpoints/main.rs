@@ -4,8 +4,7 @@
 
 mod prelude {
     pub use lambda_http::{Body, Request, Response};
-    pub use shared::App;
-    pub use shared::call_flow::{CALL_ENDED, HOLD_MESSAGE, NO_AGENT_AVAILABLE, REFUSAL, STALLED_CHAIN_SECONDS};
+    pub use shared::call_flow::{BACK_IN_LINE, CALL_ENDED, HOLD_MESSAGE, REFUSAL};
     pub use shared::domain::{AgentId, CallSid, LOGIN_FAILURE_LIMIT, LOGIN_LOCKOUT_SECONDS, PhoneNumber, TicketId};
     pub use shared::error::{INVALID_CREDENTIALS, LOCKED_OUT};
     pub use shared::testkit::*;
@@ -19,6 +18,8 @@ mod conference_connect_client;
 mod conference_events;
 mod conference_wait;
 mod pages;
+mod presence;
 mod session;
 mod tickets;
 mod token;
+mod voicemail;

@@ -23,7 +23,7 @@ use fault_proxy::{DynamoDbError, Fault};
 use shared::domain::CallSid;
 use shared::handlers::{call_connect, conference_connect_agent, conference_connect_client};
 use shared::handlers::{conference_events, conference_wait, tickets, token};
-use shared::testkit::{inbound_call_params, json_post, sid, signed_webhook};
+use shared::testkit::{conference_report, inbound_call_params, json_post, sid, signed_webhook};
 use tokio::sync::Semaphore;
 
 const FAULTS: [Fault; 8] = [
@@ -42,21 +42,26 @@ const FAULTS: [Fault; 8] = [
 /// that the 3 s bound would then measure.
 static CASES: Semaphore = Semaphore::const_new(6);
 
+/// Workers of the fault matrix, each with tables of its own, one case after another.
+const WORKERS: usize = 6;
+
 /// One request Twilio makes, after whatever it takes to get there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Scenario {
     /// `conference-connect-client`: a customer calls the support number.
     CallerCalls,
-    /// `conference-wait`: the hold message and music (and the check on a customer whose
-    /// conference is unknown, which apologises through Twilio's REST API).
+    /// `conference-wait`: the hold music, and the watch over a waiting customer (the router,
+    /// their place in line).
     HoldMusic,
-    /// `conference-connect-agent`: the agent Warmline dialed answers.
+    /// `conference-events`: the customer joins their conference, and the router offers them.
+    CallerJoins,
+    /// `conference-connect-agent`: the agent Warmline rang answers.
     AgentAnswers,
     /// `conference-events`: the conference ends (the customer hung up).
     ConferenceEnds,
-    /// `conference-events`: the agent leaves the conference.
+    /// `conference-events`: the agent leaves the customer alone: back into line.
     AgentLeaves,
-    /// `conference-events` (agent status): the first agent does not answer.
+    /// `conference-events` (agent status): the agent lets it ring out: the next agent rings.
     AgentDoesNotAnswer,
     /// `call-connect`: an agent calls a customer back from a ticket.
     AgentCallsCustomer,
@@ -64,9 +69,10 @@ enum Scenario {
     BrowserCustomerCalls,
 }
 
-const SCENARIOS: [Scenario; 8] = [
+const SCENARIOS: [Scenario; 9] = [
     Scenario::CallerCalls,
     Scenario::HoldMusic,
+    Scenario::CallerJoins,
     Scenario::AgentAnswers,
     Scenario::ConferenceEnds,
     Scenario::AgentLeaves,
@@ -80,6 +86,7 @@ impl Scenario {
         match self {
             Self::CallerCalls => "conference-connect-client",
             Self::HoldMusic => "conference-wait",
+            Self::CallerJoins => "conference-events (participant-join)",
             Self::AgentAnswers => "conference-connect-agent",
             Self::ConferenceEnds => "conference-events (conference-end)",
             Self::AgentLeaves => "conference-events (participant-leave)",
@@ -92,15 +99,41 @@ impl Scenario {
     /// What the caller may be answered while `side` fails throughout.
     fn expected(self, side: Side) -> Twiml {
         match (self, side) {
+            // A caller always gets their conference and music: one write at most stands before
+            // it, and a failed one is made up at the first turn of the music.
+            (Self::CallerCalls | Self::BrowserCustomerCalls, _) => Twiml::Conference,
             (Self::HoldMusic, _) => Twiml::Hold,
-            (Self::ConferenceEnds | Self::AgentLeaves | Self::AgentDoesNotAnswer, _) => Twiml::Empty,
+            (Self::CallerJoins | Self::ConferenceEnds | Self::AgentLeaves | Self::AgentDoesNotAnswer, _) => {
+                Twiml::Empty
+            }
             // Nothing that needs Twilio's REST API stands between the agent and the conference.
             (Self::AgentAnswers, Side::Twilio) => Twiml::Conference,
             (Self::AgentCallsCustomer, Side::Twilio) => Twiml::DialNumber,
-            // The rest cannot go on without storage, or without dialing an agent: an apology.
-            _ => Twiml::SayThenHangup,
+            // The rest cannot go on without storage: an apology.
+            (Self::AgentAnswers | Self::AgentCallsCustomer, Side::DynamoDb) => Twiml::SayThenHangup,
         }
     }
+
+    /// How far the call must have got before the request under test.
+    fn set_up(self) -> SetUp {
+        match self {
+            Self::CallerCalls | Self::BrowserCustomerCalls | Self::AgentCallsCustomer => SetUp::Nothing,
+            Self::HoldMusic | Self::CallerJoins => SetUp::Arrived,
+            Self::AgentAnswers | Self::ConferenceEnds | Self::AgentDoesNotAnswer => SetUp::Ringing,
+            Self::AgentLeaves => SetUp::Answered,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum SetUp {
+    Nothing,
+    /// The customer called; agent1 is available.
+    Arrived,
+    /// ... joined their conference, and agent1 rings for them.
+    Ringing,
+    /// ... agent1 answered.
+    Answered,
 }
 
 /// The outcome of one request under one fault.
@@ -126,23 +159,52 @@ async fn caller_calls(rig: &Rig, call_sid: &str) -> Timed {
     timed(conference_connect_client::handle(&rig.app, signed_webhook("/conference/connect/client", &params))).await
 }
 
+async fn caller_joins(rig: &Rig, call_sid: &str) -> Timed {
+    timed(conference_events::handle(&rig.app, conference_report(call_sid, "participant-join", Some(call_sid)))).await
+}
+
 async fn agent_answers(rig: &Rig, call: &Call) -> Timed {
     let path = format!("/conference/{}/connect/{}", call.conference, rig.agents[0]);
     let params = [("CallSid", call.agent_call.as_str()), ("CallStatus", "in-progress")];
     timed(conference_connect_agent::handle(&rig.app, signed_webhook(&path, &params))).await
 }
 
-/// Sets up a call through the rig while nothing fails, and returns it.
-async fn established_call(rig: &Rig, call_sid: &str) -> Result<Call, String> {
+/// The customer's hold music comes back to the waitUrl, as Twilio fetches it at each turn.
+async fn hold_music_turn(rig: &Rig, call_sid: &str) -> Timed {
+    let params = inbound_call_params(call_sid);
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    timed(conference_wait::handle(&rig.app, signed_webhook("/conference/wait?held=1", &params))).await
+}
+
+/// Brings a call as far as `set_up` through the rig while nothing fails.
+async fn set_up(rig: &Rig, call_sid: &str, set_up: SetUp) -> Result<Option<Call>, String> {
+    if set_up == SetUp::Nothing {
+        return Ok(None);
+    }
+    rig.available(&rig.agents[0]).await;
     let answer = caller_calls(rig, call_sid).await;
     if read_twiml(&body_text(&answer.response)) != Ok(Twiml::Conference) {
         return Err(format!("set-up failed: {}", body_text(&answer.response)));
     }
+    if set_up == SetUp::Arrived {
+        return Ok(None);
+    }
+    caller_joins(rig, call_sid).await;
     let id = CallSid::parse(call_sid).ok_or("bad sid")?;
     let now = rig.app.clock.now();
-    let record = rig.app.calls.conference(&id, now).await.map_err(|err| err.to_string())?.ok_or("no conference")?;
-    let agent_call = record.agent_calls.first().ok_or("no agent call recorded")?.to_string();
-    Ok(Call { conference: call_sid.to_owned(), agent_call })
+    let record = rig.app.calls.conference(&id, now).await.map_err(|err| err.to_string())?.ok_or("no caller")?;
+    let (agent_call, _) = record
+        .agent_calls
+        .first()
+        .ok_or_else(|| format!("set-up: no agent call recorded for a caller {:?}", record.state))?;
+    let call = Call { conference: call_sid.to_owned(), agent_call: agent_call.to_string() };
+    if set_up == SetUp::Answered {
+        let joined = agent_answers(rig, &call).await;
+        if read_twiml(&body_text(&joined.response)) != Ok(Twiml::Conference) {
+            return Err(format!("set-up: the agent could not join: {}", body_text(&joined.response)));
+        }
+    }
+    Ok(Some(call))
 }
 
 async fn tickets_for(rig: &Rig, phone_number: &str, name: &str) -> Timed {
@@ -150,67 +212,46 @@ async fn tickets_for(rig: &Rig, phone_number: &str, name: &str) -> Timed {
     timed(tickets::handle(&rig.app, json_post("/tickets", &body.to_string()))).await
 }
 
-/// Runs `scenario` with `fault` in front of `side` and checks the answer Twilio gets.
-async fn run_case(tables: Arc<Tables>, case: u32, scenario: Scenario, side: Side, fault: Fault) -> Case {
-    let rig = Rig::new(&tables, case).await;
+/// Runs `scenario` with `fault` in front of `side` and checks the answer Twilio gets, and that
+/// nothing is left for the caller that the next trigger does not make up for.
+async fn run_case(tables: &Tables, case: u32, scenario: Scenario, side: Side, fault: Fault) -> Case {
+    tables.clear_calls().await;
+    let rig = Rig::new(tables, case).await;
     let call_sid = sid(0x00fa_0000 + case);
-    let mut requests = 0;
     let mut outcome = Case { scenario, side, fault, elapsed: Duration::ZERO, requests: 0, violations: Vec::new() };
 
-    // Set-up while nothing fails.
-    let call = match scenario {
-        Scenario::AgentAnswers | Scenario::ConferenceEnds | Scenario::AgentLeaves | Scenario::AgentDoesNotAnswer => {
-            requests += 1;
-            match established_call(&rig, &call_sid).await {
-                Ok(call) => Some(call),
-                Err(err) => {
-                    outcome.violations.push(err);
-                    return outcome;
-                }
-            }
-        }
-        _ => None,
-    };
-    if scenario == Scenario::AgentLeaves
-        && let Some(call) = &call
-    {
-        requests += 1;
-        let joined = agent_answers(&rig, call).await;
-        if read_twiml(&body_text(&joined.response)) != Ok(Twiml::Conference) {
-            outcome.violations.push(format!("set-up: the agent could not join: {}", body_text(&joined.response)));
+    let call = match set_up(&rig, &call_sid, scenario.set_up()).await {
+        Ok(call) => call,
+        Err(err) => {
+            outcome.violations.push(err);
             return outcome;
         }
-    }
+    };
     let customer_number = format!("+1555{:07}", case);
     if scenario == Scenario::AgentCallsCustomer {
-        requests += 1;
         let filed = tickets_for(&rig, &customer_number, "Fault Test").await;
         if filed.response.status() != 201 {
             outcome.violations.push(format!("set-up: ticket not filed: {}", filed.response.status()));
             return outcome;
         }
     }
+    if scenario == Scenario::AgentDoesNotAnswer {
+        rig.available(&rig.agents[1]).await;
+    }
 
     rig.proxy(side).set(fault);
-    requests += 1;
     let answer = match (scenario, &call) {
         (Scenario::CallerCalls, _) => caller_calls(&rig, &call_sid).await,
-        (Scenario::HoldMusic, _) => {
-            let params = inbound_call_params(&call_sid);
-            let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-            // A return: the turn that checks on the customer, and so reaches the upstreams.
-            timed(conference_wait::handle(&rig.app, signed_webhook("/conference/wait?held=1", &params))).await
-        }
+        (Scenario::HoldMusic, _) => hold_music_turn(&rig, &call_sid).await,
+        (Scenario::CallerJoins, _) => caller_joins(&rig, &call_sid).await,
         (Scenario::AgentAnswers, Some(call)) => agent_answers(&rig, call).await,
         (Scenario::ConferenceEnds, Some(call)) => {
-            let path = format!("/conference/{}/events", call.conference);
-            let params = [("StatusCallbackEvent", "conference-end"), ("FriendlyName", call.conference.as_str())];
-            timed(conference_events::handle(&rig.app, signed_webhook(&path, &params))).await
+            timed(conference_events::handle(&rig.app, conference_report(&call.conference, "conference-end", None)))
+                .await
         }
         (Scenario::AgentLeaves, Some(call)) => {
-            let path = format!("/conference/{}/events", call.conference);
-            let params = [("StatusCallbackEvent", "participant-leave"), ("CallSid", call.agent_call.as_str())];
-            timed(conference_events::handle(&rig.app, signed_webhook(&path, &params))).await
+            let report = conference_report(&call.conference, "participant-leave", Some(&call.agent_call));
+            timed(conference_events::handle(&rig.app, report)).await
         }
         (Scenario::AgentDoesNotAnswer, Some(call)) => {
             let path = format!("/conference/{}/agents/{}/status", call.conference, rig.agents[0]);
@@ -231,7 +272,7 @@ async fn run_case(tables: Arc<Tables>, case: u32, scenario: Scenario, side: Side
     rig.proxy(side).pass_through();
 
     outcome.elapsed = answer.elapsed;
-    outcome.requests = requests;
+    outcome.requests = rig.dynamodb.requests() + rig.twilio.requests();
     let response = &answer.response;
     let body = body_text(response);
     let violations = &mut outcome.violations;
@@ -250,47 +291,64 @@ async fn run_case(tables: Arc<Tables>, case: u32, scenario: Scenario, side: Side
         Err(err) => violations.push(err),
     }
 
-    // What the caller will experience next, now that the fault is gone.
-    match (scenario, side) {
-        (Scenario::CallerCalls | Scenario::BrowserCustomerCalls, Side::Twilio) => {
-            // The agent could not be dialed, so the conference must be forgotten: Twilio's retry
-            // of this webhook then dials again instead of leaving the caller on hold forever.
-            let id = CallSid::parse(&call_sid).unwrap();
-            match rig.app.calls.conference(&id, rig.app.clock.now()).await {
-                Ok(None) => {}
-                Ok(Some(_)) => violations.push("the undialed conference was kept: a retry would not dial".into()),
-                Err(err) => violations.push(format!("could not check the conference: {err}")),
-            }
+    // Whatever the fault cut short, the caller's next hold-music turn makes up for it: a caller
+    // who waits is in line and, with an agent available, rung; nobody is rung twice at once.
+    let waits = matches!(
+        scenario,
+        Scenario::CallerCalls | Scenario::BrowserCustomerCalls | Scenario::HoldMusic | Scenario::CallerJoins
+    );
+    if waits {
+        rig.available(&rig.agents[0]).await;
+        hold_music_turn(&rig, &call_sid).await;
+        let id = CallSid::parse(&call_sid).unwrap();
+        let unplaced = rig.app.calls.conference(&id, rig.app.clock.now()).await.ok().flatten();
+        if unplaced.is_some_and(|record| !record.ringing.is_empty() && !record.ring_placed) {
+            // The work placing the ring was cut short: the watch ends such a ring after a while.
+            let wait = shared::call_flow::UNPLACED_RING_SECONDS.unsigned_abs() + 1;
+            tokio::time::sleep(Duration::from_secs(wait)).await;
+            hold_music_turn(&rig, &call_sid).await;
         }
-        (Scenario::CallerCalls | Scenario::BrowserCustomerCalls, Side::DynamoDb) => {
-            let placed = rig.fake_twilio.requests_to("Calls.json").await;
-            if !placed.is_empty() {
-                violations.push(format!("an agent was dialed for a conference that was not stored: {placed:?}"));
-            }
+        match rig.app.calls.conference(&id, rig.app.clock.now()).await {
+            Ok(Some(record)) if record.ringing.len() == 1 => {}
+            Ok(Some(record)) => violations.push(format!("after the fault, not rung: {:?}", record.state)),
+            Ok(None) => violations.push("after the fault, the caller is in no line".into()),
+            Err(err) => violations.push(format!("could not check the caller: {err}")),
         }
-        _ => {}
+        let rings = rig.fake_twilio.requests_to("Calls.json").await.len();
+        if !(1..=2).contains(&rings) {
+            violations.push(format!("{rings} rings for one caller and one agent"));
+        }
     }
     outcome
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_twilio_endpoint_answers_twiml_in_time_under_every_fault() {
-    let tables = Arc::new(common::emulator_tables().await);
-    let mut running = tokio::task::JoinSet::new();
-    let mut case = 0;
+    let mut pending = Vec::new();
     for scenario in SCENARIOS {
         for side in [Side::DynamoDb, Side::Twilio] {
             for fault in FAULTS {
-                case += 1;
-                let tables = tables.clone();
-                running.spawn(async move {
-                    let _permit = CASES.acquire().await.unwrap();
-                    run_case(tables, case, scenario, side, fault).await
-                });
+                pending.push((u32::try_from(pending.len()).unwrap() + 1, scenario, side, fault));
             }
         }
     }
-    let cases: Vec<Case> = running.join_all().await;
+    let pending = Arc::new(std::sync::Mutex::new(pending));
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..WORKERS {
+        let pending = pending.clone();
+        running.spawn(async move {
+            // Tables of its own: the queue and the free agents are the whole table's.
+            let tables = common::emulator_tables().await;
+            let mut done = Vec::new();
+            loop {
+                let next = pending.lock().unwrap().pop();
+                let Some((case, scenario, side, fault)) = next else { return done };
+                let _permit = CASES.acquire().await.unwrap();
+                done.push(run_case(&tables, case, scenario, side, fault).await);
+            }
+        });
+    }
+    let cases: Vec<Case> = running.join_all().await.into_iter().flatten().collect();
 
     let mut report = String::new();
     let requests: usize = cases.iter().map(|case| case.requests).sum();
@@ -401,7 +459,7 @@ async fn json_endpoints_answer_a_clean_503_and_never_acknowledge_an_unstored_tic
 }
 
 /// The SDK retries a throttled, failed, reset or stalled first attempt, and the caller gets
-/// what they get on a good day: the conference, with exactly one agent dialed.
+/// what they get on a good day: the conference, and their place in line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_single_storage_fault_on_a_new_call_is_retried_past() {
     let tables = Arc::new(common::emulator_tables().await);
@@ -416,89 +474,82 @@ async fn a_single_storage_fault_on_a_new_call_is_retried_past() {
             let _permit = CASES.acquire().await.unwrap();
             let rig = Rig::new(&tables, case).await;
             rig.dynamodb.set_next(fault, 1);
-            let answer = caller_calls(&rig, &sid(0x00fa_0000 + case)).await;
+            let call_sid = sid(0x00fa_0000 + case);
+            let answer = caller_calls(&rig, &call_sid).await;
             let twiml = read_twiml(&body_text(&answer.response));
-            let dialed = rig.fake_twilio.requests_to("Calls.json").await.len();
-            (fault, twiml, dialed, answer.elapsed)
+            let id = CallSid::parse(&call_sid).unwrap();
+            let in_line = rig.app.calls.conference(&id, rig.app.clock.now()).await.unwrap().map(|r| r.version);
+            (fault, twiml, in_line, answer.elapsed)
         });
     }
-    for (fault, twiml, dialed, elapsed) in running.join_all().await {
-        assert_eq!((twiml, dialed), (Ok(Twiml::Conference), 1), "{fault} once");
+    for (fault, twiml, in_line, elapsed) in running.join_all().await {
+        assert_eq!((twiml, in_line), (Ok(Twiml::Conference), Some(1)), "{fault} once");
         assert!(elapsed <= ANSWER_BOUND, "{fault} once: {elapsed:?}");
     }
 }
 
-/// The conditional write that creates a conference lands, its reply is lost, the SDK resends
+/// The conditional write that puts a caller in line lands, its reply is lost, the SDK resends
 /// it, and the resent write meets its own item: it must know it as its own (not as a retried
-/// webhook's) and dial the first agent, once.
+/// webhook's), and the caller is in line once.
 #[tokio::test]
-async fn a_lost_reply_to_the_conference_write_still_dials_the_first_agent_once() {
+async fn a_lost_reply_to_the_arrival_still_puts_the_caller_in_line_once() {
     let tables = common::emulator_tables().await;
     let _permit = CASES.acquire().await.unwrap();
     let rig = Rig::new(&tables, 3000).await;
     rig.dynamodb.set_next(Fault::LoseReply, 1);
-    let answer = caller_calls(&rig, &sid(0x00fa_3000)).await;
-    let twiml = read_twiml(&body_text(&answer.response));
+    let call_sid = sid(0x00fa_3000);
+    let answer = caller_calls(&rig, &call_sid).await;
+    assert_eq!(read_twiml(&body_text(&answer.response)), Ok(Twiml::Conference));
     // At least: on a busy machine the emulator may answer another attempt too late as well.
-    assert!(rig.dynamodb.requests() >= 3, "the put, resent, then the agent call remembered");
-    assert_eq!((twiml, rig.fake_twilio.requests_to("Calls.json").await.len()), (Ok(Twiml::Conference), 1));
-    // Twilio retrying the webhook afterwards dials nobody again.
-    let retry = caller_calls(&rig, &sid(0x00fa_3000)).await;
+    assert!(rig.dynamodb.requests() >= 2, "the put, resent");
+    let id = CallSid::parse(&call_sid).unwrap();
+    let record = rig.app.calls.conference(&id, rig.app.clock.now()).await.unwrap().unwrap();
+    assert_eq!(record.version, 1);
+    // Twilio retrying the webhook afterwards changes nothing.
+    let retry = caller_calls(&rig, &call_sid).await;
     assert_eq!(read_twiml(&body_text(&retry.response)), Ok(Twiml::Conference));
-    assert_eq!(rig.fake_twilio.requests_to("Calls.json").await.len(), 1);
+    assert_eq!(rig.app.calls.conference(&id, rig.app.clock.now()).await.unwrap(), Some(record));
 }
 
-/// The customer's hold music comes back to the waitUrl, as Twilio fetches it at each turn.
-async fn hold_music_turn(rig: &Rig, call: &Call) -> Timed {
-    let params = inbound_call_params(&call.conference);
-    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    timed(conference_wait::handle(&rig.app, signed_webhook("/conference/wait?held=1", &params))).await
-}
-
-/// Whether the customer's call was sent the apology (a redirect to TwiML that says it).
-async fn customer_told(rig: &Rig, call: &Call) -> bool {
-    let updates = rig.fake_twilio.requests_to(&format!("Calls/{}.json", call.conference)).await;
-    updates
-        .iter()
-        .flatten()
-        .any(|(name, value)| name == "Twiml" && value.contains(shared::call_flow::NO_AGENT_AVAILABLE))
-}
-
-/// Every agent has been tried and Twilio fails the update that apologises to the customer. The
-/// conference is given up on, so no further report will come; the customer's next hold-music
-/// turn finds that, and the apology is said then.
+/// Twilio fails the call that would ring the agent while the customer joins: the offer is
+/// undone (the customer waits in their place, the agent is free, and no missed call is held
+/// against them), and the customer's next hold-music turn rings the agent once Twilio is back.
 #[tokio::test]
-async fn an_apology_twilio_did_not_take_is_said_at_the_next_hold_music_turn() {
+async fn an_offer_twilio_did_not_place_is_made_at_the_next_hold_music_turn() {
     let tables = common::emulator_tables().await;
     let _permit = CASES.acquire().await.unwrap();
     let rig = Rig::new(&tables, 3001).await;
-    let call = established_call(&rig, &sid(0x00fa_3001)).await.unwrap();
-    let path = format!("/conference/{}/agents/{}/status", call.conference, rig.agents[0]);
-    let params = [("CallSid", call.agent_call.as_str()), ("CallStatus", "no-answer")];
+    let call_sid = sid(0x00fa_3001);
+    set_up(&rig, &call_sid, SetUp::Arrived).await.unwrap();
     rig.twilio.set(Fault::Status(503));
-    timed(conference_events::handle(&rig.app, signed_webhook(&path, &params))).await;
+    let report = caller_joins(&rig, &call_sid).await;
+    assert_eq!(read_twiml(&body_text(&report.response)), Ok(Twiml::Empty));
     // While Twilio still fails, the customer keeps their music.
-    let turn = hold_music_turn(&rig, &call).await;
+    let turn = hold_music_turn(&rig, &call_sid).await;
     assert_eq!(read_twiml(&body_text(&turn.response)), Ok(Twiml::Hold));
     rig.twilio.pass_through();
-    assert!(!customer_told(&rig, &call).await);
+    assert_eq!(rig.fake_twilio.requests_to("Calls.json").await.len(), 0);
 
-    let turn = hold_music_turn(&rig, &call).await;
+    let turn = hold_music_turn(&rig, &call_sid).await;
     assert_eq!(read_twiml(&body_text(&turn.response)), Ok(Twiml::Hold));
     assert!(turn.elapsed <= ANSWER_BOUND, "{:?}", turn.elapsed);
-    assert!(customer_told(&rig, &call).await, "the customer is told once Twilio is back");
-    assert_eq!(rig.fake_twilio.requests_to("Calls.json").await.len(), 1, "nobody else was rung");
+    assert_eq!(rig.fake_twilio.requests_to("Calls.json").await.len(), 1, "rung once Twilio is back");
+    let agent = shared::domain::AgentId::parse(&rig.agents[0]).unwrap();
+    let state = rig.app.calls.agent_state(&agent, rig.app.clock.now()).await.unwrap().unwrap();
+    assert_eq!(state.missed_at, None);
 }
 
-/// Twilio stalls while a report is handled: ringing the next agent waits out its REST timeout
-/// and the apology would wait out another. The report is answered within the bound all the
-/// same, and the customer's next hold-music turn finishes what was cut short.
+/// Twilio stalls while a no-answer is handled: ringing the next agent waits out its REST
+/// timeout. The report is answered within the bound all the same, and the customer's next
+/// hold-music turn rings the next agent.
 #[tokio::test]
 async fn a_report_cut_short_by_a_stalled_twilio_is_answered_in_time_and_finished_later() {
     let tables = common::emulator_tables().await;
     let _permit = CASES.acquire().await.unwrap();
     let rig = Rig::new(&tables, 3002).await;
-    let call = established_call(&rig, &sid(0x00fa_3002)).await.unwrap();
+    let call_sid = sid(0x00fa_3002);
+    let call = set_up(&rig, &call_sid, SetUp::Ringing).await.unwrap().unwrap();
+    rig.available(&rig.agents[1]).await;
     let path = format!("/conference/{}/agents/{}/status", call.conference, rig.agents[0]);
     let params = [("CallSid", call.agent_call.as_str()), ("CallStatus", "no-answer")];
     rig.twilio.set(Fault::Blackhole);
@@ -507,7 +558,14 @@ async fn a_report_cut_short_by_a_stalled_twilio_is_answered_in_time_and_finished
     assert_eq!(read_twiml(&body_text(&report.response)), Ok(Twiml::Empty));
     assert!(report.elapsed <= shared::pipeline::WEBHOOK_DEADLINE + Duration::from_millis(300), "{:?}", report.elapsed);
 
-    let turn = hold_music_turn(&rig, &call).await;
+    let turn = hold_music_turn(&rig, &call_sid).await;
     assert_eq!(read_twiml(&body_text(&turn.response)), Ok(Twiml::Hold));
-    assert!(customer_told(&rig, &call).await, "nobody is left to ring: the customer is told");
+    let rung: Vec<String> = rig
+        .fake_twilio
+        .requests_to("Calls.json")
+        .await
+        .into_iter()
+        .filter_map(|form| form.into_iter().find(|(name, _)| name == "To").map(|(_, to)| to))
+        .collect();
+    assert_eq!(rung.last().map(String::as_str), Some(format!("client:{}", rig.agents[1]).as_str()), "{rung:?}");
 }

@@ -1,43 +1,41 @@
-//! The Calls table. One table, generic keys, so a conference keeps everything about
-//! itself under its own partition:
+//! The Calls table: the live state of callers and agents. One table, generic keys:
 //!
-//! | pk            | sk            | what                                                            |
-//! |---------------|---------------|-----------------------------------------------------------------|
-//! | `CONF#<sid>`  | `CONF`        | the conference: `first_agent`, `tried` (list, the agents rung   |
-//! |               |               | in turn), `joined` (string set), `agent_calls` (string set, the |
-//! |               |               | CallSids of the calls placed to agents), `created_at`,          |
-//! |               |               | `chain_moved_at`, `delivery` (the creating delivery's nonce)    |
-//! | `CONF#<sid>`  | `AGENT#<id>`  | an agent who joined it: `call_sid` (the agent's call),          |
-//! |               |               | `joined_at`                                                     |
-//! | `AGENT#<id>`  | `CONF`        | the conference that agent is in now: `conference_id`,           |
-//! |               |               | `joined_at`                                                     |
+//! | pk            | sk      | what                                                             |
+//! |---------------|---------|------------------------------------------------------------------|
+//! | `CONF#<sid>`  | `CONF`  | a caller (`Conference`): who, arrival, state, agents ringing and |
+//! |               |         | joined, the agents' calls, Twilio's conference, `delivery`       |
+//! | `AGENT#<id>`  | `STATE` | an agent's presence and call (`AgentState`)                      |
 //!
-//! Every item carries `expires_at` (epoch seconds), the table's TTL attribute. `joined` and
-//! `agent_calls` are sets so that adding the same member twice (a retried webhook) is a no-op;
-//! they are absent while empty, because DynamoDB has no empty sets.
+//! Every item carries `version` (a write applies only over the version it read) and
+//! `expires_at` (epoch seconds), the table's TTL attribute. Two sparse indexes serve the router:
+//! `waiting` (`queue` = `waiting`, `queue_key` = arrival) holds the callers in line, and
+//! `available` (`pool` = `available`, `pool_key` = idle since) the agents free to take a call, and
+//! `online` (`team` = `agents`, sorted by `lease_until`) every agent whose presence still holds.
+
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem,
 };
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
-use crate::domain::{AgentId, CALL_RECORD_TTL_SECONDS, CallSid, Conference};
-use crate::store::{CallStore, StoreError};
+use crate::domain::{AgentId, AgentState, Availability, CallSid, Caller, CallerState, Conference, PhoneNumber};
+use crate::store::{CallStore, StoreError, Write};
 
-const CONFERENCE_SK: &str = "CONF";
-const AGENT_PREFIX: &str = "AGENT#";
-/// The conference record exists and has not expired at `:now`.
-const LIVE: &str = "attribute_exists(pk) AND expires_at > :now";
-/// `LIVE`, and the first-responder chain stands where the caller saw it.
-const CHAIN_UNCHANGED: &str =
-    "attribute_exists(pk) AND expires_at > :now AND size(tried) = :tried AND attribute_not_exists(joined)";
+const CALLER_SK: &str = "CONF";
+const AGENT_SK: &str = "STATE";
+const WAITING_INDEX: &str = "waiting";
+const AVAILABLE_INDEX: &str = "available";
+const ONLINE_INDEX: &str = "online";
+const TEAM: &str = "agents";
+/// Over the version read, a record expired at `:now` counting as none.
+const AT_VERSION: &str = "version = :version AND expires_at > :now";
+const NOT_THERE: &str = "attribute_not_exists(pk) OR expires_at <= :now";
 
 #[derive(Debug, Clone)]
 pub struct DynamoCallStore {
@@ -51,62 +49,206 @@ impl DynamoCallStore {
     }
 }
 
-fn conference_pk(id: &CallSid) -> String {
+fn caller_pk(id: &CallSid) -> String {
     format!("CONF#{id}")
 }
 
 fn agent_pk(agent: &AgentId) -> String {
-    format!("{AGENT_PREFIX}{agent}")
+    format!("AGENT#{agent}")
 }
 
-fn string_set(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::Ss(vec![value.into()])
+fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
+    if item.contains_key(name) { number_attr(item, name).map(Some) } else { Ok(None) }
 }
 
-fn count(value: usize) -> AttributeValue {
-    AttributeValue::N(value.to_string())
+fn optional_string(item: &Item, name: &str) -> Option<String> {
+    item.get(name).and_then(|v| v.as_s().ok()).cloned()
 }
 
-/// The strings of a list or set attribute, parsed; an absent attribute is an empty set.
-fn parsed_strings<T>(item: &Item, name: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("{name} holds something unexpected"));
-    let strings: Vec<&str> = match item.get(name) {
+fn version(item: &Item) -> Result<u64, StoreError> {
+    u64::try_from(number_attr(item, "version")?).map_err(|_| StoreError::Corrupt("version is negative".into()))
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("{what} holds something unexpected"))
+}
+
+fn agents(item: &Item, name: &str) -> Result<Vec<AgentId>, StoreError> {
+    let mut agents = match item.get(name) {
         None => Vec::new(),
-        Some(AttributeValue::Ss(values)) => values.iter().map(String::as_str).collect(),
-        Some(AttributeValue::L(values)) => {
-            values.iter().map(|v| v.as_s().map(String::as_str).map_err(|_| corrupt())).collect::<Result<_, _>>()?
+        Some(AttributeValue::Ss(ids)) => {
+            ids.iter().map(|id| AgentId::parse(id).map_err(|_| corrupt(name))).collect::<Result<_, _>>()?
         }
-        Some(_) => return Err(corrupt()),
+        Some(_) => return Err(corrupt(name)),
     };
-    strings.into_iter().map(|value| parse(value).ok_or_else(corrupt)).collect()
+    agents.sort();
+    Ok(agents)
 }
 
-fn conference_from_item(id: &CallSid, item: &Item) -> Result<Conference, StoreError> {
-    let agent = |value: &str| AgentId::parse(value).ok();
-    let first_agent = AgentId::parse(string_attr(item, "first_agent")?)
-        .map_err(|_| StoreError::Corrupt("first_agent is not an agent id".into()))?;
-    let mut joined = parsed_strings(item, "joined", agent)?;
-    joined.sort();
-    let mut agent_calls = parsed_strings(item, "agent_calls", CallSid::parse)?;
-    agent_calls.sort();
-    let created_at = number_attr(item, "created_at")?;
+fn agent_set(agents: &[AgentId]) -> Option<AttributeValue> {
+    // DynamoDB has no empty sets: an empty one is an absent attribute.
+    (!agents.is_empty()).then(|| AttributeValue::Ss(agents.iter().map(ToString::to_string).collect()))
+}
+
+fn caller_item(caller: &Conference, version: u64) -> Item {
+    let mut item: Item = [
+        ("pk".to_owned(), s(caller_pk(&caller.id))),
+        ("sk".to_owned(), s(CALLER_SK)),
+        ("caller".to_owned(), s(caller.caller.stored())),
+        ("arrived_at_ms".to_owned(), n(caller.arrived_at_ms)),
+        ("state".to_owned(), s(caller.state.as_str())),
+        ("created_at".to_owned(), n(caller.created_at)),
+        ("expires_at".to_owned(), n(caller.expires_at)),
+        ("delivery".to_owned(), s(caller.delivery.as_str())),
+        ("version".to_owned(), AttributeValue::N(version.to_string())),
+        ("ring_placed".to_owned(), AttributeValue::Bool(caller.ring_placed)),
+    ]
+    .into();
+    if caller.state == CallerState::Waiting {
+        item.insert("queue".to_owned(), s(WAITING_INDEX));
+        item.insert("queue_key".to_owned(), s(caller.queue_key()));
+    }
+    for (name, agents) in [("ringing", &caller.ringing), ("joined", &caller.joined)] {
+        if let Some(set) = agent_set(agents) {
+            item.insert(name.to_owned(), set);
+        }
+    }
+    if !caller.agent_calls.is_empty() {
+        // A list, in the order the calls were placed: the last to an agent is their ring now.
+        let calls = caller
+            .agent_calls
+            .iter()
+            .map(|(call, agent)| AttributeValue::L(vec![s(call.as_str()), s(agent.as_str())]))
+            .collect();
+        item.insert("agent_calls".to_owned(), AttributeValue::L(calls));
+    }
+    let optional = [
+        ("ringing_since", caller.ringing_since.map(n)),
+        ("announced_at", caller.announced_at.map(n)),
+        ("voicemail_offered_at", caller.voicemail_offered_at.map(n)),
+        ("conference_sid", caller.conference_sid.clone().map(s)),
+        ("moving_from", caller.moving_from.clone().map(s)),
+    ];
+    item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
+    item
+}
+
+fn caller_from_item(item: &Item) -> Result<Conference, StoreError> {
+    let id = string_attr(item, "pk")?
+        .strip_prefix("CONF#")
+        .and_then(CallSid::parse)
+        .ok_or_else(|| corrupt("a caller's pk"))?;
+    let caller = match string_attr(item, "caller")? {
+        "" => Caller::Unknown,
+        browser if browser.starts_with("client:") => Caller::Browser(browser["client:".len()..].to_owned()),
+        phone => Caller::Phone(PhoneNumber::parse(phone).map_err(|_| corrupt("caller"))?),
+    };
+    let agent_calls = match item.get("agent_calls") {
+        None => Vec::new(),
+        Some(AttributeValue::L(calls)) => calls
+            .iter()
+            .map(|pair| {
+                let pair = pair.as_l().map_err(|_| corrupt("agent_calls"))?;
+                let text = |n: usize| pair.get(n).and_then(|v| v.as_s().ok()).map(String::as_str);
+                let call = text(0).and_then(CallSid::parse).ok_or_else(|| corrupt("agent_calls"))?;
+                let agent = text(1).and_then(|a| AgentId::parse(a).ok()).ok_or_else(|| corrupt("agent_calls"))?;
+                Ok((call, agent))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?,
+        Some(_) => return Err(corrupt("agent_calls")),
+    };
     Ok(Conference {
-        id: id.clone(),
-        first_agent,
-        tried: parsed_strings(item, "tried", agent)?,
-        joined,
+        id,
+        caller,
+        arrived_at_ms: number_attr(item, "arrived_at_ms")?,
+        state: CallerState::parse(string_attr(item, "state")?).ok_or_else(|| corrupt("state"))?,
+        ringing: agents(item, "ringing")?,
+        ringing_since: optional_number(item, "ringing_since")?,
+        ring_placed: item.get("ring_placed").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
+        joined: agents(item, "joined")?,
         agent_calls,
-        created_at,
+        conference_sid: optional_string(item, "conference_sid"),
+        moving_from: optional_string(item, "moving_from"),
+        announced_at: optional_number(item, "announced_at")?,
+        voicemail_offered_at: optional_number(item, "voicemail_offered_at")?,
+        created_at: number_attr(item, "created_at")?,
         expires_at: number_attr(item, "expires_at")?,
-        // Records written before these attributes existed: the chain last moved when created,
-        // and no delivery's retry can claim them.
-        chain_moved_at: if item.contains_key("chain_moved_at") {
-            number_attr(item, "chain_moved_at")?
-        } else {
-            created_at
-        },
-        delivery: item.get("delivery").and_then(|v| v.as_s().ok()).cloned().unwrap_or_default(),
+        delivery: optional_string(item, "delivery").unwrap_or_default(),
+        version: version(item)?,
     })
+}
+
+fn agent_item(state: &AgentState, version: u64) -> Item {
+    let mut item: Item = [
+        ("pk".to_owned(), s(agent_pk(&state.agent))),
+        ("sk".to_owned(), s(AGENT_SK)),
+        ("availability".to_owned(), s(state.availability.as_str())),
+        ("availability_since".to_owned(), n(state.availability_since)),
+        ("lease_until".to_owned(), n(state.lease_until)),
+        ("idle_since_ms".to_owned(), n(state.idle_since_ms)),
+        ("expires_at".to_owned(), n(state.expires_at())),
+        ("team".to_owned(), s(TEAM)),
+        ("version".to_owned(), AttributeValue::N(version.to_string())),
+    ]
+    .into();
+    if state.in_pool() {
+        item.insert("pool".to_owned(), s(AVAILABLE_INDEX));
+        item.insert("pool_key".to_owned(), s(state.pool_key()));
+    }
+    let optional = [
+        ("ringing_for", state.ringing_for.as_ref().map(|c| s(c.as_str()))),
+        ("in_call", state.in_call.as_ref().map(|c| s(c.as_str()))),
+        ("busy_since", state.busy_since.map(n)),
+        ("missed_at", state.missed_at.map(n)),
+    ];
+    item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
+    item
+}
+
+fn agent_from_item(item: &Item) -> Result<AgentState, StoreError> {
+    let agent = string_attr(item, "pk")?
+        .strip_prefix("AGENT#")
+        .and_then(|id| AgentId::parse(id).ok())
+        .ok_or_else(|| corrupt("an agent's pk"))?;
+    let call = |name: &str| -> Result<Option<CallSid>, StoreError> {
+        optional_string(item, name).map(|sid| CallSid::parse(&sid).ok_or_else(|| corrupt(name))).transpose()
+    };
+    Ok(AgentState {
+        agent,
+        availability: Availability::parse(string_attr(item, "availability")?).ok_or_else(|| corrupt("availability"))?,
+        availability_since: number_attr(item, "availability_since")?,
+        lease_until: number_attr(item, "lease_until")?,
+        idle_since_ms: number_attr(item, "idle_since_ms")?,
+        ringing_for: call("ringing_for")?,
+        in_call: call("in_call")?,
+        busy_since: optional_number(item, "busy_since")?,
+        missed_at: optional_number(item, "missed_at")?,
+        version: version(item)?,
+    })
+}
+
+/// The key of the record a write is to, its next stored form (none when it goes), and the
+/// version it was read at.
+fn planned(write: &Write) -> (String, &'static str, Option<Item>, u64) {
+    match write {
+        Write::Caller(caller) => {
+            (caller_pk(&caller.id), CALLER_SK, Some(caller_item(caller, caller.version + 1)), caller.version)
+        }
+        Write::ForgetCaller(caller) => (caller_pk(&caller.id), CALLER_SK, None, caller.version),
+        Write::Agent(state) => {
+            (agent_pk(&state.agent), AGENT_SK, Some(agent_item(state, state.version + 1)), state.version)
+        }
+    }
+}
+
+fn condition(read_version: u64, now: i64) -> (&'static str, HashMap<String, AttributeValue>) {
+    let mut values: HashMap<String, AttributeValue> = [(":now".to_owned(), n(now))].into();
+    if read_version == 0 {
+        (NOT_THERE, values)
+    } else {
+        values.insert(":version".to_owned(), AttributeValue::N(read_version.to_string()));
+        (AT_VERSION, values)
+    }
 }
 
 impl DynamoCallStore {
@@ -124,81 +266,51 @@ impl DynamoCallStore {
         Ok(output.item)
     }
 
-    fn put(&self, item: Item) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder().table_name(&self.table).set_item(Some(item)).build().map_err(unavailable)?;
-        Ok(TransactWriteItem::builder().put(put).build())
+    fn transact_item(&self, write: &Write, now: i64) -> Result<TransactWriteItem, StoreError> {
+        let (pk, sk, item, read_version) = planned(write);
+        let (expression, values) = condition(read_version, now);
+        Ok(match item {
+            Some(item) => TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&self.table)
+                        .set_item(Some(item))
+                        .condition_expression(expression)
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(unavailable)?,
+                )
+                .build(),
+            None => TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name(&self.table)
+                        .key("pk", s(pk))
+                        .key("sk", s(sk))
+                        .condition_expression(expression)
+                        .set_expression_attribute_values(Some(values))
+                        .build()
+                        .map_err(unavailable)?,
+                )
+                .build(),
+        })
     }
 
-    /// An update of the conference record under `condition`; `Ok(false)` when the condition
-    /// does not hold.
-    async fn update_conference(
-        &self,
-        id: &CallSid,
-        update: &str,
-        condition: &str,
-        values: Vec<(&str, AttributeValue)>,
-    ) -> Result<bool, StoreError> {
-        let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(conference_pk(id)))
-            .key("sk", s(CONFERENCE_SK))
-            .update_expression(update)
-            .condition_expression(condition);
-        for (name, value) in values {
-            request = request.expression_attribute_values(name, value);
-        }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err, UpdateItemError::is_conditional_check_failed_exception) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
-    }
-
-    /// Deletes an item, under `condition` if one is given; `Ok(false)` when it does not hold.
-    async fn delete(
-        &self,
-        pk: String,
-        sk: &str,
-        condition: Option<(&str, Vec<(&str, AttributeValue)>)>,
-    ) -> Result<bool, StoreError> {
-        let mut request = self.client.delete_item().table_name(&self.table).key("pk", s(pk)).key("sk", s(sk));
-        if let Some((expression, values)) = condition {
-            request = request.condition_expression(expression);
-            for (name, value) in values {
-                request = request.expression_attribute_values(name, value);
-            }
-        }
-        match request.send().await {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err, DeleteItemError::is_conditional_check_failed_exception) => Ok(false),
-            Err(err) => Err(unavailable(err)),
-        }
-    }
-
-    /// The participant items of a conference (a handful at most: one page).
-    async fn participants(&self, conference: &CallSid) -> Result<Vec<Item>, StoreError> {
+    async fn query_index(&self, index: &str, partition: (&str, &str), limit: u32) -> Result<Vec<Item>, StoreError> {
+        let (key, value) = partition;
         let output = self
             .client
             .query()
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :agent)")
-            .expression_attribute_values(":pk", s(conference_pk(conference)))
-            .expression_attribute_values(":agent", s(AGENT_PREFIX))
-            .consistent_read(true)
+            .index_name(index)
+            .key_condition_expression("#key = :value")
+            .expression_attribute_names("#key", key)
+            .expression_attribute_values(":value", s(value))
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
             .send()
             .await
             .map_err(unavailable)?;
         Ok(output.items.unwrap_or_default())
-    }
-
-    /// Forgets `agent`'s current conference only if it is still `conference`: an agent already
-    /// in a newer call keeps it.
-    async fn forget_agent_in(&self, agent: &AgentId, conference: &CallSid) -> Result<(), StoreError> {
-        let condition = ("conference_id = :conference", vec![(":conference", s(conference.as_str()))]);
-        self.delete(agent_pk(agent), CONFERENCE_SK, Some(condition)).await?;
-        Ok(())
     }
 }
 
@@ -209,137 +321,50 @@ fn written_by<R>(err: &SdkError<PutItemError, R>, delivery: &str) -> bool {
     refused.item().and_then(|item| item.get("delivery")).and_then(|v| v.as_s().ok()).is_some_and(|d| d == delivery)
 }
 
-fn participant_agent(item: &Item) -> Result<AgentId, StoreError> {
-    string_attr(item, "sk")?
-        .strip_prefix(AGENT_PREFIX)
-        .and_then(|id| AgentId::parse(id).ok())
-        .ok_or_else(|| StoreError::Corrupt("a participant's sk does not name an agent".into()))
-}
-
 #[async_trait]
 impl CallStore for DynamoCallStore {
-    async fn create_conference(&self, conference: &Conference) -> Result<bool, StoreError> {
-        let tried = conference.tried.iter().map(|agent| s(agent.as_str())).collect();
-        let mut request = self
+    async fn enqueue(&self, caller: &Conference) -> Result<bool, StoreError> {
+        let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .item("pk", s(conference_pk(&conference.id)))
-            .item("sk", s(CONFERENCE_SK))
-            .item("first_agent", s(conference.first_agent.as_str()))
-            .item("tried", AttributeValue::L(tried))
-            .item("created_at", n(conference.created_at))
-            .item("expires_at", n(conference.expires_at))
-            .item("chain_moved_at", n(conference.chain_moved_at))
-            .item("delivery", s(conference.delivery.as_str()))
+            .set_item(Some(caller_item(caller, 1)))
             // An expired record that the TTL sweeper has not removed yet does not count.
-            .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-            .expression_attribute_values(":now", n(conference.created_at))
+            .condition_expression(NOT_THERE)
+            .expression_attribute_values(":now", n(caller.created_at))
             // The SDK resends a write whose reply was lost; the record then in the way may be
             // this very write's, and only its `delivery` tells.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        if !conference.joined.is_empty() {
-            request =
-                request.item("joined", AttributeValue::Ss(conference.joined.iter().map(|a| a.to_string()).collect()));
-        }
-        if !conference.agent_calls.is_empty() {
-            let calls = conference.agent_calls.iter().map(|c| c.to_string()).collect();
-            request = request.item("agent_calls", AttributeValue::Ss(calls));
-        }
-        match request.send().await {
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
             Ok(_) => Ok(true),
             Err(err) if is_condition_failure(&err, PutItemError::is_conditional_check_failed_exception) => {
-                Ok(written_by(&err, &conference.delivery))
+                Ok(written_by(&err, &caller.delivery))
             }
             Err(err) => Err(unavailable(err)),
         }
     }
 
     async fn conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError> {
-        let Some(item) = self.get(conference_pk(id), CONFERENCE_SK).await? else {
-            return Ok(None);
-        };
+        let Some(item) = self.get(caller_pk(id), CALLER_SK).await? else { return Ok(None) };
         if number_attr(&item, "expires_at")? <= now {
             return Ok(None);
         }
-        conference_from_item(id, &item).map(Some)
+        caller_from_item(&item).map(Some)
     }
 
-    async fn delete_conference(&self, id: &CallSid) -> Result<(), StoreError> {
-        self.delete(conference_pk(id), CONFERENCE_SK, None).await?;
-        Ok(())
+    async fn agent_state(&self, agent: &AgentId, now: i64) -> Result<Option<AgentState>, StoreError> {
+        let Some(item) = self.get(agent_pk(agent), AGENT_SK).await? else { return Ok(None) };
+        if number_attr(&item, "expires_at")? <= now {
+            return Ok(None);
+        }
+        agent_from_item(&item).map(Some)
     }
 
-    async fn add_agent_call(&self, id: &CallSid, call: &CallSid, now: i64) -> Result<bool, StoreError> {
-        let values = vec![(":call", string_set(call.as_str())), (":now", n(now))];
-        self.update_conference(id, "ADD agent_calls :call", LIVE, values).await
-    }
-
-    async fn try_next_agent(
-        &self,
-        id: &CallSid,
-        tried_so_far: usize,
-        next: &AgentId,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let values = vec![
-            (":next", AttributeValue::L(vec![s(next.as_str())])),
-            (":tried", count(tried_so_far)),
-            (":now", n(now)),
-        ];
-        let update = "SET tried = list_append(tried, :next), chain_moved_at = :now";
-        self.update_conference(id, update, CHAIN_UNCHANGED, values).await
-    }
-
-    async fn abandon_conference(&self, id: &CallSid, tried_so_far: usize, now: i64) -> Result<bool, StoreError> {
-        let values = vec![(":tried", count(tried_so_far)), (":now", n(now))];
-        self.delete(conference_pk(id), CONFERENCE_SK, Some((CHAIN_UNCHANGED, values))).await
-    }
-
-    async fn record_agent_joined(
-        &self,
-        agent: &AgentId,
-        call: &CallSid,
-        conference: &CallSid,
-        now: i64,
-    ) -> Result<bool, StoreError> {
-        let expires_at = n(now + CALL_RECORD_TTL_SECONDS);
-        // Conditional on the conference, so an agent answering just as it ends is not recorded
-        // as being in a call that no longer exists.
-        let joined = Update::builder()
-            .table_name(&self.table)
-            .key("pk", s(conference_pk(conference)))
-            .key("sk", s(CONFERENCE_SK))
-            .update_expression("ADD joined :agent")
-            .condition_expression(LIVE)
-            .expression_attribute_values(":agent", string_set(agent.as_str()))
-            .expression_attribute_values(":now", n(now))
-            .build()
-            .map_err(unavailable)?;
-        let participant: Item = [
-            ("pk".to_owned(), s(conference_pk(conference))),
-            ("sk".to_owned(), s(agent_pk(agent))),
-            ("call_sid".to_owned(), s(call.as_str())),
-            ("joined_at".to_owned(), n(now)),
-            ("expires_at".to_owned(), expires_at.clone()),
-        ]
-        .into();
-        let current: Item = [
-            ("pk".to_owned(), s(agent_pk(agent))),
-            ("sk".to_owned(), s(CONFERENCE_SK)),
-            ("conference_id".to_owned(), s(conference.as_str())),
-            ("joined_at".to_owned(), n(now)),
-            ("expires_at".to_owned(), expires_at),
-        ]
-        .into();
-        let result = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(joined).build())
-            .transact_items(self.put(participant)?)
-            .transact_items(self.put(current)?)
-            .send()
-            .await;
+    async fn commit(&self, writes: &[Write], now: i64) -> Result<bool, StoreError> {
+        let items = writes.iter().map(|write| self.transact_item(write, now)).collect::<Result<Vec<_>, _>>()?;
+        let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(true),
             Err(SdkError::ServiceError(err))
@@ -355,52 +380,58 @@ impl CallStore for DynamoCallStore {
         }
     }
 
-    async fn conference_of_agent(&self, agent: &AgentId, now: i64) -> Result<Option<CallSid>, StoreError> {
-        let Some(item) = self.get(agent_pk(agent), CONFERENCE_SK).await? else {
-            return Ok(None);
-        };
-        if number_attr(&item, "expires_at")? <= now {
-            return Ok(None);
+    async fn waiting(&self, limit: u32, now: i64) -> Result<Vec<Conference>, StoreError> {
+        let items = self.query_index(WAITING_INDEX, ("queue", WAITING_INDEX), limit).await?;
+        let mut callers = Vec::new();
+        for item in &items {
+            if number_attr(item, "expires_at")? > now {
+                callers.push(caller_from_item(item)?);
+            }
         }
-        CallSid::parse(string_attr(&item, "conference_id")?)
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt("conference_id is not a CallSid".into()))
+        Ok(callers)
     }
 
-    async fn agent_left(&self, conference: &CallSid, call: &CallSid) -> Result<Option<AgentId>, StoreError> {
-        let participants = self.participants(conference).await?;
-        let Some(item) = participants.iter().find(|item| string_attr(item, "call_sid").ok() == Some(call.as_str()))
-        else {
-            return Ok(None);
-        };
-        let agent = participant_agent(item)?;
-        self.forget_agent_in(&agent, conference).await?;
-        Ok(Some(agent))
-    }
-
-    async fn end_conference(&self, id: &CallSid, now: i64) -> Result<Option<Conference>, StoreError> {
-        // The record goes first: from then on nothing dials into this conference or records a
-        // join, even if the rest of the clean-up fails.
-        let removed = self
+    async fn ahead_of(&self, caller: &Conference) -> Result<u32, StoreError> {
+        let output = self
             .client
-            .delete_item()
+            .query()
             .table_name(&self.table)
-            .key("pk", s(conference_pk(id)))
-            .key("sk", s(CONFERENCE_SK))
-            .return_values(ReturnValue::AllOld)
+            .index_name(WAITING_INDEX)
+            .key_condition_expression("#queue = :waiting AND queue_key < :mine")
+            .expression_attribute_names("#queue", "queue")
+            .expression_attribute_values(":waiting", s(WAITING_INDEX))
+            .expression_attribute_values(":mine", s(caller.queue_key()))
+            .select(Select::Count)
             .send()
             .await
-            .map_err(unavailable)?
-            .attributes;
-        for item in self.participants(id).await? {
-            let agent = participant_agent(&item)?;
-            self.forget_agent_in(&agent, id).await?;
-            self.delete(conference_pk(id), &agent_pk(&agent), None).await?;
+            .map_err(unavailable)?;
+        Ok(u32::try_from(output.count).unwrap_or_default())
+    }
+
+    async fn online_agents(&self, now: i64) -> Result<Vec<AgentState>, StoreError> {
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(ONLINE_INDEX)
+            .key_condition_expression("team = :team AND lease_until > :now")
+            .expression_attribute_values(":team", s(TEAM))
+            .expression_attribute_values(":now", n(now))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        output.items().iter().map(agent_from_item).collect()
+    }
+
+    async fn available_agents(&self, limit: u32, now: i64) -> Result<Vec<AgentState>, StoreError> {
+        let items = self.query_index(AVAILABLE_INDEX, ("pool", AVAILABLE_INDEX), limit).await?;
+        let mut agents = Vec::new();
+        for item in &items {
+            if number_attr(item, "expires_at")? > now {
+                agents.push(agent_from_item(item)?);
+            }
         }
-        match removed {
-            Some(item) if number_attr(&item, "expires_at")? > now => conference_from_item(id, &item).map(Some),
-            _ => Ok(None),
-        }
+        Ok(agents)
     }
 }
 
@@ -423,61 +454,40 @@ mod tests {
         let store = DynamoCallStore::new(tables.client.clone(), "no-such-table");
         let err = store.conference(&contract::sid(1), contract::NOW).await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-        let err = store
-            .record_agent_joined(&contract::agent("agent1"), &contract::agent_call(1), &contract::sid(1), contract::NOW)
-            .await
-            .unwrap_err();
-        assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
-        let err = store.end_conference(&contract::sid(1), contract::NOW).await.unwrap_err();
+        let caller = contract::caller(1, contract::NOW);
+        let err = store.commit(&[Write::Caller(caller)], contract::NOW).await.unwrap_err();
         assert!(matches!(err, StoreError::Unavailable(_)), "{err:?}");
     }
 
     #[tokio::test]
-    async fn stores_items_under_the_documented_keys() {
+    async fn stores_items_under_the_documented_keys_and_indexes() {
         let tables = test_support::emulator_tables().await;
         let table = tables.name("CallsTable");
         let store = DynamoCallStore::new(tables.client.clone(), table.clone());
-        store.create_conference(&contract::conference(7, contract::NOW)).await.unwrap();
-        store.add_agent_call(&contract::sid(7), &contract::agent_call(2), contract::NOW).await.unwrap();
-        store
-            .record_agent_joined(&contract::agent("agent2"), &contract::agent_call(2), &contract::sid(7), contract::NOW)
-            .await
-            .unwrap();
+        let now = contract::NOW;
+        store.enqueue(&contract::caller(7, now)).await.unwrap();
+        store.commit(&[Write::Agent(contract::available("agent2", now))], now).await.unwrap();
 
         let scan = tables.client.scan().table_name(table).send().await.unwrap();
-        let mut keys: Vec<(String, String, i64)> = scan
+        let mut keys: Vec<(String, String, Option<String>)> = scan
             .items()
             .iter()
             .map(|item| {
-                (
-                    string_attr(item, "pk").unwrap().to_owned(),
-                    string_attr(item, "sk").unwrap().to_owned(),
-                    number_attr(item, "expires_at").unwrap() - contract::NOW,
-                )
+                let index = optional_string(item, "queue_key").or_else(|| optional_string(item, "pool_key"));
+                (string_attr(item, "pk").unwrap().to_owned(), string_attr(item, "sk").unwrap().to_owned(), index)
             })
             .collect();
         keys.sort();
-        let conf = format!("CONF#{}", contract::sid(7));
         assert_eq!(
             keys,
             [
-                ("AGENT#agent2".to_owned(), "CONF".to_owned(), CALL_RECORD_TTL_SECONDS),
-                (conf.clone(), "AGENT#agent2".to_owned(), CALL_RECORD_TTL_SECONDS),
-                (conf.clone(), "CONF".to_owned(), CALL_RECORD_TTL_SECONDS),
+                ("AGENT#agent2".to_owned(), "STATE".to_owned(), Some(format!("{:013}#agent2", now * 1000))),
+                (
+                    format!("CONF#{}", contract::sid(7)),
+                    "CONF".to_owned(),
+                    Some(format!("{:013}#{}", now * 1000 + 7, contract::sid(7)))
+                ),
             ]
         );
-        let record = scan
-            .items()
-            .iter()
-            .find(|item| {
-                string_attr(item, "sk").ok() == Some("CONF") && string_attr(item, "pk").ok() == Some(conf.as_str())
-            })
-            .unwrap();
-        assert_eq!(record.get("tried"), Some(&AttributeValue::L(vec![s("agent1")])));
-        assert_eq!(record.get("joined"), Some(&AttributeValue::Ss(vec!["agent2".into()])));
-        assert_eq!(record.get("agent_calls"), Some(&AttributeValue::Ss(vec![contract::agent_call(2).to_string()])));
-        let participant =
-            scan.items().iter().find(|item| string_attr(item, "sk").ok() == Some("AGENT#agent2")).unwrap();
-        assert_eq!(string_attr(participant, "call_sid").unwrap(), contract::agent_call(2).as_str());
     }
 }

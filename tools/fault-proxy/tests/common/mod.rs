@@ -41,6 +41,18 @@ pub struct Tables {
 }
 
 /// Fresh tables from `template.yaml`, created by the script `make dev` and the storage tests use.
+impl Tables {
+    /// Empties the Calls table, so the next case meets no caller waiting and no agent free but
+    /// its own (the queue and the free agents are the whole table's).
+    pub async fn clear_calls(&self) {
+        let scan = self.direct.scan().table_name(&self.calls).consistent_read(true).send().await.unwrap();
+        for item in scan.items() {
+            let key = ["pk", "sk"].map(|name| (name.to_owned(), item[name].clone()));
+            self.direct.delete_item().table_name(&self.calls).set_key(Some(key.into())).send().await.unwrap();
+        }
+    }
+}
+
 pub async fn emulator_tables() -> Tables {
     let tables = shared::test_support::emulator_tables().await;
     Tables { calls: tables.name("CallsTable"), tickets: tables.name("TicketsTable"), direct: tables.client.clone() }
@@ -169,25 +181,36 @@ impl Rig {
         let fake_twilio = FakeTwilio::start().await;
         let twilio = FaultProxy::start(*fake_twilio.server.address()).await.unwrap();
         let agents = [format!("case{case}first"), format!("case{case}second")];
-        let roster = agents.join(",");
         let twilio_url = twilio.url();
         let config = config_with(&[
             ("TWILIO_API_BASE_URL", &twilio_url),
             ("CALLS_TABLE", &tables.calls),
             ("TICKETS_TABLE", &tables.tickets),
-            ("AGENT_IDS", &roster),
         ]);
         let client = production_dynamodb(&dynamodb.url(), &format!("fault-case-{case}")).await;
         let dialer = TwilioRestClient::from_config(&config.twilio).unwrap();
-        #[allow(clippy::needless_update, reason = "any port added later keeps the test kit's fake")]
+        // Agents' accounts stay in memory: sign-in is not what these faults are about.
+        let kit = TestApp::new();
+        for agent in &agents {
+            kit.enroll(agent).await;
+        }
         let ports = Ports {
             calls: Arc::new(DynamoCallStore::new(client.clone(), tables.calls.clone())),
             tickets: Arc::new(DynamoTicketStore::new(client, tables.tickets.clone())),
             dialer: Arc::new(dialer),
             clock: Arc::new(SystemClock),
-            ..TestApp::new().ports()
+            ..kit.ports()
         };
         Self { app: App::new(config, ports), dynamodb, twilio, fake_twilio, agents }
+    }
+
+    /// `agent` says they are available, through the call flow (and the proxies).
+    pub async fn available(&self, agent: &str) {
+        let agent = shared::domain::AgentId::parse(agent).unwrap();
+        let links = shared::testkit::links();
+        shared::call_flow::agent_says(&self.app, &links, &agent, shared::domain::Availability::Available)
+            .await
+            .unwrap();
     }
 
     pub fn proxy(&self, side: Side) -> &FaultProxy {
