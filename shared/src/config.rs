@@ -14,7 +14,10 @@ pub const MIN_SESSION_SECRET_CHARS: usize = 32;
 
 pub const DEFAULT_QUEUE_MAX_WAIT_SECONDS: i64 = 300;
 
-pub const DEFAULT_HOLD_MUSIC_URL: &str = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
+/// Twilio's hold music, over HTTPS. Path-style: the bucket's name has dots, so its
+/// virtual-hosted HTTPS name does not match S3's certificate. template.yaml's `HoldMusicUrl`
+/// has the same default.
+pub const DEFAULT_HOLD_MUSIC_URL: &str = "https://s3.amazonaws.com/com.twilio.music.classical/BusyStrings.mp3";
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -209,6 +212,8 @@ pub(crate) mod tests {
         let config = load(&complete_env()).unwrap();
         assert_eq!(config.twilio.api_base_url, "https://api.twilio.com");
         assert_eq!(config.hold_music_url, DEFAULT_HOLD_MUSIC_URL);
+        // Fetched by Twilio over HTTPS, so nobody on the way can swap what callers hear.
+        assert_eq!(DEFAULT_HOLD_MUSIC_URL, "https://s3.amazonaws.com/com.twilio.music.classical/BusyStrings.mp3");
         assert_eq!(config.public_base_url, None);
         assert_eq!(config.queue_max_wait_seconds, DEFAULT_QUEUE_MAX_WAIT_SECONDS);
     }

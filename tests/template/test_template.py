@@ -2,7 +2,9 @@
 
 The deployed stack cannot be exercised here (no AWS, no Docker), so these tests pin what can go
 wrong silently: a function without a route, a route that differs between API Gateway and
-`cargo lambda watch`, a policy wider than needed, a secret with a default.
+`cargo lambda watch`, a policy wider than needed (as SAM really generates it), a route without a
+throttle or a function without its share of concurrency, logs kept forever, a secret with a
+default.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import time
 import tomllib
 import urllib.request
 from pathlib import Path
+from unittest import mock
 
 import boto3
 import pytest
@@ -30,7 +33,6 @@ SERVERLESS_FUNCTION = "AWS::Serverless::Function"
 # The secrets the functions read from Secrets Manager; none may be a parameter or a variable.
 SECRET_NAMES = ("TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "SESSION_SECRET")
 ACCOUNT_PARAMETERS = ("TwilioAccountSid", "TwilioApiKey", "TwilioNumber", "TwilioTwimlAppSid")
-SECRET = ("AWSSecretsManagerGetSecretValuePolicy", "Secrets")
 KEY_SHAPED = re.compile(r"(AC|SK|AP)[0-9a-fA-F]{32}")
 
 
@@ -58,6 +60,26 @@ def template():
     return create_tables.load_template(TEMPLATE)
 
 
+@pytest.fixture(scope="module")
+def translated():
+    """The template as CloudFormation gets it from SAM, the parameters at their defaults: what
+    the functions' roles really grant, Globals merged in."""
+    from samtranslator.translator.transform import transform
+    from samtranslator.yaml_helper import yaml_parse
+
+    class NoManagedPolicyNames:
+        def load(self):
+            raise AssertionError("the template names a managed policy: name none (least privilege)")
+
+    sam = yaml_parse(TEMPLATE.read_text())
+    for resource in sam["Resources"].values():
+        if resource["Type"] == SERVERLESS_FUNCTION:
+            # What `sam package` does; the translator wants an S3 location.
+            resource["Properties"]["CodeUri"] = "s3://bucket/key"
+    with mock.patch.dict(os.environ, {"AWS_DEFAULT_REGION": "us-east-1"}):
+        return transform(sam, {}, NoManagedPolicyNames())
+
+
 def _functions(template):
     return {
         logical_id: resource
@@ -78,16 +100,6 @@ def _function_for(template, folder):
 
 def _function_folders():
     return sorted(p.name for p in (ROOT / "functions").iterdir() if (p / "Cargo.toml").is_file())
-
-
-def _policy_names(resource):
-    names = []
-    for policy in resource["Properties"].get("Policies", []):
-        assert isinstance(policy, dict) and len(policy) == 1, f"unexpected policy form: {policy!r}"
-        (name, args), = policy.items()
-        target = args.get("TableName", args.get("SecretArn"))
-        names.append((name, create_tables.ref_target(target)))
-    return names
 
 
 def test_function_folders_match_the_route_table():
@@ -116,21 +128,262 @@ def test_every_http_api_event_is_on_the_one_api(template, folder):
         assert create_tables.ref_target(event["Properties"]["ApiId"]) == "Api"
 
 
-def test_http_api_uses_default_stage_and_throttles(template):
+def _api(template):
     apis = [r for r in template["Resources"].values() if r["Type"] == "AWS::Serverless::HttpApi"]
     assert len(apis) == 1
-    props = apis[0].get("Properties", {})
+    return apis[0].get("Properties", {})
+
+
+def test_http_api_uses_default_stage(template):
     # A named stage would prefix every path, breaking the URLs pasted into Twilio.
-    assert props.get("StageName", "$default") == "$default"
-    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 100, "ThrottlingRateLimit": 50}
-    # What anyone may call gets a tighter limit; sign-in the tightest (on top of its lockout).
-    routes = props["RouteSettings"]
-    assert set(routes) == {"GET /", "POST /tickets", "POST /token", "POST /login"}
-    for route, settings in routes.items():
-        assert settings["ThrottlingRateLimit"] < 50 and settings["ThrottlingBurstLimit"] < 100, route
-    assert routes["POST /login"]["ThrottlingRateLimit"] <= 2
+    assert _api(template).get("StageName", "$default") == "$default"
+
+
+# --- Throttles and reserved concurrency, sized for a team ------------------------------------
+#
+# The sizing of docs/SECURITY.md ("Throttles", "Reserved concurrency"), for 20 agents and 100
+# calls at once. A route's peak is (requests, within seconds): e.g. 100 callers arriving within
+# 10 s. Change a number here, in template.yaml and in the docs together.
+
+TWILIO_ROUTES = {
+    "POST /conference/connect/client": (100, 10),  # 100 callers arriving within 10 s
+    # Their first fetch, and the 30-s music turns of the 100 already waiting (33 in 10 s).
+    "POST /conference/wait": (133, 10),
+    "POST /conference/{conference_id}/events": (120, 10),  # the callers' joins, 20 agents'
+    "POST /conference/{conference_id}/agents/{agent_id}/status": (20, 5),  # 20 rings ending
+    "POST /conference/{conference_id}/connect/{agent_id}": (20, 5),  # 20 agents answering
+    "POST /call/connect": (100, 10),  # the 100 callers, from the customer page
+    "POST /voicemail/{conference_id}/choice": (100, 8),  # 100 offered at once, 8 s to press
+    "POST /voicemail/{conference_id}/back": (100, 10),  # ...or back into line
+    "POST /voicemail/{conference_id}/done": (50, 30),  # half of them leaving a message
+    "POST /voicemail/{conference_id}/recording": (50, 30),
+}
+ANONYMOUS_ROUTES = {
+    "GET /": (100, 10),  # the 100 callers opening the customer page
+    "GET /static/{file}": (500, 10),  # 5 assets a page
+    "POST /tickets": (20, 60),
+    "POST /token": (120, 10),  # a token per customer call, and the 20 agents' at a shift's start
+    "POST /login": (20, 10),  # the whole team signing in at the start of a shift
+    "GET /login": (20, 10),
+}
+AGENT_ROUTES = {
+    "GET /dashboard": (20, 10),
+    "GET /presence": (20, 10),
+    "PUT /presence": (20, 2),  # everyone saying "available" at once; then one per 30 s each
+    "GET /tickets": (20, 10),
+    "GET /tickets/{ticket_id}/recording": (20, 10),
+    "POST /logout": (20, 10),
+    "POST /conference/{agent_id}/call": (5, 10),
+}
+PEAKS = {**TWILIO_ROUTES, **ANONYMOUS_ROUTES, **AGENT_ROUTES}
+
+# (rate per second, burst) of every route: what template.yaml sets.
+ROUTE_LIMITS = {
+    "POST /conference/connect/client": (50, 100),
+    "POST /conference/wait": (50, 100),
+    "POST /conference/{conference_id}/events": (50, 100),
+    "POST /conference/{conference_id}/agents/{agent_id}/status": (20, 40),
+    "POST /conference/{conference_id}/connect/{agent_id}": (20, 40),
+    "POST /call/connect": (20, 40),
+    "POST /voicemail/{conference_id}/choice": (20, 50),
+    "POST /voicemail/{conference_id}/back": (20, 50),
+    "POST /voicemail/{conference_id}/done": (5, 20),
+    "POST /voicemail/{conference_id}/recording": (5, 20),
+    "GET /": (50, 100),
+    "GET /static/{file}": (100, 200),
+    "POST /tickets": (10, 20),
+    "POST /token": (20, 40),
+    "POST /login": (10, 20),
+    "GET /login": (10, 20),
+    "GET /dashboard": (10, 20),
+    "GET /presence": (10, 20),
+    "PUT /presence": (10, 40),
+    "GET /tickets": (10, 20),
+    "GET /tickets/{ticket_id}/recording": (5, 10),
+    "POST /logout": (5, 10),
+    "POST /conference/{agent_id}/call": (5, 10),
+}
+
+# Reserved concurrency of each function, and the seconds one request may take when things are
+# slow (a DynamoDB or Twilio call near its timeout; argon2 at 1024 MB): at its routes' full rate
+# and that duration, a function must still fit in its reservation.
+RESERVED = {
+    # Twilio webhooks: a generous share.
+    "conference-connect-client": (60, 1.0),
+    "conference-wait": (100, 1.0),
+    "conference-events": (80, 1.0),
+    "conference-connect-agent": (30, 1.0),
+    "call-connect": (40, 1.0),
+    "voicemail": (50, 1.0),
+    # The agents' and the pages': moderate.
+    "presence": (20, 1.0),
+    "tickets": (30, 1.0),
+    "token": (20, 0.2),
+    "pages": (20, 0.1),
+    "conference-call-agent": (10, 1.0),
+    # argon2id at 1024 MB: small, a cap on what a flood of sign-ins can burn.
+    "session": (15, 0.5),
+}
+TWILIO_FUNCTIONS = (
+    "conference-connect-client",
+    "conference-wait",
+    "conference-events",
+    "conference-connect-agent",
+    "call-connect",
+    "voicemail",
+)
+# A new account's default regional limit; Lambda keeps 100 of it for unreserved functions.
+ACCOUNT_CONCURRENCY = 1000
+UNRESERVED_MINIMUM = 100
+
+
+def _route_settings(template):
+    return {
+        route: (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"])
+        for route, settings in _api(template)["RouteSettings"].items()
+    }
+
+
+def test_every_route_has_its_own_throttle_and_only_routes_do(template):
     routed = {f"{method} {path}" for function_routes in ROUTES.values() for method, path in function_routes}
-    assert set(routes) <= routed, "a throttled route must exist"
+    # A key that is no route would be silently ignored by API Gateway.
+    assert set(_api(template)["RouteSettings"]) == routed
+    assert set(PEAKS) == routed, "every route needs its peak in the sizing"
+
+
+def test_route_limits_are_the_sizing(template):
+    assert _route_settings(template) == ROUTE_LIMITS
+
+
+@pytest.mark.parametrize("route", sorted(PEAKS))
+def test_route_limits_carry_the_peak_twice(route):
+    requests, seconds = PEAKS[route]
+    rate, burst = ROUTE_LIMITS[route]
+    assert burst >= rate
+    # The token bucket: the burst at once, then the rate every second.
+    assert burst + rate * seconds >= 2 * requests, f"{route} would throttle the real peak"
+    assert rate >= requests / seconds
+
+
+def test_anonymous_routes_are_bounded_but_not_by_one_persons_clicks():
+    # A few requests a second from one browser or one script must not take a route away from
+    # everyone (POST /login was 2/s: three tries a second locked every agent out); per-client
+    # limits are the application's, or a WAF's in front of CloudFront.
+    for route in ANONYMOUS_ROUTES:
+        rate, burst = ROUTE_LIMITS[route]
+        assert 10 <= rate <= 100 and 20 <= burst <= 200, route
+
+
+def test_the_twilio_webhooks_have_generous_limits():
+    for route in TWILIO_ROUTES:
+        rate, burst = ROUTE_LIMITS[route]
+        assert rate >= 5 and burst >= 20, route
+
+
+def test_a_route_added_without_limits_gets_a_tight_default(template):
+    default = _api(template)["DefaultRouteSettings"]
+    assert default == {"ThrottlingBurstLimit": 20, "ThrottlingRateLimit": 10}
+
+
+def _reservation(resource):
+    value = resource["Properties"]["ReservedConcurrentExecutions"]
+    assert value.tag == "!If", "the reservation can be switched off for an account at a low limit"
+    condition, reserved, otherwise = value.value
+    assert condition == "ReservesConcurrency"
+    assert otherwise.tag == "!Ref" and otherwise.value == "AWS::NoValue"
+    return reserved
+
+
+@pytest.mark.parametrize("folder", sorted(RESERVED))
+def test_every_function_reserves_its_share(template, folder):
+    _, resource = _function_for(template, folder)
+    assert _reservation(resource) == RESERVED[folder][0]
+
+
+def test_reservations_leave_the_account_room_and_are_on_by_default(template):
+    assert set(RESERVED) == set(ROUTES)
+    total = sum(reserved for reserved, _ in RESERVED.values())
+    assert total <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM
+    parameter = template["Parameters"]["ReserveConcurrency"]
+    assert parameter["Default"] == "true" and parameter["AllowedValues"] == ["true", "false"]
+    assert template["Conditions"]["ReservesConcurrency"].tag == "!Equals"
+    # What an operator reads before deploying names the sum and the limit it needs.
+    assert f"({total} in all" in parameter["Description"]
+    assert f"at least {total + UNRESERVED_MINIMUM}" in parameter["Description"]
+
+
+def test_the_webhooks_get_the_largest_shares_and_sign_in_a_small_one():
+    others = [reserved for folder, (reserved, _) in RESERVED.items() if folder not in TWILIO_FUNCTIONS]
+    for folder in TWILIO_FUNCTIONS:
+        assert RESERVED[folder][0] >= max(others), folder
+    assert RESERVED["session"][0] <= 20
+
+
+@pytest.mark.parametrize("folder", sorted(RESERVED))
+def test_each_function_serves_its_routes_full_rate_within_its_reservation(folder):
+    reserved, seconds = RESERVED[folder]
+    routes = [f"{method} {path}" for method, path in ROUTES[folder]]
+    busy = sum(ROUTE_LIMITS[route][0] for route in routes) * seconds
+    assert busy <= reserved, f"{folder}: {busy:g} executions at its routes' limits, {reserved} reserved"
+
+
+# --- Logs -----------------------------------------------------------------------------------
+
+# What CloudWatch Logs accepts as RetentionInDays.
+CLOUDWATCH_RETENTION_DAYS = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+]
+
+
+def test_log_retention_is_a_parameter(template):
+    parameter = template["Parameters"]["LogRetentionDays"]
+    assert parameter["Type"] == "Number"
+    assert parameter["Default"] == 30
+    assert parameter["AllowedValues"] == CLOUDWATCH_RETENTION_DAYS
+
+
+def test_every_log_group_expires_its_logs(template):
+    groups = {name: r for name, r in template["Resources"].items() if r["Type"] == "AWS::Logs::LogGroup"}
+    # One per function and the API's access logs; none without retention.
+    assert len(groups) == len(ROUTES) + 1
+    for name, group in groups.items():
+        assert create_tables.ref_target(group["Properties"]["RetentionInDays"]) == "LogRetentionDays", name
+
+
+@pytest.mark.parametrize("folder", sorted(ROUTES))
+def test_every_function_logs_to_its_own_group(template, translated, folder):
+    logical_id, resource = _function_for(template, folder)
+    group_id = create_tables.ref_target(resource["Properties"]["LoggingConfig"]["LogGroup"])
+    group = template["Resources"][group_id]
+    assert group["Type"] == "AWS::Logs::LogGroup"
+    name = group["Properties"]["LogGroupName"]
+    assert name.tag == "!Sub" and name.value == f"/aws/lambda/${{AWS::StackName}}-{folder}"
+    # Globals' JSON format and the function's own group, merged.
+    assert translated["Resources"][logical_id]["Properties"]["LoggingConfig"] == {
+        "LogFormat": "JSON",
+        "LogGroup": {"Ref": group_id},
+    }
+
+
+def test_the_api_writes_access_logs(template):
+    settings = _api(template)["AccessLogSettings"]
+    destination = settings["DestinationArn"]
+    assert destination.tag == "!GetAtt" and destination.value == "ApiAccessLogs.Arn"
+    group = template["Resources"]["ApiAccessLogs"]["Properties"]
+    assert create_tables.ref_target(group["RetentionInDays"]) == "LogRetentionDays"
+    fields = json.loads(settings["Format"])
+    assert {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+    }.items() <= fields.items()
+    # Nothing the client writes freely (it could break the line's JSON), and not the path, which
+    # names calls and agents.
+    for variable in ("$context.path", "$context.identity.userAgent", "$context.identity.caller"):
+        assert variable not in settings["Format"]
 
 
 def test_cors_is_off(template):
@@ -195,10 +448,10 @@ def test_the_secret_is_created_with_a_generated_session_key(template):
 
 
 @pytest.mark.parametrize("folder", sorted(ROUTES))
-def test_every_function_may_read_the_secret_and_nothing_else_of_secrets_manager(template, folder):
-    _, resource = _function_for(template, folder)
-    secret_policies = [p for p in _policy_names(resource) if "SecretsManager" in p[0]]
-    assert secret_policies == [("AWSSecretsManagerGetSecretValuePolicy", "Secrets")]
+def test_every_function_may_read_the_secret_and_nothing_else_of_secrets_manager(template, translated, folder):
+    access = _effective_access(template, translated, folder)
+    secret_grants = {grant for grant in access if grant[0].startswith("secretsmanager:")}
+    assert secret_grants == SECRET_READ
 
 
 def test_sign_in_has_memory_for_argon2(template):
@@ -229,10 +482,13 @@ def test_optional_parameter_defaults(template):
     assert params["PublicBaseUrl"]["Default"] == ""
     # The Agents table is the roster: no list of agents is deployed.
     assert "AgentIds" not in params
-    assert (
-        params["HoldMusicUrl"]["Default"]
-        == "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3"
-    )
+    # Over HTTPS, path-style: the bucket's name has dots, so its virtual-hosted HTTPS name does
+    # not match S3's certificate.
+    assert params["HoldMusicUrl"]["Default"] == "https://s3.amazonaws.com/com.twilio.music.classical/BusyStrings.mp3"
+    assert re.fullmatch(params["HoldMusicUrl"]["AllowedPattern"], params["HoldMusicUrl"]["Default"])
+    # The same default when HOLD_MUSIC_URL is unset (make dev, the tests).
+    config = (ROOT / "shared" / "src" / "config.rs").read_text()
+    assert f'DEFAULT_HOLD_MUSIC_URL: &str = "{params["HoldMusicUrl"]["Default"]}";' in config
     assert params["QueueMaxWaitSeconds"]["Default"] == 300
     assert params["BusinessHours"]["Default"] == "", "always open unless told otherwise"
 
@@ -310,52 +566,203 @@ def test_no_function_may_scan_the_tickets_table():
     assert ".scan()" not in tickets_store
 
 
-@pytest.mark.parametrize(
-    ("folder", "policies"),
-    [
-        ("conference-connect-client", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
-        ("conference-wait", [SECRET, ("DynamoDBReadPolicy", "AgentsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
-        ("conference-connect-agent", [SECRET, ("DynamoDBCrudPolicy", "CallsTable")]),
-        (
-            "conference-call-agent",
-            [
-                SECRET,
-                ("DynamoDBReadPolicy", "AgentsTable"),
-                ("DynamoDBReadPolicy", "CallsTable"),
-                ("DynamoDBWritePolicy", "CallsTable"),
-            ],
-        ),
-        ("conference-events", [SECRET, ("DynamoDBReadPolicy", "AgentsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
-        ("presence", [SECRET, ("DynamoDBReadPolicy", "AgentsTable"), ("DynamoDBCrudPolicy", "CallsTable")]),
-        ("voicemail", [SECRET, ("DynamoDBCrudPolicy", "CallsTable"), ("DynamoDBWritePolicy", "TicketsTable")]),
-        ("token", [SECRET, ("DynamoDBReadPolicy", "AgentsTable")]),
-        (
-            "tickets",
-            [
-                SECRET,
-                ("DynamoDBReadPolicy", "AgentsTable"),
-                ("DynamoDBWritePolicy", "TicketsTable"),
-                ("DynamoDBReadPolicy", "TicketsTable"),
-            ],
-        ),
-        (
-            "call-connect",
-            [
-                SECRET,
-                ("DynamoDBReadPolicy", "AgentsTable"),
-                ("DynamoDBReadPolicy", "TicketsTable"),
-                ("DynamoDBCrudPolicy", "CallsTable"),
-            ],
-        ),
-        ("pages", [SECRET, ("DynamoDBReadPolicy", "AgentsTable")]),
-        # Reads agents, counts failed sign-ins, ends sessions; no calls, no tickets.
-        ("session", [SECRET, ("DynamoDBCrudPolicy", "AgentsTable")]),
-    ],
+# --- IAM: what each function may do, on what ------------------------------------------------
+#
+# Exactly the DynamoDB calls each function's code makes (its handler in shared/src/handlers, the
+# call flow and the store methods they reach in shared/src/store/dynamo), on the tables, indexes
+# and kinds of items it makes them on. Compared with what the roles SAM generates really grant,
+# so any widening (an action, a table, an index, a dropped condition) fails here.
+
+ITEMS_OF = "ForAllValues:StringLike"
+
+
+def _grant(actions, resources, condition=None):
+    """(action, resource, condition) triples; a resource is a logical id, or id/index/name."""
+    return {(action, resource, _canonical(condition)) for action in actions for resource in resources}
+
+
+def _canonical(condition):
+    def sort_lists(value):
+        if isinstance(value, dict):
+            return {key: sort_lists(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return sorted(sort_lists(item) for item in value)
+        return value
+
+    return None if condition is None else json.dumps(sort_lists(condition), sort_keys=True)
+
+
+def _leading_keys(*patterns):
+    return {ITEMS_OF: {"dynamodb:LeadingKeys": list(patterns)}}
+
+
+CALLERS = _leading_keys("CONF#*")  # the Calls table's callers
+AGENT_RECORDS = _leading_keys("AGENT#*")  # the Agents table's agents (never failed sign-ins)
+SIGN_IN_FAILURES = _leading_keys("LOGIN#*")
+
+SECRET_READ = _grant(["secretsmanager:GetSecretValue"], ["Secrets"])
+# `App::warm_up` opens the DynamoDB connection during init with a DescribeTable of the Calls table.
+WARM_UP = _grant(["dynamodb:DescribeTable"], ["CallsTable"])
+# A session is checked against the agent's record; the router and outgoing calls read it too.
+READ_AGENTS = _grant(["dynamodb:GetItem"], ["AgentsTable"], AGENT_RECORDS)
+# Callers and agents' states: read consistently, written over the version read, by conditional
+# puts and transactions of puts (TransactWriteItems needs the actions of its items).
+CALL_STATE = _grant(["dynamodb:GetItem", "dynamodb:PutItem"], ["CallsTable"])
+# The router: the line and the free agents (enabled ones only).
+ROUTER = _grant(["dynamodb:Query"], ["CallsTable/index/waiting", "CallsTable/index/available"]) | READ_AGENTS
+
+ACCESS = {
+    "conference-connect-client": WARM_UP | _grant(["dynamodb:PutItem"], ["CallsTable"], CALLERS),
+    "conference-wait": WARM_UP | CALL_STATE | ROUTER,
+    "conference-connect-agent": WARM_UP | CALL_STATE,
+    "conference-call-agent": WARM_UP
+    | CALL_STATE
+    | _grant(["dynamodb:Query"], ["CallsTable/index/available"])
+    | READ_AGENTS,
+    # The only one that deletes callers (a call that ended), and asks who is online.
+    "conference-events": WARM_UP
+    | CALL_STATE
+    | _grant(["dynamodb:DeleteItem"], ["CallsTable"])
+    | ROUTER
+    | _grant(["dynamodb:Query"], ["CallsTable/index/online"]),
+    "presence": WARM_UP | CALL_STATE | ROUTER,
+    "token": WARM_UP | READ_AGENTS,
+    "pages": WARM_UP | READ_AGENTS,
+    # Files and reads tickets; never updates, deletes or scans them.
+    "tickets": WARM_UP
+    | READ_AGENTS
+    | _grant(["dynamodb:PutItem", "dynamodb:GetItem"], ["TicketsTable"])
+    | _grant(["dynamodb:Query"], ["TicketsTable/index/newest_first"]),
+    # A customer's call puts them in line; an agent's asks whether the number is on a ticket, by
+    # counting in the keys-only index: no ticket is read.
+    "call-connect": WARM_UP
+    | READ_AGENTS
+    | _grant(["dynamodb:PutItem"], ["CallsTable"], CALLERS)
+    | _grant(
+        ["dynamodb:Query"],
+        ["TicketsTable/index/by_phone_number"],
+        {"StringEquals": {"dynamodb:Select": "COUNT"}},
+    ),
+    "voicemail": WARM_UP
+    | _grant(["dynamodb:GetItem", "dynamodb:PutItem"], ["CallsTable"], CALLERS)
+    | _grant(["dynamodb:PutItem"], ["TicketsTable"]),
+    # Reads agents and failed sign-ins; writes failed sign-ins; of an agent, only session_epoch
+    # (signing out): never a password hash, never a new agent.
+    "session": WARM_UP
+    | _grant(["dynamodb:GetItem"], ["AgentsTable"], _leading_keys("AGENT#*", "LOGIN#*"))
+    | _grant(
+        ["dynamodb:UpdateItem"],
+        ["AgentsTable"],
+        {**AGENT_RECORDS, "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "session_epoch"]}},
+    )
+    | _grant(["dynamodb:UpdateItem", "dynamodb:PutItem", "dynamodb:DeleteItem"], ["AgentsTable"], SIGN_IN_FAILURES),
+}
+
+# What shared/src/store/dynamo calls, per file: the SDK operations (and transaction items) and
+# the partition key prefixes. ACCESS was written from these; when they change, so must it.
+STORE_CALLS = {
+    # `scan` is list_agents, for the admin tool only: no function is granted it.
+    "agents.rs": ({"get_item", "put_item", "update_item", "delete_item", "scan"}, {"AGENT#", "LOGIN#"}),
+    "calls.rs": ({"get_item", "put_item", "query", "transact_write_items", "Put", "Delete"}, {"CONF#", "AGENT#"}),
+    "tickets.rs": ({"get_item", "put_item", "query"}, set()),
+}
+SDK_CALL = re.compile(
+    r"\.(get_item|put_item|update_item|delete_item|query|scan|transact_write_items|transact_get_items"
+    r"|batch_write_item|batch_get_item|execute_statement|batch_execute_statement|execute_transaction)\(\)"
+    r"|\b(Put|Delete|Update|ConditionCheck|Get)::builder\(\)"
 )
-def test_each_function_has_the_narrowest_policy(template, folder, policies):
+KEY_PREFIX = re.compile(r'"([A-Za-z][A-Za-z0-9_]*#)')
+DYNAMODB_TABLE_ARN = "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/"
+
+
+def _resource_name(value):
+    """A policy resource as `CallsTable` or `CallsTable/index/waiting`, from the intrinsics of
+    the translated template."""
+    if isinstance(value, str):
+        return value.removeprefix(DYNAMODB_TABLE_ARN)
+    ((function, argument),) = value.items()
+    if function == "Ref":
+        return argument
+    if function == "Fn::GetAtt":
+        assert argument[1] == "Arn", value
+        return argument[0]
+    if function == "Fn::Sub":
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+
+        def substitute(match):
+            name = match.group(1)
+            if name in variables:
+                return _resource_name(variables[name])
+            if name.startswith("AWS::"):
+                return match.group(0)
+            return name.removesuffix(".Arn")
+
+        return re.sub(r"\$\{([^}]+)\}", substitute, text).removeprefix(DYNAMODB_TABLE_ARN)
+    raise AssertionError(f"unexpected resource form {value!r}")
+
+
+def _role(template, translated, folder):
+    logical_id, _ = _function_for(template, folder)
+    role = translated["Resources"][logical_id]["Properties"]["Role"]
+    assert role == {"Fn::GetAtt": [f"{logical_id}Role", "Arn"]}, "the role SAM makes for the function"
+    return translated["Resources"][f"{logical_id}Role"]["Properties"]
+
+
+def _effective_access(template, translated, folder):
+    """What the function's role grants, as (action, resource, condition) triples."""
+    grants = set()
+    for policy in _role(template, translated, folder).get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            assert set(statement) <= {"Sid", "Effect", "Action", "Resource", "Condition"}, statement
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            grants |= _grant(actions, [_resource_name(r) for r in resources], statement.get("Condition"))
+    return grants
+
+
+@pytest.mark.parametrize("folder", sorted(ROUTES))
+def test_each_function_has_the_narrowest_policy(template, translated, folder):
     _, resource = _function_for(template, folder)
-    assert _policy_names(resource) == policies
     assert "Role" not in resource["Properties"]
+    effective = _effective_access(template, translated, folder)
+    expected = SECRET_READ | ACCESS[folder]
+    assert sorted(effective - expected) == [], "wider than declared"
+    assert sorted(expected - effective) == [], "narrower than declared: update ACCESS"
+
+
+@pytest.mark.parametrize("folder", sorted(ROUTES))
+def test_no_wildcards_and_only_the_logging_managed_policy(template, translated, folder):
+    role = _role(template, translated, folder)
+    # Logs only (CreateLogGroup, CreateLogStream, PutLogEvents): SAM's default for every role.
+    assert role["ManagedPolicyArns"] == ["arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"]
+    for action, resource, _ in _effective_access(template, translated, folder):
+        assert "*" not in action and "*" not in resource, (action, resource)
+        assert action not in {"dynamodb:Scan", "dynamodb:BatchWriteItem", "dynamodb:BatchGetItem"}
+
+
+def test_the_declared_access_covers_every_function():
+    assert set(ACCESS) == set(ROUTES)
+
+
+def test_the_store_makes_the_calls_the_policies_were_written_for():
+    # A new DynamoDB call or kind of item in a store is refused in AWS (AccessDenied) until the
+    # policies of the functions that reach it allow it, and no local test would notice.
+    store = ROOT / "shared" / "src" / "store" / "dynamo"
+    files = {path.name for path in store.glob("*.rs")} - {"mod.rs"}
+    assert files == set(STORE_CALLS)
+    for name, (calls, prefixes) in STORE_CALLS.items():
+        # What the store does, not its tests (which scan to look at the table).
+        source = (store / name).read_text().split("#[cfg(test)]", 1)[0]
+        found_calls = {a or b for a, b in SDK_CALL.findall(source)}
+        found_prefixes = set(KEY_PREFIX.findall(source))
+        assert (found_calls, found_prefixes) == (calls, prefixes), (
+            f"shared/src/store/dynamo/{name} changed its DynamoDB calls or key prefixes: widen the "
+            "statements of exactly the functions that reach the changed store methods in "
+            "template.yaml and ACCESS (tests/template), then STORE_CALLS"
+        )
+    app = (ROOT / "shared" / "src" / "app.rs").read_text()
+    assert re.search(r"describe_table\(\)\s*\.table_name\(&self\.config\.calls_table\)", app), "WARM_UP"
 
 
 def test_globals_grant_no_policies(template):

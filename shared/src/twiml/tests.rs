@@ -28,10 +28,10 @@ fn customer_conference() {
 fn hold_message_then_looping_music() {
     let twiml = VoiceResponse::new()
         .say("Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.")
-        .play("http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3", Some(0));
+        .play("https://s3.amazonaws.com/com.twilio.music.classical/BusyStrings.mp3", Some(0));
     assert_eq!(
         twiml.to_xml(),
-        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.</Say><Play loop="0">http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3</Play></Response>"#
+        r#"<?xml version="1.0" encoding="UTF-8"?><Response><Say>Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.</Say><Play loop="0">https://s3.amazonaws.com/com.twilio.music.classical/BusyStrings.mp3</Play></Response>"#
     );
 }
 

@@ -4,7 +4,7 @@ use shared::domain::{Availability, CallerState};
 use shared::handlers::conference_wait::handle;
 use shared::store::memory::MemoryCallStore;
 
-const MUSIC: &str = "http://com.twilio.music.classical.s3.amazonaws.com/BusyStrings.mp3";
+const MUSIC: &str = shared::config::DEFAULT_HOLD_MUSIC_URL;
 
 fn hold_twiml(say: &str) -> String {
     let say = if say.is_empty() { String::new() } else { format!("<Say>{say}</Say>") };
