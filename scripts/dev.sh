@@ -63,8 +63,10 @@ SESSION_SECRET=$session_secret
 DEFAULTS
   if [ -f "$settings" ]; then grep -E '^[A-Z_][A-Z0-9_]*=.' "$settings" || true; fi
   python scripts/create_tables.py --endpoint "$endpoint" --print-env
+  # WARMLINE_FUNCTIONS_DYNAMODB_ENDPOINT: where the functions (only) send their DynamoDB requests,
+  # e.g. a test's counting pass-through in front of the emulator; the tables stay on the emulator.
   cat <<EMULATOR
-AWS_ENDPOINT_URL_DYNAMODB=$endpoint
+AWS_ENDPOINT_URL_DYNAMODB=${WARMLINE_FUNCTIONS_DYNAMODB_ENDPOINT:-$endpoint}
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local

@@ -4,13 +4,14 @@
 
 use std::time::{Duration, Instant};
 
+use time::OffsetDateTime;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 
-use crate::model::{AnswerMode, CallStatus, Signal, Source};
-use crate::state::Sim;
+use crate::model::{AnswerMode, CallStatus, Callback, Signal, Source, new_sid};
+use crate::state::{RecordingRecord, Sim};
 use crate::timeline::Event;
-use crate::twiml::{ConferenceOptions, Context, Dial, DialTarget, Verb};
+use crate::twiml::{ConferenceOptions, Context, Dial, DialTarget, Gather, Method, Record, Verb};
 use crate::webhook::{Fetched, resolve};
 
 /// What Twilio says before it hangs up on a call whose TwiML it could not use.
@@ -38,7 +39,9 @@ enum Stop {
 
 enum Step {
     Next,
-    Goto(Source, Vec<(String, String)>),
+    /// Fetch TwiML from here, with these parameters on top of the call's; the `&str` names the
+    /// request in the timeline.
+    Goto(Source, Vec<(String, String)>, &'static str),
     Hangup,
 }
 
@@ -47,6 +50,14 @@ struct Ctx {
     sid: String,
     party: String,
     inbox: UnboundedReceiver<Signal>,
+    /// A request Twilio still makes once the call has ended (a `<Record>` ended by the hang-up).
+    after_hangup: Option<EndedCallRequest>,
+}
+
+struct EndedCallRequest {
+    url: String,
+    method: Method,
+    extra: Vec<(String, String)>,
 }
 
 enum Rang {
@@ -65,7 +76,7 @@ pub(crate) async fn run_inbound(
     let party = party_of(&sim, &sid);
     let custom = sim.state().calls.get(&sid).map(|call| call.custom_params.clone()).unwrap_or_default();
     set_status(&sim, &sid, CallStatus::Ringing);
-    let mut ctx = Ctx { sim, sid, party, inbox };
+    let mut ctx = Ctx { sim, sid, party, inbox, after_hangup: None };
     let fetched = ctx
         .sim
         .fetch_twiml(&ctx.sid, &ctx.party, "voice webhook", &source, None, custom, Context::Call, forge_signature)
@@ -76,6 +87,7 @@ pub(crate) async fn run_inbound(
     mark_answered(&ctx, false);
     let reason = run_program(&mut ctx, fetched).await;
     finish(&ctx.sim, &ctx.sid, CallStatus::Completed, &reason);
+    request_after_hangup(&mut ctx).await;
 }
 
 pub(crate) async fn run_outbound(
@@ -86,7 +98,7 @@ pub(crate) async fn run_outbound(
     timeout: Duration,
 ) {
     let party = party_of(&sim, &sid);
-    let mut ctx = Ctx { sim, sid, party, inbox };
+    let mut ctx = Ctx { sim, sid, party, inbox, after_hangup: None };
     ctx.sim.call_progress(&ctx.sid, "initiated");
     match ring(&mut ctx, timeout).await {
         Rang::Answered => {}
@@ -141,6 +153,17 @@ pub(crate) async fn run_outbound(
         }
     };
     finish(&ctx.sim, &ctx.sid, CallStatus::Completed, &reason);
+    request_after_hangup(&mut ctx).await;
+}
+
+/// What Twilio still requests once a call is over; nothing can run on the call any more, so
+/// whatever the app answers is ignored.
+async fn request_after_hangup(ctx: &mut Ctx) {
+    if let Some(request) = ctx.after_hangup.take() {
+        ctx.sim
+            .notify_ended_call(&ctx.sid, &ctx.party, "Record action", &request.url, request.method, request.extra)
+            .await;
+    }
 }
 
 /// A call leg placed from inside another call's TwiML: boxed with its `Send`-ness spelled out,
@@ -211,14 +234,13 @@ async fn run_program(ctx: &mut Ctx, fetched: Fetched) -> String {
             Ok(Signal::Redirect(source)) => Err(Stop::Redirect(source)),
             _ => run_verb(ctx, &verb, base.as_deref()).await,
         };
-        let (source, extra) = match step {
+        let (source, extra, purpose) = match step {
             Ok(Step::Next) => continue,
             Ok(Step::Hangup) => return "TwiML <Hangup>".into(),
-            Ok(Step::Goto(source, extra)) => (source, extra),
-            Err(Stop::Redirect(source)) => (source, Vec::new()),
+            Ok(Step::Goto(source, extra, purpose)) => (source, extra, purpose),
+            Err(Stop::Redirect(source)) => (source, Vec::new(), "redirect"),
             Err(Stop::Hangup(by)) => return by,
         };
-        let purpose = if extra.is_empty() { "redirect" } else { "Dial action" };
         match ctx
             .sim
             .fetch_twiml(&ctx.sid, &ctx.party, purpose, &source, base.as_deref(), extra, Context::Call, false)
@@ -239,30 +261,318 @@ async fn run_program(ctx: &mut Ctx, fetched: Fetched) -> String {
 
 async fn run_verb(ctx: &mut Ctx, verb: &Verb, base: Option<&str>) -> Result<Step, Stop> {
     match verb {
-        Verb::Say { text, loop_count } => {
-            ctx.sim.record(Some(&ctx.sid), Some(&ctx.party), Event::Say { text: text.clone(), hold: false });
-            wait(ctx, looped(speech(&ctx.sim, text), *loop_count)).await.map(|()| Step::Next)
-        }
-        Verb::Play { url, loop_count } => {
-            ctx.sim.record(
-                Some(&ctx.sid),
-                Some(&ctx.party),
-                Event::Play { url: url.clone(), loop_count: *loop_count, hold: false },
-            );
-            let once = ctx.sim.scaled(Duration::from_secs(PLAY_SECONDS));
-            wait(ctx, looped(once, *loop_count)).await.map(|()| Step::Next)
-        }
-        Verb::Pause { seconds } => {
-            ctx.sim.record(Some(&ctx.sid), Some(&ctx.party), Event::Pause { seconds: *seconds, hold: false });
-            let length = ctx.sim.scaled(Duration::from_secs(u64::from(*seconds)));
-            wait(ctx, Some(length)).await.map(|()| Step::Next)
+        Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. } => {
+            let length = start_prompt(ctx, verb);
+            wait(ctx, length).await.map(|()| Step::Next)
         }
         Verb::Redirect { url, method } => {
-            Ok(Step::Goto(Source::Url { url: resolve(base, url), method: *method }, Vec::new()))
+            Ok(Step::Goto(Source::Url { url: resolve(base, url), method: *method }, Vec::new(), "redirect"))
         }
         Verb::Hangup => Ok(Step::Hangup),
         Verb::Dial(dial) => run_dial(ctx, dial, base).await,
+        Verb::Gather(gather) => run_gather(ctx, gather, base).await,
+        Verb::Record(record) => run_record(ctx, record, base).await,
     }
+}
+
+/// Starts saying or playing something to the party (in the timeline) and returns how long it
+/// lasts; `None`: until something else happens.
+fn start_prompt(ctx: &Ctx, verb: &Verb) -> Option<Duration> {
+    let (event, length) = match verb {
+        Verb::Say { text, loop_count } => {
+            (Event::Say { text: text.clone(), hold: false }, looped(speech(&ctx.sim, text), *loop_count))
+        }
+        Verb::Play { url, loop_count } => (
+            Event::Play { url: url.clone(), loop_count: *loop_count, hold: false },
+            looped(ctx.sim.scaled(Duration::from_secs(PLAY_SECONDS)), *loop_count),
+        ),
+        Verb::Pause { seconds } => (
+            Event::Pause { seconds: *seconds, hold: false },
+            Some(ctx.sim.scaled(Duration::from_secs(u64::from(*seconds)))),
+        ),
+        // The parser lets only the three above be prompts.
+        _ => return Some(Duration::ZERO),
+    };
+    ctx.sim.record(Some(&ctx.sid), Some(&ctx.party), event);
+    length
+}
+
+/// How a `<Gather>` stopped listening.
+enum GatherEnd {
+    NumDigits,
+    FinishOnKey(char),
+    Timeout,
+}
+
+/// `<Gather input="dtmf">`: the prompts play until the first key, then Twilio waits `timeout`
+/// seconds for each next key. Digits go to `action`; no digits (a timeout, or `finishOnKey`
+/// first) go on with the next verb, unless `actionOnEmptyResult` asks for the request anyway.
+async fn run_gather(ctx: &mut Ctx, gather: &Gather, base: Option<&str>) -> Result<Step, Stop> {
+    ctx.sim.record(
+        Some(&ctx.sid),
+        Some(&ctx.party),
+        Event::GatherStarted {
+            num_digits: gather.num_digits,
+            finish_on_key: gather.finish_on_key.clone(),
+            timeout_seconds: gather.timeout_seconds,
+        },
+    );
+    let mut digits = String::new();
+    let mut ended = None;
+    for prompt in &gather.prompts {
+        let length = start_prompt(ctx, prompt);
+        if let Some(keys) = listen(ctx, length).await? {
+            ended = take_keys(gather, &mut digits, &keys);
+            // The first key cuts the prompts short.
+            break;
+        }
+    }
+    // The timeout only starts once the prompts are over, and starts again with each key.
+    let timeout = ctx.sim.scaled(Duration::from_secs(u64::from(gather.timeout_seconds)));
+    let ended = loop {
+        if let Some(ended) = ended.take() {
+            break ended;
+        }
+        ended = match listen(ctx, Some(timeout)).await? {
+            Some(keys) => take_keys(gather, &mut digits, &keys),
+            None => Some(GatherEnd::Timeout),
+        };
+    };
+    let (ended_by, finished_on_key) = match ended {
+        GatherEnd::NumDigits => ("numDigits", String::new()),
+        GatherEnd::FinishOnKey(key) => ("finishOnKey", key.to_string()),
+        GatherEnd::Timeout => ("timeout", String::new()),
+    };
+    let wants_action = !digits.is_empty() || gather.action_on_empty_result;
+    let action = action_url(gather.action.as_deref(), base);
+    ctx.sim.record(
+        Some(&ctx.sid),
+        Some(&ctx.party),
+        Event::GatherEnded {
+            digits: digits.clone(),
+            ended_by: ended_by.into(),
+            action: wants_action && action.is_some(),
+        },
+    );
+    if !wants_action {
+        return Ok(Step::Next);
+    }
+    let Some(url) = action else {
+        no_action_url(ctx, "Gather");
+        return Ok(Step::Next);
+    };
+    let extra = vec![("Digits".to_owned(), digits), ("FinishedOnKey".to_owned(), finished_on_key)];
+    Ok(Step::Goto(Source::Url { url, method: gather.method }, extra, "Gather action"))
+}
+
+/// Adds the keys to what a `<Gather>` collected, and says whether that ends it; keys after the
+/// one that ended it are lost, as on a phone.
+fn take_keys(gather: &Gather, digits: &mut String, keys: &str) -> Option<GatherEnd> {
+    for key in keys.chars() {
+        if gather.finish_on_key.starts_with(key) {
+            return Some(GatherEnd::FinishOnKey(key));
+        }
+        digits.push(key);
+        if gather.num_digits.is_some_and(|wanted| digits.chars().count() >= wanted as usize) {
+            return Some(GatherEnd::NumDigits);
+        }
+    }
+    None
+}
+
+/// A verb's `action`, or by default the URL of the document it is in.
+fn action_url(action: Option<&str>, base: Option<&str>) -> Option<String> {
+    match action {
+        Some(action) => Some(resolve(base, action)),
+        None => base.map(str::to_owned),
+    }
+}
+
+/// Inline `Twiml` has no URL for an action to default to.
+fn no_action_url(ctx: &Ctx, verb: &str) {
+    ctx.sim.record(
+        Some(&ctx.sid),
+        Some(&ctx.party),
+        Event::TwimlWarning {
+            message: format!("<{verb}> has no action and its TwiML no URL to default to: nothing to request"),
+        },
+    );
+}
+
+/// How a `<Record>` stopped.
+enum RecordEnd {
+    Silence,
+    MaxLength,
+    FinishOnKey(char),
+    Hangup(String),
+    Redirect(Source),
+}
+
+impl RecordEnd {
+    /// How the timeline names it, and the `Digits` Twilio reports for it.
+    fn describe(&self) -> (&'static str, Option<String>) {
+        match self {
+            Self::Silence => ("timeout", None),
+            Self::MaxLength => ("maxLength", None),
+            Self::FinishOnKey(key) => ("finishOnKey", Some(key.to_string())),
+            Self::Hangup(_) => ("hangup", Some("hangup".to_owned())),
+            Self::Redirect(_) => ("redirect", None),
+        }
+    }
+}
+
+/// What a `<Record>` captured, in Twilio seconds from its start.
+struct Recorded {
+    end: RecordEnd,
+    /// When each stretch of speech began and ended.
+    speech: Vec<(f64, f64)>,
+    /// Real time from the start to the end, for the ends that are not timed (keys, hang-ups).
+    elapsed: f64,
+}
+
+/// `<Record>`: listens until `timeout` seconds of silence, `maxLength`, a `finishOnKey` key or
+/// the hang-up. Twilio then stores a Recording and requests `action` with `RecordingUrl`,
+/// `RecordingSid`, `RecordingDuration` and `Digits` (the key, or `hangup`), even after a
+/// hang-up; an empty recording skips the request and the TwiML goes on with the next verb.
+/// `recordingStatusCallback` is told separately.
+async fn run_record(ctx: &mut Ctx, record: &Record, base: Option<&str>) -> Result<Step, Stop> {
+    ctx.sim.record(
+        Some(&ctx.sid),
+        Some(&ctx.party),
+        Event::RecordingStarted {
+            beep: record.play_beep,
+            max_length_seconds: record.max_length_seconds,
+            timeout_seconds: record.timeout_seconds,
+        },
+    );
+    let started_at = OffsetDateTime::now_utc();
+    let mut recording = RecordingRecord {
+        sid: new_sid("RE"),
+        call_sid: ctx.sid.clone(),
+        status: "in-progress",
+        duration_seconds: 0,
+        start_time: started_at,
+        created_at: started_at,
+    };
+    let status_callback = record.recording_status_callback.as_deref().map(|url| Callback {
+        url: resolve(base, url),
+        method: record.recording_status_callback_method,
+        events: record.recording_status_callback_events.clone(),
+    });
+    if let Some(callback) = &status_callback {
+        ctx.sim.recording_event(&recording, callback);
+    }
+
+    let captured = capture(ctx, record).await;
+    let max_length = f64::from(record.max_length_seconds);
+    // Where the recording ended; the timed ends are exact rather than measured, so that a
+    // script's "speak 3 s" gives the same durations every run.
+    let length = match &captured.end {
+        RecordEnd::MaxLength => max_length,
+        RecordEnd::Silence => {
+            captured.speech.iter().map(|(_, to)| *to).fold(0.0, f64::max) + f64::from(record.timeout_seconds)
+        }
+        _ => captured.elapsed,
+    }
+    .min(max_length);
+    let heard: Vec<(f64, f64)> =
+        captured.speech.iter().filter(|(from, _)| *from < length).map(|(from, to)| (*from, to.min(length))).collect();
+    let empty = heard.is_empty();
+    let first_word = heard.iter().map(|(from, _)| *from).fold(f64::INFINITY, f64::min);
+    let last_word = heard.iter().map(|(_, to)| *to).fold(0.0, f64::max);
+    // Twilio trims leading and trailing silence from the file (`trim="trim-silence"`); the
+    // action's RecordingDuration is the untrimmed length, which is why Twilio points to the
+    // status callback for the final one.
+    recording.duration_seconds = match (empty, record.trim_silence) {
+        (true, _) => 0,
+        (false, true) => whole_seconds(last_word - first_word),
+        (false, false) => whole_seconds(length),
+    };
+    recording.status = if empty { "absent" } else { "completed" };
+    recording.created_at = OffsetDateTime::now_utc();
+    let (ended_by, digits) = captured.end.describe();
+    ctx.sim.record(
+        Some(&ctx.sid),
+        Some(&ctx.party),
+        Event::RecordingCompleted {
+            recording_sid: recording.sid.clone(),
+            duration_seconds: recording.duration_seconds,
+            ended_by: ended_by.into(),
+            empty,
+        },
+    );
+    // Stored first: an app that fetches the media on the callback must find it.
+    ctx.sim.state().recordings.push(recording.clone());
+    if let Some(callback) = &status_callback {
+        ctx.sim.recording_event(&recording, callback);
+    }
+
+    let action = action_url(record.action.as_deref(), base);
+    let mut extra = vec![
+        ("RecordingUrl".to_owned(), ctx.sim.recording_url(&recording.sid)),
+        ("RecordingDuration".to_owned(), whole_seconds(length).to_string()),
+        ("RecordingSid".to_owned(), recording.sid),
+    ];
+    if let Some(digits) = digits {
+        extra.push(("Digits".to_owned(), digits));
+    }
+    match captured.end {
+        RecordEnd::Redirect(source) => Err(Stop::Redirect(source)),
+        RecordEnd::Hangup(by) => {
+            if !empty && let Some(url) = action {
+                ctx.after_hangup = Some(EndedCallRequest { url, method: record.method, extra });
+            }
+            Err(Stop::Hangup(by))
+        }
+        _ if empty => Ok(Step::Next),
+        _ => match action {
+            Some(url) => Ok(Step::Goto(Source::Url { url, method: record.method }, extra, "Record action")),
+            None => {
+                no_action_url(ctx, "Record");
+                Ok(Step::Next)
+            }
+        },
+    }
+}
+
+/// Listens to the party until something ends the recording.
+async fn capture(ctx: &mut Ctx, record: &Record) -> Recorded {
+    let started = tokio::time::Instant::now();
+    let mut speech = Vec::new();
+    let mut quiet_since = started;
+    let max_length_at = started + ctx.sim.scaled(Duration::from_secs(u64::from(record.max_length_seconds)));
+    let silence =
+        (record.timeout_seconds > 0).then(|| ctx.sim.scaled(Duration::from_secs(u64::from(record.timeout_seconds))));
+    let end = loop {
+        let silence_ends_it_at = silence.map(|silence| quiet_since + silence);
+        tokio::select! {
+            signal = ctx.inbox.recv() => match signal {
+                None => break RecordEnd::Hangup("the simulator".into()),
+                Some(Signal::Hangup { by }) => break RecordEnd::Hangup(by),
+                Some(Signal::Redirect(source)) => break RecordEnd::Redirect(source),
+                Some(Signal::Digits(keys)) => {
+                    if let Some(key) = keys.chars().find(|key| record.finish_on_key.contains(*key)) {
+                        break RecordEnd::FinishOnKey(key);
+                    }
+                }
+                Some(Signal::Speech { seconds }) => {
+                    let now = tokio::time::Instant::now();
+                    let from = ctx.sim.twilio_seconds(now - started);
+                    speech.push((from, from + f64::from(seconds)));
+                    quiet_since = quiet_since.max(now + ctx.sim.scaled(Duration::from_secs(u64::from(seconds))));
+                }
+                Some(_) => {}
+            },
+            () = tokio::time::sleep_until(max_length_at) => break RecordEnd::MaxLength,
+            () = sleep_until_or_never(silence_ends_it_at) => break RecordEnd::Silence,
+        }
+    };
+    Recorded { end, speech, elapsed: ctx.sim.twilio_seconds(started.elapsed()) }
+}
+
+/// Twilio reports recording lengths in whole seconds.
+fn whole_seconds(seconds: f64) -> u64 {
+    seconds.max(0.0).round() as u64
 }
 
 async fn run_dial(ctx: &mut Ctx, dial: &Dial, base: Option<&str>) -> Result<Step, Stop> {
@@ -290,7 +600,7 @@ async fn run_dial(ctx: &mut Ctx, dial: &Dial, base: Option<&str>) -> Result<Step
     if let Some(leg) = leg {
         extra.push(("DialCallSid".to_owned(), leg));
     }
-    Ok(Step::Goto(Source::Url { url: resolve(base, action), method: dial.method }, extra))
+    Ok(Step::Goto(Source::Url { url: resolve(base, action), method: dial.method }, extra, "Dial action"))
 }
 
 /// `<Dial><Number>` or `<Client>`: a second call leg, bridged to this one once answered.
@@ -435,7 +745,7 @@ fn spawn_hold(ctx: &Ctx, source: Option<Source>, purpose: &'static str) -> JoinH
                         break;
                     }
                     // Wait TwiML is checked to hold only the four verbs above.
-                    Verb::Hangup | Verb::Dial(_) => break,
+                    Verb::Hangup | Verb::Dial(_) | Verb::Gather(_) | Verb::Record(_) => break,
                 }
             }
             match redirect {
@@ -461,6 +771,23 @@ async fn wait(ctx: &mut Ctx, length: Option<Duration>) -> Result<(), Stop> {
                 Some(_) => {}
             },
             () = sleep_until_or_never(until) => return Ok(()),
+        }
+    }
+}
+
+/// Like `wait`, but keys the party presses end it early: `Ok(Some(keys))`.
+async fn listen(ctx: &mut Ctx, length: Option<Duration>) -> Result<Option<String>, Stop> {
+    let until = length.map(|length| tokio::time::Instant::now() + length);
+    loop {
+        tokio::select! {
+            signal = ctx.inbox.recv() => match signal {
+                None => return Err(Stop::Hangup("the simulator".into())),
+                Some(Signal::Hangup { by }) => return Err(Stop::Hangup(by)),
+                Some(Signal::Redirect(source)) => return Err(Stop::Redirect(source)),
+                Some(Signal::Digits(keys)) => return Ok(Some(keys)),
+                Some(_) => {}
+            },
+            () = sleep_until_or_never(until) => return Ok(None),
         }
     }
 }
@@ -514,11 +841,7 @@ fn mark_answered(ctx: &Ctx, announce: bool) {
         ctx.sim.call_progress(&ctx.sid, "answered");
     }
     if let Some(after) = hangup_after {
-        let (sim, sid, party) = (ctx.sim.clone(), ctx.sid.clone(), ctx.party.clone());
-        tokio::spawn(async move {
-            tokio::time::sleep(after).await;
-            sim.send(&sid, Signal::Hangup { by: party });
-        });
+        ctx.sim.hang_up_after(&ctx.sid, &ctx.party, after);
     }
 }
 

@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::control::Info;
-use crate::model::{Behaviour, BrowserCall, CallView, ConferenceView, InboundCall};
+use crate::model::{Behaviour, BrowserCall, CallView, ConferenceView, InboundCall, RecordingView};
 use crate::timeline::Entry;
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +98,22 @@ impl Client {
 
     pub async fn answer(&self, sid: &str) -> Result<(), ClientError> {
         self.send::<Value>(reqwest::Method::POST, &format!("/sim/calls/{sid}/answer"), &json!({})).await.map(drop)
+    }
+
+    /// The party on `sid` presses these keypad keys.
+    pub async fn press(&self, sid: &str, digits: &str) -> Result<(), ClientError> {
+        let body = json!({ "digits": digits });
+        self.send::<Value>(reqwest::Method::POST, &format!("/sim/calls/{sid}/digits"), &body).await.map(drop)
+    }
+
+    /// The party on `sid` talks for `seconds` (Twilio's seconds), then falls silent.
+    pub async fn speak(&self, sid: &str, seconds: u32) -> Result<(), ClientError> {
+        let body = json!({ "seconds": seconds });
+        self.send::<Value>(reqwest::Method::POST, &format!("/sim/calls/{sid}/speak"), &body).await.map(drop)
+    }
+
+    pub async fn recordings(&self) -> Result<Vec<RecordingView>, ClientError> {
+        self.get("/sim/recordings").await
     }
 
     pub async fn note(&self, text: &str) -> Result<(), ClientError> {

@@ -6,6 +6,8 @@
 //!   leaves, or through the REST API; everyone still in it is disconnected, and their calls go on
 //!   with the TwiML after `<Dial>` (usually nothing, so they hang up).
 
+use std::time::Duration;
+
 use time::OffsetDateTime;
 
 use crate::model::{Callback, ConferenceStatus, Signal, new_sid};
@@ -77,10 +79,20 @@ impl Sim {
         let others: Vec<String> =
             conference.participants.iter().filter(|p| p.call_sid != call_sid).map(|p| p.call_sid.clone()).collect();
         let talking: Vec<String> = conference.participants.iter().map(|p| p.party.clone()).collect();
+        // Everyone in a started conference with someone else in it talks now.
+        let in_talk: Vec<String> = if conference.status == ConferenceStatus::InProgress && talking.len() >= 2 {
+            conference.participants.iter().map(|p| p.call_sid.clone()).collect()
+        } else {
+            Vec::new()
+        };
         if let Some(call) = state.calls.get_mut(call_sid) {
             call.conference = Some(conference_sid.clone());
         }
+        let hang_ups = first_talks(&mut state, &in_talk);
         drop(state);
+        for (sid, party, after) in hang_ups {
+            self.hang_up_after(&sid, &party, after);
+        }
 
         // Callbacks are queued before the timeline shows the change, so that whatever a test
         // does on seeing it comes after them.
@@ -180,6 +192,22 @@ impl Sim {
         self.send(call_sid, Signal::RemovedFromConference);
         true
     }
+}
+
+/// The calls among `talking` scripted to hang up after their first talk that have not talked
+/// before, marked as having talked: each with its party and how long until it hangs up.
+fn first_talks(state: &mut State, talking: &[String]) -> Vec<(String, String, Duration)> {
+    let mut hang_ups = Vec::new();
+    for sid in talking {
+        if let Some(call) = state.calls.get_mut(sid)
+            && !call.talked
+            && let Some(after) = call.hangup_after_talking
+        {
+            call.talked = true;
+            hang_ups.push((sid.clone(), call.party.clone(), after));
+        }
+    }
+    hang_ups
 }
 
 fn detach(state: &mut State, call_sid: &str) -> Option<(usize, Participant)> {

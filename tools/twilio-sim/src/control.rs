@@ -1,5 +1,6 @@
 //! The control API under `/sim/`, for scripts, `make demo` and tests written in any language:
-//! start calls, script endpoints, hang up a party, read the timeline.
+//! start calls, script endpoints, hang up a party, press keys or talk on a call, read the
+//! timeline and the recordings.
 
 use axum::Json;
 use axum::Router;
@@ -13,6 +14,7 @@ use serde_json::json;
 use crate::model::{Behaviour, BrowserCall, CallbackMode, InboundCall};
 use crate::state::Sim;
 use crate::timeline::render;
+use crate::twiml::DTMF_KEYS;
 
 /// What a client needs to know about the simulator it talks to.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -36,6 +38,18 @@ struct Note {
     text: String,
 }
 
+/// `POST /sim/calls/{sid}/digits`: keys the party presses, e.g. `{"digits": "1234#"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Keys {
+    pub digits: String,
+}
+
+/// `POST /sim/calls/{sid}/speak`: the party talks for this many (Twilio) seconds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Speech {
+    pub seconds: u32,
+}
+
 pub fn router() -> Router<Sim> {
     Router::new()
         .route("/sim", get(info))
@@ -46,6 +60,9 @@ pub fn router() -> Router<Sim> {
         .route("/sim/calls/{sid}/hangup", post(hang_up))
         .route("/sim/calls/{sid}/answer", post(answer))
         .route("/sim/calls/{sid}/reject", post(reject))
+        .route("/sim/calls/{sid}/digits", post(press))
+        .route("/sim/calls/{sid}/speak", post(speak))
+        .route("/sim/recordings", get(recordings))
         .route("/sim/conferences", get(conferences))
         .route("/sim/endpoints/{address}", put(set_behaviour).delete(clear_behaviour))
         .route("/sim/callbacks", put(set_callback_mode))
@@ -103,6 +120,22 @@ async fn answer(State(sim): State<Sim>, Path(sid): Path<String>) -> Response {
 
 async fn reject(State(sim): State<Sim>, Path(sid): Path<String>) -> Response {
     accepted(sim.reject(&sid), &sid)
+}
+
+async fn press(State(sim): State<Sim>, Path(sid): Path<String>, Json(keys): Json<Keys>) -> Response {
+    if keys.digits.is_empty() || !keys.digits.chars().all(|key| DTMF_KEYS.contains(key)) {
+        let error = format!("digits must be keypad keys (0-9, * and #), not {:?}", keys.digits);
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": error }))).into_response();
+    }
+    accepted(sim.press(&sid, &keys.digits), &sid)
+}
+
+async fn speak(State(sim): State<Sim>, Path(sid): Path<String>, Json(speech): Json<Speech>) -> Response {
+    accepted(sim.speak(&sid, speech.seconds), &sid)
+}
+
+async fn recordings(State(sim): State<Sim>) -> Response {
+    Json(sim.recordings()).into_response()
 }
 
 async fn conferences(State(sim): State<Sim>) -> Response {

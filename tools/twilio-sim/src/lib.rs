@@ -2,7 +2,8 @@
 //! Twilio account: the REST API subset, calls that ring scripted endpoints, a TwiML interpreter,
 //! conferences, signed webhooks and status callbacks, and a timeline of everything.
 //!
-//! It models call control only: no audio, media streams, SIP, recordings or billing.
+//! It models call control, keypad input (`<Gather>`) and `<Record>` with stand-in media files;
+//! there is no real audio, no media streams, SIP, transcription or billing.
 //!
 //! Each module uses only those before it in `twiml`, `timeline`, `model`, `state`, `webhook`,
 //! `conference`, `call`, `sim`, `rest`, `control`, `client`, `demo` (`env_file` needs only
@@ -25,7 +26,8 @@ pub mod webhook;
 use std::net::SocketAddr;
 
 pub use model::{
-    AnswerMode, Behaviour, BrowserCall, CallStatus, CallView, CallbackMode, ConferenceView, InboundCall, SimConfig,
+    AnswerMode, Behaviour, BrowserCall, CallStatus, CallView, CallbackMode, ConferenceView, InboundCall, RecordingView,
+    SimConfig,
 };
 pub use state::Sim;
 pub use timeline::{Entry, Event, Timeline};
@@ -48,6 +50,7 @@ impl Server {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let sim = Sim::new(config);
+        sim.set_api_base_url(&format!("http://{addr}"));
         let app = router(sim.clone());
         let task = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, app).await {

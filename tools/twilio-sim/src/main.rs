@@ -45,7 +45,8 @@ enum Command {
         /// Warmline's base URL; by default the simulator's PUBLIC_BASE_URL.
         #[arg(long)]
         stack: Option<String>,
-        /// agent1's password; by default read from $WARMLINE_STATE_DIR/agents.txt (.dev/).
+        /// agent1's and agent2's password (as WARMLINE_DEV_AGENT_PASSWORD gives every agent one);
+        /// by default each agent's own, read from $WARMLINE_STATE_DIR/agents.txt (.dev/).
         #[arg(long, env = "WARMLINE_DEMO_PASSWORD")]
         password: Option<String>,
     },
@@ -70,13 +71,21 @@ async fn main() -> ExitCode {
                     "no simulator: start `make dev` without Twilio credentials first (it writes .dev/simulator.url)",
                 );
             };
-            let password = password.or_else(|| dev_password("agent1"));
-            let outcome = demo::run(&client::Client::new(&sim), stack.as_deref(), password.as_deref()).await;
+            let passwords = demo::AGENTS
+                .iter()
+                .filter_map(|agent| {
+                    let password = password.clone().or_else(|| dev_password(agent))?;
+                    Some(((*agent).to_owned(), password))
+                })
+                .collect();
+            let outcome = demo::run(&client::Client::new(&sim), stack.as_deref(), &passwords).await;
             println!("Warm transfer through the Twilio simulator at {sim}:\n");
             print!("{}", outcome.text());
             match outcome.error {
                 None => {
-                    println!("\nDone: the customer was handed from agent1 to agent2 without being dropped.");
+                    println!(
+                        "\nDone: the customer was handed from agent1 to agent2 without being dropped, and hung up themselves."
+                    );
                     ExitCode::SUCCESS
                 }
                 Some(err) => fail(&format!("the demo stopped: {err}")),

@@ -173,6 +173,20 @@ pub struct ConferenceView {
     pub ended_reason: Option<String>,
 }
 
+/// A recording a `<Record>` made, as scripts and tests see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingView {
+    pub sid: String,
+    pub call_sid: String,
+    /// `completed`, or `absent` when nothing was said.
+    pub status: String,
+    /// Whole seconds of audio in the file (after trimming silence, if `trim` asked for it).
+    pub duration_seconds: u64,
+    /// RFC 2822, like the REST API's `date_created`.
+    pub date_created: String,
+    pub start_time: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantView {
     pub call_sid: String,
@@ -191,7 +205,13 @@ pub struct InboundCall {
     /// By default the support number.
     pub to: Option<String>,
     pub name: Option<String>,
+    /// The caller hangs up this long (real milliseconds) after the call starts, whatever is
+    /// happening on it.
     pub hangup_after_ms: Option<u64>,
+    /// The caller hangs up this long (real milliseconds) after they first talk with someone: the
+    /// first time another participant is with them in a conference that has started. A person
+    /// who waits however long it takes, talks, then says goodbye.
+    pub hangup_after_talking_ms: Option<u64>,
     /// Sign the webhook with the wrong key, as a forger would.
     pub forge_signature: bool,
 }
@@ -203,7 +223,10 @@ pub struct BrowserCall {
     pub identity: String,
     pub params: BTreeMap<String, String>,
     pub name: Option<String>,
+    /// As `InboundCall::hangup_after_ms`.
     pub hangup_after_ms: Option<u64>,
+    /// As `InboundCall::hangup_after_talking_ms`.
+    pub hangup_after_talking_ms: Option<u64>,
     pub forge_signature: bool,
 }
 
@@ -234,6 +257,12 @@ pub(crate) enum Signal {
     },
     LegEnded {
         status: CallStatus,
+    },
+    /// The party presses keys (DTMF).
+    Digits(String),
+    /// The party talks for this many Twilio seconds, then is silent.
+    Speech {
+        seconds: u32,
     },
 }
 

@@ -1,5 +1,6 @@
-//! The REST API subset: Calls create/fetch/update, Conferences list/fetch/update and
-//! Participants create/list/fetch/update/delete, with Basic auth and Twilio's error documents.
+//! The REST API subset: Calls create/fetch/update, Conferences list/fetch/update,
+//! Participants create/list/fetch/update/delete and Recordings list/fetch with their media, with
+//! Basic auth and Twilio's error documents.
 
 use std::time::Duration;
 
@@ -16,7 +17,7 @@ use time::format_description::well_known::Rfc2822;
 
 use crate::call::AfterAnswer;
 use crate::model::{API_VERSION, CallStatus, Callback, ConferenceStatus, Signal, Source};
-use crate::state::{ConferenceRecord, Participant, Sim, State as SimState};
+use crate::state::{ConferenceRecord, Participant, RecordingRecord, Sim, State as SimState};
 use crate::timeline::Event;
 use crate::twiml::{ConferenceOptions, Method, short_sid};
 
@@ -63,6 +64,9 @@ pub fn router() -> Router<Sim> {
             "/2010-04-01/Accounts/{account}/Conferences/{conference}/Participants/{participant}",
             get(fetch_participant).post(update_participant).delete(delete_participant),
         )
+        .route("/2010-04-01/Accounts/{account}/Recordings.json", get(list_recordings))
+        .route("/2010-04-01/Accounts/{account}/Calls/{call}/Recordings.json", get(list_call_recordings))
+        .route("/2010-04-01/Accounts/{account}/Recordings/{recording}", get(fetch_recording))
 }
 
 /// Every REST request goes through here: auth, the work, the timeline, the response.
@@ -648,6 +652,178 @@ fn call_resource(sim: &Sim, sid: &str) -> Result<Value, RestError> {
         "trunk_sid": null,
         "uri": uri,
     }))
+}
+
+async fn list_recordings(
+    State(sim): State<Sim>,
+    Path(account): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Recordings.json");
+    let call = query.iter().find(|(name, _)| name == "CallSid").map(|(_, value)| value.clone());
+    respond(&sim, &HttpMethod::GET, &path, String::new(), &headers, &account, || {
+        Ok((StatusCode::OK, page("recordings", &path, recordings_of(&sim, call.as_deref()))))
+    })
+}
+
+async fn list_call_recordings(
+    State(sim): State<Sim>,
+    Path((account, call)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Calls/{call}/Recordings.json");
+    respond(&sim, &HttpMethod::GET, &path, String::new(), &headers, &account, || {
+        if sim.call(&call).is_none() {
+            return Err(RestError::not_found(&path));
+        }
+        Ok((StatusCode::OK, page("recordings", &path, recordings_of(&sim, Some(&call)))))
+    })
+}
+
+/// Newest first, like Twilio's lists.
+fn recordings_of(sim: &Sim, call_sid: Option<&str>) -> Vec<Value> {
+    let state = sim.state();
+    state
+        .recordings
+        .iter()
+        .rev()
+        .filter(|recording| call_sid.is_none_or(|sid| recording.call_sid == sid))
+        .map(|recording| recording_resource(sim, recording))
+        .collect()
+}
+
+/// What a recording URL's extension asks for.
+enum RecordingFormat {
+    Json,
+    Mp3,
+    Wav,
+}
+
+/// `Recordings/{Sid}.json` is the resource; `{Sid}.mp3` the audio as MP3; `{Sid}.wav` and the
+/// bare `{Sid}` (Twilio's default) the audio as WAV.
+async fn fetch_recording(
+    State(sim): State<Sim>,
+    Path((account, recording)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Recordings/{recording}");
+    let (sid, format) = match recording.rsplit_once('.') {
+        Some((sid, "json")) => (sid, RecordingFormat::Json),
+        Some((sid, "mp3")) => (sid, RecordingFormat::Mp3),
+        Some((sid, "wav")) => (sid, RecordingFormat::Wav),
+        Some(_) => ("", RecordingFormat::Json),
+        None => (recording.as_str(), RecordingFormat::Wav),
+    };
+    let find = || {
+        let state = sim.state();
+        let found = state.recordings.iter().find(|r| r.sid == sid).ok_or_else(|| RestError::not_found(&path))?;
+        Ok::<_, RestError>((recording_resource(&sim, found), found.status))
+    };
+    let media_type = match format {
+        RecordingFormat::Json => {
+            return respond(&sim, &HttpMethod::GET, &path, String::new(), &headers, &account, || {
+                find().map(|(resource, _)| (StatusCode::OK, resource))
+            });
+        }
+        RecordingFormat::Mp3 => "audio/mpeg",
+        RecordingFormat::Wav => "audio/x-wav",
+    };
+    // Media needs the same credentials as the API: Twilio's "Enforce HTTP Auth on Media URLs",
+    // which every account created since mid-2023 has on for good.
+    let outcome = authorize(&sim, &headers, &account).and_then(|()| {
+        let (_, status) = find()?;
+        // A silent recording was never stored: there is nothing to download.
+        if status != "completed" {
+            return Err(RestError::not_found(&path));
+        }
+        Ok(match format {
+            RecordingFormat::Mp3 => silent_mp3(),
+            _ => silent_wav(),
+        })
+    });
+    let (status, summary) = match &outcome {
+        Ok(bytes) => (StatusCode::OK, format!("{media_type}, {} bytes", bytes.len())),
+        Err(err) => (
+            StatusCode::from_u16(err.status).unwrap_or(StatusCode::BAD_REQUEST),
+            format!("[{} {}]", err.code, err.message),
+        ),
+    };
+    sim.record(
+        None,
+        None,
+        Event::Rest { method: HttpMethod::GET.to_string(), path: path.clone(), summary, status: status.as_u16() },
+    );
+    match outcome {
+        Ok(bytes) => (status, [(axum::http::header::CONTENT_TYPE, media_type)], bytes).into_response(),
+        Err(err) => (status, axum::Json(err.body())).into_response(),
+    }
+}
+
+/// A stand-in for the audio: a valid WAV file (8 kHz, 16-bit mono PCM, like Twilio's) holding
+/// 20 ms of silence. The simulator has no audio; players and parsers only need a real file.
+fn silent_wav() -> Vec<u8> {
+    const SAMPLE_RATE: u32 = 8_000;
+    const DATA_BYTES: u32 = SAMPLE_RATE * 2 / 50;
+    let mut wav = Vec::with_capacity(44 + DATA_BYTES as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + DATA_BYTES).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&SAMPLE_RATE.to_le_bytes());
+    wav.extend_from_slice(&(SAMPLE_RATE * 2).to_le_bytes()); // bytes per second
+    wav.extend_from_slice(&2u16.to_le_bytes()); // bytes per frame
+    wav.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&DATA_BYTES.to_le_bytes());
+    wav.resize(44 + DATA_BYTES as usize, 0);
+    wav
+}
+
+/// A stand-in MP3: three silent MPEG-1 Layer III frames (32 kbit/s, 32 kHz, mono), 144 bytes
+/// each: a frame header, then all-zero side information and audio, which decoders play as
+/// silence.
+fn silent_mp3() -> Vec<u8> {
+    const FRAME: [u8; 4] = [0xFF, 0xFB, 0x18, 0xC0];
+    const FRAME_BYTES: usize = 144;
+    let mut mp3 = Vec::with_capacity(3 * FRAME_BYTES);
+    for _ in 0..3 {
+        mp3.extend_from_slice(&FRAME);
+        mp3.resize(mp3.len() + FRAME_BYTES - FRAME.len(), 0);
+    }
+    mp3
+}
+
+fn recording_resource(sim: &Sim, recording: &RecordingRecord) -> Value {
+    let account = &sim.config().account_sid;
+    let uri = format!("/2010-04-01/Accounts/{account}/Recordings/{}", recording.sid);
+    let absent = recording.status != "completed";
+    json!({
+        "account_sid": account,
+        "api_version": API_VERSION,
+        "call_sid": recording.call_sid,
+        "conference_sid": null,
+        "channels": 1,
+        "date_created": recording.created_at.format(&Rfc2822).unwrap_or_default(),
+        "date_updated": recording.created_at.format(&Rfc2822).unwrap_or_default(),
+        "start_time": recording.start_time.format(&Rfc2822).unwrap_or_default(),
+        "duration": recording.duration_seconds.to_string(),
+        "sid": recording.sid,
+        "price": null,
+        "price_unit": "USD",
+        "status": recording.status,
+        "source": "RecordVerb",
+        "error_code": if absent { json!(crate::webhook::RECORDING_SILENT) } else { Value::Null },
+        "encryption_details": null,
+        "subresource_uris": {
+            "add_on_results": format!("{uri}/AddOnResults.json"),
+            "transcriptions": format!("{uri}/Transcriptions.json"),
+        },
+        "uri": format!("{uri}.json"),
+        "media_url": sim.recording_url(&recording.sid),
+    })
 }
 
 fn conference_status(status: ConferenceStatus) -> &'static str {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use time::format_description::well_known::Rfc2822;
 use tokio::sync::mpsc;
 
 use crate::call::{self, AfterAnswer};
@@ -11,13 +12,13 @@ use crate::call::{self, AfterAnswer};
 // layers below can use them without importing this one.
 pub use crate::model::{
     AnswerMode, Behaviour, BrowserCall, CallStatus, CallView, CallbackMode, ConferenceStatus, ConferenceView,
-    InboundCall, ParticipantView, SimConfig,
+    InboundCall, ParticipantView, RecordingView, SimConfig,
 };
 use crate::model::{Callback, Signal, Source};
 pub use crate::state::Sim;
-use crate::state::{CallRecord, ConferenceRecord, State};
+use crate::state::{CallRecord, ConferenceRecord, RecordingRecord, State};
 use crate::timeline::Event;
-use crate::twiml::{ConferenceOptions, Method};
+use crate::twiml::{ConferenceOptions, DTMF_KEYS, Method};
 
 impl Sim {
     pub fn note(&self, text: impl Into<String>) {
@@ -52,6 +53,7 @@ impl Sim {
             None,
             call.hangup_after_ms.map(Duration::from_millis),
         );
+        self.hang_up_after_talking(&sid, call.hangup_after_talking_ms);
         self.announce(&sid);
         let source = Source::Url { url: self.0.config.voice_url.clone(), method: Method::Post };
         tokio::spawn(call::run_inbound(self.clone(), sid.clone(), inbox, source, call.forge_signature));
@@ -76,10 +78,19 @@ impl Sim {
             Some(self.0.config.twiml_app_sid.clone()),
             call.hangup_after_ms.map(Duration::from_millis),
         );
+        self.hang_up_after_talking(&sid, call.hangup_after_talking_ms);
         self.announce(&sid);
         let source = Source::Url { url: self.0.config.twiml_app_voice_url.clone(), method: Method::Post };
         tokio::spawn(call::run_inbound(self.clone(), sid.clone(), inbox, source, call.forge_signature));
         sid
+    }
+
+    /// Scripts the party on `call_sid` to hang up `ms` after they first talk with someone
+    /// (see `InboundCall::hangup_after_talking_ms`); the conference arms it.
+    fn hang_up_after_talking(&self, call_sid: &str, ms: Option<u64>) {
+        if let Some(call) = self.state().calls.get_mut(call_sid) {
+            call.hangup_after_talking = ms.map(Duration::from_millis);
+        }
     }
 
     /// The party on this call hangs up (or, while it rings, the caller gives up).
@@ -89,6 +100,44 @@ impl Sim {
             Some(party) => self.send(call_sid, Signal::Hangup { by: party }),
             None => false,
         }
+    }
+
+    /// The party presses keys on the keypad (`0`-`9`, `*`, `#`), one after the other: a
+    /// `<Gather>` or `<Record>` that is listening hears them, anything else ignores them, as on a
+    /// phone. False if the call is not live or `digits` holds something a keypad lacks.
+    pub fn press(&self, call_sid: &str, digits: &str) -> bool {
+        if digits.is_empty() || !digits.chars().all(|key| DTMF_KEYS.contains(key)) {
+            return false;
+        }
+        let Some(party) = self.live_party(call_sid) else {
+            return false;
+        };
+        self.record(Some(call_sid), Some(&party), Event::DigitsPressed { digits: digits.to_owned() });
+        self.send(call_sid, Signal::Digits(digits.to_owned()))
+    }
+
+    /// The party talks for `seconds` (Twilio's seconds, scaled like its other durations), then
+    /// falls silent: what a `<Record>` records; anything else lets it pass. False if the call is
+    /// not live.
+    pub fn speak(&self, call_sid: &str, seconds: u32) -> bool {
+        let Some(party) = self.live_party(call_sid) else {
+            return false;
+        };
+        self.record(Some(call_sid), Some(&party), Event::Spoke { seconds });
+        self.send(call_sid, Signal::Speech { seconds })
+    }
+
+    fn live_party(&self, call_sid: &str) -> Option<String> {
+        self.state().calls.get(call_sid).filter(|call| !call.status.is_final()).map(|call| call.party.clone())
+    }
+
+    /// Every recording a `<Record>` made, oldest first.
+    pub fn recordings(&self) -> Vec<RecordingView> {
+        self.state().recordings.iter().map(recording_view).collect()
+    }
+
+    pub fn recording(&self, recording_sid: &str) -> Option<RecordingView> {
+        self.state().recordings.iter().find(|r| r.sid == recording_sid).map(recording_view)
     }
 
     pub fn answer(&self, call_sid: &str) -> bool {
@@ -201,6 +250,17 @@ fn call_view(state: &State, call: &CallRecord) -> CallView {
         conference,
         parent_call_sid: call.parent_sid.clone(),
         url: call.url.clone(),
+    }
+}
+
+fn recording_view(recording: &RecordingRecord) -> RecordingView {
+    RecordingView {
+        sid: recording.sid.clone(),
+        call_sid: recording.call_sid.clone(),
+        status: recording.status.to_owned(),
+        duration_seconds: recording.duration_seconds,
+        date_created: recording.created_at.format(&Rfc2822).unwrap_or_default(),
+        start_time: recording.start_time.format(&Rfc2822).unwrap_or_default(),
     }
 }
 

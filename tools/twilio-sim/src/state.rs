@@ -3,7 +3,7 @@
 //! primitives here; each call's task is steered through its inbox.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use time::OffsetDateTime;
@@ -36,6 +36,10 @@ pub(crate) struct CallRecord {
     /// The TwiML URL of a call the REST API placed.
     pub url: Option<String>,
     pub hangup_after: Option<Duration>,
+    /// Hang up this long after first talking with someone in a conference.
+    pub hangup_after_talking: Option<Duration>,
+    /// Whether that hang-up is scheduled already: it is, once, on the first talk.
+    pub talked: bool,
     pub order: u64,
 }
 
@@ -64,10 +68,24 @@ pub(crate) struct Participant {
     pub hold: bool,
 }
 
+/// What a `<Record>` left behind.
+#[derive(Clone)]
+pub(crate) struct RecordingRecord {
+    pub sid: String,
+    pub call_sid: String,
+    /// `in-progress` while recording, then `completed`, or `absent` when it held no speech.
+    pub status: &'static str,
+    pub duration_seconds: u64,
+    pub start_time: OffsetDateTime,
+    pub created_at: OffsetDateTime,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub calls: BTreeMap<String, CallRecord>,
     pub conferences: Vec<ConferenceRecord>,
+    /// In the order they were made.
+    pub recordings: Vec<RecordingRecord>,
     pub endpoints: HashMap<String, Behaviour>,
     pub callback_mode: CallbackMode,
     pub pending_callbacks: HashMap<String, Vec<PendingCallback>>,
@@ -85,7 +103,12 @@ pub(crate) struct Inner {
     pub state: Mutex<State>,
     pub timeline: Timeline,
     pub http: reqwest::Client,
+    /// Where this simulator's REST API is reached, for the URLs it hands out (recordings).
+    pub api_base_url: OnceLock<String>,
 }
+
+/// Where recordings point when the simulator was never told its own address.
+const TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
 
 impl Sim {
     pub fn new(config: SimConfig) -> Self {
@@ -96,7 +119,25 @@ impl Sim {
             .user_agent("TwilioProxy/1.1")
             .build()
             .unwrap_or_default();
-        Self(Arc::new(Inner { config, state: Mutex::new(State::default()), timeline: Timeline::default(), http }))
+        Self(Arc::new(Inner {
+            config,
+            state: Mutex::new(State::default()),
+            timeline: Timeline::default(),
+            http,
+            api_base_url: OnceLock::new(),
+        }))
+    }
+
+    /// Tells the simulator where its REST API is served, so that the `RecordingUrl`s it hands
+    /// out can be fetched from it; `Server::start` does this. Only the first call counts: a
+    /// URL already handed out must stay valid. Returns whether this call set it.
+    pub fn set_api_base_url(&self, url: &str) -> bool {
+        self.0.api_base_url.set(url.trim_end_matches('/').to_owned()).is_ok()
+    }
+
+    /// Where this simulator's REST API is reached (Twilio's own address until told otherwise).
+    pub fn api_base_url(&self) -> &str {
+        self.0.api_base_url.get().map_or(TWILIO_API_BASE_URL, String::as_str)
     }
 
     pub fn config(&self) -> &SimConfig {
@@ -117,6 +158,12 @@ impl Sim {
 
     pub(crate) fn scaled(&self, duration: Duration) -> Duration {
         duration.mul_f64(self.0.config.time_scale.max(0.0))
+    }
+
+    /// The inverse of `scaled`: how many of Twilio's seconds this much real time stands for.
+    pub(crate) fn twilio_seconds(&self, real: Duration) -> f64 {
+        let scale = self.0.config.time_scale;
+        if scale > 0.0 { real.as_secs_f64() / scale } else { 0.0 }
     }
 
     pub(crate) fn behaviour(&self, address: &str) -> Behaviour {
@@ -171,6 +218,8 @@ impl Sim {
                 application_sid,
                 url: None,
                 hangup_after,
+                hangup_after_talking: None,
+                talked: false,
                 order,
             },
         );
@@ -189,6 +238,15 @@ impl Sim {
         if let Some((party, event)) = started {
             self.record(Some(call_sid), Some(&party), event);
         }
+    }
+
+    /// The party on this call hangs up after `after`, unless the call has ended by then.
+    pub(crate) fn hang_up_after(&self, call_sid: &str, party: &str, after: Duration) {
+        let (sim, sid, party) = (self.clone(), call_sid.to_owned(), party.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            sim.send(&sid, Signal::Hangup { by: party });
+        });
     }
 
     pub(crate) fn send(&self, call_sid: &str, signal: Signal) -> bool {

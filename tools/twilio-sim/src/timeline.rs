@@ -127,6 +127,41 @@ pub enum Event {
         event: String,
         status: Option<u16>,
     },
+    /// `<Gather>` listens for keypad input (its prompts, if any, follow as `Say`/`Play`/`Pause`).
+    GatherStarted {
+        num_digits: Option<u32>,
+        finish_on_key: String,
+        timeout_seconds: u32,
+    },
+    /// The party pressed keys on the keypad, whether or not anything was listening.
+    DigitsPressed {
+        digits: String,
+    },
+    /// `<Gather>` is over: `ended_by` is `numDigits`, `finishOnKey` or `timeout`; `action`
+    /// tells whether Twilio requests the action URL or goes on with the next verb.
+    GatherEnded {
+        digits: String,
+        ended_by: String,
+        action: bool,
+    },
+    /// The party talks for this many (Twilio) seconds, then falls silent.
+    Spoke {
+        seconds: u32,
+    },
+    /// `<Record>` starts recording the party.
+    RecordingStarted {
+        beep: bool,
+        max_length_seconds: u32,
+        timeout_seconds: u32,
+    },
+    /// `<Record>` stopped: `ended_by` is `timeout`, `maxLength`, `finishOnKey`, `hangup` or
+    /// `redirect`. An empty recording holds no speech: Twilio skips the action URL then.
+    RecordingCompleted {
+        recording_sid: String,
+        duration_seconds: u64,
+        ended_by: String,
+        empty: bool,
+    },
     /// A remark from a script, e.g. what an agent clicked on the dashboard.
     Note {
         text: String,
@@ -289,6 +324,35 @@ fn describe(entry: &Entry) -> String {
         Event::StatusCallback { url, event, status } => {
             let status = status.map_or_else(|| "no answer".to_owned(), |s| s.to_string());
             format!("status callback {event} → {} → {status}", url_path(url))
+        }
+        Event::GatherStarted { num_digits, finish_on_key, timeout_seconds } => {
+            let mut limits = Vec::new();
+            if let Some(digits) = num_digits {
+                limits.push(format!("numDigits={digits}"));
+            }
+            if !finish_on_key.is_empty() {
+                limits.push(format!("finishOnKey={finish_on_key}"));
+            }
+            limits.push(format!("timeout={timeout_seconds}s"));
+            format!("Gather: listens for keys ({})", limits.join(", "))
+        }
+        Event::DigitsPressed { digits } => format!("presses {digits}"),
+        Event::GatherEnded { digits, ended_by, action } => {
+            let entered = if digits.is_empty() { "no input".to_owned() } else { format!("Digits={digits}") };
+            let next = if *action { "Twilio requests the action URL" } else { "TwiML continues after <Gather>" };
+            format!("Gather ends ({ended_by}): {entered}; {next}")
+        }
+        Event::Spoke { seconds } => format!("speaks for {seconds}s"),
+        Event::RecordingStarted { beep, max_length_seconds, timeout_seconds } => {
+            let beep = if *beep { "beep, " } else { "" };
+            format!("Record: {beep}records (maxLength={max_length_seconds}s, silence timeout={timeout_seconds}s)")
+        }
+        Event::RecordingCompleted { recording_sid, duration_seconds, ended_by, empty } => {
+            if *empty {
+                format!("recording {} ends ({ended_by}): empty, no action request", short_sid(recording_sid))
+            } else {
+                format!("recording {} ends ({ended_by}): {duration_seconds}s", short_sid(recording_sid))
+            }
         }
         Event::Note { text } => text.clone(),
     }

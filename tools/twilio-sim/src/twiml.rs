@@ -35,6 +35,8 @@ pub enum Verb {
     },
     Hangup,
     Dial(Dial),
+    Gather(Gather),
+    Record(Record),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,6 +72,80 @@ pub struct Dial {
     pub method: Method,
     pub target: DialTarget,
 }
+
+/// `<Gather input="dtmf">`: keypad input, with `<Say>`, `<Play>` and `<Pause>` prompts nested.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Gather {
+    /// `None`: Twilio requests the current document's URL.
+    pub action: Option<String>,
+    pub method: Method,
+    /// Seconds Twilio waits for the next digit once the prompts are over; Twilio's default is 5.
+    pub timeout_seconds: u32,
+    /// `None`: unlimited.
+    pub num_digits: Option<u32>,
+    /// Empty: no key ends the input, only `numDigits` or the timeout do.
+    pub finish_on_key: String,
+    /// Request `action` even when the caller entered nothing.
+    pub action_on_empty_result: bool,
+    /// Only `Say`, `Play` and `Pause`, as Twilio allows.
+    pub prompts: Vec<Verb>,
+}
+
+impl Default for Gather {
+    /// Twilio's defaults for `<Gather/>`.
+    fn default() -> Self {
+        Self {
+            action: None,
+            method: Method::Post,
+            timeout_seconds: 5,
+            num_digits: None,
+            finish_on_key: "#".into(),
+            action_on_empty_result: false,
+            prompts: Vec::new(),
+        }
+    }
+}
+
+/// `<Record>`: the caller's voice, until silence, `maxLength`, a key or a hang-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// `None`: Twilio requests the current document's URL.
+    pub action: Option<String>,
+    pub method: Method,
+    /// Seconds of silence that end the recording; 0 turns that off.
+    pub timeout_seconds: u32,
+    pub max_length_seconds: u32,
+    /// Any of these keys ends the recording; empty: none does.
+    pub finish_on_key: String,
+    pub play_beep: bool,
+    /// `trim="trim-silence"`, Twilio's default: leading and trailing silence is cut from the file.
+    pub trim_silence: bool,
+    pub recording_status_callback: Option<String>,
+    pub recording_status_callback_method: Method,
+    /// `in-progress`, `completed`, `absent`; Twilio's default is `completed` alone.
+    pub recording_status_callback_events: Vec<String>,
+}
+
+impl Default for Record {
+    /// Twilio's defaults for `<Record/>`.
+    fn default() -> Self {
+        Self {
+            action: None,
+            method: Method::Post,
+            timeout_seconds: 5,
+            max_length_seconds: 3600,
+            finish_on_key: DTMF_KEYS.into(),
+            play_beep: true,
+            trim_silence: true,
+            recording_status_callback: None,
+            recording_status_callback_method: Method::Post,
+            recording_status_callback_events: vec!["completed".into()],
+        }
+    }
+}
+
+/// Every key on a phone's keypad, in the order Twilio writes `<Record>`'s default `finishOnKey`.
+pub const DTMF_KEYS: &str = "1234567890*#";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialTarget {
@@ -120,6 +196,8 @@ pub struct TwimlError {
 
 pub const DOCUMENT_PARSE_FAILURE: u32 = 12100;
 pub const SCHEMA_VALIDATION: u32 = 12200;
+/// "Dial->Conference: Invalid Verb used in waitUrl, holdUrl, or announceUrl TwiML".
+pub const INVALID_WAIT_VERB: u32 = 13238;
 /// The simulator's own code for TwiML that is valid for Twilio but not modelled here.
 pub const NOT_SIMULATED: u32 = 0;
 
@@ -134,11 +212,11 @@ impl TwimlError {
 }
 
 const VERBS_NOT_SIMULATED: &[&str] =
-    &["Gather", "Record", "Reject", "Enqueue", "Leave", "Sms", "Message", "Connect", "Refer", "Pay", "Start", "Stop"];
+    &["Reject", "Enqueue", "Leave", "Sms", "Message", "Connect", "Refer", "Pay", "Start", "Stop"];
 const NOUNS: &[&str] = &["Number", "Client", "Conference", "Sip", "Queue", "Identity", "Parameter"];
 
-/// Which verbs a document may use where it runs: wait TwiML (a conference's `waitUrl`) is
-/// limited by Twilio to these four.
+/// Which verbs a document may use where it runs: wait TwiML (a conference's `waitUrl`, a
+/// participant's `holdUrl`) is limited by Twilio to `Say`, `Play`, `Pause` and `Redirect`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Context {
     Call,
@@ -166,10 +244,13 @@ pub fn parse(xml: &str, context: Context) -> Result<Document, TwimlError> {
         if context == Context::Wait
             && !matches!(verb, Verb::Say { .. } | Verb::Play { .. } | Verb::Pause { .. } | Verb::Redirect { .. })
         {
-            return Err(TwimlError::schema(format!(
-                "<{}> in wait TwiML; a waitUrl may only use Play, Say, Pause and Redirect",
-                child.tag_name().name()
-            )));
+            return Err(TwimlError {
+                code: INVALID_WAIT_VERB,
+                message: format!(
+                    "Invalid Verb used in waitUrl, holdUrl, or announceUrl TwiML: <{}>; only Say, Play, Pause and Redirect are allowed",
+                    child.tag_name().name()
+                ),
+            });
         }
         document.verbs.push(verb);
     }
@@ -217,6 +298,8 @@ fn parse_verb(node: roxmltree::Node, warnings: &mut Vec<String>) -> Result<Verb,
             Ok(Verb::Hangup)
         }
         "Dial" => parse_dial(node, warnings).map(Verb::Dial),
+        "Gather" => parse_gather(node, warnings).map(Verb::Gather),
+        "Record" => parse_record(node, warnings).map(Verb::Record),
         _ if VERBS_NOT_SIMULATED.contains(&name) => Err(TwimlError {
             code: NOT_SIMULATED,
             message: format!("<{name}> is valid TwiML the simulator does not model"),
@@ -279,6 +362,153 @@ fn parse_dial(node: roxmltree::Node, warnings: &mut Vec<String>) -> Result<Dial,
         target,
     })
 }
+
+fn parse_gather(node: roxmltree::Node, warnings: &mut Vec<String>) -> Result<Gather, TwimlError> {
+    known_attributes(
+        node,
+        &[
+            "action",
+            "method",
+            "timeout",
+            "numDigits",
+            "finishOnKey",
+            "actionOnEmptyResult",
+            "input",
+            "hints",
+            "language",
+            "speechTimeout",
+            "speechModel",
+            "enhanced",
+            "profanityFilter",
+            "partialResultCallback",
+            "partialResultCallbackMethod",
+            "bargeIn",
+            "debug",
+            "maxSpeechTime",
+        ],
+        warnings,
+    );
+    let input = node.attribute("input").unwrap_or("dtmf");
+    if input.split_whitespace().any(|kind| kind == "speech") {
+        return Err(TwimlError { code: NOT_SIMULATED, message: "<Gather input=\"speech\"> is not modelled".into() });
+    }
+    if input.trim() != "dtmf" {
+        return Err(TwimlError::schema(format!("<Gather> input={input:?} must be dtmf, speech or \"dtmf speech\"")));
+    }
+    if !text_of(node).trim().is_empty() {
+        return Err(TwimlError::schema("text directly inside <Gather>"));
+    }
+    let mut prompts = Vec::new();
+    for child in node.children().filter(roxmltree::Node::is_element) {
+        let name = child.tag_name().name();
+        if !matches!(name, "Say" | "Play" | "Pause") {
+            return Err(TwimlError::schema(format!(
+                "<{name}> is not allowed inside <Gather>; only Say, Play and Pause are"
+            )));
+        }
+        prompts.push(parse_verb(child, warnings)?);
+    }
+    let timeout_seconds = number_attribute(node, "timeout", 5)?;
+    if timeout_seconds == 0 {
+        return Err(TwimlError::schema("<Gather> timeout must be a positive number of seconds"));
+    }
+    let num_digits = match node.attribute("numDigits") {
+        None => None,
+        Some(_) => match number_attribute(node, "numDigits", 1)? {
+            0 => return Err(TwimlError::schema("<Gather> numDigits must be a positive whole number")),
+            digits => Some(digits),
+        },
+    };
+    let finish_on_key = node.attribute("finishOnKey").unwrap_or("#").to_owned();
+    if finish_on_key.chars().count() > 1 || !finish_on_key.chars().all(|key| DTMF_KEYS.contains(key)) {
+        return Err(TwimlError::schema(format!(
+            "<Gather> finishOnKey={finish_on_key:?} must be one of 0-9, # or *, or empty"
+        )));
+    }
+    Ok(Gather {
+        action: node.attribute("action").map(str::to_owned),
+        method: method_attribute(node, "method")?,
+        timeout_seconds,
+        num_digits,
+        finish_on_key,
+        action_on_empty_result: bool_attribute(node, "actionOnEmptyResult", false)?,
+        prompts,
+    })
+}
+
+fn parse_record(node: roxmltree::Node, warnings: &mut Vec<String>) -> Result<Record, TwimlError> {
+    known_attributes(
+        node,
+        &[
+            "action",
+            "method",
+            "timeout",
+            "maxLength",
+            "finishOnKey",
+            "playBeep",
+            "trim",
+            "recordingStatusCallback",
+            "recordingStatusCallbackMethod",
+            "recordingStatusCallbackEvent",
+            "transcribe",
+            "transcribeCallback",
+        ],
+        warnings,
+    );
+    no_child_elements(node)?;
+    if !text_of(node).trim().is_empty() {
+        return Err(TwimlError::schema("<Record> takes no text"));
+    }
+    if bool_attribute(node, "transcribe", false)? {
+        return Err(TwimlError { code: NOT_SIMULATED, message: "<Record transcribe=\"true\"> is not modelled".into() });
+    }
+    let defaults = Record::default();
+    let max_length_seconds = number_attribute(node, "maxLength", defaults.max_length_seconds)?;
+    if !(1..=MAX_RECORD_SECONDS).contains(&max_length_seconds) {
+        return Err(TwimlError::schema(format!(
+            "<Record> maxLength={max_length_seconds} must be between 1 and {MAX_RECORD_SECONDS} seconds"
+        )));
+    }
+    let finish_on_key = node.attribute("finishOnKey").unwrap_or(DTMF_KEYS).to_owned();
+    if !finish_on_key.chars().all(|key| DTMF_KEYS.contains(key)) {
+        return Err(TwimlError::schema(format!("<Record> finishOnKey={finish_on_key:?} may only hold 0-9, # and *")));
+    }
+    let trim_silence = match node.attribute("trim") {
+        None | Some("trim-silence") => true,
+        Some("do-not-trim") => false,
+        Some(other) => {
+            return Err(TwimlError::schema(format!("<Record> trim={other:?} must be trim-silence or do-not-trim")));
+        }
+    };
+    let recording_status_callback_events = match node.attribute("recordingStatusCallbackEvent") {
+        None => defaults.recording_status_callback_events,
+        Some(events) => {
+            let events: Vec<String> = events.split([' ', ',']).filter(|e| !e.is_empty()).map(str::to_owned).collect();
+            if let Some(unknown) = events.iter().find(|e| !matches!(e.as_str(), "in-progress" | "completed" | "absent"))
+            {
+                return Err(TwimlError::schema(format!(
+                    "<Record> recordingStatusCallbackEvent {unknown:?} must be in-progress, completed or absent"
+                )));
+            }
+            events
+        }
+    };
+    Ok(Record {
+        action: node.attribute("action").map(str::to_owned),
+        method: method_attribute(node, "method")?,
+        timeout_seconds: number_attribute(node, "timeout", defaults.timeout_seconds)?,
+        max_length_seconds,
+        finish_on_key,
+        play_beep: bool_attribute(node, "playBeep", true)?,
+        trim_silence,
+        recording_status_callback: node.attribute("recordingStatusCallback").map(str::to_owned),
+        recording_status_callback_method: method_attribute(node, "recordingStatusCallbackMethod")?,
+        recording_status_callback_events,
+    })
+}
+
+/// Twilio's ceiling for `maxLength` on accounts with the default four-hour call limit.
+const MAX_RECORD_SECONDS: u32 = 14_400;
 
 fn parse_noun(node: roxmltree::Node, warnings: &mut Vec<String>) -> Result<DialTarget, TwimlError> {
     let name = node.tag_name().name();
@@ -452,6 +682,33 @@ impl fmt::Display for Verb {
             Self::Pause { seconds } => write!(f, "Pause {seconds}s"),
             Self::Redirect { url, .. } => write!(f, "Redirect {url}"),
             Self::Hangup => f.write_str("Hangup"),
+            Self::Gather(gather) => {
+                f.write_str("Gather")?;
+                if let Some(digits) = gather.num_digits {
+                    write!(f, " numDigits={digits}")?;
+                }
+                if gather.finish_on_key != "#" {
+                    write!(f, " finishOnKey={:?}", gather.finish_on_key)?;
+                }
+                if let Some(action) = &gather.action {
+                    write!(f, " action={action}")?;
+                }
+                if !gather.prompts.is_empty() {
+                    let prompts: Vec<String> = gather.prompts.iter().map(ToString::to_string).collect();
+                    write!(f, " ({})", prompts.join(", "))?;
+                }
+                Ok(())
+            }
+            Self::Record(record) => {
+                write!(f, "Record maxLength={}s", record.max_length_seconds)?;
+                if let Some(action) = &record.action {
+                    write!(f, " action={action}")?;
+                }
+                if record.recording_status_callback.is_some() {
+                    f.write_str(" recordingStatusCallback")?;
+                }
+                Ok(())
+            }
             Self::Dial(dial) => {
                 f.write_str("Dial ")?;
                 match &dial.target {

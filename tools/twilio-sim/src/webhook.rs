@@ -10,14 +10,16 @@ use sha1::Sha1;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc2822;
 
-use crate::model::{API_VERSION, PendingCallback, Source, new_sid};
-use crate::state::Sim;
+use crate::model::{API_VERSION, Callback, PendingCallback, Source, new_sid};
+use crate::state::{RecordingRecord, Sim};
 use crate::timeline::Event;
 use crate::twiml::{self, Context, Document, Method, TwimlError};
 
 pub const HTTP_RETRIEVAL_FAILURE: u32 = 11200;
 pub const HTTP_CONNECTION_FAILURE: u32 = 11205;
 pub const INVALID_CONTENT_TYPE: u32 = 12300;
+/// "Voice Recording: Unavailable because recording is silent".
+pub const RECORDING_SILENT: u32 = 16102;
 
 /// A TwiML document and the URL it came from (relative URLs in it resolve against that).
 pub(crate) struct Fetched {
@@ -126,6 +128,90 @@ impl Sim {
             }
         };
         self.checked(call_sid, party, outcome).map(|document| Fetched { document, url: Some(url) })
+    }
+
+    /// Requests a URL for a call that is already over (a `<Record>` the caller hung up on):
+    /// Twilio still tells the app, but there is no call left to run an answer on.
+    pub(crate) async fn notify_ended_call(
+        &self,
+        call_sid: &str,
+        party: &str,
+        purpose: &str,
+        url: &str,
+        method: Method,
+        extra: Vec<(String, String)>,
+    ) {
+        let mut params = self.call_params(call_sid);
+        params.extend(extra);
+        let outcome = send(&self.0.http, &self.0.config.auth_token, url, method, &params).await;
+        self.record(
+            Some(call_sid),
+            Some(party),
+            Event::Webhook {
+                purpose: purpose.into(),
+                method: method.as_str().into(),
+                url: url.to_owned(),
+                status: outcome.ok().map(|(status, _, _)| status),
+                twiml: None,
+            },
+        );
+    }
+
+    /// `https://api.twilio.com/2010-04-01/Accounts/{AccountSid}/Recordings/{RecordingSid}`, on
+    /// this simulator: fetching it gives WAV, `.mp3` MP3, `.json` the resource.
+    pub(crate) fn recording_url(&self, recording_sid: &str) -> String {
+        format!(
+            "{}/{API_VERSION}/Accounts/{}/Recordings/{recording_sid}",
+            self.api_base_url(),
+            self.0.config.account_sid
+        )
+    }
+
+    /// A `recordingStatusCallback` request for the recording's status (`in-progress`,
+    /// `completed`, `absent`), if the `<Record>` asked for that event. It goes out on the
+    /// recording's own queue, apart from the call's, so the call's TwiML carries on meanwhile as
+    /// on Twilio.
+    pub(crate) fn recording_event(&self, recording: &RecordingRecord, callback: &Callback) {
+        let status = recording.status;
+        if callback.events.iter().any(|event| event == status) {
+            let pending = self.recording_callback(recording, status, callback);
+            self.dispatch(&recording.sid, pending);
+        }
+        // The recording's last event: `reverse` mode lets what it held go, and the queue retires.
+        if status != "in-progress" {
+            self.flush_callbacks(&recording.sid);
+        }
+    }
+
+    fn recording_callback(&self, recording: &RecordingRecord, status: &str, callback: &Callback) -> PendingCallback {
+        let mut params = vec![
+            ("RecordingSource".to_owned(), "RecordVerb".to_owned()),
+            ("RecordingSid".to_owned(), recording.sid.clone()),
+            ("RecordingUrl".to_owned(), self.recording_url(&recording.sid)),
+            ("RecordingStatus".to_owned(), status.to_owned()),
+            ("RecordingChannels".to_owned(), "1".to_owned()),
+        ];
+        match status {
+            "completed" => params.push(("ErrorCode".to_owned(), "0".to_owned())),
+            // Twilio's warning for a recording it found silent and did not store.
+            "absent" => params.push(("ErrorCode".to_owned(), RECORDING_SILENT.to_string())),
+            _ => {}
+        }
+        params.push(("CallSid".to_owned(), recording.call_sid.clone()));
+        params.push(("RecordingStartTime".to_owned(), recording.start_time.format(&Rfc2822).unwrap_or_default()));
+        params.push(("AccountSid".to_owned(), self.0.config.account_sid.clone()));
+        if status != "in-progress" {
+            params.push(("RecordingDuration".to_owned(), recording.duration_seconds.to_string()));
+        }
+        let party = self.state().calls.get(&recording.call_sid).map(|call| call.party.clone());
+        PendingCallback {
+            url: callback.url.clone(),
+            method: callback.method,
+            params,
+            event: format!("recording {status}"),
+            call_sid: Some(recording.call_sid.clone()),
+            party,
+        }
     }
 
     fn checked(

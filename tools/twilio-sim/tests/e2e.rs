@@ -1,15 +1,22 @@
 //! Warmline's call flows end to end: the real functions behind `cargo lambda watch` with the
 //! DynamoDB emulator, all started by `scripts/dev.sh` exactly as `make dev` does, and this
-//! simulator (in this process) playing Twilio, every phone and every browser.
+//! simulator (in this process) playing Twilio, every phone and every browser. Agents act only
+//! through the real API, as their dashboards do: they sign in (`POST /login`), say they are
+//! available or away (`PUT /presence`), read their presence and tickets, and dial colleagues in.
 //!
 //! Why the dev stack rather than calling the handlers in-process: it is what runs locally and
 //! what the README promises, it checks the watch router, the API Gateway encoding of form
 //! bodies, signatures against PUBLIC_BASE_URL and the tables from template.yaml, and after the
 //! one-off start (a few seconds once built) each scenario takes one to a few seconds.
 //!
-//! One stack serves every scenario; they run one at a time, because all of them ring `agent1`,
-//! the first agent on the roster. The stack stops when this process exits, however it exits:
-//! the wrapper shell holds a pipe from us and takes its whole process group down on EOF.
+//! One stack serves every scenario but the after-hours one (its stack has BUSINESS_HOURS set to
+//! a closed window); they run one at a time, because presence is shared: each scenario says
+//! first which agents are available, in the order that makes the first the one idle longest.
+//! A stack stops when its test process exits, however it exits: the wrapper shell holds a pipe
+//! from us and takes its whole process group down on EOF.
+//!
+//! In every scenario the customer's call ends only as a customer's call may: they hang up, or
+//! Warmline says goodbye after their message (or, after hours, after they left none).
 
 // Test code, where a panic is a failed test: clippy.toml's allow-*-in-tests covers #[test]
 // functions, not the helpers an integration test crate shares between them.
@@ -17,24 +24,32 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use common::dev_stack::{DevStack, free_port};
 use serde_json::{Value, json};
+use shared::call_flow::{
+    AFTER_HOURS, BACK_IN_LINE, HOLD_MESSAGE, LEAVE_A_MESSAGE, MESSAGE_TAKEN, NO_MESSAGE, VOICEMAIL_OFFER,
+};
+use twilio_sim::demo::{dial_colleague_in, presence, say_presence, sign_in};
 use twilio_sim::{AnswerMode, Behaviour, BrowserCall, CallStatus, Entry, Event, InboundCall, Server, SimConfig};
 
 const ACCOUNT: &str = "AC5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 const AUTH_TOKEN: &str = "e2e-sim-auth-token";
 const API_KEY: &str = "SK5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
 const API_SECRET: &str = "e2e-sim-api-secret";
-/// What `scripts/dev.sh` makes every seeded agent's password (WARMLINE_DEV_AGENT_PASSWORD).
+/// What `scripts/dev.sh` makes every agent's password it creates (WARMLINE_DEV_AGENT_PASSWORD).
 const AGENT_PASSWORD: &str = "e2e-agent-password";
 const SUPPORT_NUMBER: &str = "+15550002222";
-const HOLD_MESSAGE: &str =
-    "Thank you for calling. Please wait in line for a few seconds. An agent will be with you shortly.";
-/// Twilio's durations at a tenth: a 60 s ring timeout takes 6 s, the hold message 0.7 s.
+/// The agents dev.sh creates (AGENT_IDS): a third one so that two callers can each be with an
+/// agent while a colleague is dialed in.
+const AGENTS: [&str; 3] = ["agent1", "agent2", "agent3"];
+/// Twilio's durations at a tenth: Warmline's 20 s ring takes 2 s, a turn of the hold music 3 s,
+/// the offer to leave a message waits 0.8 s for a key. Warmline's own clock is not scaled: a
+/// presence holds 90 s, and nobody waits QUEUE_MAX_WAIT_SECONDS (300 s) in these scenarios.
 const TIME_SCALE: f64 = 0.1;
 const STEP: Duration = Duration::from_secs(20);
 /// Long enough for a status callback and Warmline's work on it; nothing in the timeline for
@@ -42,15 +57,19 @@ const STEP: Duration = Duration::from_secs(20);
 const QUIET: Duration = Duration::from_millis(400);
 
 struct Stack {
-    runtime: tokio::runtime::Runtime,
     server: Server,
     base: String,
+    /// Each agent's session, signed in once through `POST /login`.
+    cookies: BTreeMap<&'static str, String>,
     _dev: Mutex<DevStack>,
+    // Last: the simulator's server task is aborted before its runtime goes.
+    runtime: tokio::runtime::Runtime,
 }
 
+/// The stack every scenario but the after-hours one shares.
 fn stack() -> &'static Stack {
     static STACK: OnceLock<Stack> = OnceLock::new();
-    STACK.get_or_init(start_stack)
+    STACK.get_or_init(|| Stack::start("e2e-stack", ""))
 }
 
 /// One scenario at a time, each starting from a quiet simulator.
@@ -58,88 +77,145 @@ fn scenario() -> (MutexGuard<'static, ()>, &'static Stack, u64) {
     static SERIAL: Mutex<()> = Mutex::new(());
     let guard = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
     let stack = stack();
-    let sim = &stack.server.sim;
-    sim.hang_up_everything();
-    sim.clear_behaviours();
-    sim.set_callback_mode(twilio_sim::CallbackMode::default());
-    stack.runtime.block_on(async {
-        let deadline = Instant::now() + STEP;
-        while sim.calls().iter().any(|call| !call.status.is_final()) {
-            assert!(Instant::now() < deadline, "calls from an earlier scenario do not end");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        // The calls' and conferences' last status callbacks, and what Warmline does about them
-        // (cancels, say), belong to the earlier scenario: wait until the timeline is quiet.
-        let mut seen = sim.timeline().len();
-        loop {
-            tokio::time::sleep(QUIET).await;
-            let now = sim.timeline().len();
-            if now == seen {
-                break;
-            }
-            assert!(Instant::now() < deadline, "an earlier scenario does not settle");
-            seen = now;
-        }
-    });
-    let since = sim.timeline().len();
+    let since = stack.quiet();
     (guard, stack, since)
 }
 
-fn start_stack() -> Stack {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let config = SimConfig {
-        account_sid: ACCOUNT.into(),
-        auth_token: AUTH_TOKEN.into(),
-        api_key: Some(API_KEY.into()),
-        api_secret: Some(API_SECRET.into()),
-        phone_number: SUPPORT_NUMBER.into(),
-        twiml_app_sid: format!("AP{}", "5e".repeat(16)),
-        time_scale: TIME_SCALE,
-        default_answer_after: Duration::from_millis(100),
-        ..SimConfig::for_warmline(&base)
-    };
-    let server = runtime.block_on(Server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
-
-    let settings = format!(
-        "TWILIO_ACCOUNT_SID={ACCOUNT}\nTWILIO_AUTH_TOKEN={AUTH_TOKEN}\nTWILIO_API_KEY={API_KEY}\n\
-         TWILIO_API_SECRET={API_SECRET}\nTWILIO_NUMBER={SUPPORT_NUMBER}\nTWILIO_TWIML_APP_SID=AP{}\n\
-         TWILIO_API_BASE_URL={}\nPUBLIC_BASE_URL={base}\n",
-        "5e".repeat(16),
-        server.url()
-    );
-    let mut dev = DevStack::start("e2e-stack", port, &settings, &[("WARMLINE_DEV_AGENT_PASSWORD", AGENT_PASSWORD)]);
-    runtime.block_on(dev.wait_until_serving());
-    runtime.block_on(warm_up(&base));
-    Stack { runtime, server, base, _dev: Mutex::new(dev) }
-}
-
-/// `cargo lambda watch` starts each function on its first request; starting them all now keeps
-/// that second out of the scenarios' timing (an unsigned webhook is refused and changes nothing).
-async fn warm_up(base: &str) {
-    let http = reqwest::Client::new();
-    let sid = format!("CA{}", "0".repeat(32));
-    for path in [
-        "/conference/connect/client".to_owned(),
-        "/conference/wait".to_owned(),
-        format!("/conference/{sid}/connect/agent1"),
-        format!("/conference/{sid}/events"),
-        "/call/connect".to_owned(),
-    ] {
-        let response = http.post(format!("{base}{path}")).send().await.unwrap();
-        assert_eq!(response.status(), 403, "{path}");
-    }
-    // Agents only: refused before any work.
-    let response = http.get(format!("{base}/tickets?limit=1")).send().await.unwrap();
-    assert_eq!(response.status(), 401);
-    let response = http.post(format!("{base}/conference/nobody/call")).header("origin", base).send().await.unwrap();
-    assert_eq!(response.status(), 401);
-}
-
 impl Stack {
+    /// dev.sh with the simulator as Twilio, the agents of `AGENTS`, and `settings` on top (lines
+    /// of a `.env`).
+    fn start(name: &str, settings: &str) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let config = SimConfig {
+            account_sid: ACCOUNT.into(),
+            auth_token: AUTH_TOKEN.into(),
+            api_key: Some(API_KEY.into()),
+            api_secret: Some(API_SECRET.into()),
+            phone_number: SUPPORT_NUMBER.into(),
+            twiml_app_sid: format!("AP{}", "5e".repeat(16)),
+            time_scale: TIME_SCALE,
+            default_answer_after: Duration::from_millis(100),
+            ..SimConfig::for_warmline(&base)
+        };
+        let server = runtime.block_on(Server::start(config, SocketAddr::from(([127, 0, 0, 1], 0)))).unwrap();
+
+        let settings = format!(
+            "TWILIO_ACCOUNT_SID={ACCOUNT}\nTWILIO_AUTH_TOKEN={AUTH_TOKEN}\nTWILIO_API_KEY={API_KEY}\n\
+             TWILIO_API_SECRET={API_SECRET}\nTWILIO_NUMBER={SUPPORT_NUMBER}\nTWILIO_TWIML_APP_SID=AP{}\n\
+             TWILIO_API_BASE_URL={}\nPUBLIC_BASE_URL={base}\nAGENT_IDS={}\nQUEUE_MAX_WAIT_SECONDS=300\n{settings}",
+            "5e".repeat(16),
+            server.url(),
+            AGENTS.join(","),
+        );
+        let env = [
+            ("WARMLINE_DEV_AGENT_PASSWORD", AGENT_PASSWORD),
+            // The functions dev.sh built, for the whole run: an edit elsewhere in the tree while
+            // the scenarios run must not rebuild and restart them mid-call.
+            ("WARMLINE_NO_RELOAD", "1"),
+        ];
+        let mut dev = DevStack::start(name, port, &settings, &env);
+        runtime.block_on(dev.wait_until_serving());
+        runtime.block_on(warm_up(&base));
+        let cookies = runtime.block_on(async {
+            let mut cookies = BTreeMap::new();
+            for agent in AGENTS {
+                cookies.insert(agent, sign_in(&base, agent, AGENT_PASSWORD).await.unwrap());
+            }
+            cookies
+        });
+        Self { server, base, cookies, _dev: Mutex::new(dev), runtime }
+    }
+
+    /// Ends whatever an earlier scenario left going, waits until the timeline is still, and
+    /// returns where it stands.
+    fn quiet(&self) -> u64 {
+        let sim = self.sim();
+        sim.hang_up_everything();
+        sim.clear_behaviours();
+        sim.set_callback_mode(twilio_sim::CallbackMode::default());
+        self.runtime.block_on(async {
+            let deadline = Instant::now() + STEP;
+            while sim.calls().iter().any(|call| !call.status.is_final()) {
+                assert!(Instant::now() < deadline, "calls from an earlier scenario do not end");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            // The calls' and conferences' last status callbacks, and what Warmline does about
+            // them (cancels, say), belong to the earlier scenario: wait until the timeline is quiet.
+            let mut seen = sim.timeline().len();
+            loop {
+                tokio::time::sleep(QUIET).await;
+                let now = sim.timeline().len();
+                if now == seen {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "an earlier scenario does not settle");
+                seen = now;
+            }
+        });
+        sim.timeline().len()
+    }
+
     fn sim(&self) -> &twilio_sim::Sim {
         &self.server.sim
+    }
+
+    /// The agents' dashboards: everyone says they are away, then `agents` say they are
+    /// available, in this order, so the first has been idle longest.
+    async fn only_available(&self, agents: &[&str]) {
+        for agent in AGENTS {
+            self.say(agent, "away").await;
+        }
+        for agent in agents {
+            let presence = self.say(agent, "available").await;
+            assert_eq!(presence["status"], "available", "{agent} is free at the start: {presence}");
+        }
+    }
+
+    /// `agent`'s dashboard says `status` (`PUT /presence`); the presence Warmline answers.
+    async fn say(&self, agent: &str, status: &str) -> Value {
+        say_presence(&self.base, &self.cookies[agent], status).await.unwrap()
+    }
+
+    /// What `agent`'s dashboard shows (`GET /presence`).
+    async fn presence(&self, agent: &str) -> Value {
+        presence(&self.base, &self.cookies[agent]).await.unwrap()
+    }
+
+    /// The dashboard's "Dial a colleague in", by `agent`: a POST to the stack, not through
+    /// Twilio; the colleague is the available agent idle longest.
+    async fn dial_colleague(&self, agent: &str) -> (u16, Value) {
+        let response = dial_colleague_in(&self.base, &self.cookies[agent], agent).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The tickets an agent sees on the dashboard (`GET /tickets`), newest first.
+    async fn tickets(&self) -> Vec<Value> {
+        let response = reqwest::Client::new()
+            .get(format!("{}/tickets?limit=100", self.base))
+            .header("cookie", &self.cookies["agent1"])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.unwrap();
+        page["tickets"].as_array().unwrap().clone()
+    }
+
+    /// The voicemail ticket of the caller from `number`, once Twilio's recording status
+    /// callback has made it.
+    async fn voicemail_ticket(&self, number: &str) -> Value {
+        let deadline = Instant::now() + STEP;
+        loop {
+            let tickets = self.tickets().await;
+            if let Some(ticket) = tickets.iter().find(|t| t["phone_number"] == number && !t["voicemail"].is_null()) {
+                return ticket.clone();
+            }
+            assert!(Instant::now() < deadline, "no voicemail ticket for {number}: {tickets:?}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     async fn expect(&self, since: u64, what: &str, predicate: impl Fn(&Entry) -> bool) -> Entry {
@@ -149,14 +225,12 @@ impl Stack {
         }
     }
 
-    /// The call Warmline placed to `to` (through the REST API) after `since`.
+    /// The `nth` call Warmline placed to `to` (through the REST API) after `since`.
     async fn placed_call(&self, since: u64, to: &str, nth: usize) -> String {
         let deadline = Instant::now() + STEP;
         loop {
             let calls: Vec<String> = self
-                .sim()
-                .timeline()
-                .entries_since(since)
+                .entries(since)
                 .into_iter()
                 .filter(|e| matches!(&e.event, Event::CallStarted { direction, to: t, .. } if direction == "outbound-api" && t == to))
                 .filter_map(|e| e.call_sid)
@@ -164,23 +238,24 @@ impl Stack {
             if let Some(sid) = calls.get(nth) {
                 return sid.clone();
             }
-            assert!(Instant::now() < deadline, "Warmline never called {to}");
+            assert!(Instant::now() < deadline, "Warmline never called {to} (#{nth}):\n{}", self.print(since));
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
+    /// Which customer's conference a call Warmline placed to an agent brings them into.
+    fn rings_for(&self, agent_call: &str) -> String {
+        let url = self.sim().call(agent_call).unwrap().url.unwrap();
+        url.split("/conference/").nth(1).unwrap().split('/').next().unwrap().to_owned()
+    }
+
     async fn joined(&self, since: u64, sid: &str) -> Entry {
-        self.expect(since, "a conference join", |e| {
-            e.call_sid.as_deref() == Some(sid) && matches!(e.event, Event::ConferenceJoined { .. })
-        })
-        .await
+        self.expect(since, "a conference join", |e| of(e, sid) && matches!(e.event, Event::ConferenceJoined { .. }))
+            .await
     }
 
     async fn ended(&self, since: u64, sid: &str) -> Entry {
-        self.expect(since, "a call to end", |e| {
-            e.call_sid.as_deref() == Some(sid) && matches!(e.event, Event::CallEnded { .. })
-        })
-        .await
+        self.expect(since, "a call to end", |e| of(e, sid) && matches!(e.event, Event::CallEnded { .. })).await
     }
 
     /// Twilio has told Warmline that the conference ended, and Warmline has finished with it
@@ -194,25 +269,39 @@ impl Stack {
         .await
     }
 
-    /// agent1 rings until the customer has heard the hold message and the music has started.
-    async fn hears_hold_music(&self, since: u64, customer: &str) {
+    /// Warmline has heard how its call to an agent ended (its status callback is answered).
+    async fn warmline_heard_how_it_ended(&self, since: u64, agent_call: &str) -> Entry {
+        self.expect(since, "Warmline hears how the agent's call ended", |e| {
+            of(e, agent_call)
+                && matches!(&e.event, Event::StatusCallback { event, status: Some(200), .. } if event == "completed")
+        })
+        .await
+    }
+
+    /// Warmline has heard that someone (the customer, first) joined the customer's conference
+    /// after `since` (its callback is answered): from then on they are in line to be offered.
+    async fn warmline_heard_the_join(&self, since: u64, customer: &str) -> Entry {
+        let url_end = format!("/conference/{customer}/events");
+        self.expect(since, "Warmline hears the customer join", |e| {
+            matches!(&e.event, Event::StatusCallback { url, event, status: Some(200) } if url.ends_with(&url_end) && event == "participant-join")
+        })
+        .await
+    }
+
+    async fn hears_hold_music(&self, since: u64, customer: &str) -> Entry {
         self.expect(since, "the customer hears the hold music", |e| {
             of(e, customer) && matches!(e.event, Event::Play { hold: true, .. })
         })
-        .await;
-    }
-
-    /// The dashboard's "Dial agent 2 in", by `agent` signed in: a POST to the stack, not
-    /// through Twilio.
-    async fn dial_agent_in(&self, agent: &str) -> (u16, Value) {
-        let cookie = twilio_sim::demo::sign_in(&self.base, agent, AGENT_PASSWORD).await.unwrap();
-        let response = twilio_sim::demo::dial_colleague_in(&self.base, &cookie, agent).await.unwrap();
-        let status = response.status().as_u16();
-        (status, response.json().await.unwrap_or(Value::Null))
+        .await
     }
 
     fn status(&self, sid: &str) -> CallStatus {
         self.sim().call(sid).unwrap().status
+    }
+
+    /// Who is in the live (or else the latest) conference named after `customer`.
+    fn talking(&self, customer: &str) -> Vec<String> {
+        self.sim().conference(customer).unwrap().participants.into_iter().map(|p| p.party).collect()
     }
 
     fn entries(&self, since: u64) -> Vec<Entry> {
@@ -224,19 +313,82 @@ impl Stack {
     }
 }
 
+/// `cargo lambda watch` starts each function on its first request; starting them all now keeps
+/// that second out of the scenarios' timing (an unsigned webhook is refused and changes nothing).
+async fn warm_up(base: &str) {
+    let http = reqwest::Client::new();
+    let sid = format!("CA{}", "0".repeat(32));
+    for path in [
+        "/conference/connect/client".to_owned(),
+        "/conference/wait".to_owned(),
+        format!("/conference/{sid}/connect/agent1"),
+        format!("/conference/{sid}/events"),
+        format!("/voicemail/{sid}/choice"),
+        "/call/connect".to_owned(),
+    ] {
+        let response = http.post(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{path}");
+    }
+    // Agents only: refused before any work.
+    for path in ["/tickets?limit=1", "/presence"] {
+        let response = http.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 401, "{path}");
+    }
+    let response = http.post(format!("{base}/conference/nobody/call")).header("origin", base).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+}
+
 fn answers_after(ms: u64) -> Behaviour {
     Behaviour { answer: AnswerMode::Auto, after_ms: Some(ms), ..Behaviour::default() }
 }
 
+fn manual() -> Behaviour {
+    Behaviour { answer: AnswerMode::Manual, ..Behaviour::default() }
+}
+
+fn customer(name: &str, from: &str) -> InboundCall {
+    InboundCall { from: Some(from.into()), name: Some(name.into()), ..InboundCall::default() }
+}
+
 fn index(entries: &[Entry], what: &str, predicate: impl Fn(&Entry) -> bool) -> usize {
+    index_after(entries, 0, what, predicate)
+}
+
+/// The position of the first entry at or after `from` that matches.
+fn index_after(entries: &[Entry], from: usize, what: &str, predicate: impl Fn(&Entry) -> bool) -> usize {
     entries
         .iter()
+        .skip(from)
         .position(predicate)
+        .map(|position| position + from)
         .unwrap_or_else(|| panic!("missing: {what}\n{}", twilio_sim::timeline::render(entries)))
+}
+
+fn count(entries: &[Entry], predicate: impl Fn(&Entry) -> bool) -> usize {
+    entries.iter().filter(|e| predicate(e)).count()
 }
 
 fn of(entry: &Entry, sid: &str) -> bool {
     entry.call_sid.as_deref() == Some(sid)
+}
+
+/// A call Warmline placed through the REST API (`Calls.json`), to `to`, for `customer`.
+fn dials(entry: &Entry, to: &str, customer: &str) -> bool {
+    let url = format!("Url=/conference/{customer}/connect/{}", to.trim_start_matches("client:"));
+    matches!(&entry.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains(&format!("To={to} ")) && summary.contains(&url))
+}
+
+fn any_dial(entry: &Entry) -> bool {
+    matches!(&entry.event, Event::Rest { path, .. } if path.ends_with("/Calls.json"))
+}
+
+/// Warmline gives the customer's call new TwiML through the REST API.
+fn updates(entry: &Entry, customer: &str) -> bool {
+    matches!(&entry.event, Event::Rest { path, summary, status: 200, .. } if path.ends_with(&format!("/Calls/{customer}.json")) && summary.contains("Twiml="))
+}
+
+fn says(entry: &Entry, sid: &str, text: &str) -> bool {
+    of(entry, sid) && matches!(&entry.event, Event::Say { text: said, hold: false } if said == text)
 }
 
 /// Nothing Twilio would have complained about, and no caller left in silence.
@@ -254,15 +406,56 @@ fn assert_clean(entries: &[Entry]) {
     }
 }
 
-/// A customer calls, waits with the message and music, agent 1 answers; returns the customer's
-/// and agent 1's calls.
+/// How a customer's call may end: by their own hang-up, or with Warmline's `<Hangup>` after the
+/// goodbye that follows their message, or after hours after they left none. Never by an agent
+/// leaving, the conference ending or Twilio running out of TwiML.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    TheyHungUp,
+    AfterTheirMessage,
+    AfterHoursWithoutAMessage,
+}
+
+/// The customer's call ended, once, as `ending` says, and by nothing else: the timeline's
+/// `HungUp` says who ended it.
+fn assert_customer_ended(entries: &[Entry], customer: &str, party: &str, ending: Ending) {
+    let render = || twilio_sim::timeline::render(entries);
+    let hung_up: Vec<&str> = entries
+        .iter()
+        .filter(|e| of(e, customer))
+        .filter_map(|e| match &e.event {
+            Event::HungUp { by } => Some(by.as_str()),
+            _ => None,
+        })
+        .collect();
+    let by = if ending == Ending::TheyHungUp { party } else { "TwiML <Hangup>" };
+    assert_eq!(hung_up, [by], "{party}'s call must end {ending:?}:\n{}", render());
+    if ending != Ending::TheyHungUp {
+        let goodbye = if ending == Ending::AfterTheirMessage { MESSAGE_TAKEN } else { NO_MESSAGE };
+        let last_said = entries
+            .iter()
+            .filter(|e| of(e, customer))
+            .filter_map(|e| match &e.event {
+                Event::Say { text, hold: false } => Some(text.as_str()),
+                _ => None,
+            })
+            .next_back();
+        assert_eq!(last_said, Some(goodbye), "{party} hears the goodbye last:\n{}", render());
+    }
+    let ended = entries.iter().filter(|e| of(e, customer) && matches!(e.event, Event::CallEnded { .. })).count();
+    assert_eq!(ended, 1, "{party}'s call ends once:\n{}", render());
+}
+
+/// A customer calls, waits with the message and music, agent1 (available longest) answers;
+/// returns the customer's and agent1's calls.
 async fn customer_reaches_agent1(stack: &Stack, since: u64, name: &str, from: &str) -> (String, String) {
     let sim = stack.sim();
-    sim.set_behaviour("client:agent1", Behaviour { answer: AnswerMode::Manual, ..Behaviour::default() });
+    sim.set_behaviour("client:agent1", manual());
     sim.set_behaviour("client:agent2", answers_after(200));
-    let customer =
-        sim.dial_in(InboundCall { from: Some(from.into()), name: Some(name.into()), ..InboundCall::default() });
+    stack.only_available(&["agent1", "agent2"]).await;
+    let customer = sim.dial_in(customer(name, from));
     let agent1 = stack.placed_call(since, "client:agent1", 0).await;
+    assert_eq!(stack.rings_for(&agent1), customer);
     stack.hears_hold_music(since, &customer).await;
     assert!(sim.answer(&agent1));
     stack.expect(since, "the conference starts", |e| matches!(e.event, Event::ConferenceStarted { .. })).await;
@@ -270,73 +463,98 @@ async fn customer_reaches_agent1(stack: &Stack, since: u64, name: &str, from: &s
 }
 
 #[test]
-fn full_warm_transfer() {
+fn full_warm_transfer_and_the_customer_is_back_in_line_when_the_last_agent_leaves() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
+        let sim = stack.sim();
         let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557654321").await;
+        assert_eq!(stack.presence("agent1").await["status"], "busy");
 
-        let (status, body) = stack.dial_agent_in("agent1").await;
+        let (status, body) = stack.dial_colleague("agent1").await;
         assert_eq!(status, 201, "{body}");
         assert_eq!((body["agent"].as_str(), body["conference_id"].as_str()), (Some("agent2"), Some(customer.as_str())));
         let agent2 = stack.placed_call(since, "client:agent2", 0).await;
         assert_eq!(body["call_sid"].as_str(), Some(agent2.as_str()));
         stack.joined(since, &agent2).await;
-        let conference = stack.sim().conference(&customer).unwrap();
-        let talking: Vec<&str> = conference.participants.iter().map(|p| p.party.as_str()).collect();
-        assert_eq!(talking, ["customer", "agent1", "agent2"], "all three talk");
+        assert_eq!(stack.talking(&customer), ["customer", "agent1", "agent2"], "all three talk");
+        assert_eq!(stack.presence("agent2").await["status"], "busy");
 
-        stack.sim().hang_up(&agent1);
+        sim.hang_up(&agent1);
         stack.ended(since, &agent1).await;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let conference = stack.sim().conference(&customer).unwrap();
-        let talking: Vec<&str> = conference.participants.iter().map(|p| p.party.as_str()).collect();
-        assert_eq!(talking, ["customer", "agent2"], "agent1 left; the customer and agent2 stay");
+        assert_eq!(stack.talking(&customer), ["customer", "agent2"], "agent1 left; the customer and agent2 stay");
+        assert_eq!(stack.status(&customer), CallStatus::InProgress);
+        assert_eq!(stack.presence("agent1").await["status"], "available", "agent1 is free again");
+
+        // The last agent leaves: the customer is not hung up but put back in line, in front,
+        // and offered to the agent free longest (agent1, whose browser now rings).
+        let requeued = sim.timeline().len();
+        sim.hang_up(&agent2);
+        let back = stack
+            .expect(requeued, "the customer hears they are back in line", |e| says(e, &customer, BACK_IN_LINE))
+            .await;
+        let rejoined = stack
+            .expect(back.seq, "the customer waits in their conference again", |e| {
+                of(e, &customer) && matches!(e.event, Event::ConferenceJoined { waiting: true, .. })
+            })
+            .await;
+        stack.hears_hold_music(rejoined.seq, &customer).await;
+        let agent1_again = stack.placed_call(since, "client:agent1", 1).await;
+        assert_eq!(stack.rings_for(&agent1_again), customer);
         assert_eq!(stack.status(&customer), CallStatus::InProgress);
 
-        stack.sim().hang_up(&agent2);
+        sim.hang_up(&customer);
         stack.ended(since, &customer).await;
+        stack.warmline_heard_the_end(rejoined.seq, &customer).await;
+        let canceled = stack.ended(since, &agent1_again).await;
+        assert!(matches!(&canceled.event, Event::CallEnded { status, .. } if status == "canceled"), "{canceled:?}");
+        stack.warmline_heard_how_it_ended(since, &agent1_again).await;
         for sid in [&customer, &agent1, &agent2] {
             assert_eq!(stack.status(sid), CallStatus::Completed);
         }
-        assert_eq!(
-            stack.sim().conference(&customer).unwrap().ended_reason.as_deref(),
-            Some("agent2 left, with endConferenceOnExit")
-        );
+        for agent in ["agent1", "agent2"] {
+            let presence = stack.presence(agent).await;
+            assert_eq!((presence["status"].as_str(), &presence["missed_call_at"]), (Some("available"), &Value::Null));
+        }
 
         // The whole story, in order.
         let entries = stack.entries(since);
         let base = &stack.base;
+        let joined = index(&entries, "the customer waits", |e| of(e, &customer) && matches!(&e.event, Event::ConferenceJoined { waiting: true, start_conference_on_enter: false, end_conference_on_exit: true, .. }));
         let steps = [
             index(&entries, "the customer dials", |e| of(e, &customer) && matches!(&e.event, Event::CallStarted { direction, to, .. } if direction == "inbound" && to == SUPPORT_NUMBER)),
-            index(&entries, "Warmline dials agent1", |e| matches!(&e.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains("To=client:agent1") && summary.contains(&format!("Url=/conference/{customer}/connect/agent1")))),
             index(&entries, "Warmline puts the customer in a conference", |e| of(e, &customer) && matches!(&e.event, Event::Webhook { url, status: Some(200), twiml: Some(twiml), .. } if *url == format!("{base}/conference/connect/client") && twiml.starts_with("Dial Conference"))),
-            index(&entries, "the customer waits", |e| of(e, &customer) && matches!(&e.event, Event::ConferenceJoined { waiting: true, start_conference_on_enter: false, end_conference_on_exit: true, .. })),
-            index(&entries, "the hold message", |e| of(e, &customer) && e.event == Event::Say { text: HOLD_MESSAGE.into(), hold: true }),
-            index(&entries, "the hold music plays", |e| of(e, &customer) && matches!(&e.event, Event::Play { url, hold: true, .. } if url.ends_with("BusyStrings.mp3"))),
+            joined,
+            index_after(&entries, joined, "Warmline dials agent1 once the customer joined", |e| dials(e, "client:agent1", &customer)),
             index(&entries, "agent1 answers", |e| of(e, &agent1) && e.event == Event::Answered),
             index(&entries, "agent1 joins", |e| of(e, &agent1) && matches!(&e.event, Event::ConferenceJoined { waiting: false, start_conference_on_enter: true, end_conference_on_exit: false, .. })),
             index(&entries, "the conference starts", |e| matches!(&e.event, Event::ConferenceStarted { conference, .. } if *conference == customer)),
-            index(&entries, "Warmline dials agent2", |e| matches!(&e.event, Event::Rest { summary, status: 201, .. } if summary.contains("To=client:agent2") && summary.contains(&format!("Url=/conference/{customer}/connect/agent2")))),
-            index(&entries, "agent2 joins", |e| of(e, &agent2) && matches!(&e.event, Event::ConferenceJoined { waiting: false, end_conference_on_exit: true, .. })),
+            index(&entries, "Warmline dials agent2", |e| dials(e, "client:agent2", &customer)),
+            index(&entries, "agent2 joins, and may leave without ending it", |e| of(e, &agent2) && matches!(&e.event, Event::ConferenceJoined { waiting: false, end_conference_on_exit: false, .. })),
             index(&entries, "agent1 leaves", |e| of(e, &agent1) && matches!(e.event, Event::ConferenceLeft { .. })),
             index(&entries, "agent2 leaves", |e| of(e, &agent2) && matches!(e.event, Event::ConferenceLeft { .. })),
-            index(&entries, "the conference ends", |e| matches!(&e.event, Event::ConferenceEnded { conference, .. } if *conference == customer)),
-            index(&entries, "the customer is disconnected", |e| of(e, &customer) && matches!(&e.event, Event::ConferenceLeft { reason, .. } if reason == "the conference ended")),
-            index(&entries, "the customer's call ends", |e| of(e, &customer) && matches!(e.event, Event::CallEnded { .. })),
+            index(&entries, "Warmline gives the customer new TwiML", |e| updates(e, &customer)),
+            index(&entries, "the customer leaves the conference for the next", |e| of(e, &customer) && matches!(&e.event, Event::ConferenceLeft { reason, .. } if reason == "the REST API redirected the call")),
+            index(&entries, "the customer hears they are back in line", |e| says(e, &customer, BACK_IN_LINE)),
+            index(&entries, "the customer waits again", |e| e.seq == rejoined.seq),
+            index(&entries, "Warmline dials agent1 again", |e| e.seq > rejoined.seq && dials(e, "client:agent1", &customer)),
+            index(&entries, "the customer hangs up", |e| of(e, &customer) && matches!(&e.event, Event::HungUp { by } if by == "customer")),
         ];
         assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
+        index(&entries, "the hold message", |e| of(e, &customer) && e.event == Event::Say { text: HOLD_MESSAGE.into(), hold: true });
+        index(&entries, "the hold music", |e| of(e, &customer) && matches!(&e.event, Event::Play { url, hold: true, .. } if url.ends_with("BusyStrings.mp3")));
+        assert_eq!(count(&entries, any_dial), 3, "agent1, agent2, agent1 again:\n{}", stack.print(since));
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
         assert_clean(&entries);
-        let dials = entries.iter().filter(|e| matches!(&e.event, Event::Rest { path, .. } if path.ends_with("/Calls.json"))).count();
-        assert_eq!(dials, 2, "agent1 once, agent2 once");
     });
 }
 
 #[test]
-fn the_customer_hangs_up_first_and_everyone_is_disconnected() {
+fn the_customer_hangs_up_first_and_everyone_is_disconnected_and_free() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557650001").await;
-        let (status, body) = stack.dial_agent_in("agent1").await;
+        let (status, body) = stack.dial_colleague("agent1").await;
         assert_eq!(status, 201, "{body}");
         let agent2 = stack.placed_call(since, "client:agent2", 0).await;
         stack.joined(since, &agent2).await;
@@ -346,8 +564,12 @@ fn the_customer_hangs_up_first_and_everyone_is_disconnected() {
             stack.ended(since, sid).await;
             assert_eq!(stack.status(sid), CallStatus::Completed);
         }
+        stack.warmline_heard_the_end(since, &customer).await;
         let conference = stack.sim().conference(&customer).unwrap();
         assert_eq!(conference.ended_reason.as_deref(), Some("customer left, with endConferenceOnExit"));
+        for agent in ["agent1", "agent2"] {
+            assert_eq!(stack.presence(agent).await["status"], "available", "{agent} is free again");
+        }
         let entries = stack.entries(since);
         for agent in [&agent1, &agent2] {
             index(&entries, "the agent is disconnected by the conference's end", |e| {
@@ -355,135 +577,324 @@ fn the_customer_hangs_up_first_and_everyone_is_disconnected() {
                     && matches!(&e.event, Event::ConferenceLeft { reason, .. } if reason == "the conference ended")
             });
         }
+        assert_eq!(count(&entries, any_dial), 2, "{}", stack.print(since));
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
         assert_clean(&entries);
     });
 }
 
+/// Caller A is offered to the agent idle longest; callers B and C then wait while every
+/// available agent is busy, and each agent who comes free takes the longest-waiting of them. A
+/// colleague dialed in lands in the conference of the agent who dialed, not another's.
 #[test]
-fn two_customers_at_once_each_agent2_lands_in_the_right_conference() {
+fn callers_go_in_arrival_order_to_the_agent_idle_longest_and_colleagues_land_in_the_right_call() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let sim = stack.sim();
-        // agent1 takes one call at a time: both ring, agent1 picks them up when told.
-        sim.set_behaviour("client:agent1", Behaviour { answer: AnswerMode::Manual, ..Behaviour::default() });
-        sim.set_behaviour("client:agent2", answers_after(200));
-        let first = sim.dial_in(InboundCall {
-            from: Some("+15557650011".into()),
-            name: Some("customer A".into()),
-            ..InboundCall::default()
-        });
-        let second = sim.dial_in(InboundCall {
-            from: Some("+15557650022".into()),
-            name: Some("customer B".into()),
-            ..InboundCall::default()
-        });
-        let ringing =
-            [stack.placed_call(since, "client:agent1", 0).await, stack.placed_call(since, "client:agent1", 1).await];
-        let agent1_for = |customer: &str| {
-            let url_end = format!("/conference/{customer}/connect/agent1");
-            ringing
-                .iter()
-                .find(|sid| sim.call(sid).unwrap().url.is_some_and(|url| url.ends_with(&url_end)))
-                .cloned()
-                .unwrap_or_else(|| panic!("no agent1 call for {customer}:\n{}", stack.print(since)))
-        };
-
-        let mut agent2_calls = Vec::new();
-        for (n, customer) in [&first, &second].into_iter().enumerate() {
-            let agent1 = agent1_for(customer);
-            assert!(sim.answer(&agent1));
-            stack.joined(since, &agent1).await;
-            let (status, body) = stack.dial_agent_in("agent1").await;
-            assert_eq!(status, 201, "{body}");
-            assert_eq!(body["conference_id"].as_str(), Some(customer.as_str()), "agent2 goes where agent1 is");
-            let agent2 = stack.placed_call(since, "client:agent2", n).await;
-            stack.joined(since, &agent2).await;
-            // agent1 hands over and takes the next caller.
-            sim.hang_up(&agent1);
-            stack.ended(since, &agent1).await;
-            agent2_calls.push(agent2);
+        for agent in AGENTS {
+            sim.set_behaviour(&format!("client:{agent}"), manual());
         }
+        stack.only_available(&["agent1", "agent2"]).await;
+        let a = sim.dial_in(customer("customer A", "+15557650011"));
+        let ring_a = stack.placed_call(since, "client:agent1", 0).await;
+        assert_eq!(stack.rings_for(&ring_a), a, "agent1 has been idle longest");
+        assert!(sim.answer(&ring_a));
+        stack.joined(since, &ring_a).await;
 
-        for ((customer, agent2), name) in
-            [&first, &second].into_iter().zip(&agent2_calls).zip(["customer A", "customer B"])
-        {
+        // agent2 steps away: agent1, available but on a call, is all there is, so B and C wait
+        // for them in line rather than being offered to leave a message.
+        stack.say("agent2", "away").await;
+        let waiting_since = sim.timeline().len();
+        let b = sim.dial_in(customer("customer B", "+15557650022"));
+        stack.warmline_heard_the_join(since, &b).await;
+        let c = sim.dial_in(customer("customer C", "+15557650033"));
+        stack.warmline_heard_the_join(since, &c).await;
+        // A turn of C's hold music comes back (and runs the router): still nobody to offer.
+        let c_music = stack.hears_hold_music(since, &c).await;
+        stack
+            .expect(c_music.seq, "a turn of C's hold music comes back", |e| {
+                of(e, &c)
+                    && matches!(&e.event, Event::Webhook { url, status: Some(200), .. } if url.ends_with("/conference/wait?held=1"))
+            })
+            .await;
+        let entries = stack.entries(waiting_since);
+        assert_eq!(count(&entries, any_dial), 0, "nobody is free:\n{}", stack.print(since));
+        assert!(!entries.iter().any(|e| matches!(e.event, Event::GatherStarted { .. })), "{}", stack.print(since));
+
+        // Each agent who comes free takes the caller who has waited longest.
+        stack.say("agent2", "available").await;
+        let ring_b = stack.placed_call(since, "client:agent2", 0).await;
+        assert_eq!(stack.rings_for(&ring_b), b, "B waited longer than C");
+        assert!(sim.answer(&ring_b));
+        stack.joined(since, &ring_b).await;
+        stack.say("agent3", "available").await;
+        let ring_c = stack.placed_call(since, "client:agent3", 0).await;
+        assert_eq!(stack.rings_for(&ring_c), c);
+        assert!(sim.answer(&ring_c));
+        stack.joined(since, &ring_c).await;
+
+        // agent1 wants a colleague, but everyone is on a call.
+        let (status, body) = stack.dial_colleague("agent1").await;
+        assert_eq!((status, body), (409, json!({"error": "no colleague is available"})));
+
+        // C says goodbye, which frees agent3; agent1 dials them into A's call.
+        sim.hang_up(&c);
+        stack.ended(since, &ring_c).await;
+        stack.warmline_heard_the_end(since, &c).await;
+        let (status, body) = stack.dial_colleague("agent1").await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!((body["agent"].as_str(), body["conference_id"].as_str()), (Some("agent3"), Some(a.as_str())));
+        let agent3_for_a = stack.placed_call(since, "client:agent3", 1).await;
+        assert_eq!(stack.rings_for(&agent3_for_a), a);
+        assert!(sim.answer(&agent3_for_a));
+        stack.joined(since, &agent3_for_a).await;
+
+        let who = |customer: &str| {
             let conference = sim.conference(customer).unwrap();
-            let talking: Vec<(&str, &str)> =
-                conference.participants.iter().map(|p| (p.party.as_str(), p.call_sid.as_str())).collect();
-            assert_eq!(talking, [(name, customer.as_str()), ("agent2", agent2.as_str())], "{}", stack.print(since));
-            assert_eq!(conference.history, [name, "agent1", "agent2"]);
-        }
-        for agent2 in &agent2_calls {
-            sim.hang_up(agent2);
-        }
-        for customer in [&first, &second] {
+            let talking: Vec<(String, String)> =
+                conference.participants.into_iter().map(|p| (p.party, p.call_sid)).collect();
+            (talking, conference.history)
+        };
+        let owned = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs.iter().map(|(party, sid)| ((*party).to_owned(), (*sid).to_owned())).collect()
+        };
+        assert_eq!(
+            who(&a),
+            (
+                owned(&[("customer A", &a), ("agent1", &ring_a), ("agent3", &agent3_for_a)]),
+                vec!["customer A".to_owned(), "agent1".to_owned(), "agent3".to_owned()]
+            ),
+            "{}",
+            stack.print(since)
+        );
+        assert_eq!(
+            who(&b),
+            (owned(&[("customer B", &b), ("agent2", &ring_b)]), vec!["customer B".to_owned(), "agent2".to_owned()])
+        );
+        assert_eq!(sim.conference(&c).unwrap().history, ["customer C", "agent3"]);
+
+        for customer in [&a, &b] {
+            sim.hang_up(customer);
             stack.ended(since, customer).await;
+            stack.warmline_heard_the_end(since, customer).await;
         }
-        assert_clean(&stack.entries(since));
+        for agent in AGENTS {
+            assert_eq!(stack.presence(agent).await["status"], "available", "{agent} is free again");
+        }
+        let entries = stack.entries(since);
+        assert_eq!(count(&entries, any_dial), 4, "one ring per caller, and the colleague:\n{}", stack.print(since));
+        for (sid, party) in [(&a, "customer A"), (&b, "customer B"), (&c, "customer C")] {
+            assert_customer_ended(&entries, sid, party, Ending::TheyHungUp);
+        }
+        assert_clean(&entries);
     });
 }
 
-/// Nobody takes the call: agent1's browser rings for Warmline's 20 s ring timeout (2 s here),
-/// Twilio reports `no-answer`, and Warmline rings agent2; when agent2 does not answer either,
-/// every agent on the roster has been tried, so the customer hears an apology and the call ends
-/// instead of hold music forever.
+/// agent1 lets the offer ring out (Warmline's 20 s, 2 s here), agent2 rejects it: each is set
+/// away with a missed call on their dashboard, and the caller is offered to the next available
+/// agent, agent3, who answers. The caller talks a while and hangs up.
 #[test]
-fn when_no_agent_answers_the_customer_hears_an_apology_and_is_hung_up() {
+fn an_agent_who_lets_it_ring_out_or_rejects_is_set_away_and_the_next_agent_rings() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let sim = stack.sim();
         sim.set_behaviour("client:agent1", Behaviour { answer: AnswerMode::Never, ..Behaviour::default() });
-        sim.set_behaviour("client:agent2", Behaviour { answer: AnswerMode::Never, ..Behaviour::default() });
+        sim.set_behaviour("client:agent2", Behaviour { answer: AnswerMode::Reject, after_ms: Some(300), ..Behaviour::default() });
+        sim.set_behaviour("client:agent3", answers_after(200));
+        stack.only_available(&["agent1", "agent2", "agent3"]).await;
+        let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
         let customer = sim.dial_in(InboundCall {
-            from: Some("+15557650033".into()),
+            from: Some("+15557650044".into()),
             name: Some("customer".into()),
+            hangup_after_talking_ms: Some(800),
             ..InboundCall::default()
         });
-        let ring_time = |agent: &str, ended: &Entry| {
-            ended.at_ms - stack.entries(since).iter().find(|e| of(e, agent)).unwrap().at_ms
-        };
-        let mut agent_calls = Vec::new();
-        for to in ["client:agent1", "client:agent2"] {
-            let agent = stack.placed_call(since, to, 0).await;
-            let ended = stack.ended(since, &agent).await;
-            assert!(matches!(&ended.event, Event::CallEnded { status, .. } if status == "no-answer"), "{ended:?}");
-            let rang = ring_time(&agent, &ended);
-            assert!((1_900..4_000).contains(&rang), "{to} rang {rang} ms, not Warmline's 20 s (scaled)");
-            agent_calls.push(agent);
+
+        let agent1 = stack.placed_call(since, "client:agent1", 0).await;
+        let ended = stack.ended(since, &agent1).await;
+        assert!(matches!(&ended.event, Event::CallEnded { status, .. } if status == "no-answer"), "{ended:?}");
+        let started_ringing = stack.entries(since).into_iter().find(|e| of(e, &agent1)).unwrap();
+        let rang = ended.at_ms - started_ringing.at_ms;
+        assert!((1_900..4_000).contains(&rang), "agent1 rang {rang} ms, not Warmline's 20 s (scaled)");
+        let agent2 = stack.placed_call(since, "client:agent2", 0).await;
+        let ended = stack.ended(since, &agent2).await;
+        assert!(matches!(&ended.event, Event::CallEnded { status, .. } if status == "busy"), "{ended:?}");
+        let agent3 = stack.placed_call(since, "client:agent3", 0).await;
+        stack.joined(since, &agent3).await;
+        assert_eq!(stack.talking(&customer), ["customer", "agent3"]);
+
+        for agent in ["agent1", "agent2"] {
+            let presence = stack.presence(agent).await;
+            assert_eq!(presence["status"], "away", "{agent} missed the call: {presence}");
+            let missed = presence["missed_call_at"].as_str().unwrap_or_else(|| panic!("{agent}: {presence}"));
+            let missed_at = time::OffsetDateTime::parse(missed, &time::format_description::well_known::Rfc3339).unwrap();
+            let missed_at = u64::try_from(missed_at.unix_timestamp()).unwrap();
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+            assert!((started..=now).contains(&missed_at), "{agent}: {presence}");
         }
-        let ended = stack.ended(since, &customer).await;
-        assert!(matches!(&ended.event, Event::CallEnded { status, .. } if status == "completed"));
-        assert_eq!(sim.conference(&customer).unwrap().status, twilio_sim::sim::ConferenceStatus::Completed);
+        stack.ended(since, &customer).await;
         stack.warmline_heard_the_end(since, &customer).await;
+        assert_eq!(stack.presence("agent3").await["status"], "available");
 
         let entries = stack.entries(since);
-        let apology = shared::call_flow::NO_AGENT_AVAILABLE;
         let steps = [
-            index(&entries, "Warmline dials agent1 for 20 s with a status callback", |e| matches!(&e.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains("To=client:agent1") && summary.contains("Timeout=20") && summary.contains(&format!("StatusCallback=/conference/{customer}/agents/agent1/status")))),
-            index(&entries, "the customer hears the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { hold: true, .. })),
-            index(&entries, "agent1 does not answer", |e| of(e, &agent_calls[0]) && matches!(&e.event, Event::CallEnded { status, .. } if status == "no-answer")),
-            index(&entries, "Warmline dials agent2", |e| matches!(&e.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains("To=client:agent2") && summary.contains("Timeout=20") && summary.contains(&format!("Url=/conference/{customer}/connect/agent2")))),
-            index(&entries, "agent2 does not answer", |e| of(e, &agent_calls[1]) && matches!(&e.event, Event::CallEnded { status, .. } if status == "no-answer")),
-            index(&entries, "Warmline gives the customer's call new TwiML", |e| matches!(&e.event, Event::Rest { path, summary, status: 200, .. } if path.ends_with(&format!("/Calls/{customer}.json")) && summary.contains("Twiml="))),
-            index(&entries, "the customer leaves the conference", |e| of(e, &customer) && matches!(&e.event, Event::ConferenceLeft { reason, .. } if reason == "the REST API redirected the call")),
-            index(&entries, "the customer hears the apology", |e| of(e, &customer) && e.event == Event::Say { text: apology.into(), hold: false }),
-            index(&entries, "the call ends", |e| of(e, &customer) && matches!(e.event, Event::CallEnded { .. })),
+            index(&entries, "Warmline dials agent1 for 20 s with a status callback", |e| dials(e, "client:agent1", &customer) && matches!(&e.event, Event::Rest { summary, .. } if summary.contains("Timeout=20") && summary.contains(&format!("StatusCallback=/conference/{customer}/agents/agent1/status")))),
+            index(&entries, "agent1 does not answer", |e| of(e, &agent1) && matches!(&e.event, Event::CallEnded { status, .. } if status == "no-answer")),
+            index(&entries, "Warmline dials agent2", |e| dials(e, "client:agent2", &customer)),
+            index(&entries, "agent2 rejects", |e| of(e, &agent2) && matches!(&e.event, Event::CallEnded { status, .. } if status == "busy")),
+            index(&entries, "Warmline dials agent3", |e| dials(e, "client:agent3", &customer)),
+            index(&entries, "agent3 joins", |e| of(e, &agent3) && matches!(e.event, Event::ConferenceJoined { .. })),
+            index(&entries, "the customer hangs up", |e| of(e, &customer) && matches!(&e.event, Event::HungUp { by } if by == "customer")),
         ];
         assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
-        for (agent, call) in ["agent1", "agent2"].iter().zip(&agent_calls) {
+        for (agent, call) in [("agent1", &agent1), ("agent2", &agent2)] {
             let url_end = format!("/conference/{customer}/agents/{agent}/status");
             index(&entries, "Twilio tells Warmline how the agent's call ended", |e| {
                 of(e, call) && matches!(&e.event, Event::StatusCallback { url, event, status: Some(200) } if url.ends_with(&url_end) && event == "completed")
             });
         }
-        let dials = entries
-            .iter()
-            .filter(|e| matches!(&e.event, Event::Rest { path, .. } if path.ends_with("/Calls.json")))
-            .count();
-        assert_eq!(dials, 2, "each agent once:\n{}", stack.print(since));
-        let apologies =
-            entries.iter().filter(|e| of(e, &customer) && e.event == Event::Say { text: apology.into(), hold: false });
-        assert_eq!(apologies.count(), 1);
+        assert_eq!(count(&entries, any_dial), 3, "each agent once:\n{}", stack.print(since));
+        assert!(!entries.iter().any(|e| matches!(e.event, Event::GatherStarted { .. })), "{}", stack.print(since));
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
+        assert_clean(&entries);
+    });
+}
+
+/// Nobody is available: the caller is offered to leave a message, presses 1, speaks, and the
+/// message becomes a ticket that an agent sees with its recording, which plays.
+#[test]
+fn with_nobody_available_the_caller_leaves_a_message_that_becomes_a_ticket_with_its_recording() {
+    let (_serial, stack, since) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        stack.only_available(&[]).await;
+        let number = "+15557650055";
+        let customer = sim.dial_in(customer("customer", number));
+        stack.expect(since, "the offer to leave a message", |e| says(e, &customer, VOICEMAIL_OFFER)).await;
+        assert!(sim.press(&customer, "1"));
+        stack
+            .expect(since, "the recording starts", |e| {
+                of(e, &customer) && matches!(e.event, Event::RecordingStarted { beep: true, max_length_seconds: 120, .. })
+            })
+            .await;
+        assert!(sim.speak(&customer, 4));
+        stack.ended(since, &customer).await;
+
+        let ticket = stack.voicemail_ticket(number).await;
+        let recording = sim.recordings().into_iter().find(|r| r.call_sid == customer).unwrap();
+        assert_eq!((recording.status.as_str(), recording.duration_seconds), ("completed", 4));
+        let id = ticket["id"].as_str().unwrap();
+        assert_eq!(
+            ticket,
+            json!({
+                "id": id,
+                "name": "Phone caller",
+                "phone_number": number,
+                "description": "Voicemail",
+                "created_at": ticket["created_at"],
+                "voicemail": { "duration_seconds": 4, "recording_url": format!("/tickets/{id}/recording") },
+            })
+        );
+        // The dashboard's player fetches the audio through Warmline, which has it from Twilio.
+        let url = format!("{}{}", stack.base, ticket["voicemail"]["recording_url"].as_str().unwrap());
+        let http = reqwest::Client::new();
+        let audio = http.get(&url).header("cookie", &stack.cookies["agent2"]).send().await.unwrap();
+        assert_eq!(audio.status(), 200);
+        assert_eq!(audio.headers()["content-type"], "audio/mpeg");
+        let bytes = audio.bytes().await.unwrap();
+        let from_twilio = http
+            .get(format!("{}/2010-04-01/Accounts/{ACCOUNT}/Recordings/{}.mp3", stack.server.url(), recording.sid))
+            .basic_auth(API_KEY, Some(API_SECRET))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        assert!(!bytes.is_empty() && bytes == from_twilio, "the recording's own audio");
+        assert_eq!(http.get(&url).send().await.unwrap().status(), 401, "agents only");
+
+        let entries = stack.entries(since);
+        let recorded_url = format!("/voicemail/{customer}/recording");
+        let steps = [
+            index(&entries, "the customer waits in their conference", |e| of(e, &customer) && matches!(e.event, Event::ConferenceJoined { waiting: true, .. })),
+            index(&entries, "Warmline takes the customer out of line to offer a message", |e| updates(e, &customer)),
+            index(&entries, "the customer leaves the conference", |e| of(e, &customer) && matches!(&e.event, Event::ConferenceLeft { reason, .. } if reason == "the REST API redirected the call")),
+            index(&entries, "a key is awaited", |e| of(e, &customer) && matches!(e.event, Event::GatherStarted { num_digits: Some(1), timeout_seconds: 8, .. })),
+            index(&entries, "the offer", |e| says(e, &customer, VOICEMAIL_OFFER)),
+            index(&entries, "the customer presses 1", |e| of(e, &customer) && matches!(&e.event, Event::GatherEnded { digits, action: true, .. } if digits == "1")),
+            index(&entries, "Warmline hears the choice", |e| of(e, &customer) && matches!(&e.event, Event::Webhook { url, status: Some(200), .. } if url.ends_with(&format!("/voicemail/{customer}/choice")))),
+            index(&entries, "before the beep", |e| says(e, &customer, LEAVE_A_MESSAGE)),
+            index(&entries, "the recording starts", |e| of(e, &customer) && matches!(e.event, Event::RecordingStarted { .. })),
+            index(&entries, "the customer speaks", |e| of(e, &customer) && e.event == Event::Spoke { seconds: 4 }),
+            index(&entries, "the recording ends after the silence", |e| of(e, &customer) && matches!(&e.event, Event::RecordingCompleted { ended_by, empty: false, .. } if ended_by == "timeout")),
+            index(&entries, "Warmline hears the message is done", |e| of(e, &customer) && matches!(&e.event, Event::Webhook { url, status: Some(200), .. } if url.ends_with(&format!("/voicemail/{customer}/done")))),
+            index(&entries, "the thanks", |e| says(e, &customer, MESSAGE_TAKEN)),
+            index(&entries, "the call ends", |e| of(e, &customer) && matches!(e.event, Event::CallEnded { .. })),
+        ];
+        assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
+        index(&entries, "Twilio tells Warmline the recording is ready", |e| {
+            matches!(&e.event, Event::StatusCallback { url, status: Some(200), .. } if url.ends_with(&recorded_url))
+        });
+        assert_eq!(count(&entries, any_dial), 0, "nobody is rung:\n{}", stack.print(since));
+        assert_customer_ended(&entries, &customer, "customer", Ending::AfterTheirMessage);
+        assert_clean(&entries);
+    });
+}
+
+/// Offered to leave a message, the caller presses nothing: they are back in line, in their
+/// conference with the hold music, and offered to the first agent who becomes available.
+#[test]
+fn a_caller_who_presses_nothing_stays_in_line_and_is_offered_to_an_agent_who_becomes_available() {
+    let (_serial, stack, since) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        sim.set_behaviour("client:agent1", answers_after(200));
+        stack.only_available(&[]).await;
+        let customer = sim.dial_in(InboundCall {
+            from: Some("+15557650066".into()),
+            name: Some("customer".into()),
+            hangup_after_talking_ms: Some(500),
+            ..InboundCall::default()
+        });
+        let gave_up = stack
+            .expect(since, "the offer times out", |e| {
+                of(e, &customer)
+                    && matches!(&e.event, Event::GatherEnded { digits, ended_by, .. } if digits.is_empty() && ended_by == "timeout")
+            })
+            .await;
+        let rejoined = stack
+            .expect(gave_up.seq, "the customer waits in line again", |e| {
+                of(e, &customer) && matches!(e.event, Event::ConferenceJoined { waiting: true, .. })
+            })
+            .await;
+        stack.hears_hold_music(rejoined.seq, &customer).await;
+        stack.warmline_heard_the_join(rejoined.seq, &customer).await;
+        assert_eq!(count(&stack.entries(since), any_dial), 0);
+
+        // agent1 comes back to their desk: the waiting caller is offered to them at once.
+        stack.say("agent1", "available").await;
+        let agent1 = stack.placed_call(since, "client:agent1", 0).await;
+        assert_eq!(stack.rings_for(&agent1), customer);
+        stack.joined(since, &agent1).await;
+        stack.ended(since, &customer).await;
+        stack.warmline_heard_the_end(rejoined.seq, &customer).await;
+        assert_eq!(stack.presence("agent1").await["status"], "available");
+
+        let entries = stack.entries(since);
+        let steps = [
+            index(&entries, "the offer", |e| says(e, &customer, VOICEMAIL_OFFER)),
+            index(&entries, "no key", |e| e.seq == gave_up.seq),
+            index(&entries, "Twilio goes back into line", |e| of(e, &customer) && matches!(&e.event, Event::Webhook { url, status: Some(200), twiml: Some(twiml), .. } if url.ends_with(&format!("/voicemail/{customer}/back")) && twiml.starts_with("Dial Conference"))),
+            index(&entries, "the customer waits again", |e| e.seq == rejoined.seq),
+            index(&entries, "Warmline dials agent1", |e| dials(e, "client:agent1", &customer)),
+            index(&entries, "agent1 joins", |e| of(e, &agent1) && matches!(e.event, Event::ConferenceJoined { waiting: false, .. })),
+            index(&entries, "the customer hangs up", |e| of(e, &customer) && matches!(&e.event, Event::HungUp { by } if by == "customer")),
+        ];
+        assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
+        assert_eq!(count(&entries, |e| matches!(e.event, Event::GatherStarted { .. })), 1, "offered once");
+        assert!(!entries.iter().any(|e| matches!(e.event, Event::RecordingStarted { .. })));
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
         assert_clean(&entries);
     });
 }
@@ -493,23 +904,25 @@ fn a_browser_customer_calls_support() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let sim = stack.sim();
-        sim.set_behaviour("client:agent1", Behaviour { answer: AnswerMode::Manual, ..Behaviour::default() });
+        sim.set_behaviour("client:agent1", manual());
+        stack.only_available(&["agent1"]).await;
         let customer = sim.browser_call(BrowserCall { identity: "customer_e2e0001".into(), ..BrowserCall::default() });
         let agent1 = stack.placed_call(since, "client:agent1", 0).await;
+        assert_eq!(stack.rings_for(&agent1), customer);
         stack.hears_hold_music(since, &customer).await;
         assert!(sim.answer(&agent1));
         stack.joined(since, &agent1).await;
-        let conference = sim.conference(&customer).unwrap();
-        let talking: Vec<&str> = conference.participants.iter().map(|p| p.party.as_str()).collect();
-        assert_eq!(talking, ["customer_e2e0001", "agent1"]);
+        assert_eq!(stack.talking(&customer), ["customer_e2e0001", "agent1"]);
 
         sim.hang_up(&customer);
         stack.ended(since, &agent1).await;
+        stack.warmline_heard_the_end(since, &customer).await;
         let entries = stack.entries(since);
         index(&entries, "the TwiML App's Voice URL", |e| {
             of(e, &customer) && matches!(&e.event, Event::Webhook { url, twiml: Some(t), .. } if url.ends_with("/call/connect") && t.starts_with("Dial Conference"))
         });
         index(&entries, "the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { hold: true, .. }));
+        assert_customer_ended(&entries, &customer, "customer_e2e0001", Ending::TheyHungUp);
         assert_clean(&entries);
     });
 }
@@ -519,7 +932,7 @@ fn an_agent_calls_the_phone_number_of_a_ticket() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let sim = stack.sim();
-        let number = "+15557650044";
+        let number = "+15557650077";
         let response = reqwest::Client::new()
             .post(format!("{}/tickets", stack.base))
             .json(&json!({ "name": "Ada", "phone_number": number, "description": "Mallet broke" }))
@@ -556,13 +969,18 @@ fn an_agent_calls_the_phone_number_of_a_ticket() {
     });
 }
 
+/// Forged webhooks (wrong signature) are refused: no caller is put in line, so an available
+/// agent is rung for nobody, and their presence does not change.
 #[test]
 fn a_forged_webhook_changes_nothing() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let sim = stack.sim();
+        sim.set_behaviour("client:agent1", manual());
+        stack.only_available(&["agent1"]).await;
+        let before = stack.presence("agent1").await;
         let forged = sim.dial_in(InboundCall {
-            from: Some("+15557650055".into()),
+            from: Some("+15557650088".into()),
             forge_signature: true,
             ..InboundCall::default()
         });
@@ -593,17 +1011,20 @@ fn a_forged_webhook_changes_nothing() {
             stack.print(since)
         );
         assert!(sim.conference(&forged).is_none() && sim.conference(&browser).is_none());
+        assert_eq!(stack.presence("agent1").await, before, "agent1 still waits for a real caller");
     });
 }
 
 /// The customer hangs up while agent1's browser still rings: Twilio reports the conference's
-/// end, Warmline cancels agent1's call, and agent1 cannot answer into an empty conference.
+/// end, Warmline cancels agent1's call, and agent1 cannot answer into an empty conference. A
+/// ring canceled because the caller left is no missed call: agent1 stays available.
 #[test]
 fn an_agent_who_answers_after_the_customer_hung_up_is_not_left_alone() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let sim = stack.sim();
-        sim.set_behaviour("client:agent1", Behaviour { answer: AnswerMode::Manual, ..Behaviour::default() });
+        sim.set_behaviour("client:agent1", manual());
+        stack.only_available(&["agent1"]).await;
         let customer = sim.dial_in(InboundCall { name: Some("customer".into()), ..InboundCall::default() });
         let agent1 = stack.placed_call(since, "client:agent1", 0).await;
         stack.joined(since, &customer).await;
@@ -617,6 +1038,7 @@ fn an_agent_who_answers_after_the_customer_hung_up_is_not_left_alone() {
             "agent1's browser stops ringing: {ended:?}\n{}",
             stack.print(since)
         );
+        stack.warmline_heard_how_it_ended(since, &agent1).await;
         let entries = stack.entries(since);
         index(&entries, "Warmline cancels agent1's call", |e| {
             matches!(&e.event, Event::Rest { path, summary, status: 200, .. } if path.ends_with(&format!("/Calls/{agent1}.json")) && summary == "Status=canceled")
@@ -626,26 +1048,25 @@ fn an_agent_who_answers_after_the_customer_hung_up_is_not_left_alone() {
             "{}",
             stack.print(since)
         );
-        let dials = entries
-            .iter()
-            .filter(|e| matches!(&e.event, Event::Rest { path, .. } if path.ends_with("/Calls.json")))
-            .count();
-        assert_eq!(dials, 1, "nobody else rings for a call that is over:\n{}", stack.print(since));
+        assert_eq!(count(&entries, any_dial), 1, "nobody else rings for a call that is over:\n{}", stack.print(since));
+        let presence = stack.presence("agent1").await;
+        assert_eq!((presence["status"].as_str(), &presence["missed_call_at"]), (Some("available"), &Value::Null));
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
         assert_clean(&entries);
     });
 }
 
-/// Once the call has ended, "Dial agent 2 in" from agent1's dashboard answers 409 and rings
-/// nobody: Warmline forgot which conference agent1 was in when Twilio reported its end.
+/// Once the call has ended, "Dial a colleague in" from agent1's dashboard answers 409 and rings
+/// nobody, though agent2 is available: Warmline freed agent1 when Twilio reported the end.
 #[test]
-fn dialing_agent2_in_after_the_call_ended_is_refused() {
+fn dialing_a_colleague_in_after_the_call_ended_is_refused() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
-        let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557650066").await;
+        let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557650099").await;
         stack.sim().hang_up(&customer);
         stack.ended(since, &agent1).await;
         stack.warmline_heard_the_end(since, &customer).await;
-        let (status, body) = stack.dial_agent_in("agent1").await;
+        let (status, body) = stack.dial_colleague("agent1").await;
         assert_eq!(status, 409, "{body}\n{}", stack.print(since));
         assert_eq!(body, json!({"error": "agent1 is not in a call right now"}));
         let entries = stack.entries(since);
@@ -656,6 +1077,74 @@ fn dialing_agent2_in_after_the_call_ended_is_refused() {
             "{}",
             stack.print(since)
         );
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
+        assert_clean(&entries);
+    });
+}
+
+/// BUSINESS_HOURS for a weekday three days from today (UTC): closed all through the test,
+/// whenever it runs.
+fn closed_all_day_today() -> String {
+    const DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let days_since_epoch = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() / 86_400;
+    // 1970-01-01 was a Thursday (index 3, from Monday).
+    let today = usize::try_from((days_since_epoch + 3) % 7).unwrap();
+    format!("{} 09:00-17:00 UTC", DAYS[(today + 3) % 7])
+}
+
+/// Outside business hours (a stack of its own, with BUSINESS_HOURS closed all day): the caller
+/// hears that the line is closed and goes straight to the beep; their message becomes a ticket.
+/// A caller who says nothing is told goodbye. Nobody is rung, though agent1 is available.
+#[test]
+fn after_hours_the_caller_leaves_a_message_and_nobody_is_rung() {
+    // Quoted: `cargo lambda watch` refuses a settings line whose value has unquoted spaces.
+    let stack = Stack::start("e2e-after-hours", &format!("BUSINESS_HOURS=\"{}\"\n", closed_all_day_today()));
+    let since = stack.quiet();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        sim.set_behaviour("client:agent1", answers_after(100));
+        stack.only_available(&["agent1"]).await;
+        let number = "+15557650111";
+        let caller = sim.dial_in(customer("caller", number));
+        stack
+            .expect(since, "the beep", |e| of(e, &caller) && matches!(e.event, Event::RecordingStarted { beep: true, .. }))
+            .await;
+        assert!(sim.speak(&caller, 3));
+        stack.ended(since, &caller).await;
+        let ticket = stack.voicemail_ticket(number).await;
+        assert_eq!((ticket["name"].as_str(), ticket["description"].as_str()), (Some("Phone caller"), Some("Voicemail")));
+        assert_eq!(ticket["voicemail"]["duration_seconds"], 3);
+
+        let silent_number = "+15557650122";
+        let silent = sim.dial_in(customer("silent caller", silent_number));
+        stack.ended(since, &silent).await;
+        tokio::time::sleep(QUIET).await;
+        assert!(
+            !stack.tickets().await.iter().any(|t| t["phone_number"] == silent_number),
+            "no message, no ticket"
+        );
+
+        let entries = stack.entries(since);
+        let steps = [
+            index(&entries, "the line is closed", |e| says(e, &caller, AFTER_HOURS)),
+            index(&entries, "before the beep", |e| says(e, &caller, LEAVE_A_MESSAGE)),
+            index(&entries, "the recording starts", |e| of(e, &caller) && matches!(e.event, Event::RecordingStarted { .. })),
+            index(&entries, "the caller speaks", |e| of(e, &caller) && e.event == Event::Spoke { seconds: 3 }),
+            index(&entries, "Warmline hears the message is done", |e| of(e, &caller) && matches!(&e.event, Event::Webhook { url, status: Some(200), .. } if url.ends_with(&format!("/voicemail/{caller}/done")))),
+            index(&entries, "the thanks", |e| says(e, &caller, MESSAGE_TAKEN)),
+        ];
+        assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
+        let silent_steps = [
+            index(&entries, "the line is closed", |e| says(e, &silent, AFTER_HOURS)),
+            index(&entries, "the recording ends empty", |e| of(e, &silent) && matches!(e.event, Event::RecordingCompleted { empty: true, .. })),
+            index(&entries, "goodbye", |e| says(e, &silent, NO_MESSAGE)),
+        ];
+        assert!(silent_steps.is_sorted(), "steps out of order {silent_steps:?}:\n{}", stack.print(since));
+        assert_eq!(count(&entries, any_dial), 0, "nobody is rung:\n{}", stack.print(since));
+        assert!(!entries.iter().any(|e| matches!(e.event, Event::ConferenceJoined { .. })), "{}", stack.print(since));
+        assert_eq!(stack.presence("agent1").await["status"], "available");
+        assert_customer_ended(&entries, &caller, "caller", Ending::AfterTheirMessage);
+        assert_customer_ended(&entries, &silent, "silent caller", Ending::AfterHoursWithoutAMessage);
         assert_clean(&entries);
     });
 }

@@ -141,9 +141,136 @@ fn wait_twiml_may_only_play_say_pause_and_redirect() {
     assert!(
         parse("<Response><Say>a</Say><Play>b</Play><Pause/><Redirect>/w</Redirect></Response>", Context::Wait).is_ok()
     );
-    for xml in ["<Response><Hangup/></Response>", "<Response><Dial>+15551234567</Dial></Response>"] {
-        assert_eq!(code(xml, Context::Wait), SCHEMA_VALIDATION, "{xml:?}");
+    // Twilio's error 13238 names exactly these four as not allowed in waitUrl/holdUrl TwiML.
+    for xml in [
+        "<Response><Hangup/></Response>",
+        "<Response><Dial>+15551234567</Dial></Response>",
+        "<Response><Gather><Say>Press 1</Say></Gather></Response>",
+        "<Response><Record/></Response>",
+    ] {
+        assert_eq!(code(xml, Context::Wait), INVALID_WAIT_VERB, "{xml:?}");
         assert!(parse(xml, Context::Call).is_ok());
+    }
+}
+
+#[test]
+fn gather_has_twilios_defaults() {
+    assert_eq!(call("<Response><Gather/></Response>").unwrap().verbs, [Verb::Gather(Gather::default())]);
+    let gather = Gather::default();
+    assert_eq!(
+        (gather.action, gather.method, gather.timeout_seconds, gather.num_digits),
+        (None, Method::Post, 5, None)
+    );
+    assert_eq!((gather.finish_on_key.as_str(), gather.action_on_empty_result), ("#", false));
+}
+
+#[test]
+fn gather_reads_its_attributes_and_nested_prompts() {
+    let document = call(
+        r#"<Response><Gather input="dtmf" action="/menu" method="GET" timeout="3" numDigits="1" finishOnKey="" actionOnEmptyResult="true"><Say loop="2">Press 1.</Say><Play>https://h.example/beep.mp3</Play><Pause length="2"/></Gather><Say>Bye.</Say></Response>"#,
+    )
+    .unwrap();
+    assert_eq!(
+        document.verbs,
+        [
+            Verb::Gather(Gather {
+                action: Some("/menu".into()),
+                method: Method::Get,
+                timeout_seconds: 3,
+                num_digits: Some(1),
+                finish_on_key: String::new(),
+                action_on_empty_result: true,
+                prompts: vec![
+                    Verb::Say { text: "Press 1.".into(), loop_count: 2 },
+                    Verb::Play { url: "https://h.example/beep.mp3".into(), loop_count: 1 },
+                    Verb::Pause { seconds: 2 },
+                ],
+            }),
+            Verb::Say { text: "Bye.".into(), loop_count: 1 },
+        ]
+    );
+    assert!(document.warnings.is_empty(), "{:?}", document.warnings);
+    assert_eq!(
+        document.to_string(),
+        r#"Gather numDigits=1 finishOnKey="" action=/menu (Say "Press 1.", Play beep.mp3, Pause 2s); Say "Bye.""#
+    );
+}
+
+#[test]
+fn gather_only_nests_say_play_and_pause() {
+    for xml in [
+        "<Response><Gather><Dial>+15551234567</Dial></Gather></Response>",
+        "<Response><Gather><Gather/></Gather></Response>",
+        "<Response><Gather><Record/></Gather></Response>",
+        "<Response><Gather><Redirect>/x</Redirect></Gather></Response>",
+        "<Response><Gather><Hangup/></Gather></Response>",
+        "<Response><Gather><Number>+15551234567</Number></Gather></Response>",
+        "<Response><Gather>Press 1</Gather></Response>",
+        r#"<Response><Gather finishOnKey="*#"/></Response>"#,
+        r#"<Response><Gather finishOnKey="A"/></Response>"#,
+        r#"<Response><Gather numDigits="0"/></Response>"#,
+        r#"<Response><Gather timeout="0"/></Response>"#,
+        r#"<Response><Gather timeout="soon"/></Response>"#,
+        r#"<Response><Gather actionOnEmptyResult="yes"/></Response>"#,
+        r#"<Response><Gather method="PUT"/></Response>"#,
+        r#"<Response><Gather input="keypad"/></Response>"#,
+    ] {
+        assert_eq!(code(xml, Context::Call), SCHEMA_VALIDATION, "{xml:?}");
+    }
+}
+
+#[test]
+fn record_has_twilios_defaults() {
+    assert_eq!(call("<Response><Record/></Response>").unwrap().verbs, [Verb::Record(Record::default())]);
+    let record = Record::default();
+    assert_eq!((record.action, record.method), (None, Method::Post));
+    assert_eq!((record.timeout_seconds, record.max_length_seconds), (5, 3600));
+    assert_eq!(record.finish_on_key, "1234567890*#");
+    assert!(record.play_beep && record.trim_silence);
+    assert_eq!((record.recording_status_callback, record.recording_status_callback_method), (None, Method::Post));
+    assert_eq!(record.recording_status_callback_events, ["completed"]);
+}
+
+#[test]
+fn record_reads_its_attributes() {
+    let document = call(
+        r#"<Response><Record action="/recorded" method="GET" timeout="10" maxLength="30" finishOnKey="*#" playBeep="false" trim="do-not-trim" recordingStatusCallback="/recording-status" recordingStatusCallbackMethod="GET" recordingStatusCallbackEvent="in-progress completed absent"/></Response>"#,
+    )
+    .unwrap();
+    assert_eq!(
+        document.verbs,
+        [Verb::Record(Record {
+            action: Some("/recorded".into()),
+            method: Method::Get,
+            timeout_seconds: 10,
+            max_length_seconds: 30,
+            finish_on_key: "*#".into(),
+            play_beep: false,
+            trim_silence: false,
+            recording_status_callback: Some("/recording-status".into()),
+            recording_status_callback_method: Method::Get,
+            recording_status_callback_events: vec!["in-progress".into(), "completed".into(), "absent".into()],
+        })]
+    );
+    assert!(document.warnings.is_empty(), "{:?}", document.warnings);
+    assert_eq!(document.to_string(), "Record maxLength=30s action=/recorded recordingStatusCallback");
+}
+
+#[test]
+fn record_refuses_what_twilio_refuses() {
+    for xml in [
+        "<Response><Record><Say>hi</Say></Record></Response>",
+        "<Response><Record>text</Record></Response>",
+        r#"<Response><Record maxLength="0"/></Response>"#,
+        r#"<Response><Record maxLength="14401"/></Response>"#,
+        r#"<Response><Record finishOnKey="A"/></Response>"#,
+        r#"<Response><Record playBeep="no"/></Response>"#,
+        r#"<Response><Record trim="yes"/></Response>"#,
+        r#"<Response><Record recordingStatusCallbackEvent="done"/></Response>"#,
+        r#"<Response><Record recordingStatusCallbackMethod="PUT"/></Response>"#,
+        r#"<Response><Record timeout="-1"/></Response>"#,
+    ] {
+        assert_eq!(code(xml, Context::Call), SCHEMA_VALIDATION, "{xml:?}");
     }
 }
 
@@ -155,7 +282,13 @@ fn unknown_attributes_are_warnings_like_on_twilio() {
 
 #[test]
 fn valid_twiml_the_simulator_does_not_model_is_named_as_such() {
-    for xml in ["<Response><Gather/></Response>", "<Response><Dial><Sip>sip:a@b</Sip></Dial></Response>"] {
+    for xml in [
+        r#"<Response><Gather input="speech"/></Response>"#,
+        r#"<Response><Gather input="dtmf speech"/></Response>"#,
+        r#"<Response><Record transcribe="true"/></Response>"#,
+        "<Response><Enqueue>support</Enqueue></Response>",
+        "<Response><Dial><Sip>sip:a@b</Sip></Dial></Response>",
+    ] {
         assert_eq!(code(xml, Context::Call), NOT_SIMULATED, "{xml:?}");
     }
 }
@@ -218,6 +351,52 @@ print(r.to_xml())
             }),
             Verb::Redirect { url: "/again".into(), method: Method::Get },
             Verb::Hangup,
+        ]
+    );
+    assert!(document.warnings.is_empty(), "{:?}", document.warnings);
+}
+
+/// Gather and Record as the official library writes them (its attribute names, its nesting).
+#[test]
+fn reads_gather_and_record_as_twilios_python_library_writes_them() {
+    let script = r#"
+from twilio.twiml.voice_response import VoiceResponse, Gather
+r = VoiceResponse()
+g = Gather(action='/menu', method='POST', num_digits=1, timeout=3, finish_on_key='*', action_on_empty_result=True, input='dtmf')
+g.say('Press 1 for sales')
+g.pause(length=1)
+r.append(g)
+r.record(action='/recorded', max_length=30, play_beep=False, timeout=2, trim='do-not-trim',
+         recording_status_callback='/recording-status', recording_status_callback_event='completed absent')
+print(r.to_xml())
+"#;
+    let xml = shared::test_support::run_python(script, "");
+    let document = call(&xml).unwrap();
+    assert_eq!(
+        document.verbs,
+        [
+            Verb::Gather(Gather {
+                action: Some("/menu".into()),
+                num_digits: Some(1),
+                timeout_seconds: 3,
+                finish_on_key: "*".into(),
+                action_on_empty_result: true,
+                prompts: vec![
+                    Verb::Say { text: "Press 1 for sales".into(), loop_count: 1 },
+                    Verb::Pause { seconds: 1 }
+                ],
+                ..Gather::default()
+            }),
+            Verb::Record(Record {
+                action: Some("/recorded".into()),
+                max_length_seconds: 30,
+                play_beep: false,
+                timeout_seconds: 2,
+                trim_silence: false,
+                recording_status_callback: Some("/recording-status".into()),
+                recording_status_callback_events: vec!["completed".into(), "absent".into()],
+                ..Record::default()
+            }),
         ]
     );
     assert!(document.warnings.is_empty(), "{:?}", document.warnings);

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod counting_proxy;
 pub mod dev_stack;
 pub mod python;
 
