@@ -1,8 +1,9 @@
-// The agent console: the signed-in agent goes online, takes incoming support calls, calls
-// customers back from their tickets, and dials a colleague into a live call (warm transfer).
-// Who the agent is comes from the session the server checked; the page only shows it. When the
-// session ends (signed out elsewhere, expired, account disabled), the server answers 401, and
-// the agent is sent to sign in again, but never in the middle of a call.
+// The agent console: the signed-in agent says whether they are available or away, takes the
+// support calls the server offers them, calls customers back from their tickets, listens to
+// voicemails, and dials a colleague into a live call (warm transfer). Who the agent is comes
+// from the session the server checked; the page only shows it. When the session ends (signed
+// out elsewhere, expired, account disabled), the server answers 401, and the agent is sent to
+// sign in again, but never in the middle of a call.
 'use strict';
 
 (function () {
@@ -14,7 +15,13 @@
   const sessionStatus = $('session-status');
   const signInAgain = $('signin-again');
   const signOutForm = $('signout-form');
-  const onlineButton = $('online-button');
+  const presenceBox = $('presence');
+  const presenceStatus = $('presence-status');
+  const presenceSince = $('presence-since');
+  const availableButton = $('available-button');
+  const awayButton = $('away-button');
+  const missedCall = $('missed-call');
+  const presenceNote = $('presence-note');
   const deviceStatus = $('device-status');
   const callStatus = $('call-status');
   const timer = new W.CallTimer($('call-timer'));
@@ -92,6 +99,7 @@
       return;
     }
     W.setStatus(sessionStatus, 'Your session has ended. Taking you to sign in again…', 'error');
+    stopPresence();
     if (device) {
       goOffline();
     }
@@ -126,41 +134,59 @@
     return fresh;
   }
 
+  // How long signing out waits for the server to hear that the agent is away.
+  const SIGN_OUT_AWAY_MS = 3 * 1000;
+  let signingOut = false;
+
   signOutForm.addEventListener('submit', (event) => {
     if (call) {
       event.preventDefault();
       W.setStatus(deviceStatus, 'Finish the call before signing out.', 'error');
       return;
     }
+    if (signingOut) {
+      return;
+    }
+    signingOut = true;
+    const wasAvailable = choice === 'available' || (presence && (presence.status === 'available' || presence.status === 'busy'));
+    stopPresence();
     // Leaving the page would tear the device down anyway; this unregisters it first.
     if (device) {
       goOffline();
     }
+    if (!wasAvailable) {
+      return;
+    }
+    // An agent who signs out takes no more calls: say so first (briefly; signing out goes on
+    // whatever the answer), so no caller rings for them until their presence lapses.
+    event.preventDefault();
+    const away = W.api('PUT', '/presence', { status: 'away' }).catch(() => null);
+    const late = new Promise((resolve) => setTimeout(resolve, SIGN_OUT_AWAY_MS));
+    Promise.race([away, late]).then(() => signOutForm.submit());
   });
 
   // ---- Device ------------------------------------------------------------------------------
 
   function showDeviceState(state, detail) {
     deviceState = state;
-    const online = state === 'registered' || state === 'registering';
-    onlineButton.textContent = online ? 'Go offline' : 'Go online';
     switch (state) {
       case 'registering':
-        W.setStatus(deviceStatus, 'Going online…', 'busy');
+        W.setStatus(deviceStatus, 'Connecting your calling device…', 'busy');
         break;
       case 'registered':
-        W.setStatus(deviceStatus, `Online as ${agentName}: ready for calls.`, 'ok');
+        W.setStatus(deviceStatus, `Ready for calls as ${agentName}.`, 'ok');
         break;
       case 'error':
         W.setStatus(deviceStatus, detail, 'error');
         break;
       default:
-        W.setStatus(deviceStatus, 'Offline: you will not receive calls.');
+        W.setStatus(deviceStatus, 'Calls ring here only while you are available.');
     }
   }
 
-  // Made on a click (browsers allow audio only after a user gesture): going online, or calling
-  // a customer back.
+  // Made on a click (browsers allow audio only after a user gesture): the first "Available",
+  // or calling a customer back. A page opened while its agent is available already (a reload)
+  // makes it at once, so the calls offered to them still ring here.
   async function ensureDevice() {
     if (device) {
       return device;
@@ -192,11 +218,57 @@
       } catch (error) {
         console.warn('could not refresh the call token', error);
         if (!(error && error.sessionEnded) && device === created) {
-          showDeviceState('error', 'Could not renew your calling session. Go offline and online again.');
+          showDeviceState('error', 'Could not renew your calling session. Reload the page.');
         }
       }
     });
     return created;
+  }
+
+  let registration = null;
+
+  /** The device, registered for incoming calls (one registration at a time). */
+  function registerDevice() {
+    if (!registration) {
+      registration = (async () => {
+        const ready = await ensureDevice();
+        if (device === ready && deviceState !== 'registered') {
+          showDeviceState('registering');
+          await ready.register();
+        }
+        return ready;
+      })().finally(() => {
+        registration = null;
+      });
+    }
+    return registration;
+  }
+
+  /** No more incoming calls here; the device stays, for calling customers back. */
+  function unregisterDevice() {
+    const current = device;
+    if (!current || (deviceState !== 'registered' && deviceState !== 'registering')) {
+      return;
+    }
+    Promise.resolve()
+      .then(() => current.unregister())
+      .catch((error) => console.warn('could not unregister the device', error && error.message));
+    if (device === current) {
+      showDeviceState('unregistered');
+    }
+  }
+
+  function showRegisterError(error) {
+    console.warn('could not get ready for calls', error);
+    if (error && error.sessionEnded) {
+      showDeviceState('error', 'Signed out: you cannot take calls until you sign in again.');
+      return;
+    }
+    let message = W.describeCallErrorWithCode(error);
+    if (error && error.sdkMissing) {
+      message = 'The calling software did not load. Reload the page.';
+    }
+    showDeviceState('error', message);
   }
 
   function goOffline() {
@@ -208,39 +280,210 @@
     }
   }
 
-  onlineButton.addEventListener('click', async () => {
-    if (deviceState === 'registered' || deviceState === 'registering') {
-      if (call) {
-        W.setStatus(deviceStatus, 'Finish the call before going offline.', 'error');
-        return;
-      }
-      goOffline();
+  // ---- Presence ----------------------------------------------------------------------------
+  // The server says what the agent is (`GET /presence`, `PUT /presence`): available, away, busy
+  // (ringing or on a call) or offline (nobody renewed it for 90 s); only an available agent is
+  // offered calls. Presence is a lease: while the page is open it says the agent's choice again
+  // every RENEW_MS, even in a background tab (which still takes calls), and never after signing
+  // out or a 401. The device is registered only while the server says available or busy.
+  // Before saying "available" again the page looks first: an agent the server set away (they
+  // let an offered call ring out, or rejected it) stays away until they choose otherwise.
+
+  const RENEW_MS = 30 * 1000;
+  // After a call or a ring ends, the server has the news within moments (its status callbacks).
+  const REFRESH_AFTER_CALL_MS = 2 * 1000;
+  const PRESENCE_LABELS = { available: 'Available', away: 'Away', busy: 'Busy', offline: 'Offline' };
+
+  let presence = null; // the server's latest answer
+  let choice = null; // 'available' or 'away': what renewals say; null: nothing (offline)
+  let goingAvailable = false; // "Available" was clicked; the device is getting ready
+  let presenceStopped = false;
+  let presenceQueue = Promise.resolve();
+  let renewTimer = null;
+  let refreshTimer = null;
+
+  /** Presence requests one at a time, so answers are adopted in the order they were asked. */
+  function serially(task) {
+    const run = presenceQueue.then(task);
+    presenceQueue = run.catch(() => {});
+    return run;
+  }
+
+  function formatClock(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) {
+      return '';
+    }
+    const time = date.toLocaleTimeString(undefined, { hour: 'numeric', minute: '2-digit' });
+    if (date.toDateString() === new Date().toDateString()) {
+      return time;
+    }
+    return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
+  }
+
+  function renderPresence() {
+    const status = presence ? presence.status : 'unknown';
+    presenceBox.dataset.presence = status;
+    presenceStatus.textContent = PRESENCE_LABELS[status] || 'Unknown';
+    const since = presence && Date.parse(presence.since) > 0 ? formatClock(presence.since) : '';
+    presenceSince.textContent = since ? `since ${since}` : '';
+    availableButton.setAttribute('aria-pressed', choice === 'available' ? 'true' : 'false');
+    awayButton.setAttribute('aria-pressed', choice === 'away' ? 'true' : 'false');
+    const missedAt = presence && presence.missed_call_at ? formatClock(presence.missed_call_at) : '';
+    W.setStatus(missedCall, missedAt
+      ? `You missed a call at ${missedAt} and were set to Away. Choose Available when you are ready for calls.`
+      : '', 'busy');
+  }
+
+  /** Registers or unregisters the device for what the server says the agent is. */
+  function syncDevice() {
+    if (sessionEnded || presenceStopped || !presence) {
       return;
     }
-    onlineButton.disabled = true;
-    showDeviceState('registering');
-    let ready = null;
-    try {
-      ready = await ensureDevice();
-      onlineButton.disabled = false;
-      await ready.register();
-    } catch (error) {
-      if (ready && device !== ready) {
-        return; // the agent went offline meanwhile
-      }
-      console.warn('could not go online', error);
-      if (error && error.sessionEnded) {
-        showDeviceState('error', 'Signed out: you cannot go online until you sign in again.');
-        return;
-      }
-      let message = W.describeCallErrorWithCode(error);
-      if (error && error.sdkMissing) {
-        message = 'The calling software did not load. Reload the page.';
-      }
-      showDeviceState('error', message);
-    } finally {
-      onlineButton.disabled = false;
+    const wanted = presence.status === 'available' || presence.status === 'busy';
+    // A device in error stays so until the agent acts: registering again would hide the error.
+    const idle = deviceState === 'offline' || deviceState === 'unregistered';
+    if (wanted && !goingAvailable && idle) {
+      registerDevice().catch((error) => {
+        showRegisterError(error);
+        // Available with no device to ring: say away rather than miss the calls offered.
+        if (presence && presence.status === 'available' && !(error && error.sessionEnded)) {
+          serially(() => sayPresence('away'));
+        }
+      });
+    } else if (!wanted && !goingAvailable && !call) {
+      // During a call the device stays; it goes once the call has ended.
+      unregisterDevice();
     }
+  }
+
+  function adopt(answer) {
+    const before = presence;
+    presence = answer;
+    if (answer.status !== 'offline') {
+      W.setStatus(presenceNote, ''); // heard: whatever failed before works again
+    }
+    if (answer.status === 'available' || answer.status === 'away') {
+      choice = answer.status;
+    } else if (answer.status === 'offline') {
+      if (choice === 'available' && before && before.status !== 'offline') {
+        W.setStatus(presenceNote, 'Your status lapsed while this page could not reach the server. ' +
+          'Choose Available to take calls again.', 'error');
+      }
+      choice = null;
+    } else if (answer.status === 'busy' && choice === null) {
+      choice = 'available'; // only an available agent is offered a call
+    }
+    renderPresence();
+    syncDevice();
+  }
+
+  /** `GET /presence` (no status) or `PUT /presence`; adopts the answer, or says what failed. */
+  async function presenceRequest(status) {
+    if (sessionEnded || presenceStopped) {
+      return null;
+    }
+    const method = status ? 'PUT' : 'GET';
+    if (status) {
+      scheduleRenewal(); // the lease runs from the last time the page said it
+    }
+    let result;
+    try {
+      result = await agentApi(method, '/presence', status ? { status } : undefined);
+    } catch (_) {
+      W.setStatus(presenceNote, 'Could not reach the server to keep your status. Trying again…', 'error');
+      return null;
+    }
+    if (result.status === 401 || sessionEnded || presenceStopped) {
+      return null;
+    }
+    if (!result.ok || typeof result.data.status !== 'string') {
+      const reason = result.status === 503 ? 'the service is busy, trying again in a moment'
+        : result.data.error || `the server answered ${result.status}`;
+      W.setStatus(presenceNote, `Could not ${status ? 'change' : 'check'} your status: ${reason}.`, 'error');
+      return null;
+    }
+    forgetLoginTrip();
+    if (status) {
+      choice = status; // heard: what renewals say from now on, whatever busy hides
+    }
+    adopt(result.data);
+    return result.data;
+  }
+
+  const sayPresence = (status) => presenceRequest(status);
+  const lookAtPresence = () => presenceRequest(null);
+
+  /** The lease: look first while available (a missed call set them away), then say it again. */
+  async function renew() {
+    if (choice !== 'away' && !(await lookAtPresence())) {
+      scheduleRenewal();
+      return;
+    }
+    if (choice) {
+      await sayPresence(choice);
+    } else {
+      scheduleRenewal(); // nothing to say (offline): look again later
+    }
+  }
+
+  /** The next renewal, RENEW_MS from now (replacing the one planned). */
+  function scheduleRenewal() {
+    clearTimeout(renewTimer);
+    if (!presenceStopped) {
+      renewTimer = setTimeout(() => serially(renew), RENEW_MS);
+    }
+  }
+
+  function refreshSoon() {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => serially(lookAtPresence), REFRESH_AFTER_CALL_MS);
+  }
+
+  function stopPresence() {
+    presenceStopped = true;
+    clearTimeout(renewTimer);
+    clearTimeout(refreshTimer);
+  }
+
+  availableButton.addEventListener('click', async () => {
+    if (goingAvailable || sessionEnded || presenceStopped) {
+      return;
+    }
+    goingAvailable = true;
+    W.setStatus(presenceNote, '');
+    try {
+      // Ready to ring before the server may offer a call: it offers one at once.
+      await registerDevice();
+    } catch (error) {
+      const stillWanted = goingAvailable;
+      goingAvailable = false;
+      if (stillWanted) {
+        showRegisterError(error);
+      }
+      return;
+    }
+    if (!goingAvailable) {
+      syncDevice(); // "Away" was clicked meanwhile
+      return;
+    }
+    goingAvailable = false;
+    if (!(await serially(() => sayPresence('available')))) {
+      syncDevice(); // not heard: the device follows what the server said last
+    }
+  });
+
+  awayButton.addEventListener('click', () => {
+    if (sessionEnded || presenceStopped) {
+      return;
+    }
+    goingAvailable = false;
+    choice = 'away';
+    renderPresence();
+    if (!call) {
+      unregisterDevice();
+    }
+    serially(() => sayPresence('away'));
   });
 
   // ---- Calls -------------------------------------------------------------------------------
@@ -273,8 +516,12 @@
       endSession();
       return;
     }
+    // The server knows by now, or moments later, whether the agent is free, or away after a
+    // ring they did not take; the device follows.
+    syncDevice();
+    refreshSoon();
     if (hadFocus) {
-      onlineButton.focus();
+      (choice === 'away' ? awayButton : availableButton).focus();
     }
   }
 
@@ -442,6 +689,37 @@
     return date.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' });
   }
 
+  /** A voicemail's length as `m:ss`. */
+  function formatLength(totalSeconds) {
+    const seconds = Math.max(0, Math.floor(Number(totalSeconds) || 0));
+    return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+  }
+
+  /** Only our own paths are played: `/tickets/{id}/recording`. */
+  function isOwnPath(url) {
+    return typeof url === 'string' && url.startsWith('/') && !url.startsWith('//') && !url.includes('\\');
+  }
+
+  function renderVoicemail(ticket) {
+    const box = element('div', 'ticket-voicemail');
+    const label = element('p', 'ticket-voicemail-label');
+    const seconds = Math.max(0, Math.floor(Number(ticket.voicemail.duration_seconds) || 0));
+    const length = element('time', 'ticket-duration', formatLength(seconds));
+    length.dateTime = `PT${seconds}S`;
+    label.append(element('span', 'ticket-kind', 'Voicemail'), ' ', length);
+    box.append(label);
+    if (isOwnPath(ticket.voicemail.recording_url)) {
+      const audio = element('audio', 'ticket-audio');
+      audio.controls = true;
+      audio.preload = 'none';
+      audio.src = ticket.voicemail.recording_url;
+      audio.setAttribute('aria-label', `Voicemail from ${ticket.name}, ${formatLength(seconds)}`);
+      audio.textContent = 'Your browser cannot play this voicemail.';
+      box.append(audio);
+    }
+    return box;
+  }
+
   function renderTicket(ticket) {
     const item = element('li', 'ticket');
     item.dataset.ticketId = ticket.id;
@@ -451,16 +729,36 @@
     const time = element('time', 'ticket-time', formatTime(ticket.created_at));
     time.dateTime = ticket.created_at;
     head.append(time);
+    item.append(head);
 
-    const phone = W.formatPhone(ticket.phone_number);
-    const button = element('button', 'call-customer', 'Call customer');
-    button.type = 'button';
-    button.setAttribute('aria-label', `Call customer ${ticket.name} at ${phone}`);
-    button.disabled = Boolean(call);
-    button.addEventListener('click', () => callCustomer(ticket, button));
+    const hasNumber = typeof ticket.phone_number === 'string' && ticket.phone_number !== '';
+    if (hasNumber) {
+      item.append(element('p', 'ticket-phone', W.formatPhone(ticket.phone_number)));
+    } else if (typeof ticket.customer === 'string' && ticket.customer !== '') {
+      const caller = element('p', 'ticket-caller', 'Called from the customer page: ');
+      caller.append(element('span', 'ticket-customer', ticket.customer));
+      item.append(caller);
+    } else {
+      item.append(element('p', 'ticket-caller', 'No number to call back'));
+    }
 
-    item.append(head, element('p', 'ticket-phone', phone), element('p', 'ticket-description', ticket.description),
-      button);
+    const voicemail = ticket.voicemail && typeof ticket.voicemail === 'object';
+    if (voicemail) {
+      item.append(renderVoicemail(ticket));
+    }
+    // A voicemail's description is "Voicemail", which the player above says already.
+    if (!voicemail || ticket.description !== 'Voicemail') {
+      item.append(element('p', 'ticket-description', ticket.description));
+    }
+
+    if (hasNumber) {
+      const button = element('button', 'call-customer', 'Call customer');
+      button.type = 'button';
+      button.setAttribute('aria-label', `Call customer ${ticket.name} at ${W.formatPhone(ticket.phone_number)}`);
+      button.disabled = Boolean(call);
+      button.addEventListener('click', () => callCustomer(ticket, button));
+      item.append(button);
+    }
     return item;
   }
 
@@ -503,7 +801,12 @@
         W.setStatus(ticketsStatus, '');
       }
       if (hadFocus && moreButton.hidden && added.length > 0) {
-        added[0].querySelector('button').focus();
+        // The first new ticket's control, or the ticket itself when it has none.
+        const target = added[0].querySelector('button, audio') || added[0];
+        if (target === added[0]) {
+          target.tabIndex = -1;
+        }
+        target.focus();
       }
     } catch (_) {
       W.setStatus(ticketsStatus, 'Could not load tickets: the server could not be reached.', 'error');
@@ -518,4 +821,6 @@
   refreshButton.addEventListener('click', () => loadTickets(true));
   moreButton.addEventListener('click', () => loadTickets(false));
   loadTickets(true);
+  serially(lookAtPresence);
+  scheduleRenewal();
 })();

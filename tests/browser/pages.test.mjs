@@ -3,12 +3,14 @@
 // Twilio REST API, the roster's agents seeded with one known password), with the Voice SDK
 // replaced by a fake that emits the SDK's events. Tests run in file order and share the stack:
 // tickets filed by the first tests are the ones the later ones call, and the test that disables
-// an agent comes last among those that sign in.
+// an agent comes last among those that sign in. An agent's presence is a 90 s lease the server
+// keeps: each test that needs one says it first, closes its pages when it ends (so no dashboard
+// renews it behind the next test's back), and ends the calls it started.
 
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, beforeEach, test } from 'node:test';
+import { after, afterEach, before, beforeEach, test } from 'node:test';
 
 import {
   DESKTOP,
@@ -27,12 +29,26 @@ import {
   submitSignIn,
   unexpected,
 } from './support/browser.mjs';
-import { ACCOUNT_SID, AGENT_PASSWORD, ROOT, TWILIO_NUMBER, startStack } from './support/stack.mjs';
+import {
+  ACCOUNT_SID,
+  AGENT_PASSWORD,
+  API_KEY,
+  API_SECRET,
+  RECORDING_BYTES,
+  ROOT,
+  TWILIO_NUMBER,
+  startStack,
+} from './support/stack.mjs';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const CUSTOMER_CALL = 'CA' + 'ab'.repeat(16);
 const AGENT1_LEG = 'CA' + '01'.repeat(16);
 const SECOND_CUSTOMER_CALL = 'CA' + 'cd'.repeat(16);
+const MISSED_CALL = 'CA' + '34'.repeat(16);
+const PHONE_VOICEMAIL_CALL = 'CA' + '56'.repeat(16);
+const BROWSER_VOICEMAIL_CALL = 'CA' + '78'.repeat(16);
+// The dashboard renews the agent's presence this often (dashboard.js RENEW_MS).
+const RENEW_MS = 30 * 1000;
 const LOGIN_FOR_DASHBOARD = '/login?next=%2Fdashboard';
 const WRONG_PASSWORD_MESSAGE = 'Unknown agent or wrong password.';
 const SESSION_ENDED_MESSAGE = 'Your session has ended. Please sign in again.';
@@ -53,6 +69,20 @@ before(
 
 beforeEach((t) => note(`=== ${t.name}`));
 
+// A test's pages go when it ends (an open dashboard keeps renewing its agent's presence), and
+// so do the calls it started, even when it failed midway: a caller left in line would be
+// offered to the next test's available agent.
+const callsStarted = new Set();
+afterEach(async () => {
+  for (const context of contexts.splice(0)) {
+    await context.close().catch(() => {});
+  }
+  for (const customer of callsStarted) {
+    await callEnds(customer).catch((error) => note(`could not end ${customer}: ${error.message}`));
+  }
+  callsStarted.clear();
+});
+
 after(
   async () => {
     for (const context of contexts) {
@@ -72,19 +102,46 @@ async function visit(path, options) {
   return opened;
 }
 
-// A session for the tests' own look at the tickets (not a page's); renewed when a test ends
-// agent1's sessions.
-let apiCookie = null;
+// Sessions for the tests' own requests as an agent (not a page's); renewed when a test ends
+// that agent's sessions.
+const apiCookies = new Map();
+
+/** `send(cookie)` with a session of `agent`, signing in again once if it has ended. */
+async function asAgent(agent, send) {
+  for (let attempt = 0; ; attempt += 1) {
+    if (!apiCookies.has(agent)) {
+      apiCookies.set(agent, await stack.sessionOf(agent));
+    }
+    const response = await send(apiCookies.get(agent));
+    if (response.status !== 401 || attempt > 0) {
+      return response;
+    }
+    apiCookies.delete(agent);
+  }
+}
+
+async function allTickets() {
+  const response = await asAgent('agent1', (cookie) => stack.get('/tickets?limit=100', { cookie }));
+  assert.equal(response.status, 200);
+  return JSON.parse(response.text).tickets;
+}
 
 async function ticketCount() {
-  apiCookie = apiCookie || (await stack.sessionOf('agent1'));
-  let response = await stack.get('/tickets?limit=100', { cookie: apiCookie });
-  if (response.status === 401) {
-    apiCookie = await stack.sessionOf('agent1');
-    response = await stack.get('/tickets?limit=100', { cookie: apiCookie });
-  }
-  assert.equal(response.status, 200);
-  return JSON.parse(response.text).tickets.length;
+  return (await allTickets()).length;
+}
+
+/** `agent` says `status` as their dashboard would (`PUT /presence`); the server's answer. */
+async function setPresence(agent, status) {
+  const response = await asAgent(agent, (cookie) => stack.putJson('/presence', { status }, { cookie }));
+  assert.equal(response.status, 200, `${agent} says ${status}: ${response.text}`);
+  return JSON.parse(response.text);
+}
+
+/** What the server says `agent` is (`GET /presence`). */
+async function serverPresence(agent) {
+  const response = await asAgent(agent, (cookie) => stack.get('/presence', { cookie }));
+  assert.equal(response.status, 200, response.text);
+  return JSON.parse(response.text);
 }
 
 /** The session cookie a browser context holds, if any. */
@@ -146,22 +203,129 @@ async function fileTicket(page, { name, phone, description }) {
   await page.getByRole('button', { name: 'Send ticket' }).click();
 }
 
-/** The dashboard, signed in and online as `agent` (the fake registers when the test says Twilio did). */
-async function onlineDashboard(agent, options) {
-  const opened = await signedInDashboard(agent, options);
-  const { page } = opened;
+/**
+ * The agent clicks "Available": the click makes and registers the device (the fake registers
+ * when the test says Twilio did), and only then does the page say so to the server, whose
+ * answer (`expected`) the status shows.
+ */
+async function chooseAvailable(page, expected = 'Available') {
   const name = (await page.locator('#agent-name').textContent()).trim();
-  await page.getByRole('button', { name: 'Go online' }).click();
-  await expectText(page.locator('#device-status'), 'Going online…');
-  await eventually(async () => (await fake(page)).registerCalls === 1, 'device.register() was called');
+  const registered = (await fake(page)).registerCalls;
+  const said = page.waitForRequest((r) => new URL(r.url()).pathname === '/presence' && r.method() === 'PUT');
+  await page.getByRole('button', { name: 'Available' }).click();
+  await expectText(page.locator('#device-status'), 'Connecting your calling device…');
+  await eventually(async () => (await fake(page)).registerCalls === registered + 1, 'device.register() was called');
   await page.evaluate(() => window.__fake.emitDevice('registered'));
-  await expectText(page.locator('#device-status'), `Online as ${name}: ready for calls.`);
+  await expectText(page.locator('#device-status'), `Ready for calls as ${name}.`);
+  assert.deepEqual(JSON.parse((await said).postData()), { status: 'available' });
+  await expectText(page.locator('#presence-status'), expected);
+  assert.equal(await page.getByRole('button', { name: 'Available' }).getAttribute('aria-pressed'), 'true');
+  assert.equal(await page.getByRole('button', { name: 'Away' }).getAttribute('aria-pressed'), 'false');
+}
+
+/** The dashboard, signed in as `agent`, who has just said they are available. */
+async function availableDashboard(agent, options) {
+  await setPresence(agent, 'away'); // whatever an earlier test left, the click below changes it
+  const opened = await signedInDashboard(agent, options);
+  await expectText(opened.page.locator('#presence-status'), 'Away');
+  await chooseAvailable(opened.page);
   return opened;
+}
+
+/** Every `/presence` request the page makes from now on: `GET`, or `PUT <status>`. */
+function recordPresence(page) {
+  const seen = [];
+  page.on('request', (request) => {
+    if (new URL(request.url()).pathname === '/presence') {
+      seen.push(request.method() === 'PUT' ? `PUT ${JSON.parse(request.postData()).status}` : request.method());
+    }
+  });
+  return seen;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** The calls Warmline placed through the fake Twilio REST API (it may also warm up a connection). */
 function dialedCalls() {
   return stack.fakeTwilio.requests.filter((request) => request.method === 'POST' && request.path.endsWith('/Calls.json'));
+}
+
+/** The calls that rang `agent` for the caller `customer`, oldest first; `sid` is each one's CallSid. */
+function ringsFor(customer, agent) {
+  return dialedCalls().filter(
+    (r) => r.form.To?.[0] === `client:${agent}` && r.form.Url?.[0] === `${stack.base}/conference/${customer}/connect/${agent}`,
+  );
+}
+
+/** Twilio's id (CF…) of the conference named after `customer`. */
+function conferenceSid(customer) {
+  return 'CF' + customer.slice(2);
+}
+
+/** A customer calls the support number (`From` a phone number): in line, in their conference. */
+async function callerArrives(customer, from) {
+  callsStarted.add(customer);
+  const response = await stack.webhook('/conference/connect/client', {
+    AccountSid: ACCOUNT_SID,
+    CallSid: customer,
+    From: from,
+    To: TWILIO_NUMBER,
+    Direction: 'inbound',
+  });
+  assert.equal(response.status, 200, response.text);
+  assert.match(response.text, new RegExp(`>${customer}</Conference>`));
+}
+
+/** A status callback of the customer's conference, as Twilio sends it. */
+async function conferenceEvent(customer, name, participant) {
+  const params = {
+    AccountSid: ACCOUNT_SID,
+    ConferenceSid: conferenceSid(customer),
+    FriendlyName: customer,
+    StatusCallbackEvent: name,
+    SequenceNumber: '1',
+  };
+  if (participant) {
+    Object.assign(params, { CallSid: participant, EndConferenceOnExit: String(participant === customer) });
+  }
+  const response = await stack.webhook(`/conference/${customer}/events`, params);
+  assert.equal(response.status, 200, `${name}: ${response.text}`);
+}
+
+/** The customer is in their conference: the router offers them to an available agent. */
+const callerJoins = (customer) => conferenceEvent(customer, 'participant-join', customer);
+
+/** The customer's call is over (the test's clean-up: nobody is offered them afterwards). */
+const callEnds = (customer) => conferenceEvent(customer, 'conference-end');
+
+/** How the call that rang `agent` for `customer` ended, as Twilio reports it. */
+async function agentCallStatus(customer, agent, call, status) {
+  const response = await stack.webhook(`/conference/${customer}/agents/${agent}/status`, {
+    AccountSid: ACCOUNT_SID,
+    CallSid: call,
+    CallStatus: status,
+    Direction: 'outbound-api',
+    From: TWILIO_NUMBER,
+    To: `client:${agent}`,
+  });
+  assert.equal(response.status, 200, response.text);
+}
+
+/** Twilio has the recording of the message `customer` left. */
+async function recordingCompleted(customer, recording, seconds) {
+  const response = await stack.webhook(`/voicemail/${customer}/recording`, {
+    AccountSid: ACCOUNT_SID,
+    CallSid: customer,
+    RecordingSid: recording,
+    RecordingUrl: `https://api.twilio.com/2010-04-01/Accounts/${ACCOUNT_SID}/Recordings/${recording}`,
+    RecordingStatus: 'completed',
+    RecordingDuration: String(seconds),
+    RecordingChannels: '1',
+    RecordingSource: 'RecordVerb',
+  });
+  assert.equal(response.status, 200, response.text);
 }
 
 async function answerIncomingCall(page) {
@@ -228,7 +392,7 @@ test('invalid input shows a message at each field and stores nothing', TEST_TIME
 });
 
 test('"Call customer" calls the ticket\'s number and the agent can mute and hang up', TEST_TIMEOUT, async () => {
-  const { page, problems } = await onlineDashboard('agent1');
+  const { page, problems } = await availableDashboard('agent1');
   assert.equal(await page.locator('select, #agent').count(), 0, 'no agent picker: the agent is who signed in');
   assert.equal(await page.locator('option').count(), 0, 'the roster is not in the page');
   let recorded = await fake(page);
@@ -266,9 +430,12 @@ test('"Call customer" calls the ticket\'s number and the agent can mute and hang
   assert.equal(await page.getByRole('button', { name: 'Call customer' }).first().isEnabled(), true);
   assert.equal(await page.getByRole('button', { name: 'Hang up' }).isHidden(), true);
 
-  await page.getByRole('button', { name: 'Go offline' }).click();
-  await expectText(page.locator('#device-status'), 'Offline: you will not receive calls.');
-  assert.deepEqual((await fake(page)).destroyed, [true]);
+  await page.getByRole('button', { name: 'Away' }).click();
+  await expectText(page.locator('#presence-status'), 'Away');
+  await expectText(page.locator('#device-status'), 'Calls ring here only while you are available.');
+  recorded = await fake(page);
+  assert.deepEqual(recorded.states, ['unregistered'], 'no more incoming calls here');
+  assert.deepEqual(recorded.destroyed, [false], 'the device stays, for calling customers back');
 
   assert.deepEqual(unexpected(problems), []);
 });
@@ -315,7 +482,7 @@ test('"Call support" connects with no params and shows the call as it goes', TES
 });
 
 test('an incoming call can be answered, rejected or missed, and the status follows', TEST_TIMEOUT, async () => {
-  const { page, problems } = await onlineDashboard('agent1');
+  const { page, problems } = await availableDashboard('agent1');
   const status = page.locator('#call-status');
 
   await answerIncomingCall(page);
@@ -346,32 +513,41 @@ test('an incoming call can be answered, rejected or missed, and the status follo
   assert.deepEqual(unexpected(problems), []);
 });
 
-test('"Dial a colleague in" answers 409 outside a conference, then dials agent 2 into it', TEST_TIMEOUT, async () => {
-  const { page, problems } = await onlineDashboard('agent1');
+test('"Dial a colleague in" answers 409 outside a conference, then dials an available colleague in', TEST_TIMEOUT, async () => {
+  await setPresence('agent2', 'away'); // agent1, available first, is offered the caller below
+  const { page, problems } = await availableDashboard('agent1');
   const transfer = page.locator('#transfer-status');
   await answerIncomingCall(page);
 
   // The browser call above is the fake's: Warmline has no conference for agent1 yet.
+  const before = dialedCalls().length;
   await page.getByRole('button', { name: 'Dial a colleague in' }).click();
   await expectText(transfer, 'Could not dial a colleague in: agent1 is not in a call right now.');
-  assert.deepEqual(dialedCalls(), [], 'nothing was dialed');
+  assert.equal(dialedCalls().length, before, 'nothing was dialed');
 
-  // What Twilio does when a customer calls and agent 1 answers: two signed webhooks.
-  const dialed = await stack.webhook('/conference/connect/client', {
-    CallSid: CUSTOMER_CALL,
-    From: '+15557654321',
-    To: TWILIO_NUMBER,
-    Direction: 'inbound',
+  // What Twilio does when a customer calls: the router rings agent1, who answers.
+  await callerArrives(CUSTOMER_CALL, '+15557654321');
+  await callerJoins(CUSTOMER_CALL);
+  const rings = ringsFor(CUSTOMER_CALL, 'agent1');
+  assert.equal(rings.length, 1, 'the available agent is rung');
+  const joined = await stack.webhook(`/conference/${CUSTOMER_CALL}/connect/agent1`, {
+    AccountSid: ACCOUNT_SID,
+    CallSid: rings[0].sid,
+    From: TWILIO_NUMBER,
+    To: 'client:agent1',
+    Direction: 'outbound-api',
   });
-  assert.equal(dialed.status, 200);
-  assert.match(dialed.text, /<Conference /);
-  const joined = await stack.webhook(`/conference/${CUSTOMER_CALL}/connect/agent1`, { CallSid: AGENT1_LEG });
   assert.equal(joined.status, 200);
   assert.match(joined.text, new RegExp(`>${CUSTOMER_CALL}</Conference>`));
 
+  // Nobody else is available yet: the server says so.
+  await page.getByRole('button', { name: 'Dial a colleague in' }).click();
+  await expectText(transfer, 'Could not dial a colleague in: no colleague is available.');
+
+  await setPresence('agent2', 'available');
   await page.getByRole('button', { name: 'Dial a colleague in' }).click();
   await expectText(transfer, /^agent2 is being dialed into this call\./);
-  const calls = dialedCalls();
+  const calls = dialedCalls().slice(before);
   assert.deepEqual(
     calls.map((r) => [r.path, r.form.To]),
     [
@@ -389,10 +565,291 @@ test('"Dial a colleague in" answers 409 outside a conference, then dials agent 2
     StatusCallbackEvent: ['completed'],
     StatusCallbackMethod: ['POST'],
   });
+  assert.equal((await serverPresence('agent2')).status, 'busy', 'agent2 rings for the call');
 
   await page.getByRole('button', { name: 'Hang up' }).click();
   await expectText(page.locator('#call-status'), /^Call ended/);
+  await callEnds(CUSTOMER_CALL);
+  assert.equal((await serverPresence('agent2')).status, 'available', 'the end of the call frees agent2');
+  await setPresence('agent2', 'away');
   assert.deepEqual(unexpected(problems, 409), []);
+});
+
+test('the presence switch: Available registers the device and says so, Away unregisters it', TEST_TIMEOUT, async () => {
+  await setPresence('agent1', 'away');
+  const { page, problems } = await signedInDashboard('agent1');
+  const status = page.locator('#presence-status');
+  const available = page.getByRole('button', { name: 'Available' });
+  const away = page.getByRole('button', { name: 'Away' });
+  const seen = recordPresence(page);
+
+  // The page shows what the server says; the switch is a group of two toggle buttons.
+  await expectText(status, 'Away');
+  await expectText(page.locator('#presence-since'), /^since \d{1,2}:\d{2}/);
+  assert.equal(await away.getAttribute('aria-pressed'), 'true');
+  assert.equal(await available.getAttribute('aria-pressed'), 'false');
+  assert.equal(await page.getByRole('group', { name: 'Set your status' }).count(), 1);
+  assert.deepEqual((await fake(page)).identities, [], 'no device before the agent chooses Available');
+
+  // From the keyboard: the device first, and only once it is registered, the server is told
+  // (it may offer a caller at once).
+  await available.focus();
+  await page.keyboard.press('Enter');
+  await eventually(async () => (await fake(page)).registerCalls === 1, 'device.register() was called');
+  await expectText(page.locator('#device-status'), 'Connecting your calling device…');
+  await sleep(300);
+  assert.deepEqual(seen, [], 'nothing is said before the device can ring');
+  const said = page.waitForRequest((r) => new URL(r.url()).pathname === '/presence' && r.method() === 'PUT');
+  await page.evaluate(() => window.__fake.emitDevice('registered'));
+  const request = await said;
+  assert.deepEqual(JSON.parse(request.postData()), { status: 'available' });
+  assert.equal(request.headers()['content-type'], 'application/json');
+  await expectText(status, 'Available');
+  await expectText(page.locator('#device-status'), 'Ready for calls as Agent 1.');
+  assert.equal(await available.getAttribute('aria-pressed'), 'true');
+  assert.equal(await away.getAttribute('aria-pressed'), 'false');
+  assert.deepEqual((await fake(page)).identities, ['agent1']);
+  assert.deepEqual((await fake(page)).states, ['registered']);
+  const server = await serverPresence('agent1');
+  assert.equal(server.status, 'available');
+  assert.equal(server.missed_call_at, null);
+
+  await away.click();
+  await expectText(status, 'Away');
+  assert.equal(seen.at(-1), 'PUT away');
+  assert.equal(await away.getAttribute('aria-pressed'), 'true');
+  let recorded = await fake(page);
+  assert.deepEqual(recorded.states, ['unregistered']);
+  assert.equal(recorded.unregisterCalls, 1);
+  assert.equal((await serverPresence('agent1')).status, 'away');
+
+  // Available again: the same device registers again.
+  await chooseAvailable(page);
+  assert.deepEqual((await fake(page)).identities, ['agent1']);
+
+  // A reload shows what the server says, and an available agent's device registers at once.
+  await page.reload();
+  await expectText(status, 'Available');
+  assert.equal(await available.getAttribute('aria-pressed'), 'true');
+  await eventually(async () => (await fake(page)).registerCalls === 1, 'the new page registered its device');
+  await page.evaluate(() => window.__fake.emitDevice('registered'));
+  await expectText(page.locator('#device-status'), 'Ready for calls as Agent 1.');
+  await away.click();
+  await expectText(status, 'Away');
+  await page.reload();
+  await expectText(status, 'Away');
+  assert.equal(await away.getAttribute('aria-pressed'), 'true');
+  await sleep(300);
+  recorded = await fake(page);
+  assert.deepEqual([recorded.identities, recorded.registerCalls], [[], 0], 'away: no device');
+  // Somebody else (a second dashboard, say) makes them available: the page follows at its next look.
+  assert.equal((await setPresence('agent1', 'available')).status, 'available');
+  await page.reload();
+  await expectText(status, 'Available');
+
+  await page.getByRole('button', { name: 'Away' }).click();
+  await expectText(status, 'Away');
+  assert.deepEqual(unexpected(problems), []);
+});
+
+test('the open dashboard renews the presence every 30 s, and stops when the session ends', TEST_TIMEOUT, async () => {
+  await setPresence('agent1', 'away');
+  const { page, context, problems } = await signedInDashboard('agent1', { clock: true });
+  const status = page.locator('#presence-status');
+  await expectText(status, 'Away');
+  const seen = recordPresence(page);
+  await chooseAvailable(page);
+  const since = (await serverPresence('agent1')).since;
+  assert.deepEqual(seen, ['PUT available']);
+
+  // The page's clock runs in real time too: a few seconds' slack for a loaded machine.
+  await page.clock.fastForward(RENEW_MS - 5000);
+  await sleep(300);
+  assert.deepEqual(seen, ['PUT available'], 'nothing before 30 s');
+  await page.clock.fastForward(5000);
+  // It looks first (a missed call would have set the agent away), then says it again.
+  await eventually(() => seen.length === 3, () => `renewed (${JSON.stringify(seen)})`);
+  assert.deepEqual(seen, ['PUT available', 'GET', 'PUT available']);
+  await expectText(status, 'Available');
+  assert.equal((await serverPresence('agent1')).since, since, 'a renewal is no change');
+
+  await page.getByRole('button', { name: 'Away' }).click();
+  await expectText(status, 'Away');
+  await page.clock.fastForward(RENEW_MS);
+  await eventually(() => seen.length === 5, () => `renewed (${JSON.stringify(seen)})`);
+  assert.deepEqual(seen.slice(3), ['PUT away', 'PUT away'], 'away is renewed as away');
+  await page.clock.fastForward(RENEW_MS);
+  await eventually(() => seen.length === 6, () => `renewed (${JSON.stringify(seen)})`);
+
+  // Signed out elsewhere: the next renewal is refused, and the page goes to sign in, renewing
+  // nothing more.
+  const out = await stack.postForm('/logout', {}, { cookie: await cookieHeader(context) });
+  assert.equal(out.status, 303);
+  await page.clock.fastForward(RENEW_MS);
+  await page.waitForURL((url) => url.pathname + url.search === LOGIN_FOR_DASHBOARD);
+  await expectText(page.locator('#login-error'), SESSION_ENDED_MESSAGE);
+  assert.deepEqual(seen.slice(6), ['PUT away']);
+  await page.clock.fastForward(RENEW_MS);
+  await sleep(300);
+  assert.deepEqual(seen.slice(6), ['PUT away'], 'no renewal after the session ended');
+  assert.deepEqual(unexpected(problems, 401), []);
+});
+
+test('a call the agent lets ring out or rejects sets them away, and the dashboard says so', TEST_TIMEOUT, async () => {
+  await setPresence('agent2', 'away'); // agent1 is the one available agent
+  await setPresence('agent1', 'away');
+  const { page, problems } = await signedInDashboard('agent1', { clock: true });
+  const status = page.locator('#presence-status');
+  const notice = page.locator('#missed-call');
+  await expectText(status, 'Away');
+  assert.equal(await notice.isHidden(), true, 'no notice without a missed call');
+  await chooseAvailable(page);
+
+  // A customer calls and joins their conference: the router rings agent1 (Calls.json), who
+  // lets it ring out: Twilio reports the call no-answer.
+  await callerArrives(MISSED_CALL, '+15557654323');
+  await callerJoins(MISSED_CALL);
+  const rings = ringsFor(MISSED_CALL, 'agent1');
+  assert.equal(rings.length, 1, 'agent1 was rung');
+  assert.deepEqual(rings[0].form.Timeout, ['20']);
+  assert.equal((await serverPresence('agent1')).status, 'busy');
+  await agentCallStatus(MISSED_CALL, 'agent1', rings[0].sid, 'no-answer');
+  const missed = await serverPresence('agent1');
+  assert.equal(missed.status, 'away', 'the server set agent1 away');
+  assert.match(missed.missed_call_at ?? '', /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/);
+
+  // The dashboard finds out at its next renewal, and does not say "available" over it.
+  await page.clock.fastForward(RENEW_MS);
+  await expectText(status, 'Away');
+  const text = await expectText(notice, /^You missed a call at \d{1,2}:\d{2}(\s?[AP]M)? and were set to Away\. /);
+  assert.match(text, /Choose Available when you are ready for calls\.$/);
+  assert.equal(await notice.getAttribute('role'), 'alert');
+  assert.equal(await page.getByRole('button', { name: 'Away' }).getAttribute('aria-pressed'), 'true');
+  assert.deepEqual((await fake(page)).states, ['unregistered'], 'away: the device no longer rings');
+  const after = await serverPresence('agent1');
+  assert.deepEqual([after.status, after.missed_call_at], ['away', missed.missed_call_at]);
+
+  // Available again: the notice goes, and the caller still waiting is offered at once.
+  await chooseAvailable(page, 'Busy');
+  assert.equal(await notice.isHidden(), true, 'available again: the notice is gone');
+  assert.equal(ringsFor(MISSED_CALL, 'agent1').length, 2, 'rung again for the waiting caller');
+  const second = ringsFor(MISSED_CALL, 'agent1')[1];
+
+  // This time Twilio rings the browser and the agent rejects the call; Twilio says busy.
+  await page.evaluate((from) => window.__fake.incoming({ From: from, To: 'client:agent1' }), TWILIO_NUMBER);
+  await expectText(page.locator('#call-status'), 'Incoming support call.');
+  await agentCallStatus(MISSED_CALL, 'agent1', second.sid, 'busy');
+  await page.getByRole('button', { name: 'Reject' }).click();
+  await expectText(page.locator('#call-status'), 'Call rejected.');
+  // Without waiting for the next renewal: the page looks again moments after a call ends.
+  await expectText(status, 'Away');
+  await expectText(notice, /^You missed a call at /);
+  assert.deepEqual((await fake(page)).states, ['unregistered']);
+
+  await callEnds(MISSED_CALL);
+  assert.equal((await serverPresence('agent1')).status, 'away');
+  assert.deepEqual(unexpected(problems), []);
+});
+
+test('a voicemail is a ticket with a player; a browser caller\'s cannot be called back', TEST_TIMEOUT, async () => {
+  const phoneRecording = 'RE' + 'a1'.repeat(16);
+  const browserRecording = 'RE' + 'b2'.repeat(16);
+  const browserCaller = 'customer_0123456789abcdef';
+
+  // A caller on the phone and one from the customer page each leave a message; Twilio reports
+  // the recordings. Then their calls end.
+  await callerArrives(PHONE_VOICEMAIL_CALL, '+15557654324');
+  await recordingCompleted(PHONE_VOICEMAIL_CALL, phoneRecording, 12);
+  callsStarted.add(BROWSER_VOICEMAIL_CALL);
+  const browserArrives = await stack.webhook('/call/connect', {
+    AccountSid: ACCOUNT_SID,
+    CallSid: BROWSER_VOICEMAIL_CALL,
+    From: `client:${browserCaller}`,
+    Direction: 'inbound',
+  });
+  assert.equal(browserArrives.status, 200, browserArrives.text);
+  assert.match(browserArrives.text, new RegExp(`>${BROWSER_VOICEMAIL_CALL}</Conference>`));
+  await recordingCompleted(BROWSER_VOICEMAIL_CALL, browserRecording, 75);
+  await callEnds(PHONE_VOICEMAIL_CALL);
+  await callEnds(BROWSER_VOICEMAIL_CALL);
+
+  const tickets = await allTickets();
+  const phoneTicket = tickets.find((t) => t.voicemail && t.phone_number === '+15557654324');
+  const browserTicket = tickets.find((t) => t.voicemail && t.customer === browserCaller);
+  assert.ok(phoneTicket && browserTicket, JSON.stringify(tickets.slice(0, 3)));
+  assert.deepEqual(phoneTicket.voicemail, { duration_seconds: 12, recording_url: `/tickets/${phoneTicket.id}/recording` });
+  assert.equal('phone_number' in browserTicket, false);
+
+  const { page, problems } = await signedInDashboard('agent1');
+  const recordingRequests = [];
+  page.on('request', (r) => /\/recording$/.test(new URL(r.url()).pathname) && recordingRequests.push(r.url()));
+
+  const phone = page.locator(`#tickets > li[data-ticket-id="${phoneTicket.id}"]`);
+  await expectText(phone.locator('.ticket-name'), 'Phone caller');
+  await expectText(phone.locator('.ticket-phone'), '+1 555 765 4324');
+  await expectText(phone.locator('.ticket-kind'), 'Voicemail');
+  await expectText(phone.locator('.ticket-duration'), '0:12');
+  const player = phone.locator('audio');
+  assert.equal(await player.count(), 1);
+  assert.equal(await player.getAttribute('src'), `/tickets/${phoneTicket.id}/recording`);
+  assert.equal(await player.getAttribute('preload'), 'none');
+  assert.equal(await player.evaluate((audio) => audio.controls), true);
+  assert.equal(await phone.getByRole('button', { name: /^Call customer Phone caller at \+1 555 765 4324$/ }).count(), 1);
+
+  const browser = page.locator(`#tickets > li[data-ticket-id="${browserTicket.id}"]`);
+  await expectText(browser.locator('.ticket-name'), 'Browser caller');
+  await expectText(browser.locator('.ticket-caller'), `Called from the customer page: ${browserCaller}`);
+  await expectText(browser.locator('.ticket-duration'), '1:15');
+  assert.equal(await browser.locator('audio').getAttribute('src'), `/tickets/${browserTicket.id}/recording`);
+  assert.equal(await browser.locator('.ticket-phone').count(), 0);
+  assert.equal(await browser.getByRole('button').count(), 0, 'no number: nothing to call back');
+
+  // Nothing is fetched before the agent plays it.
+  await sleep(300);
+  assert.deepEqual(recordingRequests, []);
+  const fetchedBefore = stack.fakeTwilio.requests.filter((r) => r.path.includes('/Recordings/')).length;
+  assert.equal(fetchedBefore, 0);
+
+  // The page's session gets the audio, which Warmline fetches from Twilio with the API key.
+  const heard = await page.evaluate(async (src) => {
+    const response = await fetch(src);
+    return {
+      status: response.status,
+      type: response.headers.get('content-type'),
+      bytes: Array.from(new Uint8Array(await response.arrayBuffer())),
+    };
+  }, `/tickets/${phoneTicket.id}/recording`);
+  assert.equal(heard.status, 200);
+  assert.equal(heard.type, 'audio/mpeg');
+  assert.deepEqual(heard.bytes, Array.from(RECORDING_BYTES));
+  const fetched = stack.fakeTwilio.requests.filter((r) => r.path.includes('/Recordings/'));
+  assert.deepEqual(
+    fetched.map((r) => [r.method, r.path, r.auth]),
+    [[
+      'GET',
+      `/2010-04-01/Accounts/${ACCOUNT_SID}/Recordings/${phoneRecording}.mp3`,
+      `Basic ${Buffer.from(`${API_KEY}:${API_SECRET}`).toString('base64')}`,
+    ]],
+  );
+
+  // The player may load it: the page's CSP allows media from its own origin.
+  const loaded = page.waitForResponse((r) => new URL(r.url()).pathname === `/tickets/${browserTicket.id}/recording`);
+  await browser.locator('audio').evaluate((audio) => {
+    audio.preload = 'auto';
+    audio.load();
+  });
+  assert.equal((await loaded).status(), 200);
+  assert.deepEqual(await cspViolations(page), []);
+
+  // Without a session, nobody gets it, and Twilio is not asked.
+  const askedTwilio = () => stack.fakeTwilio.requests.filter((r) => r.path.includes('/Recordings/')).length;
+  const asked = askedTwilio();
+  const anonymous = await page.evaluate(async (src) => (await fetch(src, { credentials: 'omit' })).status,
+    `/tickets/${phoneTicket.id}/recording`);
+  assert.equal(anonymous, 401);
+  assert.equal(askedTwilio(), asked);
+
+  assert.deepEqual(unexpected(problems, 401), []);
 });
 
 test('signing in: /dashboard → sign-in page → back; a wrong password gets a general refusal', TEST_TIMEOUT, async () => {
@@ -505,18 +962,17 @@ test('a customer page never receives an agent token, even in a signed-in agent\'
 });
 
 test('an agent cannot dial a colleague into another agent\'s call', TEST_TIMEOUT, async () => {
-  // agent1 is in a support call: a customer called and agent1 answered (Twilio's two webhooks).
-  const dialed = await stack.webhook('/conference/connect/client', {
-    CallSid: SECOND_CUSTOMER_CALL,
-    From: '+15557654322',
-    To: TWILIO_NUMBER,
-    Direction: 'inbound',
-  });
-  assert.equal(dialed.status, 200);
-  const joined = await stack.webhook(`/conference/${SECOND_CUSTOMER_CALL}/connect/agent1`, {
-    CallSid: 'CA' + '03'.repeat(16),
-  });
+  // agent1 is in a support call: a customer called, the router rang agent1, and agent1 answered.
+  await setPresence('agent2', 'away');
+  await setPresence('agent1', 'available');
+  await callerArrives(SECOND_CUSTOMER_CALL, '+15557654322');
+  await callerJoins(SECOND_CUSTOMER_CALL);
+  const [ring] = ringsFor(SECOND_CUSTOMER_CALL, 'agent1');
+  assert.ok(ring, 'agent1 was rung');
+  const joined = await stack.webhook(`/conference/${SECOND_CUSTOMER_CALL}/connect/agent1`, { CallSid: ring.sid });
   assert.equal(joined.status, 200);
+  assert.match(joined.text, new RegExp(`>${SECOND_CUSTOMER_CALL}</Conference>`));
+  await setPresence('agent2', 'available'); // a colleague anyone in a call could dial in
   const before = dialedCalls().length;
 
   // agent2's dashboard asks for agent1's transfer, as a script there could, and so does a client
@@ -540,23 +996,20 @@ test('an agent cannot dial a colleague into another agent\'s call', TEST_TIMEOUT
   assert.equal(dialedCalls().length, before, 'nothing was dialed');
 
   // agent1 may (so what was refused above is who asked, not the request).
-  const own = await stack.postJson('/conference/agent1/call', {}, { cookie: await stack.sessionOf('agent1') });
+  const own = await asAgent('agent1', (cookie) => stack.postJson('/conference/agent1/call', {}, { cookie }));
   assert.equal(own.status, 201, own.text);
   assert.equal(dialedCalls().length, before + 1);
   assert.deepEqual(dialedCalls().at(-1).form.To, ['client:agent2']);
 
   // The customer hangs up: the conference ends and nobody is left in it.
-  const ended = await stack.webhook(`/conference/${SECOND_CUSTOMER_CALL}/events`, {
-    ConferenceSid: 'CF' + '1'.repeat(32),
-    FriendlyName: SECOND_CUSTOMER_CALL,
-    StatusCallbackEvent: 'conference-end',
-  });
-  assert.equal(ended.status, 200);
+  await callEnds(SECOND_CUSTOMER_CALL);
+  await setPresence('agent2', 'away');
+  await setPresence('agent1', 'away');
   assert.deepEqual(unexpected(problems, 403), []);
 });
 
 test('signing out ends every session of that agent, in every browser', TEST_TIMEOUT, async () => {
-  const { page, context, problems } = await onlineDashboard('agent1');
+  const { page, context, problems } = await availableDashboard('agent1');
   const firstCookie = await cookieHeader(context);
   const other = await signedInDashboard('agent1'); // the same agent in a second browser
   await other.page.locator('#tickets > li').first().waitFor();
@@ -568,6 +1021,7 @@ test('signing out ends every session of that agent, in every browser', TEST_TIME
     page.getByRole('button', { name: 'Sign out' }).click(),
   ]);
   assert.equal(await sessionCookie(context), null, 'the browser forgot the cookie');
+  assert.equal((await serverPresence('agent1')).status, 'away', 'an agent who signs out is offered no calls');
   await page.goto(stack.base + '/dashboard');
   assert.equal(location(page), LOGIN_FOR_DASHBOARD);
 
@@ -593,7 +1047,7 @@ test('signing out ends every session of that agent, in every browser', TEST_TIME
 });
 
 test('a session ending during a call lets the agent finish it, then asks them to sign in', TEST_TIMEOUT, async () => {
-  const { page, context, problems } = await onlineDashboard('agent1');
+  const { page, context, problems } = await availableDashboard('agent1');
   await answerIncomingCall(page);
   const tokens = recordTokens(page);
 
@@ -650,7 +1104,7 @@ test('the pages render without console errors at desktop and phone widths', TEST
     assert.deepEqual(customer.problems, []);
     assert.deepEqual(await cspViolations(customer.page), []);
 
-    const dashboard = await onlineDashboard('agent1', { viewport });
+    const dashboard = await availableDashboard('agent1', { viewport });
     await dashboard.page.locator('#tickets > li').first().waitFor();
     await answerIncomingCall(dashboard.page);
     await assertFitsWidth(dashboard.page, viewport);

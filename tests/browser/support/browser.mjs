@@ -72,11 +72,16 @@ export function launch() {
  * A fresh context (own storage and cookies, so not signed in) with one page on `url`, which
  * must end (after redirects) in a 200. Unless `realSdk`, the Voice SDK is swapped for the fake.
  * `problems` collects console errors and uncaught exceptions; `external` every request for
- * another origin, answered here (the real SDK tries Twilio's).
+ * another origin, answered here (the real SDK tries Twilio's). With `clock`, the pages' timers and
+ * `Date` are Playwright's fake clock (it runs in real time until a test moves it on with
+ * `page.clock.fastForward`).
  */
-export async function open(browser, url, { viewport = DESKTOP, realSdk = false, javaScriptEnabled = true } = {}) {
+export async function open(browser, url, { viewport = DESKTOP, realSdk = false, javaScriptEnabled = true, clock = false } = {}) {
   const origin = new URL(url).origin;
   const context = await browser.newContext({ viewport, javaScriptEnabled });
+  if (clock) {
+    await context.clock.install();
+  }
   context.setDefaultTimeout(WAIT_MS);
   context.setDefaultNavigationTimeout(30 * 1000);
   const external = [];

@@ -1,6 +1,7 @@
 // Stands in for @twilio/voice-sdk 2.x in browser tests (the real one needs Twilio's servers).
-// Same surface the pages use: `new Twilio.Device(token, options)`, `register()`, `connect()`,
-// `updateToken()`, `destroy()`, and Device/Call events. It records what the page asked for on
+// Same surface the pages use: `new Twilio.Device(token, options)`, `register()`, `unregister()`,
+// `connect()`, `updateToken()`, `destroy()`, and Device/Call events. Like the real one, a
+// registration completes when Twilio says so: the test emits 'registered'. It records what the page asked for on
 // `window.__fake`, and lets the test emit the events Twilio would.
 'use strict';
 
@@ -127,6 +128,7 @@
     }
 
     unregister() {
+      fake.unregisterCalls += 1;
       this.state = 'unregistered';
       this.emit('unregistered');
       return Promise.resolve();
@@ -181,6 +183,7 @@
     calls: [],
     connects: [],
     registerCalls: 0,
+    unregisterCalls: 0,
     tokenUpdates: [],
     events: [],
 
@@ -223,6 +226,9 @@
         options: this.devices.map((d) => d.options),
         destroyed: this.devices.map((d) => d.destroyed),
         registerCalls: this.registerCalls,
+        unregisterCalls: this.unregisterCalls,
+        // Each device's state: 'unregistered', 'registering', 'registered' or 'destroyed'.
+        states: this.devices.map((d) => d.state),
         connects: this.connects,
         tokenUpdates: this.tokenUpdates,
         callLogs: this.calls.map((c) => c.log),

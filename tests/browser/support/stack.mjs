@@ -16,6 +16,11 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const AUTH_TOKEN = 'browser-auth-token';
 export const ACCOUNT_SID = 'AC' + '2'.repeat(32);
 export const TWILIO_NUMBER = '+15552220000';
+// The API key Warmline calls Twilio's REST API with (HTTP Basic auth: key, secret).
+export const API_KEY = 'SK' + '3'.repeat(32);
+export const API_SECRET = 'browser-api-secret';
+// What the fake Twilio serves as a recording's MP3 (not real audio: only its bytes matter).
+export const RECORDING_BYTES = Buffer.from('ID3\u0003\u0000\u0000\u0000\u0000\u0000\u0000warmline-browser-test-voicemail', 'latin1');
 // Every agent dev.sh seeds (the roster: agent1, agent2) gets this password.
 export const AGENT_PASSWORD = 'browser-test-agent-password';
 export const AGENTS = ['agent1', 'agent2'];
@@ -36,7 +41,10 @@ export function freePort() {
   });
 }
 
-/** Answers `Calls.json` like Twilio (201 with a fresh CallSid) and remembers every request. */
+/**
+ * Answers `Calls.json` like Twilio (201 with a fresh CallSid, kept as the request's `sid`) and a
+ * recording's `.mp3` with `RECORDING_BYTES`, and remembers every request; anything else is a 404.
+ */
 export async function startFakeTwilio() {
   const requests = [];
   const server = createServer((req, res) => {
@@ -47,11 +55,20 @@ export async function startFakeTwilio() {
       for (const [name, value] of new URLSearchParams(Buffer.concat(chunks).toString())) {
         (form[name] = form[name] || []).push(value);
       }
-      requests.push({ method: req.method, path: req.url, auth: req.headers.authorization, form });
+      const recorded = { method: req.method, path: req.url, auth: req.headers.authorization, form };
+      requests.push(recorded);
       const isCalls = req.method === 'POST' && /^\/2010-04-01\/Accounts\/AC[0-9a-f]{32}\/Calls\.json$/.test(req.url);
-      const body = isCalls
-        ? { sid: 'CA' + requests.length.toString(16).padStart(32, '0'), status: 'queued' }
-        : { code: 20404, message: 'not found', status: 404 };
+      const isRecording =
+        req.method === 'GET' && /^\/2010-04-01\/Accounts\/AC[0-9a-f]{32}\/Recordings\/RE[0-9a-f]{32}\.mp3$/.test(req.url);
+      if (isRecording) {
+        res.writeHead(200, { 'Content-Type': 'audio/mpeg', 'Content-Length': RECORDING_BYTES.length });
+        res.end(RECORDING_BYTES);
+        return;
+      }
+      if (isCalls) {
+        recorded.sid = 'CA' + requests.length.toString(16).padStart(32, '0');
+      }
+      const body = isCalls ? { sid: recorded.sid, status: 'queued' } : { code: 20404, message: 'not found', status: 404 };
       const payload = JSON.stringify(body);
       res.writeHead(isCalls ? 201 : 404, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
       res.end(payload);
@@ -104,6 +121,8 @@ export async function startStack() {
       `TWILIO_ACCOUNT_SID=${ACCOUNT_SID}`,
       `TWILIO_AUTH_TOKEN=${AUTH_TOKEN}`,
       `TWILIO_API_BASE_URL=${fakeTwilio.url}`,
+      `TWILIO_API_KEY=${API_KEY}`,
+      `TWILIO_API_SECRET=${API_SECRET}`,
       `TWILIO_NUMBER=${TWILIO_NUMBER}`,
       `PUBLIC_BASE_URL=${base}`,
       '',
@@ -120,6 +139,9 @@ export async function startStack() {
       WARMLINE_ENV_FILE: settings,
       WARMLINE_STATE_DIR: state,
       WARMLINE_DEV_AGENT_PASSWORD: AGENT_PASSWORD,
+      // The functions dev.sh built, for the whole run: an edit elsewhere in the tree while the
+      // tests run must not rebuild and restart them mid-test.
+      WARMLINE_NO_RELOAD: '1',
     },
     stdio: ['ignore', log, log],
     detached: true, // its own process group, so stopping it stops the emulator and the functions
@@ -166,6 +188,8 @@ export async function startStack() {
     get: (path, options = {}) => call('GET', path, { ...options, origin: null }),
     postJson: (path, value, options = {}) =>
       call('POST', path, { ...options, body: JSON.stringify(value), headers: { 'Content-Type': 'application/json' } }),
+    putJson: (path, value, options = {}) =>
+      call('PUT', path, { ...options, body: JSON.stringify(value), headers: { 'Content-Type': 'application/json' } }),
     postForm: (path, params, options = {}) =>
       call('POST', path, {
         ...options,
@@ -256,9 +280,12 @@ async function waitUntilServing(stack, hasExited) {
     ['GET', '/tickets?limit=1', {}, 401],
     ['POST', '/token', { body: '{}', headers: { ...json, ...sameOrigin } }, 200],
     ['POST', '/conference/agent2/call', { body: '{}', headers: { ...json, ...sameOrigin } }, 401],
+    ['GET', '/presence', {}, 401],
     ['POST', '/call/connect', { body: '', headers: form }, 403],
     ['POST', '/conference/connect/client', { body: '', headers: form }, 403],
     ['POST', `/conference/CA${'0'.repeat(32)}/connect/agent1`, { body: '', headers: form }, 403],
+    ['POST', `/conference/CA${'0'.repeat(32)}/events`, { body: '', headers: form }, 403],
+    ['POST', `/voicemail/CA${'0'.repeat(32)}/recording`, { body: '', headers: form }, 403],
   ];
   for (const [method, path, options, expected] of probes) {
     let last = 'no answer yet';
