@@ -61,7 +61,10 @@ TWILIO_TWIML_APP_SID=AP00000000000000000000000000000000
 PUBLIC_BASE_URL=http://127.0.0.1:$port
 SESSION_SECRET=$session_secret
 DEFAULTS
-  if [ -f "$settings" ]; then grep -E '^[A-Z_][A-Z0-9_]*=.' "$settings" || true; fi
+  # cargo lambda watch refuses an unquoted value with a space (BUSINESS_HOURS has them): quote it.
+  if [ -f "$settings" ]; then
+    { grep -E '^[A-Z_][A-Z0-9_]*=.' "$settings" || true; } | sed -E "s/^([A-Z_][A-Z0-9_]*)=([^\"'].*[[:space:]][^']*)\$/\1='\2'/"
+  fi
   python scripts/create_tables.py --endpoint "$endpoint" --print-env
   # WARMLINE_FUNCTIONS_DYNAMODB_ENDPOINT: where the functions (only) send their DynamoDB requests,
   # e.g. a test's counting pass-through in front of the emulator; the tables stay on the emulator.

@@ -197,8 +197,10 @@ pub async fn conference_event(
         Some("participant-join") if event.participant == Some(conference.as_str()) => {
             customer_joined(app, conference, event.conference_sid).await?;
             route(app, links).await?;
-            if nobody_can_answer_soon(app).await? {
-                offer_voicemail(app, links, conference, Offer::OnArrival).await?;
+            if nobody_can_answer_soon(app).await?
+                && let Some(record) = app.calls.conference(conference, app.clock.now()).await?
+            {
+                offer_voicemail(app, links, record, Offer::OnArrival).await?;
             }
             Ok(())
         }
@@ -320,9 +322,10 @@ async fn conference_ended(
             continue;
         }
         tracing::info!(%customer, agent_calls = record.agent_calls.len(), "the call ended");
-        // One at a time: a call has a handful of agent calls at most, and Twilio answers
-        // quickly for a call it cannot cancel.
-        for (call, _) in &record.agent_calls {
+        // Only the calls still ringing: an answered agent call ends with its conference, and a
+        // needless request to Twilio here delays the router below. One at a time: a call rings
+        // a handful of agents at most.
+        for (call, _) in record.agent_calls.iter().filter(|(_, agent)| record.ringing.contains(agent)) {
             cancel_call(app, call).await;
         }
         if freed {
@@ -342,11 +345,17 @@ pub async fn route(app: &App, links: &Links) -> Result<(), AppError> {
     let mut lost_races = 0;
     while paired < PAIRS_PER_ROUTE && lost_races < RACES {
         let now = app.clock.now();
+        // The agents first: while a queue is long, every hold-music turn runs the router and
+        // finds nobody free, with one read instead of two.
+        let free = free_agents(app, now).await?;
+        if free.is_empty() {
+            return Ok(());
+        }
         // A caller on their way back into line (out of one conference, not yet in the next) is
         // offered once they have joined: an agent joining now would meet the old conference.
         let waiting = app.calls.waiting(CALLERS_PER_READ, now).await?;
         let Some(caller) = waiting.into_iter().find(|caller| caller.moving_from.is_none()) else { return Ok(()) };
-        let Some(agent) = next_free_agent(app, now).await? else { return Ok(()) };
+        let Some(agent) = first_enabled(app, free, now).await? else { return Ok(()) };
         match offer(app, links, caller, agent).await? {
             true => paired += 1,
             false => lost_races += 1,
@@ -355,13 +364,21 @@ pub async fn route(app: &App, links: &Links) -> Result<(), AppError> {
     Ok(())
 }
 
-/// The agent idle longest whose presence still holds and whose account is enabled. An agent
-/// whose account was disabled is set away on the way, so the router does not meet them again.
+/// The available agents whose presence still holds, idle longest first.
+async fn free_agents(app: &App, now: i64) -> Result<Vec<AgentState>, AppError> {
+    let available = app.calls.available_agents(AGENTS_PER_READ, now).await?;
+    Ok(available.into_iter().filter(|state| state.can_take_a_call(now)).collect())
+}
+
+/// The agent idle longest whose presence still holds and whose account is enabled.
 async fn next_free_agent(app: &App, now: i64) -> Result<Option<AgentState>, AppError> {
-    for state in app.calls.available_agents(AGENTS_PER_READ, now).await? {
-        if !state.can_take_a_call(now) {
-            continue;
-        }
+    first_enabled(app, free_agents(app, now).await?, now).await
+}
+
+/// The first of `free` (idle longest first) whose account is enabled. An agent whose account
+/// was disabled is set away on the way, so the router does not meet them again.
+async fn first_enabled(app: &App, free: Vec<AgentState>, now: i64) -> Result<Option<AgentState>, AppError> {
+    for state in free {
         match app.agents.agent(&state.agent).await? {
             Some(account) if account.is_enabled() => return Ok(Some(state)),
             _ => {
@@ -567,14 +584,18 @@ async fn check_on(
         }
     }
     route(app, links).await?;
-    offer_voicemail(app, links, customer, Offer::AfterWaiting).await?;
-    announcement(app, customer).await
+    // The record read above, not a fresh one: a turn is most of what a long queue costs, and
+    // the commits are versioned, so a record the ring checks or the router changed meanwhile
+    // changes nothing more this turn.
+    if offer_voicemail(app, links, record.clone(), Offer::AfterWaiting).await? {
+        return Ok(None);
+    }
+    announcement(app, record).await
 }
 
 /// "You are number 2 in line", for a caller still waiting who was not told in the last minute.
-async fn announcement(app: &App, customer: &CallSid) -> Result<Option<String>, AppError> {
+async fn announcement(app: &App, mut record: Conference) -> Result<Option<String>, AppError> {
     let now = app.clock.now();
-    let Some(mut record) = app.calls.conference(customer, now).await? else { return Ok(None) };
     if record.state != CallerState::Waiting || record.announced_at.is_some_and(|at| now - at < ANNOUNCE_EVERY_SECONDS) {
         return Ok(None);
     }
@@ -607,10 +628,10 @@ async fn nobody_can_answer_soon(app: &App) -> Result<bool, AppError> {
 
 /// Takes a waiting caller out of their conference to be offered to leave a message, or to stay
 /// in line (`VOICEMAIL_OFFER`). Nothing happens to a caller already offered, ringing, with an
-/// agent, or on their way between conferences.
-async fn offer_voicemail(app: &App, links: &Links, customer: &CallSid, when: Offer) -> Result<(), AppError> {
+/// agent, or on their way between conferences; `true` when it was offered.
+async fn offer_voicemail(app: &App, links: &Links, mut record: Conference, when: Offer) -> Result<bool, AppError> {
     let now = app.clock.now();
-    let Some(mut record) = app.calls.conference(customer, now).await? else { return Ok(()) };
+    let customer = record.id.clone();
     let due = match when {
         Offer::OnArrival => record.voicemail_offered_at.is_none(),
         Offer::AfterWaiting => {
@@ -619,12 +640,12 @@ async fn offer_voicemail(app: &App, links: &Links, customer: &CallSid, when: Off
         }
     };
     if !due || record.state != CallerState::Waiting || record.moving_from.is_some() {
-        return Ok(());
+        return Ok(false);
     }
     record.offer_voicemail(now);
-    if !app.calls.commit(&[Write::Caller(record.clone())], now).await? {
+    if !app.calls.commit(&[Write::Caller(record)], now).await? {
         // Changed meanwhile (offered to an agent, say): the next trigger decides again.
-        return Ok(());
+        return Ok(false);
     }
     tracing::info!(%customer, ?when, "offering the caller to leave a message");
     let offer = VoiceResponse::new()
@@ -639,11 +660,11 @@ async fn offer_voicemail(app: &App, links: &Links, customer: &CallSid, when: Off
             url: links.url(&Route::BackInLine { conference: customer.clone() }),
             method: Some(Method::Post),
         });
-    if let Err(err) = app.dialer.update_call(customer, &CallUpdate::Twiml(offer.to_xml())).await {
+    if let Err(err) = app.dialer.update_call(&customer, &CallUpdate::Twiml(offer.to_xml())).await {
         tracing::error!(error = %err, %customer, "could not offer the caller to leave a message; back in line");
-        put_back_in_line(app, customer).await?;
+        put_back_in_line(app, &customer).await?;
     }
-    Ok(())
+    Ok(true)
 }
 
 /// The key the caller pressed when offered to leave a message: 1 records it, anything else

@@ -1,6 +1,6 @@
 //! `POST /conference/{agent_id}/call`: from the dashboard, an agent in a call dials a colleague
 //! into that same conference (warm transfer, `call_flow::dial_colleague`). Body (JSON or form),
-//! optional: `to`, the colleague's agent id; by default the next agent on the roster. Only the
+//! optional: `to`, the colleague's agent id; by default the available agent idle longest. Only the
 //! signed-in agent named in the path may, and only while they are in the conference.
 
 use lambda_http::http::StatusCode;
