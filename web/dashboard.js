@@ -751,7 +751,12 @@
       item.append(element('p', 'ticket-description', ticket.description));
     }
 
-    if (hasNumber) {
+    // Filed from a number outside DIAL_COUNTRIES: Warmline refuses to dial it, so no button
+    // invites a call that cannot be placed (and that would be paid for if it could).
+    const outside = ticket.outside_dial_countries === true;
+    if (hasNumber && outside) {
+      item.append(element('p', 'ticket-outside', 'Outside the allowed countries: this number cannot be called back.'));
+    } else if (hasNumber) {
       const button = element('button', 'call-customer', 'Call customer');
       button.type = 'button';
       button.setAttribute('aria-label', `Call customer ${ticket.name} at ${W.formatPhone(ticket.phone_number)}`);

@@ -1,7 +1,9 @@
-//! Per-request cost of every endpoint, in process: API Gateway v2 event JSON (with a real
-//! signature) → `lambda_http::Request` → handler over the memory stores and a dialer that answers
-//! at once → the API Gateway response serialised to JSON. That is all a warm Lambda does besides
-//! the runtime's own HTTP round trip.
+//! Per-request cost of every endpoint, in process, as a warm function serves it: API Gateway v2
+//! event JSON (with a real signature), read as lambda_runtime reads it → lambda_http's adapter →
+//! handler over the memory stores and a dialer that answers at once → the response document. The
+//! functions' logging is on, into a sink (JSON lines, as deployed, with AWS_LAMBDA_LOG_FORMAT=JSON,
+//! which scripts/bench.sh sets). That is all a warm Lambda does besides the runtime's own HTTP
+//! round trip.
 //!
 //! `cargo bench -p shared --features testkit --bench handlers -- [--only NAME] [--iterations N]`
 //! prints p50/p99/max per endpoint; `scripts/bench.sh` adds instruction counts from callgrind.
@@ -13,21 +15,19 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::request::LambdaRequest;
+use lambda_http::tower::{Service, ServiceExt};
 use lambda_http::{Body, Request, Response};
 use shared::App;
 use shared::app::Ports;
-use shared::domain::Agent;
 use shared::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 use shared::handlers::{
     call_connect, conference_call_agent, conference_connect_agent, conference_connect_client, conference_events,
-    conference_wait, tickets, token,
+    conference_wait, tickets, token, voicemail,
 };
-use shared::secret::Secret;
-use shared::session::SessionKeys;
 use shared::store::TicketStore;
 use shared::testkit::{self, TestApp, inbound_call_params, sid};
-use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError};
+use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError, signature};
 
 const BUDGET: Duration = Duration::from_micros(20);
 const TICKET_NUMBER: &str = "+15551234567";
@@ -56,6 +56,7 @@ enum Endpoint {
     ConferenceConnectClient,
     ConferenceConnectAgent,
     ConferenceEvents,
+    VoicemailChoice,
     CallConnectAgent,
     CallConnectCustomer,
     TokenAgent,
@@ -63,14 +64,17 @@ enum Endpoint {
     ConferenceCallAgent,
     TicketsCreate,
     TicketsList,
+    ForgedWebhook,
+    HugeForgedWebhook,
 }
 
 impl Endpoint {
-    const ALL: [Self; 11] = [
+    const ALL: [Self; 14] = [
         Self::ConferenceWait,
         Self::ConferenceConnectClient,
         Self::ConferenceConnectAgent,
         Self::ConferenceEvents,
+        Self::VoicemailChoice,
         Self::CallConnectAgent,
         Self::CallConnectCustomer,
         Self::TokenAgent,
@@ -78,6 +82,8 @@ impl Endpoint {
         Self::ConferenceCallAgent,
         Self::TicketsCreate,
         Self::TicketsList,
+        Self::ForgedWebhook,
+        Self::HugeForgedWebhook,
     ];
 
     fn name(self) -> &'static str {
@@ -86,6 +92,7 @@ impl Endpoint {
             Self::ConferenceConnectClient => "conference-connect-client",
             Self::ConferenceConnectAgent => "conference-connect-agent",
             Self::ConferenceEvents => "conference-events (leave)",
+            Self::VoicemailChoice => "voicemail (choice)",
             Self::CallConnectAgent => "call-connect (agent → ticket)",
             Self::CallConnectCustomer => "call-connect (customer)",
             Self::TokenAgent => "token (agent)",
@@ -93,16 +100,39 @@ impl Endpoint {
             Self::ConferenceCallAgent => "conference-call-agent",
             Self::TicketsCreate => "tickets (POST)",
             Self::TicketsList => "tickets (GET, 20)",
+            Self::ForgedWebhook => "forged webhook (16 KiB, 1,000 names)",
+            Self::HugeForgedWebhook => "forged webhook (308 KB, 40,000 names)",
         }
     }
 
     /// The budget applies to what Twilio waits on and to token minting.
     fn budgeted(self) -> bool {
-        !matches!(self, Self::ConferenceCallAgent | Self::TicketsCreate | Self::TicketsList)
+        !matches!(
+            self,
+            Self::ConferenceCallAgent
+                | Self::TicketsCreate
+                | Self::TicketsList
+                | Self::ForgedWebhook
+                | Self::HugeForgedWebhook
+        )
+    }
+
+    /// A request Twilio makes in a call (a genuine one: the forged ones are attacks).
+    fn twilio_webhook(self) -> bool {
+        matches!(
+            self,
+            Self::ConferenceWait
+                | Self::ConferenceConnectClient
+                | Self::ConferenceConnectAgent
+                | Self::ConferenceEvents
+                | Self::VoicemailChoice
+                | Self::CallConnectAgent
+                | Self::CallConnectCustomer
+        )
     }
 
     /// Distinct requests, so a conference is created each time rather than found as a retry.
-    fn events(self, count: usize) -> Vec<String> {
+    fn events(self, count: usize, cookie: &str) -> Vec<String> {
         (0..count)
             .map(|n| {
                 let call_sid = sid(u32::try_from(n).unwrap_or(u32::MAX) + 1);
@@ -125,23 +155,40 @@ impl Endpoint {
                             ("StatusCallbackEvent", "participant-leave"),
                         ],
                     ),
-                    Self::CallConnectAgent => testkit::signed_webhook_json(
-                        "/call/connect",
-                        &[("CallSid", &call_sid), ("From", "client:agent1"), ("phoneNumber", TICKET_NUMBER)],
+                    // A caller offered voicemail presses 1: the prompt and <Record>, no store access.
+                    Self::VoicemailChoice => testkit::signed_webhook_json(
+                        &format!("/voicemail/{call_sid}/choice"),
+                        &[("CallSid", &call_sid), ("Digits", "1")],
                     ),
+                    Self::CallConnectAgent => testkit::signed_webhook_json(
+                        "/call/agent",
+                        &[
+                            ("ApplicationSid", testkit::AGENT_APP_SID),
+                            ("CallSid", &call_sid),
+                            ("From", "client:agent1"),
+                            ("phoneNumber", TICKET_NUMBER),
+                        ],
+                    ),
+                    // A customer each time: one has one browser call at a time.
                     Self::CallConnectCustomer => testkit::signed_webhook_json(
                         "/call/connect",
-                        &[("CallSid", &call_sid), ("From", "client:customer_0a1b2c3d4e5f6a7b")],
+                        &[
+                            ("ApplicationSid", testkit::CUSTOMER_APP_SID),
+                            ("CallSid", &call_sid),
+                            ("From", &format!("client:customer_{n:016x}")),
+                        ],
                     ),
-                    Self::TokenAgent => agent_event("POST", "/token", "{}"),
+                    Self::TokenAgent => agent_event("POST", "/token", "{}", cookie),
                     Self::TokenCustomer => json_event("POST", "/token", "{}"),
-                    Self::ConferenceCallAgent => agent_event("POST", "/conference/agent1/call", "{}"),
+                    Self::ConferenceCallAgent => agent_event("POST", "/conference/agent1/call", "{}", cookie),
                     Self::TicketsCreate => json_event(
                         "POST",
                         "/tickets",
                         r#"{"name":"Ada Lovelace","phone_number":"+15551234567","description":"My mallet broke."}"#,
                     ),
-                    Self::TicketsList => agent_event("GET", "/tickets?limit=20", ""),
+                    Self::TicketsList => agent_event("GET", "/tickets?limit=20", "", cookie),
+                    Self::ForgedWebhook => forged_webhook_event(1000, 16),
+                    Self::HugeForgedWebhook => forged_webhook_event(40_000, 0),
                 }
             })
             .collect()
@@ -149,10 +196,13 @@ impl Endpoint {
 
     async fn call(self, app: &App, req: Request) -> Response<Body> {
         let response = match self {
-            Self::ConferenceWait => conference_wait::handle(app, req).await,
+            Self::ConferenceWait | Self::ForgedWebhook | Self::HugeForgedWebhook => {
+                conference_wait::handle(app, req).await
+            }
             Self::ConferenceConnectClient => conference_connect_client::handle(app, req).await,
             Self::ConferenceConnectAgent => conference_connect_agent::handle(app, req).await,
             Self::ConferenceEvents => conference_events::handle(app, req).await,
+            Self::VoicemailChoice => voicemail::handle(app, req).await,
             Self::CallConnectAgent | Self::CallConnectCustomer => call_connect::handle(app, req).await,
             Self::TokenAgent | Self::TokenCustomer => token::handle(app, req).await,
             Self::ConferenceCallAgent => conference_call_agent::handle(app, req).await,
@@ -172,27 +222,72 @@ fn json_event(method: &str, path: &str, body: &str) -> String {
     )
 }
 
-/// From agent1's dashboard, signed in (the session `app` expects: agent1 at epoch 0).
-fn agent_event(method: &str, path: &str, body: &str) -> String {
-    let keys = SessionKeys::new(&Secret::new(testkit::SESSION_SECRET));
-    let agent = Agent::new(AgentId::parse("agent1").unwrap(), "Agent agent1", Secret::new("-"), testkit::NOW);
-    let cookie = format!("{}={}", testkit::SESSION_COOKIE, keys.issue(&agent, testkit::NOW).unwrap());
-    let headers = [("content-type", "application/json"), ("origin", testkit::BASE), ("cookie", cookie.as_str())];
+/// From agent1's dashboard, signed in with `cookie` (`session_cookie`).
+fn agent_event(method: &str, path: &str, body: &str, cookie: &str) -> String {
+    let headers = [("content-type", "application/json"), ("origin", testkit::BASE), ("cookie", cookie)];
     testkit::event_json(method, path, &headers, body.as_bytes())
 }
 
-/// What the runtime hands back to API Gateway.
-fn serialise(response: Response<Body>) -> String {
-    let (parts, body) = response.into_parts();
-    let body = match body {
-        Body::Empty => None,
-        other => Some(other),
-    };
-    let mut response = ApiGatewayV2httpResponse::default();
-    response.status_code = i64::from(parts.status.as_u16());
-    response.headers = parts.headers;
-    response.body = body;
-    serde_json::to_string(&response).unwrap_or_default()
+/// agent1's session cookie on `app`, as `POST /login` sets it.
+fn session_cookie(app: &App, runtime: &tokio::runtime::Runtime) -> String {
+    let agent1 = AgentId::parse("agent1").unwrap();
+    let agent = runtime.block_on(app.agents.agent(&agent1)).unwrap().unwrap();
+    format!("{}={}", testkit::SESSION_COOKIE, runtime.block_on(app.sessions.issue(&agent, testkit::NOW)).unwrap())
+}
+
+/// `count` distinct names, each with a value that brings the pair to about `width` bytes. 1,000
+/// of 16 bytes is the largest body a webhook may bring before it is refused unread (just under
+/// 16 KiB): the most hashing anyone without the Auth Token can make us do. 40,000 of no width
+/// is the reported attack (308 KB).
+fn forged_params(count: usize, width: usize) -> Vec<(String, String)> {
+    (0..count).map(|n| (format!("a{n}"), "x".repeat(width.saturating_sub(format!("a{n}=&").len())))).collect()
+}
+
+/// `forged_params` to the waitUrl with a signature that is not Twilio's: answered 403, or 413
+/// when the body is over the limits.
+fn forged_webhook_event(count: usize, width: usize) -> String {
+    let params = forged_params(count, width);
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(&params).finish();
+    let headers =
+        [("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", "AAAAAAAAAAAAAAAAAAAAAAAAAAA=")];
+    testkit::event_json("POST", "/conference/wait", &headers, body.as_bytes())
+}
+
+const SIGNATURE_CHECK: &str = "signature check (16 KiB, 1,000 names)";
+
+/// `signature::is_valid` alone, on parameters already parsed: the hashing a forged request costs.
+#[inline(never)]
+fn serve_requests_signature_only(iterations: usize) -> Vec<Duration> {
+    let params = forged_params(1000, 16);
+    let url = format!("{}/conference/wait", testkit::BASE);
+    (0..iterations)
+        .map(|_| {
+            let started = Instant::now();
+            let valid = signature::is_valid(
+                black_box(testkit::AUTH_TOKEN),
+                black_box(&url),
+                black_box(&params),
+                "AAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            );
+            assert!(!black_box(valid));
+            started.elapsed()
+        })
+        .collect()
+}
+
+/// One invocation as `lambda_http::run` serves it in a function: the event read as
+/// lambda_runtime reads every payload (through serde_path_to_error), lambda_http's adapter (the
+/// request built, the handler, the body converted by its content type), and the document sent
+/// back to the runtime.
+async fn invocation(endpoint: Endpoint, app: &App, event: &str) -> Vec<u8> {
+    let payload: LambdaRequest =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(event)).unwrap();
+    let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(move |req: Request| async move {
+        Ok::<_, lambda_http::Error>(endpoint.call(app, req).await)
+    }));
+    let invocation = lambda_http::LambdaEvent::new(payload, lambda_http::Context::default());
+    let response = adapter.ready().await.unwrap().call(invocation).await.unwrap();
+    serde_json::to_vec(&response).unwrap()
 }
 
 /// An app whose stores hold what the endpoints need: a live conference agent 1 is in, and 40
@@ -214,6 +309,7 @@ fn app(runtime: &tokio::runtime::Runtime) -> App {
                 created_at: "2027-01-15T08:00:00Z".into(),
                 customer: None,
                 voicemail: None,
+                outside_dial_countries: false,
             };
             kit.tickets.create_ticket(&ticket).await.unwrap();
         }
@@ -226,6 +322,7 @@ struct Options {
     iterations: usize,
     warmup: bool,
     list: bool,
+    list_webhooks: bool,
 }
 
 fn options() -> Options {
@@ -233,7 +330,7 @@ fn options() -> Options {
     // then a few unoptimised requests per endpoint show it still works, with no timing to read.
     let benchmarking = std::env::args().any(|arg| arg == "--bench");
     let iterations = if benchmarking { 20_000 } else { 20 };
-    let mut options = Options { only: None, iterations, warmup: benchmarking, list: false };
+    let mut options = Options { only: None, iterations, warmup: benchmarking, list: false, list_webhooks: false };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -243,6 +340,7 @@ fn options() -> Options {
             }
             "--no-warmup" => options.warmup = false,
             "--list" => options.list = true,
+            "--list-webhooks" => options.list_webhooks = true,
             // --bench, and filters we don't have.
             _ => {}
         }
@@ -272,9 +370,7 @@ fn serve_requests(
         .iter()
         .map(|event| {
             let started = Instant::now();
-            let request = lambda_http::request::from_str(event).unwrap();
-            let response = runtime.block_on(endpoint.call(app, request));
-            black_box(serialise(response));
+            black_box(runtime.block_on(invocation(endpoint, app, event)));
             started.elapsed()
         })
         .collect()
@@ -284,13 +380,24 @@ fn main() {
     let options = options();
     if options.list {
         Endpoint::ALL.iter().for_each(|endpoint| println!("{}", endpoint.name()));
+        println!("{SIGNATURE_CHECK}");
         return;
     }
+    // What Twilio requests in a call, held to the instructions budget by scripts/bench.sh.
+    if options.list_webhooks {
+        Endpoint::ALL.iter().filter(|e| e.twilio_webhook()).for_each(|endpoint| println!("{}", endpoint.name()));
+        return;
+    }
+    // The functions' logging (`telemetry::init`), into a sink: what the log lines cost is counted
+    // (JSON, as deployed, when AWS_LAMBDA_LOG_FORMAT=JSON, as scripts/bench.sh sets it).
+    shared::telemetry::init_with_writer(std::io::sink);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
     let endpoints: Vec<Endpoint> =
         Endpoint::ALL.into_iter().filter(|e| options.only.as_deref().is_none_or(|only| e.name() == only)).collect();
-    if endpoints.is_empty() {
-        let names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+    let signature_check = options.only.as_deref().is_none_or(|only| only == SIGNATURE_CHECK);
+    if endpoints.is_empty() && !signature_check {
+        let mut names: Vec<&str> = Endpoint::ALL.iter().map(|e| e.name()).collect();
+        names.push(SIGNATURE_CHECK);
         panic!("--only takes one of: {}", names.join(", "));
     }
 
@@ -299,7 +406,7 @@ fn main() {
     for endpoint in endpoints {
         let app = app(&runtime);
         let warmup = if options.warmup { options.iterations / 10 } else { 0 };
-        let events = endpoint.events(warmup + options.iterations);
+        let events = endpoint.events(warmup + options.iterations, &session_cookie(&app, &runtime));
         let mut samples = serve_requests(endpoint, &app, &runtime, &events);
         samples.drain(..warmup);
         samples.sort_unstable();
@@ -317,6 +424,18 @@ fn main() {
             endpoint.name(),
             micros(percentile(&samples, 0.50)),
             micros(p99),
+            micros(samples.last().copied().unwrap_or_default())
+        );
+    }
+    if signature_check {
+        let warmup = if options.warmup { options.iterations / 10 } else { 0 };
+        let mut samples = serve_requests_signature_only(warmup + options.iterations);
+        samples.drain(..warmup);
+        samples.sort_unstable();
+        println!(
+            "{SIGNATURE_CHECK:<32} {:>10} {:>10} {:>10}  not budgeted",
+            micros(percentile(&samples, 0.50)),
+            micros(percentile(&samples, 0.99)),
             micros(samples.last().copied().unwrap_or_default())
         );
     }

@@ -1,19 +1,25 @@
-//! What a function holds for its whole life: configuration and clients, built once per cold start.
+//! What a function holds for its whole life: configuration, secrets and clients, built once per
+//! cold start. The secrets are held by `secret::Secrets`, which reads them again as they change;
+//! whatever uses one asks for it at that moment (the Twilio client, Access Tokens, sessions).
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
-use crate::config::{Config, ConfigError, SECRET_NAMES};
-use crate::secret::Secret;
+use crate::config::{Config, ConfigError, TwilioConfig};
+use crate::domain::CallSid;
+use crate::secret::{ApiKey, Secret, SecretKind, SecretValues, Secrets, SecretsError, SecretsManagerSource};
 use crate::session::SessionKeys;
 use crate::store::dynamo::{DynamoAgentStore, DynamoCallStore, DynamoTicketStore};
 use crate::store::{AgentStore, CallStore, TicketStore};
 use crate::twilio::access_token::TokenSigner;
-use crate::twilio::{Dialer, TwilioError, TwilioRestClient};
+use crate::twilio::rest::Timeouts;
+use crate::twilio::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, TwilioRestClient};
 
 /// The time, as a port so tests can move it (record expiry, ticket order).
 pub trait Clock: Send + Sync {
@@ -43,7 +49,7 @@ pub struct App {
     pub tickets: Arc<dyn TicketStore>,
     pub agents: Arc<dyn AgentStore>,
     pub dialer: Arc<dyn Dialer>,
-    pub tokens: TokenSigner,
+    pub secrets: Arc<Secrets>,
     pub sessions: SessionKeys,
     pub clock: Arc<dyn Clock>,
     /// The real clients, kept to open their connections during init (see `warm_up`).
@@ -52,7 +58,7 @@ pub struct App {
 
 struct Upstreams {
     dynamodb: aws_sdk_dynamodb::Client,
-    twilio: TwilioRestClient,
+    twilio: Arc<TwilioDialer>,
 }
 
 /// A service whose connection a function opens during init.
@@ -80,23 +86,13 @@ pub struct Ports {
 pub enum StartupError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("could not build the Twilio client")]
-    Twilio(#[from] TwilioError),
     #[error(transparent)]
     Secrets(#[from] SecretsError),
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum SecretsError {
-    #[error("could not read the secret SECRETS_ARN names")]
-    Unreadable(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// Never says more: the text could be the secret itself.
-    #[error("the secret SECRETS_ARN names is not a JSON object of strings")]
-    Malformed,
-}
-
 /// Reading the secrets is part of every cold start: a slow Secrets Manager may delay it a
-/// little, but a broken one must fail it rather than hang until Lambda's init timeout.
+/// little, but a broken one must fail it rather than hang until Lambda's init timeout. The same
+/// bounds hold for a refresh on the request path.
 pub fn secrets_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
@@ -105,51 +101,36 @@ pub fn secrets_timeouts() -> TimeoutConfig {
         .build()
 }
 
-/// The configuration from `env`, with the secrets from Secrets Manager when `SECRETS_ARN` is set
-/// (deployed: then `env` is never asked for a secret), else from `env` too (local runs).
-pub async fn load_config(
+/// The secrets of `config`'s function: read from Secrets Manager when it names any
+/// (`config.secret_arns`, deployed), else the environment's, which never change.
+pub async fn load_secrets(
     aws: &aws_config::SdkConfig,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Config, StartupError> {
-    let secrets = match env("SECRETS_ARN").filter(|arn| !arn.trim().is_empty()) {
-        Some(arn) => {
-            let config = aws_sdk_secretsmanager::config::Builder::from(aws).timeout_config(secrets_timeouts()).build();
-            Some(read_secrets(&aws_sdk_secretsmanager::Client::from_conf(config), arn.trim()).await?)
-        }
-        None => None,
-    };
-    Ok(Config::from_lookup(|name| match &secrets {
-        Some(secrets) if SECRET_NAMES.contains(&name) => secrets.get(name).map(|s| s.expose().to_owned()),
-        _ => env(name),
-    })?)
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Secrets, SecretsError> {
+    if config.secret_arns.is_empty() {
+        return Ok(Secrets::fixed(environment_secrets(config), clock));
+    }
+    let client_config = aws_sdk_secretsmanager::config::Builder::from(aws).timeout_config(secrets_timeouts()).build();
+    let client = aws_sdk_secretsmanager::Client::from_conf(client_config);
+    Secrets::load(Arc::new(SecretsManagerSource::new(client, config.secret_arns.clone())), clock).await
 }
 
-/// The values of `SECRET_NAMES` from the Secrets Manager secret `secret_id`, a JSON object.
-/// Names it lacks are simply absent, so that configuration reports them as missing.
-pub async fn read_secrets(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-) -> Result<std::collections::HashMap<&'static str, Secret>, SecretsError> {
-    let output = client
-        .get_secret_value()
-        .secret_id(secret_id)
-        .send()
-        .await
-        .map_err(|err| SecretsError::Unreadable(Box::new(err)))?;
-    let text = output.secret_string().ok_or(SecretsError::Malformed)?;
-    let object: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(text).map_err(|_| SecretsError::Malformed)?;
-    let mut secrets = std::collections::HashMap::new();
-    for name in SECRET_NAMES {
-        match object.get(name) {
-            None => {}
-            Some(serde_json::Value::String(value)) => {
-                secrets.insert(name, Secret::new(value.clone()));
-            }
-            Some(_) => return Err(SecretsError::Malformed),
-        }
-    }
-    Ok(secrets)
+/// The secrets a local run (or a test) was given in its environment.
+pub fn environment_secrets(config: &Config) -> BTreeMap<SecretKind, SecretValues> {
+    let twilio = &config.twilio;
+    [
+        (SecretKind::TwilioAuthToken, SecretValues::new([("TWILIO_AUTH_TOKEN", twilio.auth_token.clone())])),
+        (
+            SecretKind::TwilioApiKey,
+            SecretValues::new([
+                ("TWILIO_API_KEY", Secret::new(twilio.api_key.clone())),
+                ("TWILIO_API_SECRET", twilio.api_secret.clone()),
+            ]),
+        ),
+        (SecretKind::SessionKey, SecretValues::new([("SESSION_SECRET", config.session_secret.clone())])),
+    ]
+    .into()
 }
 
 /// DynamoDB calls sit on webhook paths that must answer Twilio within seconds: fail fast and
@@ -170,27 +151,30 @@ pub fn dynamodb_retries() -> RetryConfig {
 }
 
 impl App {
-    /// Reads the configuration (see `load_config`) and builds the real clients.
+    /// Reads the configuration and the secrets (see `load_secrets`) and builds the real clients.
     pub async fn from_env() -> Result<Self, StartupError> {
         let aws = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(dynamodb_timeouts())
             .retry_config(dynamodb_retries())
+            .http_client(crate::aws_http::client())
             .load()
             .await;
-        let config = load_config(&aws, |name| std::env::var(name).ok()).await?;
+        let config = Config::from_env()?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let secrets = Arc::new(load_secrets(&aws, &config, clock.clone()).await?);
         let dynamodb = aws_sdk_dynamodb::Client::new(&aws);
         let calls = DynamoCallStore::new(dynamodb.clone(), config.calls_table.clone());
         let tickets = DynamoTicketStore::new(dynamodb.clone(), config.tickets_table.clone());
         let agents = DynamoAgentStore::new(dynamodb.clone(), config.agents_table.clone());
-        let dialer = TwilioRestClient::from_config(&config.twilio)?;
+        let twilio = Arc::new(TwilioDialer::new(&config.twilio, secrets.clone()));
         let ports = Ports {
             calls: Arc::new(calls),
             tickets: Arc::new(tickets),
             agents: Arc::new(agents),
-            dialer: Arc::new(dialer.clone()),
-            clock: Arc::new(SystemClock),
+            dialer: twilio.clone(),
+            clock,
         };
-        Ok(Self { upstreams: Some(Upstreams { dynamodb, twilio: dialer }), ..Self::new(config, ports) })
+        Ok(Self { upstreams: Some(Upstreams { dynamodb, twilio }), ..Self::with_secrets(config, ports, secrets) })
     }
 
     /// Opens the connections to `upstreams` now, concurrently, so that the first request does
@@ -214,66 +198,231 @@ impl App {
         tokio::join!(dynamodb, twilio);
     }
 
+    /// An app with the secrets of `config`'s environment (local runs, tests).
     pub fn new(config: Config, ports: Ports) -> Self {
+        let secrets = Arc::new(Secrets::fixed(environment_secrets(&config), ports.clock.clone()));
+        Self::with_secrets(config, ports, secrets)
+    }
+
+    /// An app whose secrets come from `secrets` (Secrets Manager, or a test's fake source).
+    pub fn with_secrets(config: Config, ports: Ports, secrets: Arc<Secrets>) -> Self {
         let Ports { calls, tickets, agents, dialer, clock } = ports;
-        let twilio = &config.twilio;
-        let tokens = TokenSigner {
-            account_sid: twilio.account_sid.clone(),
-            api_key: twilio.api_key.clone(),
-            api_secret: twilio.api_secret.clone(),
-            twiml_app_sid: twilio.twiml_app_sid.clone(),
+        let sessions = SessionKeys::new(secrets.clone());
+        Self { config, calls, tickets, agents, dialer, secrets, sessions, clock, upstreams: None }
+    }
+
+    /// What signs Access Tokens now: the account, the TwiML App and the API key held now.
+    pub async fn token_signer(&self) -> Result<TokenSigner, TwilioError> {
+        let Some(key) = self.secrets.twilio_api_key().await else {
+            tracing::error!("no Twilio API key: this function is not given one, or it is not filled in");
+            return Err(TwilioError::NotConfigured);
         };
-        let sessions = SessionKeys::new(&config.session_secret);
-        Self { config, calls, tickets, agents, dialer, tokens, sessions, clock, upstreams: None }
+        let twilio = &self.config.twilio;
+        Ok(TokenSigner {
+            account_sid: twilio.account_sid.clone(),
+            api_key: key.sid,
+            api_secret: key.secret,
+            twiml_app_sid: twilio.twiml_app_sid.clone(),
+        })
+    }
+}
+
+/// Twilio's REST API with the API key the function holds now: a client per key, made anew when
+/// the key changes, and a request Twilio refuses for its credentials (401, error 20003) sent
+/// once more if the key read again is another one (rotated, or filled in meanwhile). Sending
+/// it again is safe: Twilio did nothing with a request it did not authenticate.
+pub struct TwilioDialer {
+    base_url: String,
+    account_sid: String,
+    secrets: Arc<Secrets>,
+    client: RwLock<Option<(ApiKey, TwilioRestClient)>>,
+}
+
+impl TwilioDialer {
+    pub fn new(config: &TwilioConfig, secrets: Arc<Secrets>) -> Self {
+        Self {
+            base_url: config.api_base_url.clone(),
+            account_sid: config.account_sid.clone(),
+            secrets,
+            client: RwLock::new(None),
+        }
+    }
+
+    /// Opens a connection to the API; `true` when Twilio answered at all.
+    pub async fn warm_up(&self) -> bool {
+        match self.current().await {
+            Ok((_, client)) => client.warm_up().await,
+            Err(_) => false,
+        }
+    }
+
+    async fn current(&self) -> Result<(ApiKey, TwilioRestClient), TwilioError> {
+        let Some(key) = self.secrets.twilio_api_key().await else {
+            tracing::error!("no Twilio API key: this function is not given one, or it is not filled in");
+            return Err(TwilioError::NotConfigured);
+        };
+        self.client_for(key)
+    }
+
+    fn client_for(&self, key: ApiKey) -> Result<(ApiKey, TwilioRestClient), TwilioError> {
+        let held = self.client.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((held_key, client)) = held.as_ref()
+            && *held_key == key
+        {
+            return Ok((key, client.clone()));
+        }
+        drop(held);
+        let client = TwilioRestClient::new(
+            &self.base_url,
+            &self.account_sid,
+            &key.sid,
+            key.secret.clone(),
+            Timeouts::default(),
+        )?;
+        *self.client.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some((key.clone(), client.clone()));
+        Ok((key, client))
+    }
+
+    /// After Twilio refused `key` with `refusal`: a client with the key read anew, or the
+    /// refusal if the key has not changed.
+    async fn anew(&self, key: &ApiKey, refusal: TwilioError) -> Result<TwilioRestClient, TwilioError> {
+        let Some(fresh) = self.secrets.twilio_api_key_after_refusal(key).await else { return Err(refusal) };
+        tracing::info!("Twilio refused the API key; sending again with the one read anew");
+        Ok(self.client_for(fresh)?.1)
+    }
+}
+
+/// Twilio's answer to credentials it does not accept: 401, error 20003 ("Authenticate").
+fn refuses_the_credentials(err: &TwilioError) -> bool {
+    matches!(err, TwilioError::Api { status: 401, .. } | TwilioError::Api { code: Some(20003), .. })
+}
+
+#[async_trait]
+impl Dialer for TwilioDialer {
+    async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError> {
+        let (key, client) = self.current().await?;
+        match client.place_call(call).await {
+            Err(err) if refuses_the_credentials(&err) => self.anew(&key, err).await?.place_call(call).await,
+            outcome => outcome,
+        }
+    }
+
+    async fn update_call(&self, call: &CallSid, update: &CallUpdate) -> Result<(), TwilioError> {
+        let (key, client) = self.current().await?;
+        match client.update_call(call, update).await {
+            Err(err) if refuses_the_credentials(&err) => self.anew(&key, err).await?.update_call(call, update).await,
+            outcome => outcome,
+        }
+    }
+
+    async fn recording(&self, recording_sid: &str) -> Result<Recording, TwilioError> {
+        let (key, client) = self.current().await?;
+        match client.recording(recording_sid).await {
+            Err(err) if refuses_the_credentials(&err) => self.anew(&key, err).await?.recording(recording_sid).await,
+            outcome => outcome,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
 
     use super::*;
+    use crate::secret::REFRESH_AFTER;
     use crate::test_support::emulator_sdk_config;
 
+    fn secrets_client() -> aws_sdk_secretsmanager::Client {
+        aws_sdk_secretsmanager::Client::new(&emulator_sdk_config())
+    }
+
     async fn secret(contents: &str) -> String {
-        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let client = aws_sdk_secretsmanager::Client::new(&emulator_sdk_config());
-        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("warmline-test-{}-{n}", std::process::id());
-        let created = client.create_secret().name(name).secret_string(contents).send().await.unwrap();
+        let created = secrets_client().create_secret().name(name).secret_string(contents).send().await.unwrap();
         created.arn().unwrap().to_owned()
     }
 
-    fn env_with(arn: &str) -> HashMap<&'static str, String> {
+    async fn change(arn: &str, contents: &str) {
+        secrets_client().put_secret_value().secret_id(arn).secret_string(contents).send().await.unwrap();
+    }
+
+    /// A function's environment as the template sets it: the ARNs of the secrets it is given.
+    /// Secrets in the environment too must be ignored.
+    fn deployed(arns: &[(SecretKind, &str)]) -> Config {
         let mut env: HashMap<&'static str, String> = crate::testkit::env().into_iter().collect();
-        // Deployed, these must come from the secret even if someone also set them here.
         env.insert("TWILIO_AUTH_TOKEN", "from-the-environment".into());
         env.insert("SESSION_SECRET", "from-the-environment-but-long-enough".into());
-        env.insert("SECRETS_ARN", arn.into());
-        env
+        for (kind, arn) in arns {
+            env.insert(kind.arn_variable(), (*arn).to_owned());
+        }
+        Config::from_lookup(|name| env.get(name).cloned()).unwrap()
+    }
+
+    struct Clockwork(AtomicI64);
+
+    impl Clock for Clockwork {
+        fn now_millis(&self) -> i64 {
+            self.0.load(Ordering::Relaxed)
+        }
+    }
+
+    fn clock() -> Arc<Clockwork> {
+        Arc::new(Clockwork(AtomicI64::new(1_800_000_000_000)))
+    }
+
+    async fn load(config: &Config, clock: Arc<Clockwork>) -> Result<Secrets, SecretsError> {
+        load_secrets(&emulator_sdk_config(), config, clock).await
     }
 
     #[tokio::test]
-    async fn deployed_the_secrets_come_from_secrets_manager_only() {
-        let arn = secret(
-            r#"{"TWILIO_AUTH_TOKEN": "auth-from-the-secret", "TWILIO_API_SECRET": "api-from-the-secret", "SESSION_SECRET": "session-key-from-the-secret-0123456789"}"#,
-        )
-        .await;
-        let env = env_with(&arn);
-        let config = load_config(&emulator_sdk_config(), |name| env.get(name).cloned()).await.unwrap();
-        assert_eq!(config.twilio.auth_token.expose(), "auth-from-the-secret");
-        assert_eq!(config.twilio.api_secret.expose(), "api-from-the-secret");
-        assert_eq!(config.session_secret.expose(), "session-key-from-the-secret-0123456789");
+    async fn deployed_each_kind_comes_from_its_own_secret_only() {
+        let auth = secret(r#"{"TWILIO_AUTH_TOKEN": "auth-from-the-secret"}"#).await;
+        let key = secret(r#"{"TWILIO_API_KEY": "SK1", "TWILIO_API_SECRET": "api-from-the-secret"}"#).await;
+        let session = secret(r#"{"SESSION_SECRET": "session-key-from-the-secret-0123456789"}"#).await;
+        let config = deployed(&[
+            (SecretKind::TwilioAuthToken, &auth),
+            (SecretKind::TwilioApiKey, &key),
+            (SecretKind::SessionKey, &session),
+        ]);
         assert_eq!(config.calls_table, "calls", "the rest still comes from the environment");
+        let secrets = load(&config, clock()).await.unwrap();
+        assert_eq!(secrets.twilio_auth_token().await, Some(Secret::new("auth-from-the-secret")));
+        assert_eq!(
+            secrets.twilio_api_key().await,
+            Some(ApiKey { sid: "SK1".into(), secret: Secret::new("api-from-the-secret") })
+        );
+        assert_eq!(secrets.session_key().await, Some(Secret::new("session-key-from-the-secret-0123456789")));
     }
 
     #[tokio::test]
-    async fn a_secret_not_filled_in_yet_names_what_is_missing_and_nothing_else() {
+    async fn a_function_holds_only_the_kinds_it_is_given() {
+        let session = secret(r#"{"SESSION_SECRET": "session-key-from-the-secret-0123456789"}"#).await;
+        let secrets = load(&deployed(&[(SecretKind::SessionKey, &session)]), clock()).await.unwrap();
+        assert_eq!(secrets.twilio_auth_token().await, None, "not the environment's either");
+        assert_eq!(secrets.twilio_api_key().await, None);
+        assert!(secrets.session_key().await.is_some());
+        assert!(!secrets.accept_twilio_auth_token(|token| token == "from-the-environment").await);
+    }
+
+    #[tokio::test]
+    async fn a_secret_filled_in_after_the_cold_start_is_used_within_five_minutes() {
         // As the template creates it, before `set-twilio-secrets`.
-        let arn = secret(r#"{"TWILIO_AUTH_TOKEN": "", "TWILIO_API_SECRET": "", "SESSION_SECRET": "generated-0123456789-0123456789-x"}"#).await;
-        let env = env_with(&arn);
-        let err = load_config(&emulator_sdk_config(), |name| env.get(name).cloned()).await.unwrap_err();
-        assert_eq!(err.to_string(), "configuration: missing TWILIO_AUTH_TOKEN, TWILIO_API_SECRET");
+        let key = secret(r#"{"TWILIO_API_KEY": "", "TWILIO_API_SECRET": ""}"#).await;
+        let clock = clock();
+        let secrets = load(&deployed(&[(SecretKind::TwilioApiKey, &key)]), clock.clone()).await.unwrap();
+        assert_eq!(secrets.twilio_api_key().await, None);
+        change(&key, r#"{"TWILIO_API_KEY": "SK2", "TWILIO_API_SECRET": "filled-in"}"#).await;
+        clock.0.fetch_add(i64::try_from(REFRESH_AFTER.as_millis()).unwrap(), Ordering::Relaxed);
+        assert_eq!(
+            secrets.twilio_api_key().await,
+            Some(ApiKey { sid: "SK2".into(), secret: Secret::new("filled-in") })
+        );
     }
 
     #[tokio::test]
@@ -281,17 +430,84 @@ mod tests {
         let malformed = secret("TWILIO_AUTH_TOKEN=hunter2-plain-text").await;
         let wrong_type = secret(r#"{"TWILIO_AUTH_TOKEN": 42}"#).await;
         for (arn, expected) in [
-            (malformed.as_str(), "the secret SECRETS_ARN names is not a JSON object of strings"),
-            (wrong_type.as_str(), "the secret SECRETS_ARN names is not a JSON object of strings"),
+            (malformed.as_str(), "the secret TWILIO_AUTH_TOKEN_SECRET_ARN names is not a JSON object of strings"),
+            (wrong_type.as_str(), "the secret TWILIO_AUTH_TOKEN_SECRET_ARN names is not a JSON object of strings"),
             (
                 "arn:aws:secretsmanager:us-east-1:000000000000:secret:nope",
-                "could not read the secret SECRETS_ARN names",
+                "could not read the secret TWILIO_AUTH_TOKEN_SECRET_ARN names",
             ),
         ] {
-            let env = env_with(arn);
-            let err = load_config(&emulator_sdk_config(), |name| env.get(name).cloned()).await.unwrap_err();
+            let Err(err) = load(&deployed(&[(SecretKind::TwilioAuthToken, arn)]), clock()).await else {
+                panic!("{arn} loaded")
+            };
             assert_eq!(err.to_string(), expected);
             assert!(!format!("{err:?}").contains("hunter2"));
         }
+    }
+
+    const CALLS: &str = "/2010-04-01/Accounts/AC00000000000000000000000000000000/Calls.json";
+    // base64 of "SK1:old" and "SK2:new".
+    const OLD_KEY: &str = "Basic U0sxOm9sZA==";
+    const NEW_KEY: &str = "Basic U0syOm5ldw==";
+
+    async fn twilio_accepting(authorization: &str) -> MockServer {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path(CALLS))
+            .and(header("authorization", authorization))
+            .respond_with(
+                ResponseTemplate::new(201).set_body_json(serde_json::json!({"sid": format!("CA{}", "1".repeat(32))})),
+            )
+            .mount(&server)
+            .await;
+        let refusal = serde_json::json!({"code": 20003, "message": "Authenticate", "status": 401});
+        Mock::given(method("POST"))
+            .and(path(CALLS))
+            .respond_with(ResponseTemplate::new(401).set_body_json(refusal))
+            .mount(&server)
+            .await;
+        server
+    }
+
+    fn authorizations(requests: &[wiremock::Request]) -> Vec<String> {
+        requests.iter().map(|r| r.headers.get("authorization").unwrap().to_str().unwrap().to_owned()).collect()
+    }
+
+    #[tokio::test]
+    async fn a_call_twilio_refuses_for_its_key_is_sent_again_with_the_key_read_anew() {
+        let key = secret(r#"{"TWILIO_API_KEY": "SK1", "TWILIO_API_SECRET": "old"}"#).await;
+        let server = twilio_accepting(NEW_KEY).await;
+        let mut config = deployed(&[(SecretKind::TwilioApiKey, &key)]);
+        config.twilio.api_base_url = server.uri();
+        let clock = clock();
+        let dialer = TwilioDialer::new(&config.twilio, Arc::new(load(&config, clock.clone()).await.unwrap()));
+        let call = OutboundCall::new("client:agent1", "+15550000000", "https://h.example/x");
+
+        // Rotated in Secrets Manager (and the old key deleted in Twilio) after the cold start.
+        change(&key, r#"{"TWILIO_API_KEY": "SK2", "TWILIO_API_SECRET": "new"}"#).await;
+        assert_eq!(dialer.place_call(&call).await.unwrap().as_str(), format!("CA{}", "1".repeat(32)));
+        assert_eq!(authorizations(&server.received_requests().await.unwrap()), [OLD_KEY, NEW_KEY]);
+        // From then on, the new key only.
+        dialer.place_call(&call).await.unwrap();
+        assert_eq!(authorizations(&server.received_requests().await.unwrap())[2..], [NEW_KEY]);
+
+        // A key Twilio refuses that has not changed: the refusal stands, sent once.
+        change(&key, r#"{"TWILIO_API_KEY": "SK1", "TWILIO_API_SECRET": "old"}"#).await;
+        clock.0.fetch_add(i64::try_from(REFRESH_AFTER.as_millis()).unwrap(), Ordering::Relaxed);
+        let refused = dialer.place_call(&call).await.unwrap_err();
+        assert!(matches!(refused, TwilioError::Api { status: 401, code: Some(20003), .. }), "{refused:?}");
+        assert_eq!(authorizations(&server.received_requests().await.unwrap())[3..], [OLD_KEY]);
+    }
+
+    #[tokio::test]
+    async fn without_an_api_key_nothing_is_sent_to_twilio() {
+        let server = twilio_accepting(NEW_KEY).await;
+        let auth = secret(r#"{"TWILIO_AUTH_TOKEN": "t"}"#).await;
+        let mut config = deployed(&[(SecretKind::TwilioAuthToken, &auth)]);
+        config.twilio.api_base_url = server.uri();
+        let dialer = TwilioDialer::new(&config.twilio, Arc::new(load(&config, clock()).await.unwrap()));
+        let call = OutboundCall::new("client:agent1", "+15550000000", "https://h.example/x");
+        assert!(matches!(dialer.place_call(&call).await, Err(TwilioError::NotConfigured)));
+        assert!(server.received_requests().await.unwrap().is_empty());
     }
 }

@@ -24,7 +24,14 @@
 //! 9. **The call ends** (`conference_event`, `conference-end`): the caller's record goes, their
 //!    agents are free, and an agent call still ringing is canceled.
 //!
-//! Agents call customers too (`agent_calls_customer`): only numbers on a ticket.
+//! Agents call customers too (`agent_calls_customer`): only numbers on a ticket, in
+//! `DIAL_COUNTRIES`, while the agent's account is enabled and their session the one their
+//! browser's token came from.
+//!
+//! Browser callers are counted (`admit_browser_call`): a customer identity, and the source
+//! address its token was fetched from, may have only so many calls at once
+//! (`BROWSER_CALLS_PER_IDENTITY`, `BROWSER_CALLS_PER_ADDRESS`); the excess is refused before
+//! anyone is rung, and a call gives its slots back when it ends.
 //!
 //! Twilio reports arrive late, twice or out of order, and two functions may act on one caller
 //! at once: every change is decided over what was read and committed only over it
@@ -34,13 +41,14 @@ use std::time::Duration;
 
 use crate::App;
 use crate::domain::{
-    self, AgentId, AgentState, Availability, CallSid, Caller, CallerState, Conference, PhoneNumber, Ticket, TicketId,
-    Voicemail,
+    self, Agent, AgentId, AgentState, AgentToken, Availability, BROWSER_CALL_SLOT_SECONDS, CallSid, CallSlots, Caller,
+    CallerState, Conference, PhoneNumber, SlotHolder, SourceAddress, Ticket, TicketId, Voicemail,
 };
 use crate::error::AppError;
 use crate::http::Links;
 use crate::routes::Route;
 use crate::store::Write;
+use crate::telemetry::{self, CallEvent};
 use crate::twilio::{CallUpdate, OutboundCall};
 use crate::twiml::{self, Dial, DialNoun, Method, Verb, VoiceResponse};
 
@@ -80,6 +88,22 @@ pub const CALL_ENDED: &str = "This support call has already ended. Goodbye.";
 
 /// What a browser call hears when it may not be placed.
 pub const REFUSAL: &str = "Sorry, this call cannot be placed. Goodbye.";
+
+/// What an agent's call to a number outside `DIAL_COUNTRIES` hears.
+pub const OUTSIDE_DIAL_COUNTRIES: &str =
+    "Sorry, this number is outside the countries this support line calls. The call cannot be placed. Goodbye.";
+
+/// What a browser caller hears who has as many calls going as they may, or whose address has.
+pub const TOO_MANY_CALLS: &str =
+    "Sorry, there are too many calls from your connection right now. Please try again later. Goodbye.";
+
+/// What an agent hears who answers a ring after their account was disabled.
+pub const ACCOUNT_DISABLED: &str = "This agent account is disabled. Goodbye.";
+
+/// The parameter an agent's Access Token passes with every call its browser places
+/// (`agent_token_issued`): the id of the token's record, which names the session it was issued
+/// to.
+pub const AGENT_SESSION_PARAM: &str = "agentSession";
 
 /// How long an agent's browser rings before Twilio gives up (`no-answer`) and the caller is
 /// offered to the next agent; Twilio's own default, 60 s, is a long time for a customer on hold.
@@ -127,6 +151,19 @@ const NOT_TAKEN: [&str; 4] = ["no-answer", "busy", "failed", "canceled"];
 /// conference and music, and the first turn of the music records them.
 pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: Option<&str>) -> VoiceResponse {
     let mut record = Conference::arriving(customer.clone(), Caller::from_twilio(from), app.clock.now_millis());
+    let mut admitted = true;
+    if let Caller::Browser(identity) = &record.caller {
+        match admit_browser_call(app, identity, customer).await {
+            Ok(true) => {}
+            Ok(false) => return too_many_calls(),
+            // Out of line until the first turn of the hold music counts them again: being in
+            // line without a slot would let a flood through whenever the store stumbles.
+            Err(err) => {
+                tracing::error!(error = %err, "could not count the browser caller's calls; the hold music will");
+                admitted = false;
+            }
+        }
+    }
     if app.config.business_hours.as_ref().is_some_and(|hours| !hours.is_open(app.clock.now())) {
         // Nobody is rung; the record keeps who called, for the ticket their message becomes.
         record.offer_voicemail(app.clock.now());
@@ -141,12 +178,111 @@ pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: 
             .say(NO_MESSAGE)
             .hangup();
     }
+    if !admitted {
+        return conference_twiml(links, customer);
+    }
     match app.calls.enqueue(&record).await {
-        Ok(true) => tracing::info!("a caller arrived and waits in line"),
+        Ok(true) => {
+            tracing::info!("a caller arrived and waits in line");
+            telemetry::call(CallEvent::Offered, customer.as_str());
+        }
         Ok(false) => tracing::info!("the caller is in line already: a retried webhook"),
         Err(err) => tracing::error!(error = %err, "could not put the caller in line; the hold music will"),
     }
     conference_twiml(links, customer)
+}
+
+fn too_many_calls() -> VoiceResponse {
+    VoiceResponse::new().say(TOO_MANY_CALLS).hangup()
+}
+
+/// Takes a slot of the browser customer `identity` and one of the address their token was
+/// fetched from, for `call`, both or neither; `false` when either has none free. A retried
+/// webhook finds its call holding them already.
+async fn admit_browser_call(app: &App, identity: &str, call: &CallSid) -> Result<bool, AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let until = now + BROWSER_CALL_SLOT_SECONDS;
+        let holder = SlotHolder::Customer(identity.to_owned());
+        let mut mine = app.calls.call_slots(&holder, now).await?.unwrap_or_else(|| CallSlots::new(holder, now));
+        if mine.holds(call, now) {
+            return Ok(true);
+        }
+        if !mine.take(call, app.config.browser_calls_per_identity, now, until) {
+            tracing::warn!(%call, customer = identity, "refused a browser call: the customer has calls going already");
+            return Ok(false);
+        }
+        let mut writes = Vec::new();
+        match mine.address.clone() {
+            Some(address) => {
+                let holder = SlotHolder::Address(address);
+                let mut theirs =
+                    app.calls.call_slots(&holder, now).await?.unwrap_or_else(|| CallSlots::new(holder, now));
+                if !theirs.take(call, app.config.browser_calls_per_address, now, until) {
+                    tracing::warn!(%call, customer = identity, "refused a browser call: its address has calls going");
+                    return Ok(false);
+                }
+                writes.push(Write::Slots(theirs));
+            }
+            // `POST /token` keeps the address of every token it issues; none is only a token
+            // from before that, or a request that came through no API Gateway (a local run).
+            None => tracing::warn!(%call, customer = identity, "a browser caller of no known address"),
+        }
+        writes.push(Write::Slots(mine));
+        if app.calls.commit(&writes, now).await? {
+            return Ok(true);
+        }
+    }
+    Err(AppError::Conflict("the caller's calls changed too often to count them".into()))
+}
+
+/// The browser customer `identity`'s call is over: it gives its slots back. A failure only
+/// leaves them taken until they lapse.
+async fn release_browser_call(app: &App, identity: &str, call: &CallSid) {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let released = async {
+            let Some(mut mine) = app.calls.call_slots(&SlotHolder::Customer(identity.to_owned()), now).await? else {
+                return Ok(true);
+            };
+            let mut writes = Vec::new();
+            if let Some(address) = mine.address.clone()
+                && let Some(mut theirs) = app.calls.call_slots(&SlotHolder::Address(address), now).await?
+                && theirs.release(call)
+            {
+                writes.push(Write::Slots(theirs));
+            }
+            if mine.release(call) {
+                writes.push(Write::Slots(mine));
+            }
+            Ok::<_, AppError>(writes.is_empty() || app.calls.commit(&writes, now).await?)
+        };
+        match released.await {
+            Ok(true) => return,
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, %call, "could not give the browser call's slots back; they lapse");
+                return;
+            }
+        }
+    }
+}
+
+/// A customer's Access Token is being issued: their record keeps the address it was fetched
+/// from for as long as the token may place a call (`until`), so that their calls count against
+/// that address too.
+pub async fn customer_token_issued(
+    app: &App,
+    identity: &str,
+    address: Option<SourceAddress>,
+    until: i64,
+) -> Result<(), AppError> {
+    let record = CallSlots::bound(identity, address, until);
+    // A fresh random identity: one that exists already is a collision, never a retry.
+    if !app.calls.commit(&[Write::Slots(record)], app.clock.now()).await? {
+        return Err(AppError::Conflict("please ask for a token again".into()));
+    }
+    Ok(())
 }
 
 /// The customer's side of their conference: it waits for an agent, with hold music, and ends
@@ -257,9 +393,11 @@ async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid
         }
         let alone = record.left(&agent);
         let mut writes = Vec::new();
+        let mut talked = None;
         if let Some(mut state) = app.calls.agent_state(&agent, now).await?
             && state.in_call.as_ref() == Some(customer)
         {
+            talked = state.busy_since.map(|since| (now - since) * 1000);
             state.call_ended(app.clock.now_millis());
             writes.push(Write::Agent(state));
         }
@@ -271,6 +409,7 @@ async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid
             continue;
         }
         tracing::info!(%customer, %agent, alone, "an agent left the call");
+        talked.into_iter().for_each(|talked_ms| telemetry::call(CallEvent::Talked { talked_ms }, customer.as_str()));
         if alone {
             // Out of this conference and into a new one of the same name, where the hold music
             // plays and the router finds them an agent; the end of this one is not their end.
@@ -305,12 +444,14 @@ async fn conference_ended(
             return Ok(());
         }
         let mut writes = Vec::new();
+        let mut talked = Vec::new();
         for agent in record.ringing.iter().chain(&record.joined) {
             if let Some(mut state) = app.calls.agent_state(agent, now).await? {
                 if state.ringing_for.as_ref() == Some(customer) {
                     state.ring_ended(false, app.clock.now_millis());
                     writes.push(Write::Agent(state));
                 } else if state.in_call.as_ref() == Some(customer) {
+                    talked.extend(state.busy_since.map(|since| (now - since) * 1000));
                     state.call_ended(app.clock.now_millis());
                     writes.push(Write::Agent(state));
                 }
@@ -322,10 +463,19 @@ async fn conference_ended(
             continue;
         }
         tracing::info!(%customer, agent_calls = record.agent_calls.len(), "the call ended");
-        // Only the calls still ringing: an answered agent call ends with its conference, and a
+        if matches!(record.state, CallerState::Waiting | CallerState::Ringing) {
+            let waited_ms = app.clock.now_millis() - record.arrived_at_ms;
+            telemetry::call(CallEvent::Abandoned { waited_ms }, customer.as_str());
+        }
+        talked.into_iter().for_each(|talked_ms| telemetry::call(CallEvent::Talked { talked_ms }, customer.as_str()));
+        if let Caller::Browser(identity) = &record.caller {
+            release_browser_call(app, identity, customer).await;
+        }
+        // Only the calls still ringing (the latest to each agent still ringing: an earlier one
+        // was answered or refused): an answered agent call ends with its conference, and a
         // needless request to Twilio here delays the router below. One at a time: a call rings
         // a handful of agents at most.
-        for (call, _) in record.agent_calls.iter().filter(|(_, agent)| record.ringing.contains(agent)) {
+        for call in record.ringing.iter().filter_map(|agent| record.latest_call_to(agent)) {
             cancel_call(app, call).await;
         }
         if freed {
@@ -509,11 +659,15 @@ pub async fn agent_says(
     for _ in 0..RACES {
         let now = app.clock.now();
         let mut state = presence_of(app, agent).await?;
+        // The dashboard renews every 30 s: an agent free already gives the router nothing new
+        // (a caller waiting has it at each hold-music turn), so a renewal is one read and one
+        // write, and only becoming free runs the router (docs/PERFORMANCE.md, the cost).
+        let was_free = state.can_take_a_call(now);
         state.say(availability, app.clock.now_millis());
         if !app.calls.commit(&[Write::Agent(state.clone())], now).await? {
             continue;
         }
-        if state.can_take_a_call(now) {
+        if state.can_take_a_call(now) && !was_free {
             // Their presence is stored whatever the router meets; the next trigger retries it.
             if let Err(err) = route(app, links).await {
                 tracing::warn!(error = %err, %agent, "could not route at once");
@@ -565,9 +719,18 @@ async fn check_on(
 ) -> Result<Option<String>, AppError> {
     let now = app.clock.now();
     let Some(record) = app.calls.conference(customer, now).await? else {
+        let caller = Caller::from_twilio(from);
+        if let Caller::Browser(identity) = &caller
+            && !admit_browser_call(app, identity, customer).await?
+        {
+            app.dialer.update_call(customer, &CallUpdate::Twiml(too_many_calls().to_xml())).await?;
+            return Ok(None);
+        }
         tracing::warn!(%customer, "a customer on hold was not in line; putting them back");
-        let record = Conference::arriving(customer.clone(), Caller::from_twilio(from), app.clock.now_millis());
-        app.calls.enqueue(&record).await?;
+        let record = Conference::arriving(customer.clone(), caller, app.clock.now_millis());
+        if app.calls.enqueue(&record).await? {
+            telemetry::call(CallEvent::Offered, customer.as_str());
+        }
         route(app, links).await?;
         return Ok(None);
     };
@@ -730,7 +893,7 @@ pub async fn message_recorded(
         Some(record) => (record.caller.clone(), record.arrived_at_ms),
         None => (Caller::Unknown, app.clock.now_millis()),
     };
-    let (name, phone_number, customer_identity) = match caller {
+    let (name, phone_number, customer_identity) = match caller.clone() {
         Caller::Phone(number) => ("Phone caller".to_owned(), Some(number), None),
         Caller::Browser(identity) => ("Browser caller".to_owned(), None, Some(identity)),
         Caller::Unknown => ("Caller with no number".to_owned(), None, None),
@@ -738,9 +901,10 @@ pub async fn message_recorded(
     let ticket = Ticket {
         id: TicketId::for_recording(recording_sid, called_at_ms),
         name,
-        phone_number,
         description: "Voicemail".to_owned(),
         created_at: domain::rfc3339(called_at_ms.div_euclid(1000)),
+        outside_dial_countries: phone_number.as_ref().is_some_and(|number| !app.config.dial_countries.allows(number)),
+        phone_number,
         customer: customer_identity,
         voicemail: Some(Voicemail { recording_sid: recording_sid.to_owned(), duration_seconds }),
     };
@@ -749,6 +913,11 @@ pub async fn message_recorded(
         return Err(AppError::Conflict(format!("another ticket has the id {}", ticket.id)));
     }
     tracing::info!(%customer, ticket = %ticket.id, duration_seconds, "a voicemail is a ticket");
+    telemetry::call(CallEvent::Voicemail, customer.as_str());
+    // Their call ends with the message (a caller who left line for it ends no conference).
+    if let Caller::Browser(identity) = &caller {
+        release_browser_call(app, identity, customer).await;
+    }
     Ok(())
 }
 
@@ -817,12 +986,24 @@ pub async fn agent_answers(
             tracing::info!(%conference, %agent, "agent answered a ring that had ended");
             return Ok(call_ended());
         }
+        // Disabled while their browser rang: the caller goes back to their place in line.
+        if !app.agents.agent(agent).await?.is_some_and(|account| account.is_enabled()) {
+            tracing::warn!(%conference, %agent, "an agent who may no longer sign in answered; not joined");
+            ring_ended(app, conference, agent, Some(agent_call), false).await?;
+            return Ok(VoiceResponse::new().say(ACCOUNT_DISABLED).hangup());
+        }
         record.placed(agent_call, agent);
+        // Offered from the line, not a colleague dialed into a call that was answered already.
+        let from_line = (record.state == CallerState::Ringing).then_some(record.arrived_at_ms);
         record.answered(agent);
         let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
         state.answered(conference, now);
         if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
             tracing::info!(%conference, %agent, "the agent answered");
+            if let Some(arrived_ms) = from_line {
+                let waited_ms = app.clock.now_millis() - arrived_ms;
+                telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
+            }
             return Ok(agent_conference_twiml(conference));
         }
     }
@@ -907,6 +1088,7 @@ pub async fn dial_colleague(
         }
         let call = ring_agent(app, links, &conference, &colleague).await?;
         tracing::info!(%agent, %colleague, %conference, %call, "dialed a colleague into the call");
+        telemetry::call(CallEvent::Transfer, conference.as_str());
         return Ok(DialedColleague { conference, colleague, call });
     }
     Err(AppError::Conflict("the call changed too often; try again".into()))
@@ -915,27 +1097,72 @@ pub async fn dial_colleague(
 // --- Agents call customers -------------------------------------------------------------------
 
 /// An agent's browser call to `number`: dialed with the support number as caller id, only if
-/// the agent may still sign in and the number is on a ticket. Nothing else makes Warmline dial
-/// a phone number.
-pub async fn agent_calls_customer(app: &App, agent: &AgentId, number: Option<&str>) -> Result<VoiceResponse, AppError> {
-    if !app.agents.agent(agent).await?.is_some_and(|account| account.is_enabled()) {
+/// the agent may still sign in, the call comes from the session their token was issued to
+/// (`session`, the `AGENT_SESSION_PARAM` the token passes), and the number is in
+/// `DIAL_COUNTRIES` and on a ticket. Nothing else makes Warmline dial a phone number.
+///
+/// A call with no `session` is judged by the agent's record alone: every token `POST /token`
+/// issues carries one, and Twilio passes a token's parameters with each call it places.
+pub async fn agent_calls_customer(
+    app: &App,
+    agent: &AgentId,
+    number: Option<&str>,
+    session: Option<&str>,
+) -> Result<VoiceResponse, AppError> {
+    let Some(account) = app.agents.agent(agent).await?.filter(Agent::is_enabled) else {
         tracing::warn!(%agent, "refused a browser call from an agent who may not sign in");
         return Ok(refusal());
+    };
+    if let Some(token) = session
+        && !agent_token_holds(app, &account, token).await?
+    {
+        tracing::warn!(%agent, "refused a browser call from a token of an ended session");
+        return Ok(refusal());
     }
-    match number.map(PhoneNumber::parse) {
-        Some(Ok(number)) if app.tickets.has_ticket_for(&number).await? => {
-            tracing::info!(%agent, phone_number = %number.masked(), "agent calls a customer");
-            Ok(VoiceResponse::new().dial(Dial {
-                caller_id: Some(app.config.twilio.number.to_string()),
-                timeout_seconds: None,
-                noun: DialNoun::Number(number.to_string()),
-            }))
-        }
-        _ => {
-            tracing::warn!(%agent, "refused to dial a number that is on no ticket");
-            Ok(refusal())
-        }
+    let Some(Ok(number)) = number.map(PhoneNumber::parse) else {
+        tracing::warn!(%agent, "refused to dial something that is no phone number");
+        return Ok(refusal());
+    };
+    if !app.config.dial_countries.allows(&number) {
+        tracing::warn!(%agent, phone_number = %number.masked(), "refused to dial a number outside DIAL_COUNTRIES");
+        return Ok(VoiceResponse::new().say(OUTSIDE_DIAL_COUNTRIES).hangup());
     }
+    if !app.tickets.has_ticket_for(&number).await? {
+        tracing::warn!(%agent, "refused to dial a number that is on no ticket");
+        return Ok(refusal());
+    }
+    tracing::info!(%agent, phone_number = %number.masked(), "agent calls a customer");
+    Ok(VoiceResponse::new().dial(Dial {
+        caller_id: Some(app.config.twilio.number.to_string()),
+        timeout_seconds: None,
+        noun: DialNoun::Number(number.to_string()),
+    }))
+}
+
+/// An Access Token is being issued to `agent`, valid until `expires_at`: it is recorded with
+/// the agent's session epoch, and what it passes with every call its browser places (its
+/// record's id) is returned. Signing out, a new password or disabling moves the epoch on, and
+/// the records of every earlier token stop matching.
+pub async fn agent_token_issued(
+    app: &App,
+    agent: &Agent,
+    expires_at: i64,
+) -> Result<serde_json::Map<String, serde_json::Value>, AppError> {
+    let token = AgentToken::issue(agent.id.clone(), agent.session_epoch, expires_at)?;
+    // 128 random bits: an id taken already is a collision, never a retry.
+    if !app.calls.record_agent_token(&token).await? {
+        return Err(AppError::Conflict("please ask for a token again".into()));
+    }
+    Ok([(AGENT_SESSION_PARAM.to_owned(), serde_json::Value::String(token.id))].into_iter().collect())
+}
+
+/// Whether the token `id` was issued to `account` in its current session epoch.
+async fn agent_token_holds(app: &App, account: &Agent, id: &str) -> Result<bool, AppError> {
+    if !AgentToken::is_id(id) {
+        return Ok(false);
+    }
+    let token = app.calls.agent_token(id, app.clock.now()).await?;
+    Ok(token.is_some_and(|token| token.agent == account.id && token.session_epoch == account.session_epoch))
 }
 
 /// What a browser call hears when it may not be placed.

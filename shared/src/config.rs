@@ -2,17 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use crate::domain::{BusinessHours, PhoneNumber};
-use crate::secret::Secret;
+use crate::domain::{BusinessHours, DialCountries, PhoneNumber};
+use crate::secret::{MIN_SESSION_SECRET_CHARS, Secret, SecretKind};
 
 pub const DEFAULT_TWILIO_API_BASE_URL: &str = "https://api.twilio.com";
-/// The variables that hold secrets. Deployed, they come from the Secrets Manager secret named by
-/// `SECRETS_ARN` (a JSON object with these keys), never from the environment; locally, from `.env`.
-pub const SECRET_NAMES: [&str; 3] = ["TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "SESSION_SECRET"];
-/// HS256 wants a key at least as long as its hash; Secrets Manager generates 64 characters.
-pub const MIN_SESSION_SECRET_CHARS: usize = 32;
 
 pub const DEFAULT_QUEUE_MAX_WAIT_SECONDS: i64 = 300;
+/// A customer on the page has one call at a time; a household or an office behind one address a
+/// few.
+pub const DEFAULT_BROWSER_CALLS_PER_IDENTITY: u32 = 1;
+pub const DEFAULT_BROWSER_CALLS_PER_ADDRESS: u32 = 3;
 
 /// Twilio's hold music, over HTTPS. Path-style: the bucket's name has dots, so its
 /// virtual-hosted HTTPS name does not match S3's certificate. template.yaml's `HoldMusicUrl`
@@ -29,11 +28,21 @@ pub struct Config {
     pub agents_table: String,
     /// Signs agents' session cookies.
     pub session_secret: Secret,
+    /// Deployed, where each kind of secret this function is given lives (`*_SECRET_ARN`); then
+    /// the secrets are read from there (`secret::Secrets`), never from the environment, and the
+    /// secret fields here stay empty. Empty locally: the environment holds the secrets.
+    pub secret_arns: BTreeMap<SecretKind, String>,
     /// How long a caller waits in line before they are offered to leave a message.
     pub queue_max_wait_seconds: i64,
     /// When callers are put in line; `None`: always.
     pub business_hours: Option<BusinessHours>,
     pub hold_music_url: String,
+    /// The countries agents may call (`DIAL_COUNTRIES`); by default the support number's own.
+    pub dial_countries: DialCountries,
+    /// How many browser calls one customer identity may have at once.
+    pub browser_calls_per_identity: u32,
+    /// How many browser calls the customers behind one source address may have at once.
+    pub browser_calls_per_address: u32,
 }
 
 #[derive(Debug, Clone)]
@@ -43,7 +52,11 @@ pub struct TwilioConfig {
     pub api_key: String,
     pub api_secret: Secret,
     pub number: PhoneNumber,
+    /// The customers' TwiML App, whose Voice URL is `/call/connect`.
     pub twiml_app_sid: String,
+    /// The agents' TwiML App, whose Voice URL is `/call/agent`: which app a browser's token
+    /// grants is what tells an agent's call from a customer's.
+    pub agent_twiml_app_sid: String,
     pub api_base_url: String,
 }
 
@@ -76,20 +89,35 @@ impl Config {
 
         let account_sid = reader.required("TWILIO_ACCOUNT_SID");
         reader.check_prefix("TWILIO_ACCOUNT_SID", &account_sid, "AC");
-        let auth_token = Secret::new(reader.required("TWILIO_AUTH_TOKEN"));
-        let api_key = reader.required("TWILIO_API_KEY");
+        let secret_arns: BTreeMap<SecretKind, String> = SecretKind::ALL
+            .into_iter()
+            .filter_map(|kind| reader.optional(kind.arn_variable()).map(|arn| (kind, arn)))
+            .collect();
+        // Deployed, a function holds only the secrets it is given, read from Secrets Manager.
+        let from_environment = secret_arns.is_empty();
+        let secret = |reader: &mut Reader<'_, _>, name| {
+            if from_environment { reader.required(name) } else { String::new() }
+        };
+        let auth_token = Secret::new(secret(&mut reader, "TWILIO_AUTH_TOKEN"));
+        let api_key = secret(&mut reader, "TWILIO_API_KEY");
         reader.check_prefix("TWILIO_API_KEY", &api_key, "SK");
-        let api_secret = Secret::new(reader.required("TWILIO_API_SECRET"));
+        let api_secret = Secret::new(secret(&mut reader, "TWILIO_API_SECRET"));
         let number = reader.required("TWILIO_NUMBER");
         let number = PhoneNumber::parse(&number);
         let twiml_app_sid = reader.required("TWILIO_TWIML_APP_SID");
         reader.check_prefix("TWILIO_TWIML_APP_SID", &twiml_app_sid, "AP");
+        let agent_twiml_app_sid = reader.required("TWILIO_AGENT_TWIML_APP_SID");
+        reader.check_prefix("TWILIO_AGENT_TWIML_APP_SID", &agent_twiml_app_sid, "AP");
+        if !agent_twiml_app_sid.is_empty() && agent_twiml_app_sid == twiml_app_sid {
+            // One app for both would let a customer's token reach the agents' Voice URL.
+            reader.invalid::<()>("TWILIO_AGENT_TWIML_APP_SID", "must be another app than TWILIO_TWIML_APP_SID".into());
+        }
         let api_base_url = reader.url("TWILIO_API_BASE_URL").unwrap_or_else(|| DEFAULT_TWILIO_API_BASE_URL.to_owned());
         let public_base_url = reader.url("PUBLIC_BASE_URL");
         let calls_table = reader.required("CALLS_TABLE");
         let tickets_table = reader.required("TICKETS_TABLE");
         let agents_table = reader.required("AGENTS_TABLE");
-        let session_secret = reader.required("SESSION_SECRET");
+        let session_secret = secret(&mut reader, "SESSION_SECRET");
         if !session_secret.is_empty() && session_secret.chars().count() < MIN_SESSION_SECRET_CHARS {
             reader.invalid::<()>("SESSION_SECRET", format!("must be at least {MIN_SESSION_SECRET_CHARS} characters"));
         }
@@ -100,11 +128,21 @@ impl Config {
             Some(Err(err)) => reader.invalid("BUSINESS_HOURS", err.to_string()),
         };
         let hold_music_url = reader.url("HOLD_MUSIC_URL").unwrap_or_else(|| DEFAULT_HOLD_MUSIC_URL.to_owned());
+        let dial_countries = reader.optional("DIAL_COUNTRIES").map(|countries| DialCountries::parse(&countries));
+        let browser_calls_per_identity = reader.count("BROWSER_CALLS_PER_IDENTITY", DEFAULT_BROWSER_CALLS_PER_IDENTITY);
+        let browser_calls_per_address = reader.count("BROWSER_CALLS_PER_ADDRESS", DEFAULT_BROWSER_CALLS_PER_ADDRESS);
 
         let number = match number {
             Ok(number) => Some(number),
             Err(_) if reader.missing.contains(&"TWILIO_NUMBER") => None,
             Err(err) => reader.invalid("TWILIO_NUMBER", err.to_string()),
+        };
+        let dial_countries = match (dial_countries, &number) {
+            (Some(Ok(countries)), _) => Some(countries),
+            (None, Some(number)) => DialCountries::of_number(number)
+                .map_or_else(|err| reader.invalid("DIAL_COUNTRIES", format!("is unset and {err}")), Some),
+            (Some(Err(err)), _) => reader.invalid("DIAL_COUNTRIES", err.to_string()),
+            (None, None) => None,
         };
         match number {
             Some(number) if reader.missing.is_empty() && reader.invalid.is_empty() => Ok(Self {
@@ -115,6 +153,7 @@ impl Config {
                     api_secret,
                     number,
                     twiml_app_sid,
+                    agent_twiml_app_sid,
                     api_base_url,
                 },
                 public_base_url,
@@ -122,9 +161,14 @@ impl Config {
                 tickets_table,
                 agents_table,
                 session_secret: Secret::new(session_secret),
+                secret_arns,
                 queue_max_wait_seconds,
                 business_hours,
                 hold_music_url,
+                // Always there when nothing is missing or invalid; an empty list allows nothing.
+                dial_countries: dial_countries.unwrap_or_default(),
+                browser_calls_per_identity,
+                browser_calls_per_address,
             }),
             _ => Err(ConfigError { missing: reader.missing, invalid: reader.invalid }),
         }
@@ -171,6 +215,15 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
         }
     }
 
+    /// A whole number, at least 1; `default` when unset.
+    fn count(&mut self, name: &'static str, default: u32) -> u32 {
+        match self.optional(name).map(|value| value.parse::<u32>()) {
+            None => default,
+            Some(Ok(count)) if count >= 1 => count,
+            Some(_) => self.invalid(name, "must be a whole number, at least 1".to_owned()).unwrap_or(default),
+        }
+    }
+
     /// An absolute http(s) URL, trailing slashes removed so paths can be appended.
     fn url(&mut self, name: &'static str) -> Option<String> {
         let value = self.optional(name)?;
@@ -194,6 +247,7 @@ pub(crate) mod tests {
             ("TWILIO_API_SECRET", "test-api-secret".to_owned()),
             ("TWILIO_NUMBER", "+15550000000".to_owned()),
             ("TWILIO_TWIML_APP_SID", format!("AP{}", "0".repeat(32))),
+            ("TWILIO_AGENT_TWIML_APP_SID", format!("AP{}", "a".repeat(32))),
             ("CALLS_TABLE", "calls".to_owned()),
             ("TICKETS_TABLE", "tickets".to_owned()),
             ("AGENTS_TABLE", "agents".to_owned()),
@@ -230,6 +284,7 @@ pub(crate) mod tests {
                 "TWILIO_API_SECRET",
                 "TWILIO_NUMBER",
                 "TWILIO_TWIML_APP_SID",
+                "TWILIO_AGENT_TWIML_APP_SID",
                 "CALLS_TABLE",
                 "TICKETS_TABLE",
                 "AGENTS_TABLE",
@@ -237,6 +292,21 @@ pub(crate) mod tests {
             ]
         );
         assert!(err.invalid.is_empty());
+    }
+
+    #[test]
+    fn the_agents_twiml_app_must_be_another_app_than_the_customers() {
+        let mut env = complete_env();
+        env.insert("TWILIO_AGENT_TWIML_APP_SID", env["TWILIO_TWIML_APP_SID"].clone());
+        let err = load(&env).unwrap_err();
+        assert_eq!(
+            err.invalid.get("TWILIO_AGENT_TWIML_APP_SID").map(String::as_str),
+            Some("must be another app than TWILIO_TWIML_APP_SID")
+        );
+        env.insert("TWILIO_AGENT_TWIML_APP_SID", "SK00000000000000000000000000000001".into());
+        assert_eq!(load(&env).unwrap_err().invalid["TWILIO_AGENT_TWIML_APP_SID"], "must start with AP");
+        let config = load(&complete_env()).unwrap();
+        assert_eq!(config.twilio.agent_twiml_app_sid, format!("AP{}", "a".repeat(32)));
     }
 
     #[test]
@@ -262,6 +332,45 @@ pub(crate) mod tests {
             ]
         );
         assert!(!err.to_string().contains("s3cr3t"));
+    }
+
+    #[test]
+    fn dial_countries_default_to_the_support_numbers_country() {
+        assert_eq!(load(&complete_env()).unwrap().dial_countries.to_string(), "US");
+        let mut env = complete_env();
+        env.insert("TWILIO_NUMBER", "+442071838750".into());
+        assert_eq!(load(&env).unwrap().dial_countries.to_string(), "GB");
+        env.insert("DIAL_COUNTRIES", "us, ca".into());
+        assert_eq!(load(&env).unwrap().dial_countries.to_string(), "CA,US");
+        for (bad, why) in [
+            ("US,XX", "XX is not a country code Warmline knows (ISO 3166-1 alpha-2, such as US)"),
+            ("+1", "must list ISO 3166-1 alpha-2 country codes separated by commas, such as US,CA,GB"),
+        ] {
+            env.insert("DIAL_COUNTRIES", bad.into());
+            assert_eq!(load(&env).unwrap_err().invalid.get("DIAL_COUNTRIES").map(String::as_str), Some(why));
+        }
+        // A support number of no country (premium rate) cannot give the default.
+        let mut env = complete_env();
+        env.insert("TWILIO_NUMBER", "+19005550123".into());
+        assert!(load(&env).unwrap_err().invalid["DIAL_COUNTRIES"].starts_with("is unset and "));
+    }
+
+    #[test]
+    fn browser_call_limits_have_defaults_and_must_be_positive() {
+        let config = load(&complete_env()).unwrap();
+        assert_eq!((config.browser_calls_per_identity, config.browser_calls_per_address), (1, 3));
+        let mut env = complete_env();
+        env.insert("BROWSER_CALLS_PER_IDENTITY", "2".into());
+        env.insert("BROWSER_CALLS_PER_ADDRESS", "10".into());
+        let config = load(&env).unwrap();
+        assert_eq!((config.browser_calls_per_identity, config.browser_calls_per_address), (2, 10));
+        env.insert("BROWSER_CALLS_PER_IDENTITY", "0".into());
+        env.insert("BROWSER_CALLS_PER_ADDRESS", "many".into());
+        let err = load(&env).unwrap_err();
+        assert_eq!(
+            err.invalid.keys().copied().collect::<Vec<_>>(),
+            ["BROWSER_CALLS_PER_ADDRESS", "BROWSER_CALLS_PER_IDENTITY"]
+        );
     }
 
     #[test]

@@ -22,7 +22,18 @@ pub const APOLOGY: &str =
 
 /// What a page says, in its form or as text, for the errors a browser meets.
 pub const INVALID_CREDENTIALS: &str = "Unknown agent or wrong password.";
-pub const LOCKED_OUT: &str = "Too many failed attempts. Try again in 15 minutes.";
+pub const LOCKED_OUT: &str = "Too many failed attempts.";
+
+/// What a refused sign-in says: how long to wait, as `Retry-After` does in seconds.
+pub fn locked_out(retry_after: i64) -> String {
+    let wait = match retry_after {
+        ..=1 => "1 second".to_owned(),
+        2..=59 => format!("{retry_after} seconds"),
+        60 => "1 minute".to_owned(),
+        _ => format!("{} minutes", (retry_after + 59) / 60),
+    };
+    format!("{LOCKED_OUT} Try again in {wait}.")
+}
 const CROSS_SITE: &str = "This request did not come from this site. Please try again.";
 const UNAVAILABLE: &str = "This is unavailable right now. Please try again in a moment.";
 const TOO_LARGE: &str = "That was more than this form takes.";
@@ -40,7 +51,8 @@ pub enum AppError {
     /// A sign-in with an unknown id, a disabled agent or a wrong password: one answer for all.
     #[error("sign-in refused")]
     InvalidCredentials,
-    /// Too many failed sign-ins for an id; `retry_after` seconds until it may try again.
+    /// Too many failed sign-ins for an id or from an address; `retry_after` seconds until it
+    /// may try again.
     #[error("sign-in locked out")]
     LockedOut { retry_after: i64 },
     /// The reason is logged, never sent.
@@ -105,6 +117,7 @@ impl AppError {
     }
 
     fn log(&self) {
+        crate::telemetry::error(crate::telemetry::variant_name(&format!("{self:?}")));
         match self.status() {
             StatusCode::FORBIDDEN => tracing::warn!(error = %self, "request forbidden"),
             status if status.is_client_error() => tracing::info!(error = %self, "request refused"),
@@ -137,7 +150,7 @@ impl AppError {
             Self::BadRequest { message, fields } => json!({ "error": message, "fields": fields }),
             Self::Unauthorized => json!({ "error": "sign in first" }),
             Self::InvalidCredentials => json!({ "error": INVALID_CREDENTIALS }),
-            Self::LockedOut { .. } => json!({ "error": LOCKED_OUT }),
+            Self::LockedOut { retry_after } => json!({ "error": locked_out(*retry_after) }),
             Self::Forbidden(_) => json!({ "error": "forbidden" }),
             Self::NotFound(message) | Self::Conflict(message) => json!({ "error": message }),
             Self::MethodNotAllowed { .. } => json!({ "error": "method not allowed" }),
@@ -155,10 +168,14 @@ impl AppError {
     /// anything else is a short text.
     pub fn into_page_response(self, form: Option<PageForm<'_>>) -> Response<Body> {
         self.log();
+        let waited;
         let message = match &self {
             Self::BadRequest { message, .. } => message,
             Self::InvalidCredentials => INVALID_CREDENTIALS,
-            Self::LockedOut { .. } => LOCKED_OUT,
+            Self::LockedOut { retry_after } => {
+                waited = locked_out(*retry_after);
+                waited.as_str()
+            }
             Self::Forbidden(_) => CROSS_SITE,
             Self::PayloadTooLarge { .. } => TOO_LARGE,
             _ => UNAVAILABLE,
@@ -189,22 +206,23 @@ impl AppError {
         }
     }
 
-    /// For Twilio status callbacks, whose answer Twilio ignores: a forged request gets 403,
-    /// anything else an empty `<Response>`; the error itself goes to the log.
+    /// For Twilio status callbacks, whose answer Twilio ignores: a forged request gets 403 (an
+    /// oversized one 413), anything else an empty `<Response>`; the error itself goes to the log.
     pub fn into_status_callback_response(self) -> Response<Body> {
         self.log();
         match self {
-            Self::Forbidden(_) => response::text(StatusCode::FORBIDDEN, "forbidden"),
+            Self::Forbidden(_) | Self::PayloadTooLarge { .. } => response::text(self.status(), self.page_text()),
             _ => response::twiml(&VoiceResponse::new()),
         }
     }
 
-    /// For Twilio webhooks: a forged request gets 403; anything else gets valid TwiML that
-    /// tells the caller what happened, because a 4xx/5xx makes Twilio play its error message.
+    /// For Twilio webhooks: a forged request gets 403 (an oversized one 413); anything else gets
+    /// valid TwiML that tells the caller what happened, because a 4xx/5xx makes Twilio play its
+    /// error message.
     pub fn into_twiml_response(self) -> Response<Body> {
         self.log();
         match self {
-            Self::Forbidden(_) => response::text(StatusCode::FORBIDDEN, "forbidden"),
+            Self::Forbidden(_) | Self::PayloadTooLarge { .. } => response::text(self.status(), self.page_text()),
             _ => response::twiml(&VoiceResponse::new().say(APOLOGY).hangup()),
         }
     }

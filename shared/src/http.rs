@@ -14,7 +14,29 @@ use crate::error::AppError;
 use crate::routes::{self, Route};
 
 /// No form or JSON body Warmline accepts comes near this; anything bigger is refused unread.
+/// Twilio's largest webhooks (a call's status callback with every geographic field, a
+/// `<Record>` action) are under 2 KiB.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The most form parameters a webhook may have. Twilio's largest send about 50 (a voice
+/// request's 30 with the geographic fields, plus a status callback's or a `<Gather>`'s own, plus
+/// the few a browser passes); twenty times that still refuses what a 16 KiB body of one-letter
+/// names would hold (8,192), unparsed and unhashed.
+pub const MAX_WEBHOOK_PARAMS: usize = 1_000;
+
+/// Refuses, before anything is parsed or hashed, a webhook body bigger than Twilio ever sends:
+/// anyone can send one, and checking its signature would cost time in proportion.
+pub fn webhook_within_limits(req: &Request) -> Result<(), AppError> {
+    let body = req.body().as_ref();
+    if body.len() > MAX_BODY_BYTES {
+        return Err(AppError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+    }
+    // Each `&` starts another parameter; empty ones count too, which only ever refuses junk.
+    if body.iter().filter(|&&byte| byte == b'&').count() >= MAX_WEBHOOK_PARAMS {
+        return Err(AppError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+    }
+    Ok(())
+}
 
 /// The origin Twilio and browsers reach us at: `PUBLIC_BASE_URL` when configured (custom
 /// domains, local runs), else `https://` and the API Gateway domain of the request. Worked out
@@ -163,6 +185,16 @@ pub fn query_params(req: &Request) -> BTreeMap<String, String> {
         params.entry(name.into_owned()).or_insert_with(|| value.into_owned());
     }
     params
+}
+
+/// The address the request came from: API Gateway's `requestContext.http.sourceIp`, the peer
+/// of the connection it accepted, which no header the client writes can change. `None` when the
+/// request did not come through API Gateway (or names no valid address).
+pub fn source_address(req: &Request) -> Option<std::net::IpAddr> {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.http.source_ip.as_deref()?.parse().ok(),
+        _ => None,
+    }
 }
 
 /// Cursors are opaque to clients, so the store's position can change form without breaking them.

@@ -529,9 +529,9 @@ struct TokenVerdict {
     deterministic: Option<bool>,
 }
 
-#[test]
-fn oracle_access_tokens_match_twilios_access_token() {
-    let app = TestApp::new().app;
+#[tokio::test]
+async fn oracle_access_tokens_match_twilios_access_token() {
+    let tokens = TestApp::new().app.token_signer().await.unwrap();
     let agent = |id: &str| Identity::Agent(AgentId::parse(id).unwrap());
     let params = |value: Value| value.as_object().cloned();
     let cases = [
@@ -557,14 +557,14 @@ fn oracle_access_tokens_match_twilios_access_token() {
             ttl_seconds: *ttl,
             outgoing_params: outgoing_params.clone(),
         };
-        let token = app.tokens.mint(&request).unwrap();
-        assert_eq!(app.tokens.mint(&request).unwrap(), token, "minting is deterministic");
+        let token = tokens.mint(&request).unwrap();
+        assert_eq!(tokens.mint(&request).unwrap(), token, "minting is deterministic");
         requests.push(json!({
             "token": token,
-            "secret": app.tokens.api_secret.expose(),
-            "account_sid": app.tokens.account_sid,
-            "api_key": app.tokens.api_key,
-            "app_sid": app.tokens.twiml_app_sid,
+            "secret": tokens.api_secret.expose(),
+            "account_sid": tokens.account_sid,
+            "api_key": tokens.api_key,
+            "app_sid": tokens.twiml_app_sid,
             "identity": identity.as_str(),
             "agent": matches!(identity, Identity::Agent(_)),
             "issued_at": request.issued_at,

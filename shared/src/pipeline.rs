@@ -3,12 +3,17 @@
 //! signed-in agent when asked for), checks what that kind of endpoint requires, runs the
 //! handler's work, and answers every error through `error`:
 //!
-//! | entry             | for                         | checks                         | errors become      |
-//! |-------------------|-----------------------------|--------------------------------|--------------------|
-//! | `webhook`         | Twilio fetching TwiML       | signature, `WEBHOOK_DEADLINE`  | TwiML, 403 if forged |
-//! | `status_callback` | Twilio reporting progress   | signature, the same deadline   | empty TwiML, 403   |
-//! | `json`            | the pages' API              | route and method               | JSON               |
-//! | `page`            | HTML pages and assets       | route and method               | a page or its form |
+//! | entry             | for                       | checks                                | errors become             |
+//! |-------------------|---------------------------|---------------------------------------|---------------------------|
+//! | `webhook`         | Twilio fetching TwiML     | size, signature, `WEBHOOK_DEADLINE`   | TwiML; 413, 403 if forged |
+//! | `status_callback` | Twilio reporting progress | size, signature, the same deadline    | empty TwiML; 413, 403     |
+//! | `json`            | the pages' API            | route and method                      | JSON                      |
+//! | `page`            | HTML pages and assets     | route and method                      | a page or its form        |
+//!
+//! The Twilio entries refuse an oversized body before anything is parsed or hashed, since until
+//! the signature holds the sender is anyone; after it, they check that the request is about our
+//! account and, for a browser call, comes through its route's TwiML App, with no parameter twice
+//! (`about_our_calls`).
 //!
 //! Handlers always answer `Ok`: an `Err` from a Lambda becomes a 502 from API Gateway, which
 //! Twilio reads as an application error.
@@ -102,7 +107,9 @@ impl Webhook {
     }
 }
 
-fn verify(app: &App, req: &Request, origin: &PublicOrigin) -> Result<Webhook, AppError> {
+async fn verify(app: &App, req: &Request, origin: &PublicOrigin) -> Result<Webhook, AppError> {
+    // Before anything is parsed or hashed: until the signature holds, the sender is anyone.
+    http::webhook_within_limits(req)?;
     let signature = req
         .headers()
         .get("x-twilio-signature")
@@ -112,11 +119,42 @@ fn verify(app: &App, req: &Request, origin: &PublicOrigin) -> Result<Webhook, Ap
         return Err(AppError::Forbidden("cannot tell which URL was requested"));
     };
     let params = http::form_params(req);
-    if !signature::is_valid(app.config.twilio.auth_token.expose(), &url, &params, signature) {
+    // The token held now; a mismatch reads it again, in case it was rotated or filled in since.
+    if !app.secrets.accept_twilio_auth_token(|token| signature::is_valid(token, &url, &params, signature)).await {
         return Err(AppError::Forbidden("invalid X-Twilio-Signature"));
     }
     // Only a genuine request learns whether its route exists.
-    Ok(Webhook { route: Route::of(req)?, params, links })
+    let route = Route::of(req)?;
+    about_our_calls(app, &route, &params)?;
+    Ok(Webhook { route, params, links })
+}
+
+/// What a request Twilio signed must also say before anything reads it. A browser's custom
+/// parameters (`device.connect({params})`) reach the Voice URL signed like Twilio's own, so a
+/// parameter that comes twice could be one a browser smuggled in under Twilio's name: no name may
+/// come twice. It must be about our account, and a browser call must come through the TwiML App
+/// its route serves (docs/SECURITY.md, "Browser calls"). Each refusal is a 403, as for a forged
+/// signature; Twilio shows it in the console's debugger (error 11200).
+fn about_our_calls(app: &App, route: &Route, params: &[(String, String)]) -> Result<(), AppError> {
+    let mut names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    if names.windows(2).any(|pair| pair[0] == pair[1]) {
+        return Err(AppError::Forbidden("a parameter came twice"));
+    }
+    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, value)| value.as_str());
+    let twilio = &app.config.twilio;
+    if param("AccountSid") != Some(twilio.account_sid.as_str()) {
+        return Err(AppError::Forbidden("AccountSid is not ours"));
+    }
+    let application = match route {
+        Route::BrowserCall => Some(&twilio.twiml_app_sid),
+        Route::AgentBrowserCall => Some(&twilio.agent_twiml_app_sid),
+        _ => None,
+    };
+    if application.is_some_and(|expected| param("ApplicationSid") != Some(expected.as_str())) {
+        return Err(AppError::Forbidden("ApplicationSid is not the app of this route"));
+    }
+    Ok(())
 }
 
 /// A webhook whose answer the caller hears: the work's TwiML, fallback TwiML on failure or
@@ -126,10 +164,13 @@ pub async fn webhook(
     req: &Request,
     work: impl AsyncFnOnce(Webhook) -> Result<VoiceResponse, AppError>,
 ) -> Response<Body> {
-    match signed(app, req, work).await {
+    let started = std::time::Instant::now();
+    let answer = match signed(app, req, work).await {
         Ok(twiml) => response::twiml(&twiml),
         Err(err) => err.into_twiml_response(),
-    }
+    };
+    crate::telemetry::webhook_answered(req, started);
+    answer
 }
 
 /// A status callback: Twilio ignores what it answers, so success and failure alike get an
@@ -139,10 +180,13 @@ pub async fn status_callback(
     req: &Request,
     work: impl AsyncFnOnce(Webhook) -> Result<(), AppError>,
 ) -> Response<Body> {
-    match signed(app, req, async |webhook| work(webhook).await.map(|()| VoiceResponse::new())).await {
+    let started = std::time::Instant::now();
+    let answer = match signed(app, req, async |webhook| work(webhook).await.map(|()| VoiceResponse::new())).await {
         Ok(twiml) => response::twiml(&twiml),
         Err(err) => err.into_status_callback_response(),
-    }
+    };
+    crate::telemetry::webhook_answered(req, started);
+    answer
 }
 
 async fn signed(
@@ -151,7 +195,7 @@ async fn signed(
     work: impl AsyncFnOnce(Webhook) -> Result<VoiceResponse, AppError>,
 ) -> Result<VoiceResponse, AppError> {
     let answer = async {
-        let webhook = verify(app, req, &PublicOrigin::of(&app.config, req))?;
+        let webhook = verify(app, req, &PublicOrigin::of(&app.config, req)).await?;
         let span = tracing::info_span!("webhook", call_sid = webhook.param("CallSid").unwrap_or_default());
         work(webhook).instrument(span).await
     };

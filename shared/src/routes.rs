@@ -45,7 +45,18 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint { path: "/token", methods: "POST", function: "token", caller: "both pages" },
     Endpoint { path: "/presence", methods: "GET, PUT", function: "presence", caller: "dashboard" },
-    Endpoint { path: "/call/connect", methods: "POST", function: "call-connect", caller: "Twilio (TwiML App)" },
+    Endpoint {
+        path: "/call/connect",
+        methods: "POST",
+        function: "call-connect",
+        caller: "Twilio (the customers' TwiML App)",
+    },
+    Endpoint {
+        path: "/call/agent",
+        methods: "POST",
+        function: "call-connect",
+        caller: "Twilio (the agents' TwiML App)",
+    },
     Endpoint {
         path: "/conference/connect/client",
         methods: "POST",
@@ -125,8 +136,12 @@ pub enum Route {
     Token,
     /// The signed-in agent's presence.
     Presence,
-    /// The TwiML App's Voice URL: every browser call.
+    /// The customers' TwiML App's Voice URL: a call from the customer page. Whoever calls here
+    /// is a customer, whatever the request says.
     BrowserCall,
+    /// The agents' TwiML App's Voice URL: a call from the dashboard. Only agents' Access Tokens
+    /// grant this app, so a customer's token can never reach it.
+    AgentBrowserCall,
     /// The support number's Voice URL.
     PhoneCall,
     /// The conference's waitUrl; `returning` for every turn after the first.
@@ -195,6 +210,7 @@ impl Route {
             Self::Token => "/token",
             Self::Presence => "/presence",
             Self::BrowserCall => "/call/connect",
+            Self::AgentBrowserCall => "/call/agent",
             Self::PhoneCall => "/conference/connect/client",
             Self::HoldMusic { .. } => "/conference/wait",
             Self::AgentJoin { .. } => "/conference/{conference_id}/connect/{agent_id}",
@@ -285,6 +301,7 @@ impl Route {
             "/token" => Self::Token,
             "/presence" => Self::Presence,
             "/call/connect" => Self::BrowserCall,
+            "/call/agent" => Self::AgentBrowserCall,
             "/conference/connect/client" => Self::PhoneCall,
             "/conference/wait" => Self::HoldMusic {
                 returning: req.uri().query().is_some_and(|query| query.split('&').any(|pair| pair == RETURNING_QUERY)),
@@ -326,22 +343,29 @@ fn parameter_name(segment: &str) -> Option<&str> {
 
 /// The path parameters of `path` if it matches `template` segment for segment; a parameter
 /// matches one non-empty segment. A trailing slash is another path.
+/// Every request tries the rows in turn, so a row that does not match allocates nothing, and
+/// most are told apart by comparing their text before the first parameter.
 fn match_template<'a>(template: &'static str, path: &'a str) -> Option<Vec<(&'static str, &'a str)>> {
-    let path_segments: Vec<&str> = path.strip_prefix('/')?.split('/').collect();
-    let template_segments: Vec<&str> = template.strip_prefix('/')?.split('/').collect();
-    if path_segments.len() != template_segments.len() {
-        return None;
+    match template.find('{') {
+        None => return (template == path).then(Vec::new),
+        Some(literal) if !path.starts_with(&template[..literal]) => return None,
+        Some(_) => {}
     }
+    let mut path_segments = path.strip_prefix('/')?.split('/');
+    let mut template_segments = template.strip_prefix('/')?.split('/');
     let mut captured = Vec::new();
-    for (expected, actual) in template_segments.into_iter().zip(path_segments) {
-        match parameter_name(expected) {
-            Some(name) if !actual.is_empty() => captured.push((name, actual)),
-            Some(_) => return None,
-            None if expected == actual => {}
-            None => return None,
+    loop {
+        match (template_segments.next(), path_segments.next()) {
+            (None, None) => return Some(captured),
+            (Some(expected), Some(actual)) => match parameter_name(expected) {
+                Some(name) if !actual.is_empty() => captured.push((name, actual)),
+                Some(_) => return None,
+                None if expected == actual => {}
+                None => return None,
+            },
+            _ => return None,
         }
     }
-    Some(captured)
 }
 
 #[cfg(test)]

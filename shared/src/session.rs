@@ -3,7 +3,15 @@
 //!
 //! The cookie alone is not trusted: each request reads the agent's record, so a disabled agent,
 //! a new password or a sign-out ends the session at the very next request.
+//!
+//! The key is the one the function holds now (`secret::Secrets`): a cookie whose signature does
+//! not match it makes the function read the key again (rate-limited), so a key rotated a moment
+//! ago is picked up by the first session it signed. Cookies signed with a key no longer held
+//! open nothing: rotating the key ends every session.
 
+use std::sync::Arc;
+
+use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use lambda_http::Request;
 use lambda_http::http::HeaderValue;
@@ -11,7 +19,7 @@ use lambda_http::http::header::COOKIE;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Agent, AgentId};
-use crate::secret::Secret;
+use crate::secret::{Secret, Secrets};
 use crate::store::{AgentStore, StoreError};
 
 pub const SESSION_TTL_SECONDS: i64 = 12 * 3600;
@@ -33,44 +41,79 @@ struct Claims {
 }
 
 pub struct SessionKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    secrets: Arc<Secrets>,
     validation: Validation,
 }
 
+/// Why a cookie opens nothing.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Signed with another key: maybe one rotated in since this function read its key.
+    Signature,
+    /// Expired, malformed, or not a session.
+    Invalid,
+}
+
 impl SessionKeys {
-    pub fn new(secret: &Secret) -> Self {
+    pub fn new(secrets: Arc<Secrets>) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[AUDIENCE]);
         // Expiry is checked against the app's clock below, so that tests can move time.
         validation.validate_exp = false;
         validation.required_spec_claims = ["sub", "exp", "aud"].into_iter().map(str::to_owned).collect();
-        Self {
-            encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
-            decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
-            validation,
-        }
+        Self { secrets, validation }
     }
 
-    pub fn issue(&self, agent: &Agent, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
-        let claims = Claims {
-            sub: agent.id.as_str().to_owned(),
-            epoch: agent.session_epoch,
-            iat: now,
-            exp: now + SESSION_TTL_SECONDS,
-            aud: AUDIENCE.to_owned(),
+    /// A session for `agent`, signed with the key held now.
+    pub async fn issue(&self, agent: &Agent, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
+        let Some(key) = self.secrets.session_key().await else {
+            tracing::error!("no session key: this function is not given one");
+            return Err(ErrorKind::InvalidKeyFormat.into());
         };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+        sign_session(&key, agent, now)
     }
 
-    /// The agent and epoch a well-signed, unexpired session names.
-    fn verify(&self, token: &str, now: i64) -> Option<(AgentId, i64)> {
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation).ok()?.claims;
-        if claims.exp <= now {
+    /// The agent and epoch a well-signed, unexpired session names, under the key held now (or
+    /// one read again because the signature did not match it).
+    async fn verify(&self, token: &str, now: i64) -> Option<(AgentId, i64)> {
+        let Some(key) = self.secrets.session_key().await else {
+            tracing::error!("no session key: this function is not given one");
             return None;
+        };
+        match self.verify_with(&key, token, now) {
+            Ok(session) => Some(session),
+            Err(Refusal::Signature) => {
+                let key = self.secrets.session_key_after_refusal(&key).await?;
+                self.verify_with(&key, token, now).ok()
+            }
+            Err(Refusal::Invalid) => None,
         }
-        Some((AgentId::parse(&claims.sub).ok()?, claims.epoch))
     }
+
+    fn verify_with(&self, key: &Secret, token: &str, now: i64) -> Result<(AgentId, i64), Refusal> {
+        let decoding = DecodingKey::from_secret(key.expose().as_bytes());
+        let claims = match jsonwebtoken::decode::<Claims>(token, &decoding, &self.validation) {
+            Ok(data) => data.claims,
+            Err(err) if matches!(err.kind(), ErrorKind::InvalidSignature) => return Err(Refusal::Signature),
+            Err(_) => return Err(Refusal::Invalid),
+        };
+        if claims.exp <= now {
+            return Err(Refusal::Invalid);
+        }
+        Ok((AgentId::parse(&claims.sub).map_err(|_| Refusal::Invalid)?, claims.epoch))
+    }
+}
+
+/// A session for `agent`, beginning at `now`, signed with `key`.
+pub fn sign_session(key: &Secret, agent: &Agent, now: i64) -> Result<String, jsonwebtoken::errors::Error> {
+    let claims = Claims {
+        sub: agent.id.as_str().to_owned(),
+        epoch: agent.session_epoch,
+        iat: now,
+        exp: now + SESSION_TTL_SECONDS,
+        aud: AUDIENCE.to_owned(),
+    };
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(key.expose().as_bytes()))
 }
 
 fn cookie_name(secure: bool) -> &'static str {
@@ -129,7 +172,7 @@ impl SessionKeys {
         now: i64,
     ) -> Result<Session, StoreError> {
         let Some(token) = session_token(req, secure) else { return Ok(Session::None) };
-        let Some((id, epoch)) = self.verify(token, now) else { return Ok(Session::Ended) };
+        let Some((id, epoch)) = self.verify(token, now).await else { return Ok(Session::Ended) };
         Ok(match agents.agent(&id).await? {
             Some(agent) if agent.is_enabled() && agent.session_epoch == epoch => Session::SignedIn(agent),
             _ => Session::Ended,
@@ -139,33 +182,42 @@ impl SessionKeys {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
+    use crate::secret::{SecretKind, SecretValues};
     use crate::store::contract::agents::agent;
 
     const NOW: i64 = 1_800_000_000;
 
-    fn keys() -> SessionKeys {
-        SessionKeys::new(&Secret::new("a-session-secret-of-at-least-32-chars"))
+    fn keys_with(key: &str) -> SessionKeys {
+        let values = SecretValues::new([("SESSION_SECRET", Secret::new(key))]);
+        let clock = Arc::new(crate::app::SystemClock);
+        SessionKeys::new(Arc::new(Secrets::fixed([(SecretKind::SessionKey, values)].into(), clock)))
     }
 
-    #[test]
-    fn a_session_names_its_agent_and_epoch_until_it_expires() {
+    fn keys() -> SessionKeys {
+        keys_with("a-session-secret-of-at-least-32-chars")
+    }
+
+    #[tokio::test]
+    async fn a_session_names_its_agent_and_epoch_until_it_expires() {
         let mut agent1 = agent("agent1");
         agent1.session_epoch = 3;
-        let token = keys().issue(&agent1, NOW).unwrap();
-        assert_eq!(keys().verify(&token, NOW), Some((agent1.id.clone(), 3)));
-        assert_eq!(keys().verify(&token, NOW + SESSION_TTL_SECONDS - 1).map(|(_, e)| e), Some(3));
-        assert_eq!(keys().verify(&token, NOW + SESSION_TTL_SECONDS), None);
+        let token = keys().issue(&agent1, NOW).await.unwrap();
+        assert_eq!(keys().verify(&token, NOW).await, Some((agent1.id.clone(), 3)));
+        assert_eq!(keys().verify(&token, NOW + SESSION_TTL_SECONDS - 1).await.map(|(_, e)| e), Some(3));
+        assert_eq!(keys().verify(&token, NOW + SESSION_TTL_SECONDS).await, None);
     }
 
-    #[test]
-    fn a_session_signed_with_another_key_or_altered_is_nothing() {
-        let token = keys().issue(&agent("agent1"), NOW).unwrap();
-        let other = SessionKeys::new(&Secret::new("another-session-secret-of-32-chars!!"));
-        assert_eq!(other.verify(&token, NOW), None);
+    #[tokio::test]
+    async fn a_session_signed_with_another_key_or_altered_is_nothing() {
+        let token = keys().issue(&agent("agent1"), NOW).await.unwrap();
+        let other = keys_with("another-session-secret-of-32-chars!!");
+        assert_eq!(other.verify(&token, NOW).await, None);
         let mut tampered = token.clone();
         tampered.insert(token.len() - 3, 'A');
-        assert_eq!(keys().verify(&tampered, NOW), None);
+        assert_eq!(keys().verify(&tampered, NOW).await, None);
         // The same key signing something that is not a session (no audience) opens nothing.
         let stranger = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -173,10 +225,20 @@ mod tests {
             &EncodingKey::from_secret(b"a-session-secret-of-at-least-32-chars"),
         )
         .unwrap();
-        assert_eq!(keys().verify(&stranger, NOW), None);
+        assert_eq!(keys().verify(&stranger, NOW).await, None);
         // Nor does an unsigned token.
         let unsigned = format!("eyJhbGciOiJub25lIn0.{}.", token.split('.').nth(1).unwrap());
-        assert_eq!(keys().verify(&unsigned, NOW), None);
+        assert_eq!(keys().verify(&unsigned, NOW).await, None);
+    }
+
+    #[tokio::test]
+    async fn without_a_key_no_session_is_issued_or_opened() {
+        let token = keys().issue(&agent("agent1"), NOW).await.unwrap();
+        let none = SessionKeys::new(Arc::new(Secrets::fixed(BTreeMap::new(), Arc::new(crate::app::SystemClock))));
+        assert!(none.issue(&agent("agent1"), NOW).await.is_err());
+        assert_eq!(none.verify(&token, NOW).await, None);
+        // Nor with a key too short to be one.
+        assert!(keys_with("short").issue(&agent("agent1"), NOW).await.is_err());
     }
 
     #[test]

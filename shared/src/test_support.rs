@@ -66,6 +66,7 @@ pub fn emulator_sdk_config() -> aws_config::SdkConfig {
         ))
         .timeout_config(crate::app::dynamodb_timeouts())
         .retry_config(crate::app::dynamodb_retries())
+        .http_client(crate::aws_http::client())
         .build()
 }
 

@@ -34,6 +34,10 @@ pub const DOMAIN: &str = "abc123.execute-api.us-east-1.amazonaws.com";
 pub const BASE: &str = "https://abc123.execute-api.us-east-1.amazonaws.com";
 pub const NUMBER: &str = "+15550000000";
 pub const NOW: i64 = 1_800_000_000;
+/// The account and the two TwiML Apps `env` configures.
+pub const ACCOUNT_SID: &str = "AC00000000000000000000000000000000";
+pub const CUSTOMER_APP_SID: &str = "AP00000000000000000000000000000000";
+pub const AGENT_APP_SID: &str = "APaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
 
 pub fn sid(n: u32) -> String {
     format!("CA{n:032x}")
@@ -47,6 +51,7 @@ pub fn env() -> Vec<(&'static str, String)> {
         ("TWILIO_API_SECRET", "test-api-secret".to_owned()),
         ("TWILIO_NUMBER", NUMBER.to_owned()),
         ("TWILIO_TWIML_APP_SID", format!("AP{}", "0".repeat(32))),
+        ("TWILIO_AGENT_TWIML_APP_SID", AGENT_APP_SID.to_owned()),
         ("CALLS_TABLE", "calls".to_owned()),
         ("TICKETS_TABLE", "tickets".to_owned()),
         ("AGENTS_TABLE", "agents".to_owned()),
@@ -232,7 +237,7 @@ impl TestApp {
     /// on `BASE` (HTTPS) sends it.
     pub async fn session_cookie(&self, id: &str) -> String {
         let agent = self.enroll(id).await;
-        let token = self.app.sessions.issue(&agent, crate::app::Clock::now(self.clock.as_ref())).unwrap();
+        let token = self.app.sessions.issue(&agent, crate::app::Clock::now(self.clock.as_ref())).await.unwrap();
         format!("{SESSION_COOKIE}={token}")
     }
 
@@ -416,12 +421,17 @@ pub fn signed_webhook(path: &str, params: &[(&str, &str)]) -> Request {
     lambda_http::request::from_str(&signed_webhook_json(path, params)).unwrap()
 }
 
-/// The event JSON of a webhook as Twilio sends it, signed over `BASE` + `path`.
+/// The event JSON of a webhook as Twilio sends it, signed over `BASE` + `path`; Twilio names the
+/// account in every webhook, so `AccountSid` is added when `params` leave it out.
 pub fn signed_webhook_json(path: &str, params: &[(&str, &str)]) -> String {
+    let mut params = params.to_vec();
+    if !params.iter().any(|(name, _)| *name == "AccountSid") {
+        params.insert(0, ("AccountSid", ACCOUNT_SID));
+    }
     let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     let signature = signature::compute(AUTH_TOKEN, &format!("{BASE}{path}"), &owned);
     let headers = [("content-type", "application/x-www-form-urlencoded"), ("x-twilio-signature", signature.as_str())];
-    event_json("POST", path, &headers, form_body(params).as_bytes())
+    event_json("POST", path, &headers, form_body(&params).as_bytes())
 }
 
 pub fn webhook_with_signature(path: &str, params: &[(&str, &str)], signature: Option<&str>) -> Request {

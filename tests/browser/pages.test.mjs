@@ -356,6 +356,12 @@ test('a ticket filed on the customer page appears at the top of the dashboard', 
   await expectText(second.locator('.ticket-name'), 'Ada Lovelace');
   await expectText(second.locator('.ticket-phone'), '+1 555 123 4567');
   await expectText(second.locator('.ticket-description'), 'My mallet broke.\nTwice!');
+  // The UK is outside DIAL_COUNTRIES (by default the support number's US): the ticket is kept,
+  // but nothing offers to call it back.
+  await expectText(first.locator('.ticket-outside'), 'Outside the allowed countries: this number cannot be called back.');
+  assert.equal(await first.getByRole('button').count(), 0, 'no "Call customer" outside the allowed countries');
+  assert.equal(await second.locator('.ticket-outside').count(), 0);
+  assert.equal(await second.getByRole('button', { name: /^Call customer Ada Lovelace/ }).count(), 1);
   assert.equal(await dashboard.page.locator('#tickets img, #tickets b').count(), 0, 'data is text, never markup');
   assert.equal(await dashboard.page.evaluate(() => window.__pwned), undefined);
 
@@ -763,6 +769,7 @@ test('a voicemail is a ticket with a player; a browser caller\'s cannot be calle
   callsStarted.add(BROWSER_VOICEMAIL_CALL);
   const browserArrives = await stack.webhook('/call/connect', {
     AccountSid: ACCOUNT_SID,
+    ApplicationSid: 'AP' + '0'.repeat(32), // the customers' TwiML App scripts/dev.sh sets up
     CallSid: BROWSER_VOICEMAIL_CALL,
     From: `client:${browserCaller}`,
     Direction: 'inbound',

@@ -31,8 +31,3 @@ impl Agent {
         self.disabled_at.is_none()
     }
 }
-
-/// After this many failed sign-ins for one agent id, sign-in for that id is refused...
-pub const LOGIN_FAILURE_LIMIT: u32 = 5;
-/// ...until this long after the last failure; the record expires then.
-pub const LOGIN_LOCKOUT_SECONDS: i64 = 15 * 60;

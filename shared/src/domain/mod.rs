@@ -1,21 +1,31 @@
 //! Pure types and decisions. Each type parses its input once; holding a value means it is valid.
 
 mod agent;
+mod agent_token;
 mod call_sid;
+mod call_slots;
 mod conference;
+mod dial_countries;
 mod hours;
 mod identity;
 mod phone_number;
 mod presence;
+mod sign_in;
 mod ticket;
 
-pub use agent::{Agent, LOGIN_FAILURE_LIMIT, LOGIN_LOCKOUT_SECONDS};
+pub use agent::Agent;
+pub use agent_token::AgentToken;
 pub use call_sid::CallSid;
+pub use call_slots::{BROWSER_CALL_SLOT_SECONDS, CallSlots, SlotHolder, SourceAddress};
 pub use conference::{CALL_RECORD_TTL_SECONDS, Caller, CallerState, Conference, queue_key};
+pub use dial_countries::{DialCountries, InvalidDialCountries};
 pub use hours::{BusinessHours, InvalidHours};
 pub use identity::{AgentId, Identity, InvalidIdentity};
 pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
 pub use presence::{AgentState, Availability, PRESENCE_LEASE_SECONDS, Presence, pool_key};
+pub use sign_in::{
+    AGENT_ID_LIMIT, SIGN_IN_WINDOW_SECONDS, SOURCE_ADDRESS_LIMIT, SignInAttempt, SignInCounter, SignInLimit,
+};
 pub use ticket::{FieldErrors, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewTicket, Ticket, TicketId, Voicemail};
 
 /// `epoch_seconds` as RFC 3339, UTC.
@@ -28,7 +38,14 @@ pub fn rfc3339(epoch_seconds: i64) -> String {
 
 /// `bytes` random bytes as lower-case hex.
 pub(crate) fn random_hex(bytes: usize) -> Result<String, getrandom::Error> {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut buffer = vec![0_u8; bytes];
     getrandom::fill(&mut buffer)?;
-    Ok(buffer.iter().map(|b| format!("{b:02x}")).collect())
+    // Two digits a byte, without a formatted String for each: this names every new call.
+    let mut hex = String::with_capacity(bytes * 2);
+    for byte in buffer {
+        hex.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        hex.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    Ok(hex)
 }

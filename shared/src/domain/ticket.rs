@@ -58,6 +58,9 @@ pub struct Ticket {
     /// The browser caller's identity, for a voicemail left from the customer page.
     pub customer: Option<String>,
     pub voicemail: Option<Voicemail>,
+    /// The number is outside `DIAL_COUNTRIES` as the ticket was filed: agents cannot call it
+    /// back. The ticket is kept all the same; `/call/connect` checks the number again anyway.
+    pub outside_dial_countries: bool,
 }
 
 /// A message a caller left; the recording stays in Twilio.

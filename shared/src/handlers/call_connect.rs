@@ -1,25 +1,35 @@
-//! `POST /call/connect`: the TwiML App's Voice URL, requested by Twilio whenever a browser
-//! places a call with the Voice SDK.
-//! - An agent with a `phoneNumber` param calls a customer (`call_flow::agent_calls_customer`).
-//! - A customer enters the support conference exactly like a caller on the phone; a customer's
-//!   `phoneNumber` is ignored.
+//! The Voice URLs of the two TwiML Apps, requested by Twilio whenever a browser places a call
+//! with the Voice SDK. Which app a call comes through is what its Access Token grants (`token`):
+//! customers get the customers' app, agents the agents'. So the route says who is calling, and
+//! nothing the browser sends can change it (`pipeline` checks that the `ApplicationSid` is the
+//! route's app):
+//! - `POST /call/connect` (customers' app): a customer enters the support conference exactly
+//!   like a caller on the phone; a `phoneNumber` is ignored. A `From` naming an agent is refused.
+//! - `POST /call/agent` (agents' app): an agent with a `phoneNumber` param calls a customer
+//!   (`call_flow::agent_calls_customer`). A `From` naming a customer is refused.
 
 use lambda_http::{Body, Error, Request, Response};
 
 use crate::domain::Identity;
+use crate::routes::Route;
 use crate::{App, call_flow, pipeline};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
     Ok(pipeline::webhook(app, &req, async |webhook| {
-        match webhook.param("From").and_then(|from| Identity::from_client_address(from).ok()) {
-            Some(Identity::Agent(agent)) => {
-                call_flow::agent_calls_customer(app, &agent, webhook.param("phoneNumber")).await
+        let caller = webhook.param("From").and_then(|from| Identity::from_client_address(from).ok());
+        match (&webhook.route, caller) {
+            (Route::AgentBrowserCall, Some(Identity::Agent(agent))) => {
+                let session = webhook.param(call_flow::AGENT_SESSION_PARAM);
+                call_flow::agent_calls_customer(app, &agent, webhook.param("phoneNumber"), session).await
             }
-            Some(Identity::Customer(_)) => {
+            (Route::BrowserCall, Some(Identity::Customer(_))) => {
                 Ok(call_flow::caller_arrives(app, &webhook.links, &webhook.call_sid()?, webhook.param("From")).await)
             }
-            None => {
-                tracing::warn!("refused a browser call from an unknown identity");
+            (route, _) => {
+                tracing::warn!(
+                    route = route.endpoint().path,
+                    "refused a browser call whose caller does not fit the app"
+                );
                 Ok(call_flow::refusal())
             }
         }

@@ -4,14 +4,19 @@
 //! The sign-in form works without JavaScript: failures show it again with a message and a
 //! status code (`AppError::into_page_response`), success redirects (303) to where the agent was
 //! going. No answer tells whether an agent id exists: unknown ids, disabled agents and wrong
-//! passwords get the same page after the same argon2 work, and failed attempts are counted,
-//! and locked out, for any id.
+//! passwords get the same page after the same argon2 work.
+//!
+//! Guessing is slowed down per agent id and blocked per source address (`domain::sign_in`):
+//! every attempt is counted against its address, then against its id, before its password is
+//! checked, and refused with `429` and `Retry-After` while either counter must wait. An id is
+//! counted whether or not such an agent exists, so an unknown id is slowed down exactly like a
+//! real one. A success forgets the id's failures; the address keeps only wrong passwords.
 
 use lambda_http::http::header::SET_COOKIE;
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 
-use crate::domain::{Agent, AgentId, LOGIN_FAILURE_LIMIT, LOGIN_LOCKOUT_SECONDS};
+use crate::domain::{Agent, AgentId, SignInAttempt, SignInCounter, SourceAddress};
 use crate::error::AppError;
 use crate::pipeline::{self, Context};
 use crate::routes::Route;
@@ -84,8 +89,8 @@ async fn sign_in(app: &App, ctx: &Context<'_>) -> Response<Body> {
         let (Some(id), Some(password)) = (fields.get("agent_id"), fields.get("password")) else {
             return Err(AppError::bad_request(INCOMPLETE));
         };
-        let agent = check_credentials(app, id.trim(), password).await?;
-        let token = app.sessions.issue(&agent, app.clock.now())?;
+        let agent = check_credentials(app, ctx.req, id.trim(), password).await?;
+        let token = app.sessions.issue(&agent, app.clock.now()).await?;
         tracing::info!(agent = %agent.id, "signed in");
         let mut response = response::redirect(&next);
         let cookie = session::session_cookie(ctx.origin.cookies_must_be_secure(), &token);
@@ -98,17 +103,33 @@ async fn sign_in(app: &App, ctx: &Context<'_>) -> Response<Body> {
 }
 
 /// The agent whose id and password these are, or `InvalidCredentials` (whatever was wrong) or
-/// `LockedOut`; every failure is counted against the id.
-async fn check_credentials(app: &App, id: &str, password: &str) -> Result<Agent, AppError> {
+/// `LockedOut` (the address or the id must wait).
+async fn check_credentials(app: &App, req: &Request, id: &str, password: &str) -> Result<Agent, AppError> {
+    let now = app.clock.now();
+    // API Gateway always names the address; only a request from elsewhere (a test) lacks one.
+    let address = http::source_address(req).map(|ip| SignInCounter::Address(SourceAddress::of(ip)));
+    if let Some(address) = &address {
+        count_attempt(app, address, now).await?;
+    }
+    let checked = check_password(app, id, password, now).await;
+    // The address is held to the passwords it got wrong: a success, or an attempt that never
+    // reached a password check (the id must wait, storage failed), takes its count back.
+    if let Some(address) = &address
+        && !matches!(checked, Err(AppError::InvalidCredentials))
+        && let Err(err) = app.agents.forgive_sign_in_attempt(address).await
+    {
+        tracing::warn!(error = %err, "could not take an attempt back from the address's count");
+    }
+    checked
+}
+
+async fn check_password(app: &App, id: &str, password: &str, now: i64) -> Result<Agent, AppError> {
     let Ok(id) = AgentId::parse(id) else {
         password::spend_a_password_check(password);
         return Err(AppError::InvalidCredentials);
     };
-    let now = app.clock.now();
-    if app.agents.login_failures(&id, now).await? >= LOGIN_FAILURE_LIMIT {
-        tracing::warn!("sign-in refused: too many failures for this id");
-        return Err(AppError::LockedOut { retry_after: LOGIN_LOCKOUT_SECONDS });
-    }
+    let counter = SignInCounter::AgentId(id.clone());
+    let failures = count_attempt(app, &counter, now).await?;
     let agent = app.agents.agent(&id).await?;
     let matches = match &agent {
         Some(agent) if agent.is_enabled() => password::verify_password(password, &agent.password_hash),
@@ -119,19 +140,35 @@ async fn check_credentials(app: &App, id: &str, password: &str) -> Result<Agent,
     };
     match agent {
         Some(agent) if matches => {
-            if let Err(err) = app.agents.clear_login_failures(&id).await {
+            if let Err(err) = app.agents.clear_sign_in_failures(&counter).await {
                 tracing::warn!(error = %err, "could not reset the failed sign-ins");
             }
             Ok(agent)
         }
-        agent => {
-            let failures = app.agents.record_login_failure(&id, now).await?;
-            // An id typed by mistake may be someone's password: only existing ids are logged.
-            match agent {
-                Some(agent) => tracing::warn!(agent = %agent.id, failures, "sign-in failed"),
-                None => tracing::warn!(failures, "sign-in failed for an unknown id"),
-            }
+        // An id typed by mistake may be someone's password: only existing ids are logged.
+        Some(agent) => {
+            tracing::warn!(agent = %agent.id, failures, "sign-in failed");
             Err(AppError::InvalidCredentials)
+        }
+        None => {
+            tracing::warn!(failures, "sign-in failed for an unknown id");
+            Err(AppError::InvalidCredentials)
+        }
+    }
+}
+
+/// Counts an attempt against `counter`, or refuses it while the counter must wait.
+async fn count_attempt(app: &App, counter: &SignInCounter, now: i64) -> Result<u32, AppError> {
+    match app.agents.count_sign_in_attempt(counter, now).await? {
+        SignInAttempt::Counted { failures } => Ok(failures),
+        SignInAttempt::Refused { retry_after } => {
+            // Neither the id (it may be a password typed in the wrong box) nor the address.
+            let counter = match counter {
+                SignInCounter::AgentId(_) => "id",
+                SignInCounter::Address(_) => "address",
+            };
+            tracing::warn!(counter, retry_after, "sign-in refused: too many failures");
+            Err(AppError::LockedOut { retry_after })
         }
     }
 }

@@ -1,5 +1,7 @@
 //! `POST /tickets` files a ticket (form or JSON: `name`, `phone_number`, `description`) and
-//! answers 201 with the stored ticket; anyone may, except other sites' pages.
+//! answers 201 with the stored ticket; anyone may, except other sites' pages. A number outside
+//! `DIAL_COUNTRIES` is no reason to refuse the ticket, but agents will not call it back: the
+//! ticket says so (`outside_dial_countries`), and the dashboard offers no call button.
 //! `GET /tickets?limit=&cursor=` lists them newest first, to signed-in agents only: tickets
 //! hold customers' phone numbers. A voicemail is a ticket too, with its recording, which
 //! `GET /tickets/{ticket_id}/recording` serves to signed-in agents (it stays in Twilio, behind
@@ -32,7 +34,8 @@ async fn create(app: &App, ctx: &Context<'_>) -> Result<Response<Body>, AppError
     ctx.reject_foreign_origin()?;
     let new = NewTicket::parse(&http::fields(ctx.req)?).map_err(AppError::invalid_fields)?;
     let now = app.clock.now_millis();
-    tracing::info!(phone_number = %new.phone_number.masked(), "a ticket is filed");
+    let outside_dial_countries = !app.config.dial_countries.allows(&new.phone_number);
+    tracing::info!(phone_number = %new.phone_number.masked(), outside_dial_countries, "a ticket is filed");
     let ticket = Ticket {
         id: TicketId::generate(now)?,
         name: new.name,
@@ -41,6 +44,7 @@ async fn create(app: &App, ctx: &Context<'_>) -> Result<Response<Body>, AppError
         created_at: domain::rfc3339(now.div_euclid(1000)),
         customer: None,
         voicemail: None,
+        outside_dial_countries,
     };
     // Acknowledged only once stored: a failure here is a 503, never a 201. 80 random bits make
     // a colliding id as good as impossible; it is refused, never overwrites.
@@ -107,6 +111,9 @@ fn ticket_json(ticket: &Ticket) -> serde_json::Value {
     }
     if let Some(customer) = &ticket.customer {
         json["customer"] = json!(customer);
+    }
+    if ticket.outside_dial_countries {
+        json["outside_dial_countries"] = json!(true);
     }
     if let Some(voicemail) = &ticket.voicemail {
         json["voicemail"] = json!({

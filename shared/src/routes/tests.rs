@@ -26,6 +26,7 @@ fn every_route() -> Vec<Route> {
         Route::Token,
         Route::Presence,
         Route::BrowserCall,
+        Route::AgentBrowserCall,
         Route::PhoneCall,
         Route::HoldMusic { returning: false },
         Route::HoldMusic { returning: true },

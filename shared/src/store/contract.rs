@@ -3,7 +3,8 @@
 
 use super::{CallStore, Write};
 use crate::domain::{
-    AgentId, AgentState, Availability, CALL_RECORD_TTL_SECONDS, CallSid, Caller, CallerState, Conference, PhoneNumber,
+    AgentId, AgentState, AgentToken, Availability, CALL_RECORD_TTL_SECONDS, CallSid, CallSlots, Caller, CallerState,
+    Conference, PhoneNumber, SlotHolder, SourceAddress,
 };
 
 pub fn sid(n: u8) -> CallSid {
@@ -187,6 +188,60 @@ pub async fn lists_free_agents_idle_longest_first(store: &dyn CallStore) {
     assert_eq!(ids(store.available_agents(10, NOW).await.unwrap()), ["agent3", "agent1", "agent2"]);
 }
 
+fn customer_slots(identity: &str) -> SlotHolder {
+    SlotHolder::Customer(identity.to_owned())
+}
+
+fn address_slots(address: &str) -> SlotHolder {
+    SlotHolder::Address(SourceAddress::parse(address).unwrap())
+}
+
+pub async fn stores_call_slots_over_the_version_read(store: &dyn CallStore) {
+    let holder = customer_slots("customer_0a1b2c3d4e5f6a7b");
+    assert_eq!(store.call_slots(&holder, NOW).await.unwrap(), None);
+    let address = SourceAddress::parse("2001:db8:1:2::7").unwrap();
+    let bound = CallSlots::bound("customer_0a1b2c3d4e5f6a7b", Some(address.clone()), NOW + 360);
+    assert!(store.commit(&[Write::Slots(bound.clone())], NOW).await.unwrap());
+    assert!(!store.commit(&[Write::Slots(bound.clone())], NOW).await.unwrap(), "a second creation loses");
+    let stored = store.call_slots(&holder, NOW).await.unwrap().unwrap();
+    assert_eq!(stored, CallSlots { version: 1, ..bound.clone() });
+
+    // A call takes a slot of the customer and of their address together.
+    let mut mine = stored.clone();
+    assert!(mine.take(&sid(1), 1, NOW, NOW + 3600));
+    let mut theirs = CallSlots::new(SlotHolder::Address(address.clone()), NOW);
+    assert!(theirs.take(&sid(1), 3, NOW, NOW + 3600));
+    assert!(store.commit(&[Write::Slots(mine.clone()), Write::Slots(theirs.clone())], NOW).await.unwrap());
+    let stored = store.call_slots(&holder, NOW).await.unwrap().unwrap();
+    assert_eq!(stored, CallSlots { version: 2, expires_at: NOW + 3600, ..mine.clone() });
+    assert_eq!(stored.calls, [(sid(1), NOW + 3600)]);
+    let at_address = store.call_slots(&address_slots("2001:db8:1:2::ffff"), NOW).await.unwrap().unwrap();
+    assert_eq!(at_address, CallSlots { version: 1, ..theirs.clone() });
+
+    // Stale: both read before the last write; neither changes.
+    let mut stale = stored.clone();
+    stale.version = 1;
+    let mut other = at_address.clone();
+    assert!(other.take(&sid(2), 3, NOW, NOW + 3600));
+    assert!(!store.commit(&[Write::Slots(stale), Write::Slots(other)], NOW).await.unwrap());
+    assert_eq!(store.call_slots(&address_slots("2001:db8:1:2::1"), NOW).await.unwrap().unwrap().calls.len(), 1);
+
+    // The record expires with the last slot in it.
+    assert_eq!(store.call_slots(&holder, NOW + 3600).await.unwrap(), None);
+    assert_eq!(store.call_slots(&address_slots("203.0.113.9"), NOW).await.unwrap(), None);
+}
+
+pub async fn records_agent_tokens_until_they_expire(store: &dyn CallStore) {
+    let token = AgentToken::issue(agent("agent1"), 4, NOW + 660).unwrap();
+    assert_eq!(store.agent_token(&token.id, NOW).await.unwrap(), None);
+    assert!(store.record_agent_token(&token).await.unwrap());
+    let imposter = AgentToken { agent: agent("agent2"), ..token.clone() };
+    assert!(!store.record_agent_token(&imposter).await.unwrap(), "an id is recorded once");
+    assert_eq!(store.agent_token(&token.id, NOW + 659).await.unwrap(), Some(token.clone()));
+    assert_eq!(store.agent_token(&token.id, NOW + 660).await.unwrap(), None);
+    assert_eq!(store.agent_token(&"0".repeat(32), NOW).await.unwrap(), None);
+}
+
 pub async fn lists_the_agents_whose_presence_holds(store: &dyn CallStore) {
     for (id, at) in [("agent1", NOW), ("agent2", NOW - 60), ("agent3", NOW - 200)] {
         assert!(store.commit(&[Write::Agent(available(id, at))], NOW).await.unwrap());
@@ -225,6 +280,8 @@ macro_rules! call_store_contract {
             case!(lists_waiting_callers_in_arrival_order);
             case!(lists_free_agents_idle_longest_first);
             case!(lists_the_agents_whose_presence_holds);
+            case!(stores_call_slots_over_the_version_read);
+            case!(records_agent_tokens_until_they_expire);
         }
     };
 }
@@ -244,6 +301,7 @@ pub mod tickets {
             created_at: "2027-01-15T08:00:00Z".into(),
             customer: None,
             voicemail: None,
+            outside_dial_countries: false,
         }
     }
 
@@ -263,11 +321,22 @@ pub mod tickets {
         tickets.iter().map(|t| t.id.clone()).collect()
     }
 
+    /// A ticket whose number agents may not call back.
+    pub fn outside(n: u8) -> Ticket {
+        Ticket {
+            phone_number: PhoneNumber::parse(&format!("+1876555{n:04}")).ok(),
+            outside_dial_countries: true,
+            ..ticket(n)
+        }
+    }
+
     pub async fn stores_and_returns_tickets_unchanged(store: &dyn TicketStore) {
         assert!(store.create_ticket(&ticket(1)).await.unwrap());
         assert!(store.create_ticket(&voicemail(2)).await.unwrap());
+        assert!(store.create_ticket(&outside(4)).await.unwrap());
         let page = store.list_tickets(10, None).await.unwrap();
-        assert_eq!(page.tickets, [voicemail(2), ticket(1)]);
+        assert_eq!(page.tickets, [outside(4), voicemail(2), ticket(1)]);
+        assert_eq!(store.ticket(&outside(4).id).await.unwrap(), Some(outside(4)));
         assert_eq!(page.next_after, None);
         assert_eq!(store.ticket(&ticket(1).id).await.unwrap(), Some(ticket(1)));
         assert_eq!(store.ticket(&voicemail(2).id).await.unwrap(), Some(voicemail(2)));
@@ -336,7 +405,7 @@ pub(crate) use ticket_store_contract;
 
 pub mod agents {
     use crate::domain::AgentId;
-    use crate::domain::{Agent, LOGIN_LOCKOUT_SECONDS};
+    use crate::domain::{Agent, SIGN_IN_WINDOW_SECONDS, SignInAttempt, SignInCounter, SourceAddress};
     use crate::secret::Secret;
     use crate::store::AgentStore;
 
@@ -368,8 +437,9 @@ pub mod agents {
         for name in ["agent2", "agent10", "agent1"] {
             store.create_agent(&agent(name)).await.unwrap();
         }
-        // Failed sign-ins live in the same table and must not show up as agents.
-        store.record_login_failure(&id("agent1"), NOW).await.unwrap();
+        // Sign-in counts live in the same table and must not show up as agents.
+        store.count_sign_in_attempt(&SignInCounter::AgentId(id("agent1")), NOW).await.unwrap();
+        store.count_sign_in_attempt(&address("192.0.2.1"), NOW).await.unwrap();
         let ids: Vec<String> =
             store.list_agents().await.unwrap().into_iter().map(|a| a.id.as_str().to_owned()).collect();
         assert_eq!(ids, ["agent1", "agent10", "agent2"]);
@@ -400,31 +470,87 @@ pub mod agents {
         assert_eq!(store.agent(&id("ghost")).await.unwrap(), None, "nothing is created for an unknown id");
     }
 
-    pub async fn counts_failed_sign_ins_until_they_expire(store: &dyn AgentStore) {
-        let agent1 = id("agent1");
-        assert_eq!(store.login_failures(&agent1, NOW).await.unwrap(), 0);
-        for n in 1..=3 {
-            assert_eq!(store.record_login_failure(&agent1, NOW + i64::from(n)).await.unwrap(), n);
-        }
-        assert_eq!(store.login_failures(&agent1, NOW + 3).await.unwrap(), 3);
-        assert_eq!(store.login_failures(&id("agent2"), NOW + 3).await.unwrap(), 0);
-        // They expire a lockout period after the latest, whether or not the table deleted them.
-        let expiry = NOW + 3 + LOGIN_LOCKOUT_SECONDS;
-        assert_eq!(store.login_failures(&agent1, expiry - 1).await.unwrap(), 3);
-        assert_eq!(store.login_failures(&agent1, expiry).await.unwrap(), 0);
-        assert_eq!(store.record_login_failure(&agent1, expiry).await.unwrap(), 1, "an expired count starts over");
-
-        store.clear_login_failures(&agent1).await.unwrap();
-        assert_eq!(store.login_failures(&agent1, expiry).await.unwrap(), 0);
+    fn address(address: &str) -> SignInCounter {
+        SignInCounter::Address(SourceAddress::parse(address).unwrap())
     }
 
-    pub async fn counts_concurrent_failures_exactly(store: &dyn AgentStore) {
-        let agent1 = id("agent1");
-        // Polled together, so the store sees the writes interleaved.
-        let attempts = futures::future::join_all((0..8).map(|_| store.record_login_failure(&agent1, NOW))).await;
-        let mut counts: Vec<u32> = attempts.into_iter().map(Result::unwrap).collect();
-        counts.sort_unstable();
-        assert_eq!(counts, (1..=8).collect::<Vec<_>>(), "each failure counted once");
+    fn counted(failures: u32) -> SignInAttempt {
+        SignInAttempt::Counted { failures }
+    }
+
+    fn refused(retry_after: i64) -> SignInAttempt {
+        SignInAttempt::Refused { retry_after }
+    }
+
+    pub async fn counts_sign_in_attempts_within_their_limits(store: &dyn AgentStore) {
+        let agent1 = SignInCounter::AgentId(id("agent1"));
+        let attempt = |counter: &SignInCounter, at: i64| {
+            let counter = counter.clone();
+            async move { store.count_sign_in_attempt(&counter, at).await.unwrap() }
+        };
+        // An id: three free, then 1 s, 2 s, 4 s... after the latest; a refusal is not counted.
+        for n in 1..=3 {
+            assert_eq!(attempt(&agent1, NOW).await, counted(n));
+        }
+        assert_eq!(attempt(&agent1, NOW).await, refused(1));
+        assert_eq!(attempt(&agent1, NOW + 1).await, counted(4));
+        assert_eq!(attempt(&agent1, NOW + 2).await, refused(1));
+        assert_eq!(attempt(&agent1, NOW + 3).await, counted(5));
+        assert_eq!(attempt(&agent1, NOW + 3).await, refused(4));
+        assert_eq!(store.sign_in_failures(&agent1, NOW + 3).await.unwrap(), 5);
+        assert_eq!(store.sign_in_failures(&SignInCounter::AgentId(id("agent2")), NOW).await.unwrap(), 0);
+        assert_eq!(attempt(&SignInCounter::AgentId(id("agent2")), NOW + 3).await, counted(1), "ids are apart");
+
+        // They expire a window after the latest, whether or not the table deleted them.
+        let expiry = NOW + 3 + SIGN_IN_WINDOW_SECONDS;
+        assert_eq!(store.sign_in_failures(&agent1, expiry - 1).await.unwrap(), 5);
+        assert_eq!(store.sign_in_failures(&agent1, expiry).await.unwrap(), 0);
+        assert_eq!(attempt(&agent1, expiry).await, counted(1), "an expired count starts over");
+
+        // A success takes its own attempt back, or forgets them all.
+        store.forgive_sign_in_attempt(&agent1).await.unwrap();
+        assert_eq!(store.sign_in_failures(&agent1, expiry).await.unwrap(), 0);
+        store.forgive_sign_in_attempt(&agent1).await.unwrap();
+        assert_eq!(store.sign_in_failures(&agent1, expiry).await.unwrap(), 0, "never below nothing");
+        assert_eq!(attempt(&agent1, expiry).await, counted(1));
+        store.clear_sign_in_failures(&agent1).await.unwrap();
+        assert_eq!(store.sign_in_failures(&agent1, expiry).await.unwrap(), 0);
+
+        // An address: twenty, then blocked until a window after the twentieth.
+        let guesser = address("198.51.100.7");
+        for n in 1..=20 {
+            assert_eq!(attempt(&guesser, NOW + i64::from(n)).await, counted(n));
+        }
+        assert_eq!(attempt(&guesser, NOW + 20).await, refused(SIGN_IN_WINDOW_SECONDS));
+        assert_eq!(attempt(&guesser, NOW + 20 + SIGN_IN_WINDOW_SECONDS - 1).await, refused(1));
+        assert_eq!(attempt(&address("198.51.100.8"), NOW + 20).await, counted(1), "addresses are apart");
+        assert_eq!(attempt(&guesser, NOW + 20 + SIGN_IN_WINDOW_SECONDS).await, counted(1));
+    }
+
+    pub async fn holds_concurrent_attempts_to_the_limit_exactly(store: &dyn AgentStore) {
+        // Polled together, so the store sees the attempts interleaved: exactly as many as the
+        // limit lets through are counted, each once.
+        let agent1 = SignInCounter::AgentId(id("agent1"));
+        let guesser = address("2001:db8::1");
+        for (counter, attempts, allowed, at) in [
+            (&agent1, 12, 3, NOW),
+            (&guesser, 30, 20, NOW),
+            // Expired but still stored: one attempt starts it over, the others count on from it.
+            (&agent1, 12, 3, NOW + SIGN_IN_WINDOW_SECONDS),
+        ] {
+            let outcomes =
+                futures::future::join_all((0..attempts).map(|_| store.count_sign_in_attempt(counter, at))).await;
+            let mut counts = Vec::new();
+            for outcome in outcomes {
+                match outcome.unwrap() {
+                    SignInAttempt::Counted { failures } => counts.push(failures),
+                    SignInAttempt::Refused { retry_after } => assert!(retry_after >= 1, "{counter}"),
+                }
+            }
+            counts.sort_unstable();
+            assert_eq!(counts, (1..=allowed).collect::<Vec<_>>(), "{counter}");
+            assert_eq!(store.sign_in_failures(counter, at).await.unwrap(), allowed, "{counter}");
+        }
     }
 }
 
@@ -443,8 +569,8 @@ macro_rules! agent_store_contract {
         agent_case!(creates_an_agent_once);
         agent_case!(lists_agents_by_id);
         agent_case!(every_change_ends_the_agents_sessions);
-        agent_case!(counts_failed_sign_ins_until_they_expire);
-        agent_case!(counts_concurrent_failures_exactly);
+        agent_case!(counts_sign_in_attempts_within_their_limits);
+        agent_case!(holds_concurrent_attempts_to_the_limit_exactly);
     };
 }
 pub(crate) use agent_store_contract;

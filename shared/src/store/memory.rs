@@ -4,8 +4,8 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{AgentStore, CallStore, StoreError, TicketPage, TicketStore, Write};
-use crate::domain::{Agent, AgentState, CallerState, Conference, LOGIN_LOCKOUT_SECONDS};
-use crate::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
+use crate::domain::{Agent, AgentState, CallerState, Conference, SIGN_IN_WINDOW_SECONDS, SignInAttempt, SignInCounter};
+use crate::domain::{AgentId, AgentToken, CallSid, CallSlots, PhoneNumber, SlotHolder, Ticket, TicketId};
 use crate::secret::Secret;
 
 /// In-memory stores with the same semantics as the DynamoDB ones, for tests and benchmarks.
@@ -23,6 +23,8 @@ struct Calls {
     callers: HashMap<CallSid, Conference>,
     /// An agent's state, and when the record expires.
     agents: HashMap<AgentId, (AgentState, i64)>,
+    slots: HashMap<SlotHolder, CallSlots>,
+    agent_tokens: HashMap<String, AgentToken>,
 }
 
 impl Calls {
@@ -32,6 +34,10 @@ impl Calls {
 
     fn live_agent(&self, agent: &AgentId, now: i64) -> Option<&AgentState> {
         self.agents.get(agent).filter(|(_, expires_at)| *expires_at > now).map(|(state, _)| state)
+    }
+
+    fn live_slots(&self, holder: &SlotHolder, now: i64) -> Option<&CallSlots> {
+        self.slots.get(holder).filter(|slots| slots.expires_at > now)
     }
 
     fn enqueue(&mut self, caller: &Conference) -> bool {
@@ -49,10 +55,12 @@ impl Calls {
         let stored = match write {
             Write::Caller(caller) | Write::ForgetCaller(caller) => self.live_caller(&caller.id, now).map(|c| c.version),
             Write::Agent(state) => self.live_agent(&state.agent, now).map(|a| a.version),
+            Write::Slots(slots) => self.live_slots(&slots.holder, now).map(|s| s.version),
         };
         let expected = match write {
             Write::Caller(caller) | Write::ForgetCaller(caller) => caller.version,
             Write::Agent(state) => state.version,
+            Write::Slots(slots) => slots.version,
         };
         stored.unwrap_or(0) == expected
     }
@@ -69,6 +77,9 @@ impl Calls {
                 let stored = AgentState { version: state.version + 1, ..state.clone() };
                 let expires_at = stored.expires_at();
                 self.agents.insert(state.agent.clone(), (stored, expires_at));
+            }
+            Write::Slots(slots) => {
+                self.slots.insert(slots.holder.clone(), CallSlots { version: slots.version + 1, ..slots.clone() });
             }
         }
     }
@@ -191,6 +202,23 @@ impl CallStore for MemoryCallStore {
         pool.sort_by_key(|agent| agent.pool_key());
         Ok(pool.into_iter().take(limit as usize).cloned().collect())
     }
+
+    async fn call_slots(&self, holder: &SlotHolder, now: i64) -> Result<Option<CallSlots>, StoreError> {
+        Ok(self.state()?.live_slots(holder, now).cloned())
+    }
+
+    async fn record_agent_token(&self, token: &AgentToken) -> Result<bool, StoreError> {
+        let mut state = self.state()?;
+        if state.agent_tokens.contains_key(&token.id) {
+            return Ok(false);
+        }
+        state.agent_tokens.insert(token.id.clone(), token.clone());
+        Ok(true)
+    }
+
+    async fn agent_token(&self, id: &str, now: i64) -> Result<Option<AgentToken>, StoreError> {
+        Ok(self.state()?.agent_tokens.get(id).filter(|token| token.expires_at > now).cloned())
+    }
 }
 
 #[derive(Debug, Default)]
@@ -264,8 +292,8 @@ pub struct MemoryAgentStore {
 #[derive(Debug, Default)]
 struct Agents {
     agents: std::collections::BTreeMap<AgentId, Agent>,
-    /// Agent id → failed sign-ins and when they expire.
-    login_failures: HashMap<AgentId, (u32, i64)>,
+    /// Sign-in counter → its failures, the latest, and when they expire.
+    sign_in_counts: HashMap<SignInCounter, (u32, i64, i64)>,
 }
 
 impl MemoryAgentStore {
@@ -324,24 +352,35 @@ impl AgentStore for MemoryAgentStore {
         self.change(id, |_| ()).map(|_| ())
     }
 
-    async fn login_failures(&self, id: &AgentId, now: i64) -> Result<u32, StoreError> {
-        let state = self.state()?;
-        Ok(state.login_failures.get(id).filter(|(_, expires_at)| *expires_at > now).map_or(0, |(count, _)| *count))
-    }
-
-    async fn record_login_failure(&self, id: &AgentId, now: i64) -> Result<u32, StoreError> {
+    async fn count_sign_in_attempt(&self, counter: &SignInCounter, now: i64) -> Result<SignInAttempt, StoreError> {
         let mut state = self.state()?;
-        let entry = state.login_failures.entry(id.clone()).or_insert((0, now));
-        if entry.1 <= now {
-            entry.0 = 0;
+        let expires_at = now + SIGN_IN_WINDOW_SECONDS;
+        let entry = state.sign_in_counts.entry(counter.clone()).or_insert((0, now, expires_at));
+        if entry.2 <= now {
+            *entry = (0, now, expires_at);
         }
-        *entry = (entry.0 + 1, now + LOGIN_LOCKOUT_SECONDS);
-        Ok(entry.0)
+        if let Err(retry_after) = counter.limit().check(entry.0, entry.1, now) {
+            return Ok(SignInAttempt::Refused { retry_after });
+        }
+        *entry = (entry.0 + 1, now, expires_at);
+        Ok(SignInAttempt::Counted { failures: entry.0 })
     }
 
-    async fn clear_login_failures(&self, id: &AgentId) -> Result<(), StoreError> {
-        self.state()?.login_failures.remove(id);
+    async fn forgive_sign_in_attempt(&self, counter: &SignInCounter) -> Result<(), StoreError> {
+        if let Some(entry) = self.state()?.sign_in_counts.get_mut(counter) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
         Ok(())
+    }
+
+    async fn clear_sign_in_failures(&self, counter: &SignInCounter) -> Result<(), StoreError> {
+        self.state()?.sign_in_counts.remove(counter);
+        Ok(())
+    }
+
+    async fn sign_in_failures(&self, counter: &SignInCounter, now: i64) -> Result<u32, StoreError> {
+        let state = self.state()?;
+        Ok(state.sign_in_counts.get(counter).filter(|(_, _, expires_at)| *expires_at > now).map_or(0, |(n, _, _)| *n))
     }
 }
 

@@ -8,7 +8,10 @@ pub mod memory;
 
 use async_trait::async_trait;
 
-use crate::domain::{Agent, AgentId, AgentState, CallSid, Conference, PhoneNumber, Ticket, TicketId};
+use crate::domain::{
+    Agent, AgentId, AgentState, AgentToken, CallSid, CallSlots, Conference, PhoneNumber, SignInAttempt, SignInCounter,
+    SlotHolder, Ticket, TicketId,
+};
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +30,8 @@ pub enum Write {
     Agent(AgentState),
     /// The caller's record goes: their call is over.
     ForgetCaller(Conference),
+    /// A customer's or an address's browser-call slots.
+    Slots(CallSlots),
 }
 
 /// The live state of calls and agents: each caller's place in the queue and their conference,
@@ -66,6 +71,16 @@ pub trait CallStore: Send + Sync {
     /// Up to `limit` agents who said they are available and are on no call, idle longest
     /// first; whether their lease still holds is for the caller to check.
     async fn available_agents(&self, limit: u32, now: i64) -> Result<Vec<AgentState>, StoreError>;
+
+    /// `holder`'s browser-call slots, unless it has no record that has not expired at `now`.
+    async fn call_slots(&self, holder: &SlotHolder, now: i64) -> Result<Option<CallSlots>, StoreError>;
+
+    /// Records an agent token as it is issued. `Ok(false)`, and nothing written, when a live
+    /// record with its id exists already (a collision of random ids, never a retry).
+    async fn record_agent_token(&self, token: &AgentToken) -> Result<bool, StoreError>;
+
+    /// The record of the agent token `id`, unless there is none that has not expired at `now`.
+    async fn agent_token(&self, id: &str, now: i64) -> Result<Option<AgentToken>, StoreError>;
 }
 
 /// One page of tickets, newest first, and where the next page starts if there is one.
@@ -114,15 +129,21 @@ pub trait AgentStore: Send + Sync {
     /// Ends every session the agent has (signing out).
     async fn end_sessions(&self, id: &AgentId) -> Result<(), StoreError>;
 
-    /// Failed sign-ins for `id` that have not expired at `now`. Counted for ids that do not
-    /// exist too, so the answer never tells an attacker which ids do.
-    async fn login_failures(&self, id: &AgentId, now: i64) -> Result<u32, StoreError>;
+    /// Counts a sign-in attempt against `counter` at `now` if its limit lets one through
+    /// (`SignInLimit::check` over the failures it holds), in one atomic step, so that concurrent
+    /// attempts are held to the limit exactly; a refused attempt is not counted. Counts that
+    /// have expired (`SIGN_IN_WINDOW_SECONDS` after the latest, whether or not the table
+    /// deleted them) start over.
+    async fn count_sign_in_attempt(&self, counter: &SignInCounter, now: i64) -> Result<SignInAttempt, StoreError>;
 
-    /// Counts one more failure; they expire `LOGIN_LOCKOUT_SECONDS` after the latest. Returns
-    /// the count.
-    async fn record_login_failure(&self, id: &AgentId, now: i64) -> Result<u32, StoreError>;
+    /// Takes back one counted attempt (one that succeeded).
+    async fn forgive_sign_in_attempt(&self, counter: &SignInCounter) -> Result<(), StoreError>;
 
-    async fn clear_login_failures(&self, id: &AgentId) -> Result<(), StoreError>;
+    /// Forgets every failure counted against `counter`.
+    async fn clear_sign_in_failures(&self, counter: &SignInCounter) -> Result<(), StoreError>;
+
+    /// The failures counted against `counter` that have not expired at `now`.
+    async fn sign_in_failures(&self, counter: &SignInCounter, now: i64) -> Result<u32, StoreError>;
 }
 
 #[cfg(test)]

@@ -12,13 +12,20 @@ fn needs_escaping(c: char, escape_whitespace: bool) -> bool {
         || !is_xml_char(c)
 }
 
-fn escape(input: &str, escape_whitespace: bool) -> String {
-    // Most text (URLs, CallSids, fixed messages) has nothing to escape: copy it whole.
-    if !input.chars().any(|c| needs_escaping(c, escape_whitespace)) {
-        return input.to_owned();
+/// Appends `input` to `out`, escaped.
+fn escape(out: &mut String, input: &str, escape_whitespace: bool) {
+    // Most text (URLs, CallSids, fixed messages) is printable ASCII with nothing to escape: a byte
+    // scan finds that, and the text is copied whole.
+    if input.bytes().all(|b| matches!(b, b' '..=b'~') && !matches!(b, b'&' | b'<' | b'>' | b'"' | b'\'')) {
+        out.push_str(input);
+        return;
     }
-    let mut out = String::with_capacity(input.len() + 16);
+    out.reserve(input.len() + 16);
     for c in input.chars().filter(|&c| is_xml_char(c)) {
+        if !needs_escaping(c, escape_whitespace) {
+            out.push(c);
+            continue;
+        }
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
@@ -32,13 +39,12 @@ fn escape(input: &str, escape_whitespace: bool) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
-pub(super) fn escape_text(input: &str) -> String {
-    escape(input, false)
+pub(super) fn escape_text(out: &mut String, input: &str) {
+    escape(out, input, false)
 }
 
-pub(super) fn escape_attribute(input: &str) -> String {
-    escape(input, true)
+pub(super) fn escape_attribute(out: &mut String, input: &str) {
+    escape(out, input, true)
 }

@@ -138,7 +138,9 @@ impl VoiceResponse {
     }
 
     pub fn to_xml(&self) -> String {
-        let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?><Response>"#);
+        // Room for the documents Warmline answers with, so the text is written without regrowing.
+        let mut xml = String::with_capacity(768);
+        xml.push_str(r#"<?xml version="1.0" encoding="UTF-8"?><Response>"#);
         for verb in &self.verbs {
             write_verb(&mut xml, verb);
         }
@@ -147,26 +149,46 @@ impl VoiceResponse {
     }
 }
 
+/// An attribute's value, written straight into the document (no `String` per attribute).
+#[derive(Clone, Copy)]
+enum Value<'a> {
+    Text(&'a str),
+    Number(u32),
+    Bool(bool),
+}
+
+fn text(value: &Option<String>) -> Option<Value<'_>> {
+    value.as_deref().map(Value::Text)
+}
+
+fn number(value: Option<u32>) -> Option<Value<'static>> {
+    value.map(Value::Number)
+}
+
+fn boolean(value: Option<bool>) -> Option<Value<'static>> {
+    value.map(Value::Bool)
+}
+
+fn method(value: Option<Method>) -> Option<Value<'static>> {
+    value.map(|m| Value::Text(m.as_str()))
+}
+
 fn write_verb(xml: &mut String, verb: &Verb) {
     match verb {
         Verb::Say(text) => element(xml, "Say", &[], text),
-        Verb::Play { url, loop_count } => element(xml, "Play", &[("loop", loop_count.map(|n| n.to_string()))], url),
-        Verb::Pause { length_seconds } => {
-            empty_element(xml, "Pause", &[("length", length_seconds.map(|n| n.to_string()))])
-        }
-        Verb::Redirect { url, method } => {
-            element(xml, "Redirect", &[("method", method.map(|m| m.as_str().to_owned()))], url)
-        }
+        Verb::Play { url, loop_count } => element(xml, "Play", &[("loop", number(*loop_count))], url),
+        Verb::Pause { length_seconds } => empty_element(xml, "Pause", &[("length", number(*length_seconds))]),
+        Verb::Redirect { url, method: how } => element(xml, "Redirect", &[("method", method(*how))], url),
         Verb::Hangup => empty_element(xml, "Hangup", &[]),
         Verb::Gather(gather) => {
             open_tag(
                 xml,
                 "Gather",
                 &[
-                    ("action", Some(gather.action.clone())),
-                    ("method", gather.method.map(|m| m.as_str().to_owned())),
-                    ("numDigits", gather.num_digits.map(|n| n.to_string())),
-                    ("timeout", gather.timeout_seconds.map(|n| n.to_string())),
+                    ("action", Some(Value::Text(&gather.action))),
+                    ("method", method(gather.method)),
+                    ("numDigits", number(gather.num_digits)),
+                    ("timeout", number(gather.timeout_seconds)),
                 ],
             );
             element(xml, "Say", &[], &gather.prompt);
@@ -176,26 +198,19 @@ fn write_verb(xml: &mut String, verb: &Verb) {
             xml,
             "Record",
             &[
-                ("action", Some(record.action.clone())),
-                ("method", record.method.map(|m| m.as_str().to_owned())),
-                ("maxLength", record.max_length_seconds.map(|n| n.to_string())),
-                ("timeout", record.timeout_seconds.map(|n| n.to_string())),
-                ("finishOnKey", record.finish_on_key.clone()),
-                ("playBeep", record.play_beep.map(|b| b.to_string())),
-                ("recordingStatusCallback", record.recording_status_callback.clone()),
-                ("recordingStatusCallbackEvent", record.recording_status_callback_event.clone()),
-                (
-                    "recordingStatusCallbackMethod",
-                    record.recording_status_callback_method.map(|m| m.as_str().to_owned()),
-                ),
+                ("action", Some(Value::Text(&record.action))),
+                ("method", method(record.method)),
+                ("maxLength", number(record.max_length_seconds)),
+                ("timeout", number(record.timeout_seconds)),
+                ("finishOnKey", text(&record.finish_on_key)),
+                ("playBeep", boolean(record.play_beep)),
+                ("recordingStatusCallback", text(&record.recording_status_callback)),
+                ("recordingStatusCallbackEvent", text(&record.recording_status_callback_event)),
+                ("recordingStatusCallbackMethod", method(record.recording_status_callback_method)),
             ],
         ),
         Verb::Dial(dial) => {
-            open_tag(
-                xml,
-                "Dial",
-                &[("callerId", dial.caller_id.clone()), ("timeout", dial.timeout_seconds.map(|n| n.to_string()))],
-            );
+            open_tag(xml, "Dial", &[("callerId", text(&dial.caller_id)), ("timeout", number(dial.timeout_seconds))]);
             match &dial.noun {
                 DialNoun::Number(number) => element(xml, "Number", &[], number),
                 DialNoun::Client(identity) => element(xml, "Client", &[], identity),
@@ -203,13 +218,13 @@ fn write_verb(xml: &mut String, verb: &Verb) {
                     xml,
                     "Conference",
                     &[
-                        ("startConferenceOnEnter", conference.start_conference_on_enter.map(|b| b.to_string())),
-                        ("endConferenceOnExit", conference.end_conference_on_exit.map(|b| b.to_string())),
-                        ("waitUrl", conference.wait_url.clone()),
-                        ("waitMethod", conference.wait_method.map(|m| m.as_str().to_owned())),
-                        ("statusCallback", conference.status_callback.clone()),
-                        ("statusCallbackEvent", conference.status_callback_event.clone()),
-                        ("statusCallbackMethod", conference.status_callback_method.map(|m| m.as_str().to_owned())),
+                        ("startConferenceOnEnter", boolean(conference.start_conference_on_enter)),
+                        ("endConferenceOnExit", boolean(conference.end_conference_on_exit)),
+                        ("waitUrl", text(&conference.wait_url)),
+                        ("waitMethod", method(conference.wait_method)),
+                        ("statusCallback", text(&conference.status_callback)),
+                        ("statusCallbackEvent", text(&conference.status_callback_event)),
+                        ("statusCallbackMethod", method(conference.status_callback_method)),
                     ],
                     &conference.name,
                 ),
@@ -219,7 +234,7 @@ fn write_verb(xml: &mut String, verb: &Verb) {
     }
 }
 
-type Attributes<'a> = [(&'a str, Option<String>)];
+type Attributes<'a> = [(&'static str, Option<Value<'a>>)];
 
 fn open_tag(xml: &mut String, name: &str, attributes: &Attributes) {
     xml.push('<');
@@ -230,7 +245,7 @@ fn open_tag(xml: &mut String, name: &str, attributes: &Attributes) {
 
 fn element(xml: &mut String, name: &str, attributes: &Attributes, text: &str) {
     open_tag(xml, name, attributes);
-    xml.push_str(&escape_text(text));
+    escape_text(xml, text);
     xml.push_str("</");
     xml.push_str(name);
     xml.push('>');
@@ -245,13 +260,20 @@ fn empty_element(xml: &mut String, name: &str, attributes: &Attributes) {
 
 fn write_attributes(xml: &mut String, attributes: &Attributes) {
     for (name, value) in attributes {
-        if let Some(value) = value {
-            xml.push(' ');
-            xml.push_str(name);
-            xml.push_str("=\"");
-            xml.push_str(&escape_attribute(value));
-            xml.push('"');
+        let Some(value) = value else { continue };
+        xml.push(' ');
+        xml.push_str(name);
+        xml.push_str("=\"");
+        match *value {
+            Value::Text(text) => escape_attribute(xml, text),
+            Value::Number(n) => {
+                use std::fmt::Write as _;
+                // Writing to a String cannot fail.
+                let _ = write!(xml, "{n}");
+            }
+            Value::Bool(b) => xml.push_str(if b { "true" } else { "false" }),
         }
+        xml.push('"');
     }
 }
 

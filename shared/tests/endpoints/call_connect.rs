@@ -1,11 +1,15 @@
 use crate::prelude::*;
+use shared::call_flow::{AGENT_SESSION_PARAM, OUTSIDE_DIAL_COUNTRIES, TOO_MANY_CALLS};
+use shared::domain::SlotHolder;
 use shared::domain::Ticket;
 use shared::domain::TicketId;
+use shared::domain::{Caller, Identity};
 use shared::handlers::call_connect::handle;
-use shared::store::TicketStore;
 use shared::store::memory::{MemoryCallStore, MemoryTicketStore};
+use shared::store::{CallStore, TicketStore};
 
 const PATH: &str = "/call/connect";
+const AGENT_PATH: &str = "/call/agent";
 const TICKET_NUMBER: &str = "+15551234567";
 
 async fn app_with_ticket() -> TestApp {
@@ -18,28 +22,41 @@ async fn app_with_ticket() -> TestApp {
         created_at: "2027-01-15T08:00:00Z".into(),
         customer: None,
         voicemail: None,
+        outside_dial_countries: false,
     };
     t.tickets.create_ticket(&ticket).await.unwrap();
     t.enroll("agent1").await;
     t
 }
 
-/// What Twilio sends for `device.connect({params})` from a browser signed in as `identity`.
+/// What Twilio sends for `device.connect({params})` from a browser whose token names `from`:
+/// an agent's token grants the agents' app (`/call/agent`), any other the customers'.
 fn browser_call(call_sid: &str, from: &str, phone_number: Option<&str>) -> Request {
+    let agent = matches!(Identity::from_client_address(from), Ok(Identity::Agent(_)));
+    let (path, app) = if agent { (AGENT_PATH, AGENT_APP_SID) } else { (PATH, CUSTOMER_APP_SID) };
+    let extra: Vec<(&str, &str)> = phone_number.map(|number| ("phoneNumber", number)).into_iter().collect();
+    signed_webhook(path, &borrowed(&browser_params(call_sid, from, app, &extra)))
+}
+
+/// Twilio's parameters of a browser call through `app`, then the browser's `custom` ones.
+fn browser_params(
+    call_sid: &str,
+    from: &str,
+    app: &str,
+    custom: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
     let mut params = vec![
-        ("AccountSid", format!("AC{}", "0".repeat(32))),
+        ("AccountSid", ACCOUNT_SID.to_owned()),
         ("ApiVersion", "2010-04-01".to_owned()),
-        ("ApplicationSid", format!("AP{}", "0".repeat(32))),
+        ("ApplicationSid", app.to_owned()),
         ("CallSid", call_sid.to_owned()),
         ("CallStatus", "ringing".to_owned()),
         ("Direction", "inbound".to_owned()),
         ("From", from.to_owned()),
         ("Caller", from.to_owned()),
     ];
-    if let Some(number) = phone_number {
-        params.push(("phoneNumber", number.to_owned()));
-    }
-    signed_webhook(PATH, &borrowed(&params))
+    params.extend(custom.iter().map(|(name, value)| (*name, (*value).to_owned())));
+    params
 }
 
 fn refusal_twiml() -> String {
@@ -120,6 +137,83 @@ async fn a_forged_request_changes_nothing() {
     assert_eq!((t.dialer.placed(), t.store.conference_ids()), (vec![], vec![]));
 }
 
+// --- The route says who calls: two TwiML Apps, and nothing smuggled past them -----------------
+
+fn nothing_happened(t: &TestApp) {
+    assert_eq!((t.dialer.placed(), t.store.conference_ids()), (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn the_customers_app_never_serves_an_agent_whatever_from_says() {
+    let t = app_with_ticket().await;
+    for from in ["client:agent1", "client:agent2"] {
+        let params = browser_params(&sid(1), from, CUSTOMER_APP_SID, &[("phoneNumber", TICKET_NUMBER)]);
+        let response = handle(&t.app, signed_webhook(PATH, &borrowed(&params))).await.unwrap();
+        assert_eq!((response.status().as_u16(), body_text(&response)), (200, refusal_twiml()), "{from}");
+    }
+    nothing_happened(&t);
+}
+
+#[tokio::test]
+async fn the_agents_app_serves_agents_only() {
+    let t = app_with_ticket().await;
+    for from in ["client:customer_0a1b2c", "+15557654321", "client:"] {
+        let params = browser_params(&sid(1), from, AGENT_APP_SID, &[("phoneNumber", TICKET_NUMBER)]);
+        let response = handle(&t.app, signed_webhook(AGENT_PATH, &borrowed(&params))).await.unwrap();
+        assert_eq!((response.status().as_u16(), body_text(&response)), (200, refusal_twiml()), "{from}");
+    }
+    nothing_happened(&t);
+}
+
+#[tokio::test]
+async fn a_call_through_the_other_app_or_another_account_is_refused() {
+    let t = app_with_ticket().await;
+    let agent = [("phoneNumber", TICKET_NUMBER)];
+    let other_account = "AC11111111111111111111111111111111";
+    let mut refused = vec![
+        // The agents' Voice URL asked about a call through the customers' app, and the reverse:
+        // one app's URL pasted into the other, or a token for the other app.
+        (AGENT_PATH, browser_params(&sid(1), "client:agent1", CUSTOMER_APP_SID, &agent)),
+        (PATH, browser_params(&sid(2), "client:customer_0a1b2c", AGENT_APP_SID, &[])),
+        (AGENT_PATH, browser_params(&sid(1), "client:agent1", "AP22222222222222222222222222222222", &agent)),
+    ];
+    let mut no_app = browser_params(&sid(1), "client:agent1", AGENT_APP_SID, &agent);
+    no_app.retain(|(name, _)| *name != "ApplicationSid");
+    refused.push((AGENT_PATH, no_app));
+    let mut elsewhere = browser_params(&sid(2), "client:customer_0a1b2c", CUSTOMER_APP_SID, &[]);
+    elsewhere[0].1 = other_account.to_owned();
+    refused.push((PATH, elsewhere));
+    for (path, params) in refused {
+        let response = handle(&t.app, signed_webhook(path, &borrowed(&params))).await.unwrap();
+        assert_eq!((response.status().as_u16(), body_text(&response)), (403, "forbidden".to_owned()), "{params:?}");
+    }
+    nothing_happened(&t);
+}
+
+#[tokio::test]
+async fn a_standard_parameter_smuggled_in_twice_is_refused() {
+    let t = app_with_ticket().await;
+    // What a browser's `device.connect({params})` adds after Twilio's own parameters.
+    let customer = "client:customer_0a1b2c";
+    let refused = async |path: &str, from: &str, custom: &[(&'static str, &str)]| {
+        let app = if path == PATH { CUSTOMER_APP_SID } else { AGENT_APP_SID };
+        let params = browser_params(&sid(1), from, app, custom);
+        let response = handle(&t.app, signed_webhook(path, &borrowed(&params))).await.unwrap();
+        assert_eq!((response.status().as_u16(), body_text(&response)), (403, "forbidden".to_owned()), "{custom:?}");
+    };
+    refused(PATH, customer, &[("From", "client:agent1")]).await;
+    refused(PATH, customer, &[("ApplicationSid", AGENT_APP_SID)]).await;
+    refused(PATH, customer, &[("CallSid", "CA00000000000000000000000000000099")]).await;
+    refused(AGENT_PATH, "client:agent1", &[("From", "client:agent2"), ("phoneNumber", TICKET_NUMBER)]).await;
+    refused(AGENT_PATH, "client:agent1", &[("phoneNumber", "+15559999999"), ("phoneNumber", TICKET_NUMBER)]).await;
+    nothing_happened(&t);
+
+    // The same calls without the smuggled parameter go through.
+    let response = handle(&t.app, browser_call(&sid(1), customer, None)).await.unwrap();
+    assert_eq!(body_text(&response), crate::conference_connect_client::conference_twiml(BASE, &sid(1)));
+    assert_eq!(t.caller(&sid(1)).await.unwrap().caller, Caller::Browser("customer_0a1b2c".into()));
+}
+
 #[tokio::test]
 async fn apologises_when_the_tickets_cannot_be_read() {
     let t = TestApp::build_with_tickets(
@@ -131,4 +225,249 @@ async fn apologises_when_the_tickets_cannot_be_read() {
     t.enroll("agent1").await;
     let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
     assert_eq!((response.status().as_u16(), body_text(&response)), (200, APOLOGY_TWIML.to_owned()));
+}
+
+// --- Numbers outside DIAL_COUNTRIES, tokens of ended sessions, browser-call floods --------------
+
+/// Files a ticket through `POST /tickets`, as anyone may.
+async fn file_ticket(t: &TestApp, number: &str) {
+    let body = format!(r#"{{"name": "Ada", "phone_number": "{number}", "description": "Urgent, call me back"}}"#);
+    let response = shared::handlers::tickets::handle(&t.app, json_post("/tickets", &body)).await.unwrap();
+    assert_eq!(response.status(), 201);
+}
+
+fn dial_twiml(number: &str) -> String {
+    format!(r#"{XML_HEAD}<Response><Dial callerId="{NUMBER}"><Number>{number}</Number></Dial></Response>"#)
+}
+
+fn said_and_hung_up(text: &str) -> String {
+    format!("{XML_HEAD}<Response><Say>{text}</Say><Hangup/></Response>")
+}
+
+#[tokio::test]
+async fn an_agent_cannot_call_a_ticket_number_outside_the_dial_countries() {
+    let t = app_with_ticket().await; // the support number is +1 555: the US only
+    for number in ["+18765550123", "+18095550123", "+442071838750", "+19005550123"] {
+        file_ticket(&t, number).await;
+        let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(number))).await.unwrap();
+        assert_eq!(body_text(&response), said_and_hung_up(OUTSIDE_DIAL_COUNTRIES), "{number}");
+    }
+    let response = handle(&t.app, browser_call(&sid(2), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    assert_eq!(body_text(&response), dial_twiml(TICKET_NUMBER));
+    assert_eq!(t.dialer.placed(), []);
+}
+
+#[tokio::test]
+async fn dial_countries_allow_the_listed_countries_by_area_code() {
+    let config = config_with(&[("DIAL_COUNTRIES", "US,JM")]);
+    let t = TestApp::build(config, MemoryCallStore::new(), RecordingDialer::default());
+    t.enroll("agent1").await;
+    for (number, allowed) in [("+18765550123", true), ("+18095550123", false), ("+14165550123", false)] {
+        file_ticket(&t, number).await;
+        let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(number))).await.unwrap();
+        let expected = if allowed { dial_twiml(number) } else { said_and_hung_up(OUTSIDE_DIAL_COUNTRIES) };
+        assert_eq!(body_text(&response), expected, "{number}");
+    }
+}
+
+/// The session tag an agent's token passes with its calls, from `POST /token` with `cookie`.
+async fn agent_session(t: &TestApp, cookie: &str) -> String {
+    let request = with_header(json_post("/token", "{}"), "cookie", cookie);
+    let response = shared::handlers::token::handle(&t.app, request).await.unwrap();
+    let claims = crate::token::claims(body_json(&response)["token"].as_str().unwrap());
+    claims["grants"]["voice"]["outgoing"]["params"][AGENT_SESSION_PARAM].as_str().unwrap().to_owned()
+}
+
+/// An agent's browser call as Twilio sends it: the token's `agentSession` among the params.
+fn agent_call_with(call_sid: &str, agent: &str, number: &str, session: &str) -> Request {
+    let params = [
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("ApplicationSid", AGENT_APP_SID.to_owned()),
+        ("CallSid", call_sid.to_owned()),
+        ("From", format!("client:{agent}")),
+        ("phoneNumber", number.to_owned()),
+        (AGENT_SESSION_PARAM, session.to_owned()),
+    ];
+    signed_webhook(AGENT_PATH, &borrowed(&params))
+}
+
+#[tokio::test]
+async fn a_token_of_an_ended_session_cannot_call_out() {
+    let t = app_with_ticket().await;
+    let old = agent_session(&t, &t.session_cookie("agent1").await).await;
+    let call = |session: &str| handle(&t.app, agent_call_with(&sid(1), "agent1", TICKET_NUMBER, session));
+    assert_eq!(body_text(&call(&old).await.unwrap()), dial_twiml(TICKET_NUMBER));
+
+    // The agent signs out: the token in their browser lives on for minutes, its calls do not.
+    let agent1 = AgentId::parse("agent1").unwrap();
+    t.agents.end_sessions(&agent1).await.unwrap();
+    assert_eq!(body_text(&call(&old).await.unwrap()), refusal_twiml());
+
+    // Signed in again: the new session's token calls out, the old one still cannot.
+    let new = agent_session(&t, &t.session_cookie("agent1").await).await;
+    assert_eq!(body_text(&call(&new).await.unwrap()), dial_twiml(TICKET_NUMBER));
+    assert_eq!(body_text(&call(&old).await.unwrap()), refusal_twiml());
+
+    // Another agent's token of the same epoch, or anything made up, opens nothing.
+    t.session_cookie("agent2").await;
+    t.agents.end_sessions(&AgentId::parse("agent2").unwrap()).await.unwrap();
+    let borrowed_token = agent_session(&t, &t.session_cookie("agent2").await).await;
+    let shouted = new.to_uppercase();
+    let made_up = "0".repeat(32);
+    for forged in [borrowed_token.as_str(), &made_up, &shouted, &new[..31], "", "1", "x.y"] {
+        assert_eq!(body_text(&call(forged).await.unwrap()), refusal_twiml(), "{forged:?}");
+    }
+
+    // Disabled: not even the current session's token.
+    t.agents.set_disabled(&agent1, Some(NOW)).await.unwrap();
+    assert_eq!(body_text(&call(&new).await.unwrap()), refusal_twiml());
+}
+
+/// A customer's identity, from a token fetched at `address`.
+async fn customer_at(t: &TestApp, address: &str) -> String {
+    let response = shared::handlers::token::handle(&t.app, crate::token::token_request_from(address)).await.unwrap();
+    format!("client:{}", body_json(&response)["identity"].as_str().unwrap())
+}
+
+async fn customer_calls(t: &TestApp, call_sid: &str, from: &str) -> String {
+    body_text(&handle(&t.app, browser_call(call_sid, from, None)).await.unwrap())
+}
+
+fn in_line(call_sid: &str) -> String {
+    crate::conference_connect_client::conference_twiml(BASE, call_sid)
+}
+
+#[tokio::test]
+async fn a_customer_has_one_browser_call_at_a_time() {
+    let t = TestApp::new();
+    t.available("agent1").await;
+    let customer = customer_at(&t, "203.0.113.7").await;
+    assert_eq!(customer_calls(&t, &sid(1), &customer).await, in_line(&sid(1)));
+    assert_eq!(customer_calls(&t, &sid(1), &customer).await, in_line(&sid(1)), "a retried webhook keeps its slot");
+    let joined = conference_report(&sid(1), "participant-join", Some(&sid(1)));
+    shared::handlers::conference_events::handle(&t.app, joined).await.unwrap();
+    assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent1")]);
+
+    // A second call while the first goes on: refused before it is in line or rings anyone.
+    assert_eq!(customer_calls(&t, &sid(2), &customer).await, said_and_hung_up(TOO_MANY_CALLS));
+    assert_eq!(t.caller(&sid(2)).await, None);
+    assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent1")]);
+
+    // The first call ends: its slot is free again.
+    shared::handlers::conference_events::handle(&t.app, conference_report(&sid(1), "conference-end", None))
+        .await
+        .unwrap();
+    assert_eq!(customer_calls(&t, &sid(3), &customer).await, in_line(&sid(3)));
+}
+
+#[tokio::test]
+async fn an_address_has_three_browser_calls_at_a_time() {
+    let t = TestApp::new();
+    let mut n = 0;
+    let mut call = async |address: &str| {
+        n += 1;
+        let customer = customer_at(&t, address).await;
+        customer_calls(&t, &sid(n), &customer).await == in_line(&sid(n))
+    };
+    for address in ["198.51.100.20", "198.51.100.20", "198.51.100.20"] {
+        assert!(call(address).await, "{address}");
+    }
+    assert!(!call("198.51.100.20").await, "a fourth from the same address");
+    assert!(call("198.51.100.21").await, "another address");
+    // IPv6 counts by the /64: one subscriber's line picks addresses from it at will.
+    for address in ["2001:db8:7:7::1", "2001:db8:7:7::2", "2001:db8:7:7:ffff:ffff:ffff:ffff"] {
+        assert!(call(address).await, "{address}");
+    }
+    assert!(!call("2001:db8:7:7:1234::5").await, "a fourth from the same /64");
+    assert!(call("2001:db8:7:8::1").await, "the next /64");
+}
+
+#[tokio::test]
+async fn a_slot_whose_end_was_never_reported_lapses() {
+    let t = TestApp::new();
+    let customer = customer_at(&t, "203.0.113.7").await;
+    assert_eq!(customer_calls(&t, &sid(1), &customer).await, in_line(&sid(1)));
+    t.clock.advance(shared::domain::BROWSER_CALL_SLOT_SECONDS - 1);
+    assert_eq!(customer_calls(&t, &sid(2), &customer).await, said_and_hung_up(TOO_MANY_CALLS));
+    t.clock.advance(1);
+    assert_eq!(customer_calls(&t, &sid(3), &customer).await, in_line(&sid(3)));
+}
+
+#[tokio::test]
+async fn the_browser_call_limits_are_settings() {
+    let config = config_with(&[("BROWSER_CALLS_PER_IDENTITY", "2"), ("BROWSER_CALLS_PER_ADDRESS", "2")]);
+    let t = TestApp::build(config, MemoryCallStore::new(), RecordingDialer::default());
+    let customer = customer_at(&t, "203.0.113.7").await;
+    assert_eq!(customer_calls(&t, &sid(1), &customer).await, in_line(&sid(1)));
+    assert_eq!(customer_calls(&t, &sid(2), &customer).await, in_line(&sid(2)));
+    assert_eq!(customer_calls(&t, &sid(3), &customer).await, said_and_hung_up(TOO_MANY_CALLS));
+    let neighbour = customer_at(&t, "203.0.113.7").await;
+    assert_eq!(customer_calls(&t, &sid(4), &neighbour).await, said_and_hung_up(TOO_MANY_CALLS), "the address's 2");
+}
+
+#[tokio::test]
+async fn the_hold_music_never_puts_a_browser_caller_over_the_limit_in_line() {
+    let t = TestApp::new();
+    let customer = customer_at(&t, "203.0.113.7").await;
+    assert_eq!(customer_calls(&t, &sid(1), &customer).await, in_line(&sid(1)));
+    // A second call of theirs at the hold music with no record (as when its arrival's write
+    // failed): counted again there, refused, and ended through the REST API.
+    let turn = signed_webhook("/conference/wait?held=1", &[("CallSid", &sid(2)), ("From", &customer)]);
+    let response = shared::handlers::conference_wait::handle(&t.app, turn).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(t.caller(&sid(2)).await, None);
+    let call2 = CallSid::parse(&sid(2)).unwrap();
+    assert_eq!(t.dialer.updated(), [(call2, CallUpdate::Twiml(said_and_hung_up(TOO_MANY_CALLS)))]);
+}
+
+#[tokio::test]
+async fn a_customer_whose_calls_cannot_be_counted_still_gets_their_music_and_is_counted_at_its_first_turn() {
+    let t = TestApp::with_store(MemoryCallStore::failing());
+    let answer = customer_calls(&t, &sid(1), "client:customer_0a1b2c3d4e5f6a7b").await;
+    assert_eq!(answer, in_line(&sid(1)), "the conference and its music, not an apology");
+    assert_eq!(t.store.conference_ids(), []);
+    // The hold music's first turn on a store that answers counts them and puts them in line.
+    let healthy = TestApp::new();
+    let turn = signed_webhook(
+        "/conference/wait?held=1",
+        &[("CallSid", &sid(1)), ("From", "client:customer_0a1b2c3d4e5f6a7b")],
+    );
+    shared::handlers::conference_wait::handle(&healthy.app, turn).await.unwrap();
+    assert_eq!(healthy.caller(&sid(1)).await.unwrap().state, shared::domain::CallerState::Waiting);
+    let slots = healthy.store.call_slots(&SlotHolder::Customer("customer_0a1b2c3d4e5f6a7b".into()), NOW).await;
+    assert!(slots.unwrap().unwrap().holds(&CallSid::parse(&sid(1)).unwrap(), NOW));
+}
+
+#[tokio::test]
+async fn calls_arriving_together_never_overshoot_the_limit_on_dynamodb() {
+    // The real store on the emulator, where calls counted at once do interleave: each takes its
+    // slots over the version it read, so at most three of one address's calls get one.
+    let tables = shared::test_support::emulator_tables().await;
+    let calls = std::sync::Arc::new(shared::store::dynamo::DynamoCallStore::new(
+        tables.client.clone(),
+        tables.name("CallsTable"),
+    ));
+    let t = TestApp::new();
+    let app = shared::App::new(config_with(&[]), shared::app::Ports { calls: calls.clone(), ..t.ports() });
+    let mut customers = Vec::new();
+    for _ in 0..6 {
+        let token = shared::handlers::token::handle(&app, crate::token::token_request_from("198.51.100.77")).await;
+        customers.push(format!("client:{}", body_json(&token.unwrap())["identity"].as_str().unwrap()));
+    }
+    let sids: Vec<String> = (1..=6).map(sid).collect();
+    let arrivals = sids.iter().zip(&customers).map(|(call_sid, from)| handle(&app, browser_call(call_sid, from, None)));
+    let answers: Vec<String> =
+        futures::future::join_all(arrivals).await.iter().map(|r| body_text(r.as_ref().unwrap())).collect();
+    let now = shared::app::Clock::now(t.clock.as_ref());
+    let address = SlotHolder::Address(shared::domain::SourceAddress::parse("198.51.100.77").unwrap());
+    let held = calls.call_slots(&address, now).await.unwrap().unwrap().taken(now);
+    let mut waiting = 0;
+    for (call_sid, answer) in sids.iter().zip(&answers) {
+        let caller = calls.conference(&CallSid::parse(call_sid).unwrap(), now).await.unwrap();
+        // Refused, or in their conference; in line only with a slot (one that lost every race
+        // waits for the hold music to count it again).
+        assert!(*answer == said_and_hung_up(TOO_MANY_CALLS) || *answer == in_line(call_sid), "{answer}");
+        waiting += usize::from(caller.is_some());
+    }
+    assert_eq!((held, waiting), (3, 3), "{answers:#?}");
 }

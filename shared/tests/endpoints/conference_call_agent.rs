@@ -186,3 +186,20 @@ async fn only_the_signed_in_agent_named_in_the_path_may_transfer() {
     assert_eq!(t.dialer.placed().len(), 1, "nobody was dialed but the first agent");
     assert_eq!((t.caller(&sid(1)).await, t.agent_state("agent3").await), before, "nothing changed");
 }
+
+#[tokio::test]
+async fn a_disabled_colleague_is_never_dialed_in() {
+    let t = TestApp::new();
+    agent1_in_a_call(&t).await;
+    t.available("agent2").await;
+    t.agents.set_disabled(&agent("agent2"), Some(NOW)).await.unwrap();
+    let placed = t.dialer.placed().len();
+
+    // Named, or the one idle longest: either way not rung.
+    for body in [r#"{"to": "agent2"}"#, ""] {
+        let response = dial_colleague(&t, "agent1", body).await;
+        assert_eq!(response.status(), 409, "{body}");
+    }
+    assert_eq!(t.dialer.placed().len(), placed, "nobody rung");
+    assert_eq!(t.caller(&sid(1)).await.unwrap().ringing, Vec::<AgentId>::new());
+}

@@ -102,3 +102,23 @@ async fn apologises_when_the_store_fails() {
     let response = handle(&t.app, agent_join(&sid(1), "agent1", &placed_sid(0))).await.unwrap();
     assert_eq!((response.status().as_u16(), body_text(&response)), (200, APOLOGY_TWIML.to_owned()));
 }
+
+#[tokio::test]
+async fn an_agent_disabled_while_their_browser_rang_does_not_join() {
+    let t = TestApp::new();
+    t.available("agent1").await;
+    t.customer_arrives(&sid(1)).await;
+    assert_eq!(t.dialer.placed(), [agent_call(&sid(1), "agent1")]);
+    t.agents.set_disabled(&agent("agent1"), Some(NOW)).await.unwrap();
+
+    let response = handle(&t.app, agent_join(&sid(1), "agent1", &placed_sid(0))).await.unwrap();
+    assert_eq!(
+        body_text(&response),
+        format!("{XML_HEAD}<Response><Say>{}</Say><Hangup/></Response>", shared::call_flow::ACCOUNT_DISABLED)
+    );
+    // Not in the call: the customer is back in their place in line, the agent rings no more.
+    let caller = t.caller(&sid(1)).await.unwrap();
+    assert_eq!((caller.state, caller.joined.clone(), caller.ringing.clone()), (CallerState::Waiting, vec![], vec![]));
+    let state = t.agent_state("agent1").await.unwrap();
+    assert_eq!((state.in_call.clone(), state.ringing_for.clone(), state.missed_at), (None, None, None));
+}

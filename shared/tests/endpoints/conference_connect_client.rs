@@ -84,9 +84,9 @@ async fn two_callers_wait_apart_in_arrival_order() {
 async fn uses_the_public_base_url_for_signatures_and_callbacks() {
     let base = "https://support.example.com";
     let t = TestApp::build(config_with(&[("PUBLIC_BASE_URL", base)]), MemoryCallStore::new(), Default::default());
-    let params = vec![("CallSid".to_owned(), sid(1))];
+    let params = vec![("AccountSid".to_owned(), ACCOUNT_SID.to_owned()), ("CallSid".to_owned(), sid(1))];
     let signature = shared::twilio::signature::compute(AUTH_TOKEN, &format!("{base}{PATH}"), &params);
-    let request = webhook_with_signature(PATH, &[("CallSid", &sid(1))], Some(&signature));
+    let request = webhook_with_signature(PATH, &[("AccountSid", ACCOUNT_SID), ("CallSid", &sid(1))], Some(&signature));
     let response = handle(&t.app, request).await.unwrap();
     assert_eq!(body_text(&response), conference_twiml(base, &sid(1)));
 

@@ -5,8 +5,8 @@
 mod prelude {
     pub use lambda_http::{Body, Request, Response};
     pub use shared::call_flow::{BACK_IN_LINE, CALL_ENDED, HOLD_MESSAGE, REFUSAL};
-    pub use shared::domain::{AgentId, CallSid, LOGIN_FAILURE_LIMIT, LOGIN_LOCKOUT_SECONDS, PhoneNumber, TicketId};
-    pub use shared::error::{INVALID_CREDENTIALS, LOCKED_OUT};
+    pub use shared::domain::{AgentId, CallSid, PhoneNumber, TicketId};
+    pub use shared::error::INVALID_CREDENTIALS;
     pub use shared::testkit::*;
     pub use shared::twilio::CallUpdate;
 }
@@ -17,9 +17,12 @@ mod conference_connect_agent;
 mod conference_connect_client;
 mod conference_events;
 mod conference_wait;
+mod metrics;
 mod pages;
 mod presence;
+mod secrets;
 mod session;
 mod tickets;
 mod token;
 mod voicemail;
+mod webhook_limits;

@@ -187,3 +187,40 @@ async fn other_methods_are_not_allowed() {
     let response = handle(&t.app, event("DELETE", "/tickets", &[], b"")).await.unwrap();
     assert_eq!(response.status(), 405);
 }
+
+// --- DIAL_COUNTRIES -----------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_number_outside_the_dial_countries_is_filed_but_flagged() {
+    let t = TestApp::new(); // the support number is +1 555: the US by default
+    for (number, outside) in [
+        ("+18765550123", true), // Jamaica: +1, but not the US
+        ("+442071838750", true),
+        ("+19005550123", true), // premium rate: nobody's
+        ("+12125550123", false),
+    ] {
+        let body = format!(r#"{{"name": "Ada", "phone_number": "{number}", "description": "Call me back, urgent"}}"#);
+        let response = post_json(&t, &body).await;
+        assert_eq!(response.status(), 201, "filed, not refused: {number}");
+        let filed = body_json(&response);
+        assert_eq!(filed.get("outside_dial_countries"), outside.then_some(&Value::Bool(true)), "{number}");
+        let id = TicketId::parse(filed["id"].as_str().unwrap()).unwrap();
+        let stored = shared::store::TicketStore::ticket(t.tickets.as_ref(), &id).await.unwrap().unwrap();
+        assert_eq!(stored.outside_dial_countries, outside, "{number}");
+        t.clock.advance(1);
+    }
+    let listed = body_json(&get(&t, "").await);
+    let flags: Vec<Option<&Value>> =
+        listed["tickets"].as_array().unwrap().iter().map(|ticket| ticket.get("outside_dial_countries")).collect();
+    assert_eq!(flags, [None, Some(&Value::Bool(true)), Some(&Value::Bool(true)), Some(&Value::Bool(true))]);
+}
+
+#[tokio::test]
+async fn the_dial_countries_setting_decides_what_is_outside() {
+    let config = config_with(&[("DIAL_COUNTRIES", "US,JM")]);
+    let t = TestApp::build(config, MemoryCallStore::new(), RecordingDialer::default());
+    let jamaica = post_json(&t, r#"{"name": "Ada", "phone_number": "+18765550123", "description": "d"}"#).await;
+    assert_eq!(body_json(&jamaica).get("outside_dial_countries"), None);
+    let dominican = post_json(&t, r#"{"name": "Ada", "phone_number": "+18095550123", "description": "d"}"#).await;
+    assert_eq!(body_json(&dominican)["outside_dial_countries"], true);
+}

@@ -2,9 +2,21 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::prelude::*;
+use shared::call_flow::AGENT_SESSION_PARAM;
+use shared::domain::SlotHolder;
 use shared::handlers::token::handle;
+use shared::store::CallStore;
 
-fn claims(token: &str) -> serde_json::Value {
+/// `POST /token` from this site's page, as API Gateway hands it over from a client at
+/// `address`.
+pub fn token_request_from(address: &str) -> Request {
+    let headers = [("content-type", "application/json"), ("origin", BASE)];
+    let mut event: serde_json::Value = serde_json::from_str(&event_json("POST", "/token", &headers, b"{}")).unwrap();
+    event["requestContext"]["http"]["sourceIp"] = address.into();
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+pub fn claims(token: &str) -> serde_json::Value {
     let payload = token.split('.').nth(1).unwrap();
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
@@ -19,12 +31,19 @@ async fn a_signed_in_agent_gets_a_token_that_can_receive_calls() {
         assert_eq!(response.status(), 200);
         assert_eq!(content_type(&response), "application/json");
         let body = body_json(&response);
-        assert_eq!((body["identity"].as_str(), body["ttl"].as_u64()), (Some("agent1"), Some(3600)));
+        assert_eq!((body["identity"].as_str(), body["ttl"].as_u64()), (Some("agent1"), Some(600)));
         let claims = claims(body["token"].as_str().unwrap());
         assert_eq!(claims["grants"]["identity"], "agent1");
         assert_eq!(claims["grants"]["voice"]["incoming"]["allow"], true);
-        assert_eq!(claims["grants"]["voice"]["outgoing"]["application_sid"], format!("AP{}", "0".repeat(32)));
-        assert_eq!((claims["nbf"].as_i64(), claims["exp"].as_i64()), (Some(NOW), Some(NOW + 3600)));
+        // The agents' TwiML App: its Voice URL (/call/agent) is the only one that serves agents.
+        assert_eq!(claims["grants"]["voice"]["outgoing"]["application_sid"], AGENT_APP_SID);
+        assert_eq!((claims["nbf"].as_i64(), claims["exp"].as_i64()), (Some(NOW), Some(NOW + 600)));
+        // Every call the token places names the session it was issued to.
+        let id = claims["grants"]["voice"]["outgoing"]["params"][AGENT_SESSION_PARAM].as_str().unwrap();
+        let recorded = t.store.agent_token(id, NOW).await.unwrap().expect("the token's record");
+        assert_eq!((recorded.agent.as_str(), recorded.session_epoch), ("agent1", 0));
+        // It outlives the token by a minute: the webhook of a call placed at its last second.
+        assert_eq!(recorded.expires_at, NOW + 660);
     }
 }
 
@@ -46,7 +65,9 @@ async fn without_a_live_session_nobody_gets_an_agent_token() {
         let body = body_json(&handle(&t.app, request).await.unwrap());
         let identity = body["identity"].as_str().unwrap();
         assert!(identity.starts_with("customer_"), "{identity}");
-        assert_eq!(claims(body["token"].as_str().unwrap())["grants"]["voice"].get("incoming"), None);
+        let voice = &claims(body["token"].as_str().unwrap())["grants"]["voice"];
+        assert_eq!(voice.get("incoming"), None);
+        assert_eq!(voice["outgoing"]["application_sid"], CUSTOMER_APP_SID, "the customers' app, never the agents'");
     }
 }
 
@@ -79,6 +100,37 @@ async fn anyone_else_gets_a_fresh_outgoing_only_customer_token() {
     let claims = claims(first["token"].as_str().unwrap());
     assert_eq!(claims["grants"]["identity"], identity);
     assert_eq!(claims["grants"]["voice"].get("incoming"), None);
+    assert_eq!(claims["grants"]["voice"]["outgoing"].get("params"), None);
+    assert_eq!(first["ttl"], 300);
+    assert_eq!((claims["nbf"].as_i64(), claims["exp"].as_i64()), (Some(NOW), Some(NOW + 300)));
+}
+
+#[tokio::test]
+async fn a_customer_token_is_bound_to_the_address_it_was_fetched_from() {
+    let t = TestApp::new();
+    for (source, counted_as) in [("203.0.113.7", "203.0.113.7"), ("2001:db8:1:2:3:4:5:6", "2001:db8:1:2::/64")] {
+        let body = body_json(&handle(&t.app, token_request_from(source)).await.unwrap());
+        let identity = body["identity"].as_str().unwrap();
+        let holder = SlotHolder::Customer(identity.to_owned());
+        let record = t.store.call_slots(&holder, NOW).await.unwrap().expect("the customer's record");
+        assert_eq!(record.address.as_ref().map(|a| a.as_str()), Some(counted_as));
+        assert_eq!(record.calls, []);
+        // Kept while the token may place a call, and a minute more.
+        assert_eq!(record.expires_at, NOW + 300 + 60);
+        assert_eq!(t.store.call_slots(&holder, NOW + 360).await.unwrap(), None);
+    }
+}
+
+#[tokio::test]
+async fn no_token_when_it_cannot_be_recorded() {
+    let t = TestApp::with_store(shared::store::memory::MemoryCallStore::failing());
+    let cookie = t.session_cookie("agent1").await;
+    for request in [json_post("/token", "{}"), with_header(json_post("/token", "{}"), "cookie", &cookie)] {
+        let response = handle(&t.app, request).await.unwrap();
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "2");
+        assert!(body_json(&response).get("token").is_none());
+    }
 }
 
 #[tokio::test]

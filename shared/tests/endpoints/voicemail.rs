@@ -121,7 +121,11 @@ async fn pressing_1_records_a_message_that_becomes_a_ticket_once() {
 #[tokio::test]
 async fn a_browser_callers_message_names_them_instead_of_a_number() {
     let t = TestApp::new();
-    let params = [("CallSid", sid(7)), ("From", "client:customer_0a1b2c".to_owned())];
+    let params = [
+        ("ApplicationSid", CUSTOMER_APP_SID.to_owned()),
+        ("CallSid", sid(7)),
+        ("From", "client:customer_0a1b2c".to_owned()),
+    ];
     shared::handlers::call_connect::handle(&t.app, signed_webhook("/call/connect", &borrowed(&params))).await.unwrap();
     recorded(&t, &sid(7)).await;
     let ticket = &tickets(&t).await[0];
@@ -265,4 +269,43 @@ async fn agents_hear_a_voicemail_through_warmline_and_nobody_else_does() {
             .await
             .unwrap();
     assert_eq!(response.status(), 400);
+}
+
+#[tokio::test]
+async fn a_message_from_a_number_outside_the_dial_countries_is_a_ticket_no_one_calls_back() {
+    let t = TestApp::new(); // the US by default
+    let mut params = inbound_call_params(&sid(1));
+    params.retain(|(name, _)| !matches!(*name, "From" | "Caller"));
+    params.extend([("From", "+18765550123".to_owned()), ("Caller", "+18765550123".to_owned())]);
+    let request = signed_webhook("/conference/connect/client", &borrowed(&params));
+    shared::handlers::conference_connect_client::handle(&t.app, request).await.unwrap();
+    recorded(&t, &sid(1)).await;
+    let ticket = &tickets(&t).await[0];
+    assert_eq!(
+        (ticket["phone_number"].as_str(), &ticket["outside_dial_countries"]),
+        (Some("+18765550123"), &true.into())
+    );
+}
+
+#[tokio::test]
+async fn a_browser_callers_message_gives_their_call_slot_back() {
+    let t = TestApp::new();
+    let token = shared::handlers::token::handle(&t.app, crate::token::token_request_from("203.0.113.7")).await.unwrap();
+    let from = format!("client:{}", body_json(&token)["identity"].as_str().unwrap());
+    let call = async |call_sid: &str| {
+        let params = [
+            ("AccountSid", ACCOUNT_SID.to_owned()),
+            ("ApplicationSid", CUSTOMER_APP_SID.to_owned()),
+            ("CallSid", call_sid.to_owned()),
+            ("From", from.clone()),
+        ];
+        let request = signed_webhook("/call/connect", &borrowed(&params));
+        body_text(&shared::handlers::call_connect::handle(&t.app, request).await.unwrap())
+    };
+    assert!(call(&sid(7)).await.contains("<Conference"));
+    assert!(call(&sid(8)).await.contains(shared::call_flow::TOO_MANY_CALLS), "one call at a time");
+    // The first call ends with its message (its conference was left on purpose, so no
+    // conference-end says so): the slot is free for the next.
+    recorded(&t, &sid(7)).await;
+    assert!(call(&sid(9)).await.contains("<Conference"));
 }

@@ -213,15 +213,20 @@ export async function startStack() {
     },
     /** The admin command line (`warmline-admin`) against this stack's Agents table. */
     admin: (...args) => runAdmin(state, dynamodbPort, args),
-    /** A webhook as Twilio sends it: form-encoded and signed for PUBLIC_BASE_URL + path. */
-    webhook: (path, params) =>
-      request('POST', base + path, {
-        body: new URLSearchParams(params).toString(),
+    /**
+     * A webhook as Twilio sends it: form-encoded and signed for PUBLIC_BASE_URL + path, naming
+     * the account as every Twilio webhook does.
+     */
+    webhook: (path, params) => {
+      const sent = { AccountSid: ACCOUNT_SID, ...params };
+      return request('POST', base + path, {
+        body: new URLSearchParams(sent).toString(),
         headers: {
           'Content-Type': 'application/x-www-form-urlencoded',
-          'X-Twilio-Signature': twilioSignature(base + path, params),
+          'X-Twilio-Signature': twilioSignature(base + path, sent),
         },
-      }),
+      });
+    },
     /** Stops everything; keeps the stack's log at `keepLogAt` when given. */
     async stop(keepLogAt) {
       if (!exited) {

@@ -20,10 +20,13 @@ use std::time::Duration;
 use aws_sdk_dynamodb::types::AttributeValue;
 use common::{ANSWER_BOUND, Rig, Side, Tables, Timed, Twiml, body_text, header, read_twiml, timed};
 use fault_proxy::{DynamoDbError, Fault};
+use shared::call_flow::AGENT_SESSION_PARAM;
 use shared::domain::CallSid;
 use shared::handlers::{call_connect, conference_connect_agent, conference_connect_client};
 use shared::handlers::{conference_events, conference_wait, tickets, token};
-use shared::testkit::{conference_report, inbound_call_params, json_post, sid, signed_webhook};
+use shared::testkit::{
+    AGENT_APP_SID, CUSTOMER_APP_SID, conference_report, inbound_call_params, json_post, sid, signed_webhook,
+};
 use tokio::sync::Semaphore;
 
 const FAULTS: [Fault; 8] = [
@@ -235,6 +238,11 @@ async fn run_case(tables: &Tables, case: u32, scenario: Scenario, side: Side, fa
             return outcome;
         }
     }
+    // The agent's browser holds a token of their current session, issued before the fault.
+    let agent_session = match scenario {
+        Scenario::AgentCallsCustomer => rig.agent_session(&rig.agents[0]).await,
+        _ => String::new(),
+    };
     if scenario == Scenario::AgentDoesNotAnswer {
         rig.available(&rig.agents[1]).await;
     }
@@ -260,11 +268,21 @@ async fn run_case(tables: &Tables, case: u32, scenario: Scenario, side: Side, fa
         }
         (Scenario::AgentCallsCustomer, _) => {
             let from = format!("client:{}", rig.agents[0]);
-            let params = [("CallSid", call_sid.as_str()), ("From", &from), ("phoneNumber", &customer_number)];
-            timed(call_connect::handle(&rig.app, signed_webhook("/call/connect", &params))).await
+            let params = [
+                ("ApplicationSid", AGENT_APP_SID),
+                ("CallSid", call_sid.as_str()),
+                ("From", &from),
+                ("phoneNumber", &customer_number),
+                (AGENT_SESSION_PARAM, &agent_session),
+            ];
+            timed(call_connect::handle(&rig.app, signed_webhook("/call/agent", &params))).await
         }
         (Scenario::BrowserCustomerCalls, _) => {
-            let params = [("CallSid", call_sid.as_str()), ("From", "client:customer_0123456789abcdef")];
+            let params = [
+                ("ApplicationSid", CUSTOMER_APP_SID),
+                ("CallSid", call_sid.as_str()),
+                ("From", "client:customer_0123456789abcdef"),
+            ];
             timed(call_connect::handle(&rig.app, signed_webhook("/call/connect", &params))).await
         }
         (_, None) => unreachable!("every scenario with a call set one up"),

@@ -1,20 +1,22 @@
-//! The Agents table: who may sign in, and their recent failed sign-ins.
+//! The Agents table: who may sign in, and the recent sign-in attempts counted against agent ids
+//! and source addresses (`domain::sign_in`).
 //!
-//! | pk           | what                                                                        |
-//! |--------------|-----------------------------------------------------------------------------|
-//! | `AGENT#<id>` | an agent: `id`, `display_name`, `password_hash`, `created_at`,              |
-//! |              | `disabled_at` (absent while enabled), `session_epoch`                       |
-//! | `LOGIN#<id>` | failed sign-ins for that id (whether or not it exists): `failures`,         |
-//! |              | `expires_at` (the table's TTL attribute)                                    |
+//! | pk                | what                                                                   |
+//! |-------------------|------------------------------------------------------------------------|
+//! | `AGENT#<id>`      | an agent: `id`, `display_name`, `password_hash`, `created_at`,         |
+//! |                   | `disabled_at` (absent while enabled), `session_epoch`                  |
+//! | `LOGIN#<id>`      | attempts counted against that id (whether or not it exists), and       |
+//! | `SOURCE#<address>`| against that source address: `failures`, `last_failure_at`,            |
+//! |                   | `expires_at` (the table's TTL attribute)                               |
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
-use crate::domain::{Agent, AgentId, LOGIN_LOCKOUT_SECONDS};
+use crate::domain::{Agent, AgentId, SIGN_IN_WINDOW_SECONDS, SignInAttempt, SignInCounter, SignInLimit};
 use crate::secret::Secret;
 use crate::store::{AgentStore, StoreError};
 
@@ -38,7 +40,7 @@ impl DynamoAgentStore {
         &self,
         id: &AgentId,
         update: &str,
-        values: Vec<(&str, aws_sdk_dynamodb::types::AttributeValue)>,
+        values: Vec<(&str, AttributeValue)>,
     ) -> Result<bool, StoreError> {
         let mut request = self
             .client
@@ -67,8 +69,33 @@ fn agent_pk(id: &AgentId) -> String {
     format!("{AGENT_PREFIX}{id}")
 }
 
-fn login_pk(id: &AgentId) -> String {
-    format!("LOGIN#{id}")
+fn counter_pk(counter: &SignInCounter) -> String {
+    match counter {
+        SignInCounter::AgentId(id) => format!("LOGIN#{id}"),
+        SignInCounter::Address(address) => format!("SOURCE#{address}"),
+    }
+}
+
+/// How many times a sign-in attempt is counted again after racing another one; each round
+/// sees what the other wrote, so a second is already rare.
+const COUNTING_ROUNDS: usize = 4;
+
+/// The condition under which one more attempt is counted: `limit`'s steps spelled out over the
+/// stored `failures` and `last_failure_at`, so that deciding and counting are one atomic write.
+/// An expired count fails it and is started over separately.
+fn counting_condition(limit: &SignInLimit, now: i64) -> (String, Vec<(String, AttributeValue)>) {
+    let steps = limit.steps();
+    let mut values = vec![(":now".to_owned(), n(now)), (":free".to_owned(), n(i64::from(limit.free)))];
+    let mut allowed = vec!["failures < :free".to_owned()];
+    for (i, (from, wait)) in steps.iter().enumerate() {
+        values.push((format!(":from{i}"), n(i64::from(*from))));
+        values.push((format!(":since{i}"), n(now - wait)));
+        // Each step holds from its count up to the next step's; the last one has no end.
+        let below_next = if i + 1 < steps.len() { format!(" AND failures < :from{}", i + 1) } else { String::new() };
+        allowed.push(format!("(failures >= :from{i}{below_next} AND last_failure_at <= :since{i})"));
+    }
+    let condition = format!("attribute_not_exists(pk) OR (expires_at > :now AND ({}))", allowed.join(" OR "));
+    (condition, values)
 }
 
 fn agent_from_item(item: &Item) -> Result<Agent, StoreError> {
@@ -156,12 +183,116 @@ impl AgentStore for DynamoAgentStore {
         self.change(id, "", Vec::new()).await.map(|_| ())
     }
 
-    async fn login_failures(&self, id: &AgentId, now: i64) -> Result<u32, StoreError> {
+    async fn count_sign_in_attempt(&self, counter: &SignInCounter, now: i64) -> Result<SignInAttempt, StoreError> {
+        let limit = counter.limit();
+        let pk = counter_pk(counter);
+        let expires_at = now + SIGN_IN_WINDOW_SECONDS;
+        let (condition, values) = counting_condition(&limit, now);
+        for _ in 0..COUNTING_ROUNDS {
+            let mut request = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", s(&pk))
+                .update_expression("ADD failures :one SET last_failure_at = :now, expires_at = :expires_at")
+                .condition_expression(&condition)
+                .expression_attribute_values(":one", n(1))
+                .expression_attribute_values(":expires_at", n(expires_at))
+                .return_values(ReturnValue::UpdatedNew)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+            for (name, value) in &values {
+                request = request.expression_attribute_values(name, value.clone());
+            }
+            let refused = match request.send().await {
+                Ok(output) => {
+                    let failures = output.attributes.as_ref().map_or(Ok(1), failures_of)?;
+                    return Ok(SignInAttempt::Counted { failures });
+                }
+                Err(err) if is_condition_failure(&err, UpdateItemError::is_conditional_check_failed_exception) => {
+                    match err.into_service_error() {
+                        UpdateItemError::ConditionalCheckFailedException(refused) => refused.item,
+                        _ => None,
+                    }
+                }
+                Err(err) => return Err(unavailable(err)),
+            };
+            // Gone meanwhile (the table's TTL): the next round counts from nothing.
+            let Some(old) = refused else { continue };
+            let old_expiry = number_attr(&old, "expires_at")?;
+            match (old.contains_key("last_failure_at"), old_expiry > now) {
+                (true, true) => {
+                    if let Err(retry_after) =
+                        limit.check(failures_of(&old)?, number_attr(&old, "last_failure_at")?, now)
+                    {
+                        return Ok(SignInAttempt::Refused { retry_after });
+                    }
+                    // Another attempt changed the count between; decide again over what it wrote.
+                }
+                // Expired but not deleted yet (or written without `last_failure_at`): start over
+                // at this attempt, unless a concurrent one did so first.
+                _ => {
+                    let restarted = self
+                        .client
+                        .put_item()
+                        .table_name(&self.table)
+                        .item("pk", s(&pk))
+                        .item("failures", n(1))
+                        .item("last_failure_at", n(now))
+                        .item("expires_at", n(expires_at))
+                        .condition_expression("expires_at = :old_expiry")
+                        .expression_attribute_values(":old_expiry", n(old_expiry))
+                        .send()
+                        .await;
+                    match restarted {
+                        Ok(_) => return Ok(SignInAttempt::Counted { failures: 1 }),
+                        Err(err) if is_condition_failure(&err, PutItemError::is_conditional_check_failed_exception) => {
+                        }
+                        Err(err) => return Err(unavailable(err)),
+                    }
+                }
+            }
+        }
+        // Outraced every round: the caller may simply try again.
+        Ok(SignInAttempt::Refused { retry_after: 1 })
+    }
+
+    async fn forgive_sign_in_attempt(&self, counter: &SignInCounter) -> Result<(), StoreError> {
+        let forgiven = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(counter_pk(counter)))
+            .update_expression("ADD failures :minus_one")
+            .condition_expression("failures > :zero")
+            .expression_attribute_values(":minus_one", n(-1))
+            .expression_attribute_values(":zero", n(0))
+            .send()
+            .await;
+        match forgiven {
+            // Nothing counted (any more): nothing to take back.
+            Err(err) if is_condition_failure(&err, UpdateItemError::is_conditional_check_failed_exception) => Ok(()),
+            Err(err) => Err(unavailable(err)),
+            Ok(_) => Ok(()),
+        }
+    }
+
+    async fn clear_sign_in_failures(&self, counter: &SignInCounter) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(counter_pk(counter)))
+            .send()
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn sign_in_failures(&self, counter: &SignInCounter, now: i64) -> Result<u32, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(login_pk(id)))
+            .key("pk", s(counter_pk(counter)))
             .consistent_read(true)
             .send()
             .await
@@ -171,52 +302,6 @@ impl AgentStore for DynamoAgentStore {
             Some(item) if number_attr(&item, "expires_at")? > now => failures_of(&item),
             _ => Ok(0),
         }
-    }
-
-    async fn record_login_failure(&self, id: &AgentId, now: i64) -> Result<u32, StoreError> {
-        let expires_at = n(now + LOGIN_LOCKOUT_SECONDS);
-        let counted = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(login_pk(id)))
-            .update_expression("SET expires_at = :expires_at ADD failures :one")
-            .condition_expression("attribute_not_exists(pk) OR expires_at > :now")
-            .expression_attribute_values(":expires_at", expires_at.clone())
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", n(now))
-            .return_values(ReturnValue::UpdatedNew)
-            .send()
-            .await;
-        match counted {
-            Ok(output) => output.attributes.as_ref().map_or(Ok(1), failures_of),
-            // An expired count that the table has not deleted yet: start over, once. Two
-            // failures racing here may both restart at 1; the lockout then comes one try later.
-            Err(err) if is_condition_failure(&err, UpdateItemError::is_conditional_check_failed_exception) => {
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .item("pk", s(login_pk(id)))
-                    .item("failures", n(1))
-                    .item("expires_at", expires_at)
-                    .send()
-                    .await
-                    .map_err(unavailable)?;
-                Ok(1)
-            }
-            Err(err) => Err(unavailable(err)),
-        }
-    }
-
-    async fn clear_login_failures(&self, id: &AgentId) -> Result<(), StoreError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(login_pk(id)))
-            .send()
-            .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 }
 
@@ -238,21 +323,26 @@ mod tests {
     contract::agent_store_contract!(fresh_store());
 
     #[tokio::test]
-    async fn failed_sign_ins_carry_their_expiry_for_the_tables_ttl() {
+    async fn sign_in_counts_carry_their_expiry_for_the_tables_ttl() {
         let tables = test_support::emulator_tables().await;
         let store = DynamoAgentStore::new(tables.client.clone(), tables.name("AgentsTable"));
-        let agent1 = AgentId::parse("agent1").unwrap();
-        store.record_login_failure(&agent1, contract::NOW).await.unwrap();
-        let item = tables
-            .client
-            .get_item()
-            .table_name(tables.name("AgentsTable"))
-            .key("pk", s("LOGIN#agent1"))
-            .send()
-            .await
-            .unwrap()
-            .item
-            .unwrap();
-        assert_eq!(number_attr(&item, "expires_at").unwrap(), contract::NOW + LOGIN_LOCKOUT_SECONDS);
+        let agent1 = SignInCounter::AgentId(AgentId::parse("agent1").unwrap());
+        let address = SignInCounter::Address(crate::domain::SourceAddress::parse("2001:db8::7").unwrap());
+        store.count_sign_in_attempt(&agent1, contract::NOW).await.unwrap();
+        store.count_sign_in_attempt(&address, contract::NOW + 5).await.unwrap();
+        for (pk, at) in [("LOGIN#agent1", contract::NOW), ("SOURCE#2001:db8:0:0::/64", contract::NOW + 5)] {
+            let item = tables
+                .client
+                .get_item()
+                .table_name(tables.name("AgentsTable"))
+                .key("pk", s(pk))
+                .send()
+                .await
+                .unwrap()
+                .item
+                .unwrap();
+            assert_eq!(number_attr(&item, "expires_at").unwrap(), at + SIGN_IN_WINDOW_SECONDS, "{pk}");
+            assert_eq!(number_attr(&item, "last_failure_at").unwrap(), at, "{pk}");
+        }
     }
 }

@@ -5,6 +5,9 @@
 //! | `CONF#<sid>`  | `CONF`  | a caller (`Conference`): who, arrival, state, agents ringing and |
 //! |               |         | joined, the agents' calls, Twilio's conference, `delivery`       |
 //! | `AGENT#<id>`  | `STATE` | an agent's presence and call (`AgentState`)                      |
+//! | `LIMIT#<key>` | `LIMIT` | a customer's or source address's browser-call slots (`CallSlots`):|
+//! |               |         | `calls` (the calls holding one, each until when), `address`      |
+//! | `TOKEN#<id>`  | `TOKEN` | an agent token (`AgentToken`): `agent`, `session_epoch`          |
 //!
 //! Every item carries `version` (a write applies only over the version it read) and
 //! `expires_at` (epoch seconds), the table's TTL attribute. Two sparse indexes serve the router:
@@ -24,11 +27,16 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
-use crate::domain::{AgentId, AgentState, Availability, CallSid, Caller, CallerState, Conference, PhoneNumber};
+use crate::domain::{
+    AgentId, AgentState, AgentToken, Availability, CallSid, CallSlots, Caller, CallerState, Conference, PhoneNumber,
+    SlotHolder, SourceAddress,
+};
 use crate::store::{CallStore, StoreError, Write};
 
 const CALLER_SK: &str = "CONF";
 const AGENT_SK: &str = "STATE";
+const SLOTS_SK: &str = "LIMIT";
+const TOKEN_SK: &str = "TOKEN";
 const WAITING_INDEX: &str = "waiting";
 const AVAILABLE_INDEX: &str = "available";
 const ONLINE_INDEX: &str = "online";
@@ -55,6 +63,14 @@ fn caller_pk(id: &CallSid) -> String {
 
 fn agent_pk(agent: &AgentId) -> String {
     format!("AGENT#{agent}")
+}
+
+fn slots_pk(holder: &SlotHolder) -> String {
+    format!("LIMIT#{}", holder.key())
+}
+
+fn token_pk(id: &str) -> String {
+    format!("TOKEN#{id}")
 }
 
 fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
@@ -227,6 +243,51 @@ fn agent_from_item(item: &Item) -> Result<AgentState, StoreError> {
     })
 }
 
+fn slots_item(slots: &CallSlots, version: u64) -> Item {
+    let mut item: Item = [
+        ("pk".to_owned(), s(slots_pk(&slots.holder))),
+        ("sk".to_owned(), s(SLOTS_SK)),
+        ("expires_at".to_owned(), n(slots.expires_at)),
+        ("version".to_owned(), AttributeValue::N(version.to_string())),
+    ]
+    .into();
+    if !slots.calls.is_empty() {
+        let calls =
+            slots.calls.iter().map(|(call, until)| AttributeValue::L(vec![s(call.as_str()), n(*until)])).collect();
+        item.insert("calls".to_owned(), AttributeValue::L(calls));
+    }
+    if let Some(address) = &slots.address {
+        item.insert("address".to_owned(), s(address.as_str()));
+    }
+    item
+}
+
+fn slots_from_item(holder: &SlotHolder, item: &Item) -> Result<CallSlots, StoreError> {
+    let calls = match item.get("calls") {
+        None => Vec::new(),
+        Some(AttributeValue::L(calls)) => calls
+            .iter()
+            .map(|pair| {
+                let pair = pair.as_l().map_err(|_| corrupt("calls"))?;
+                let call = pair.first().and_then(|v| v.as_s().ok()).and_then(|sid| CallSid::parse(sid));
+                let until = pair.get(1).and_then(|v| v.as_n().ok()).and_then(|until| until.parse().ok());
+                call.zip(until).ok_or_else(|| corrupt("calls"))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?,
+        Some(_) => return Err(corrupt("calls")),
+    };
+    let address = optional_string(item, "address")
+        .map(|address| SourceAddress::parse(address.trim_end_matches("/64")).ok_or_else(|| corrupt("address")))
+        .transpose()?;
+    Ok(CallSlots {
+        holder: holder.clone(),
+        address,
+        calls,
+        expires_at: number_attr(item, "expires_at")?,
+        version: version(item)?,
+    })
+}
+
 /// The key of the record a write is to, its next stored form (none when it goes), and the
 /// version it was read at.
 fn planned(write: &Write) -> (String, &'static str, Option<Item>, u64) {
@@ -237,6 +298,9 @@ fn planned(write: &Write) -> (String, &'static str, Option<Item>, u64) {
         Write::ForgetCaller(caller) => (caller_pk(&caller.id), CALLER_SK, None, caller.version),
         Write::Agent(state) => {
             (agent_pk(&state.agent), AGENT_SK, Some(agent_item(state, state.version + 1)), state.version)
+        }
+        Write::Slots(slots) => {
+            (slots_pk(&slots.holder), SLOTS_SK, Some(slots_item(slots, slots.version + 1)), slots.version)
         }
     }
 }
@@ -432,6 +496,48 @@ impl CallStore for DynamoCallStore {
             }
         }
         Ok(agents)
+    }
+
+    async fn call_slots(&self, holder: &SlotHolder, now: i64) -> Result<Option<CallSlots>, StoreError> {
+        let Some(item) = self.get(slots_pk(holder), SLOTS_SK).await? else { return Ok(None) };
+        if number_attr(&item, "expires_at")? <= now {
+            return Ok(None);
+        }
+        slots_from_item(holder, &item).map(Some)
+    }
+
+    async fn record_agent_token(&self, token: &AgentToken) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(token_pk(&token.id)))
+            .item("sk", s(TOKEN_SK))
+            .item("agent", s(token.agent.as_str()))
+            .item("session_epoch", n(token.session_epoch))
+            .item("expires_at", n(token.expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err, PutItemError::is_conditional_check_failed_exception) => Ok(false),
+            Err(err) => Err(unavailable(err)),
+        }
+    }
+
+    async fn agent_token(&self, id: &str, now: i64) -> Result<Option<AgentToken>, StoreError> {
+        let Some(item) = self.get(token_pk(id), TOKEN_SK).await? else { return Ok(None) };
+        let expires_at = number_attr(&item, "expires_at")?;
+        if expires_at <= now {
+            return Ok(None);
+        }
+        Ok(Some(AgentToken {
+            id: id.to_owned(),
+            agent: AgentId::parse(string_attr(&item, "agent")?).map_err(|_| corrupt("agent"))?,
+            session_epoch: number_attr(&item, "session_epoch")?,
+            expires_at,
+        }))
     }
 }
 

@@ -7,7 +7,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::Select;
+use aws_sdk_dynamodb::types::{AttributeValue, Select};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -55,6 +55,11 @@ fn ticket_from_item(item: &Item) -> Result<Ticket, StoreError> {
         created_at: string_attr(item, "created_at")?.to_owned(),
         customer: optional("customer").cloned(),
         voicemail,
+        outside_dial_countries: item
+            .get("outside_dial_countries")
+            .and_then(|v| v.as_bool().ok())
+            .copied()
+            .unwrap_or(false),
     })
 }
 
@@ -87,6 +92,9 @@ impl TicketStore for DynamoTicketStore {
         }
         if let Some(customer) = &ticket.customer {
             request = request.item("customer", s(customer));
+        }
+        if ticket.outside_dial_countries {
+            request = request.item("outside_dial_countries", AttributeValue::Bool(true));
         }
         if let Some(voicemail) = &ticket.voicemail {
             request = request
