@@ -1,24 +1,35 @@
-//! `warmline-admin`: the agents who may sign in, and the Twilio secrets, administered from a
-//! terminal with AWS credentials (or against the local emulator with `--endpoint-url`).
+//! `warmline-admin`: the agents who may sign in, the Twilio secrets, Twilio's wiring to a
+//! deployed stack (`wire-twilio`) and the one-command deploy (`deploy`, behind `make deploy`),
+//! administered from a terminal with AWS credentials (or against the local emulator with
+//! `--endpoint-url`).
 //!
 //! Passwords are generated here and shown once, or read from stdin for scripts; they are never
 //! command-line arguments, which other users of the machine could read from the process list.
 
+mod deploy;
+mod outputs;
+mod secret_object;
+mod secrets;
+mod twilio;
+mod wire;
+
 use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aws_config::BehaviorVersion;
 use clap::{Parser, Subcommand};
-use shared::app::{SecretsError, read_secrets};
 use shared::domain::Agent;
 use shared::domain::AgentId;
 use shared::password::{self, MIN_PASSWORD_CHARS};
-use shared::secret::Secret;
 use shared::store::dynamo::DynamoAgentStore;
 use shared::store::{AgentStore, StoreError};
 
 #[derive(Parser)]
-#[command(name = "warmline-admin", about = "Administer Warmline's agents and secrets.")]
+#[command(
+    name = "warmline-admin",
+    about = "Administer Warmline's agents and secrets; deploy it and wire Twilio to it."
+)]
 struct Cli {
     /// The Agents table (the stack output AgentsTableName).
     #[arg(long, env = "AGENTS_TABLE", global = true)]
@@ -54,14 +65,67 @@ enum Command {
         #[arg(long)]
         password_stdin: bool,
     },
-    /// Store the Twilio Auth Token and API Key secret in the stack's secret (the stack output
-    /// SecretsArn), keeping the session key. Asks for both without echoing them.
+    /// Store the Twilio Auth Token (in the stack output TwilioAuthTokenSecretArn) and/or the API
+    /// key's SID and secret (TwilioApiKeySecretArn). Asks for each without echoing it; functions
+    /// use the new values within 5 minutes, nothing is redeployed.
     SetTwilioSecrets {
         #[arg(long)]
-        secret_id: String,
-        /// Read them from stdin instead, the auth token on the first line, the API secret on the second.
+        auth_token_secret_id: Option<String>,
+        #[arg(long)]
+        api_key_secret_id: Option<String>,
+        /// Read them from stdin instead, one a line: the Auth Token, the API key SID, its secret.
         #[arg(long)]
         from_stdin: bool,
+    },
+    /// Replace the key that signs session cookies (the stack output SessionSecretArn) with a new
+    /// random one: every agent signs in again.
+    RotateSessionKey {
+        #[arg(long)]
+        secret_id: String,
+    },
+    /// Point the support number and the two TwiML Apps at a deployed stack through Twilio's REST
+    /// API, with the stack's fallback, and store the apps' SIDs in the stack's secret.
+    /// Idempotent: a second run changes nothing.
+    WireTwilio {
+        /// The stack's outputs: `sam list stack-outputs --stack-name <stack> --output json`.
+        #[arg(long)]
+        stack_outputs: PathBuf,
+        /// Print what would change, and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The secret to read the API Key secret from and store the SIDs in (default: the SecretsArn output).
+        #[arg(long)]
+        secret_id: Option<String>,
+        /// Twilio's REST API (the simulator in tests).
+        #[arg(long, env = "TWILIO_API_BASE_URL", default_value = shared::config::DEFAULT_TWILIO_API_BASE_URL)]
+        twilio_api_base_url: String,
+    },
+    /// Build, deploy, store the Twilio secrets and wire Twilio (make deploy). The Twilio ids come
+    /// from TWILIO_ACCOUNT_SID, TWILIO_API_KEY and TWILIO_NUMBER, the secrets from
+    /// TWILIO_AUTH_TOKEN and TWILIO_API_SECRET; whatever is not set is asked for.
+    Deploy {
+        #[arg(long, default_value = "warmline")]
+        stack_name: String,
+        /// The SAM CLI to run.
+        #[arg(long, env = "WARMLINE_SAM", default_value = "sam")]
+        sam: String,
+        /// Another stack parameter, Name=Value (PublicBaseUrl, AlarmEmail, BusinessHours, ...); repeatable.
+        #[arg(long = "parameter")]
+        parameters: Vec<String>,
+        /// Where the stack's outputs are written for wire-twilio.
+        #[arg(long, default_value = ".aws-sam/stack-outputs.json")]
+        outputs_file: PathBuf,
+        /// Deploy without confirming the change set.
+        #[arg(long)]
+        no_confirm_changeset: bool,
+        /// Ask for the Twilio secrets even if the stack's secret holds them already.
+        #[arg(long)]
+        set_secrets: bool,
+        /// Print the commands and steps, run none.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "TWILIO_API_BASE_URL", default_value = shared::config::DEFAULT_TWILIO_API_BASE_URL)]
+        twilio_api_base_url: String,
     },
 }
 
@@ -71,8 +135,9 @@ enum AdminError {
     Usage(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
-    #[error(transparent)]
-    Secrets(#[from] SecretsError),
+    /// Wiring Twilio stopped: what went wrong, the fix, and what had changed.
+    #[error("{0}")]
+    Wiring(String),
     #[error("Secrets Manager: {0}")]
     SecretsManager(String),
     #[error(transparent)]
@@ -103,12 +168,52 @@ async fn sdk_config(endpoint_url: Option<&str>) -> aws_config::SdkConfig {
 
 async fn run(cli: Cli) -> Result<(), AdminError> {
     let aws = sdk_config(cli.endpoint_url.as_deref()).await;
-    if let Command::SetTwilioSecrets { secret_id, from_stdin } = &cli.command {
-        return set_twilio_secrets(&aws_sdk_secretsmanager::Client::new(&aws), secret_id, *from_stdin).await;
+    let mut out = std::io::stdout().lock();
+    match cli.command {
+        Command::SetTwilioSecrets { auth_token_secret_id, api_key_secret_id, from_stdin } => {
+            let ids = secrets::TwilioSecretIds { auth_token: auth_token_secret_id, api_key: api_key_secret_id };
+            let client = aws_sdk_secretsmanager::Client::new(&aws);
+            return secrets::set_twilio_secrets(&client, ids, from_stdin, &mut out).await;
+        }
+        Command::RotateSessionKey { secret_id } => {
+            let client = aws_sdk_secretsmanager::Client::new(&aws);
+            return secrets::rotate_session_key(&client, &secret_id, &mut out).await;
+        }
+        Command::WireTwilio { stack_outputs, dry_run, secret_id, twilio_api_base_url } => {
+            let options = wire::Options {
+                outputs: outputs::StackOutputs::load(&stack_outputs)?,
+                api_base_url: twilio_api_base_url,
+                secret_id,
+                dry_run,
+            };
+            return wire::wire_twilio(&aws_sdk_secretsmanager::Client::new(&aws), options, &mut out).await.map(|_| ());
+        }
+        Command::Deploy {
+            stack_name,
+            sam,
+            parameters,
+            outputs_file,
+            no_confirm_changeset,
+            set_secrets,
+            dry_run,
+            twilio_api_base_url,
+        } => {
+            let options = deploy::Options {
+                stack_name,
+                sam,
+                parameters,
+                outputs_file,
+                api_base_url: twilio_api_base_url,
+                no_confirm_changeset,
+                set_secrets,
+                dry_run,
+            };
+            return deploy::deploy(options, &aws, &mut out).await;
+        }
+        _ => {}
     }
     let table = cli.table.ok_or_else(|| AdminError::Usage("name the Agents table: --table or AGENTS_TABLE".into()))?;
     let store = DynamoAgentStore::new(aws_sdk_dynamodb::Client::new(&aws), table);
-    let mut out = std::io::stdout().lock();
     match cli.command {
         Command::Add { id, name, password_stdin } => {
             let id = agent_id(&id)?;
@@ -158,7 +263,10 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
                 writeln!(out, "password for {id} (shown once): {password}")?;
             }
         }
-        Command::SetTwilioSecrets { .. } => {}
+        Command::SetTwilioSecrets { .. }
+        | Command::RotateSessionKey { .. }
+        | Command::WireTwilio { .. }
+        | Command::Deploy { .. } => {}
     }
     Ok(())
 }
@@ -214,7 +322,7 @@ fn read_line() -> Result<String, AdminError> {
     Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
-fn ask_secret(prompt: &str, from_stdin: bool) -> Result<String, AdminError> {
+pub(crate) fn ask_secret(prompt: &str, from_stdin: bool) -> Result<String, AdminError> {
     let value =
         if from_stdin || !std::io::stdin().is_terminal() { read_line()? } else { rpassword::prompt_password(prompt)? };
     let value = value.trim().to_owned();
@@ -222,36 +330,4 @@ fn ask_secret(prompt: &str, from_stdin: bool) -> Result<String, AdminError> {
         return Err(AdminError::Usage(format!("{} must not be empty", prompt.trim_end_matches([':', ' ']))));
     }
     Ok(value)
-}
-
-async fn set_twilio_secrets(
-    client: &aws_sdk_secretsmanager::Client,
-    secret_id: &str,
-    from_stdin: bool,
-) -> Result<(), AdminError> {
-    let auth_token = ask_secret("Twilio Auth Token: ", from_stdin)?;
-    let api_secret = ask_secret("Twilio API Key secret: ", from_stdin)?;
-    // Read first: the session key in the same secret must survive, and a wrong id fails here.
-    let current = read_secrets(client, secret_id).await?;
-    let mut object = serde_json::Map::new();
-    for (name, value) in &current {
-        object.insert((*name).to_owned(), serde_json::Value::String(value.expose().to_owned()));
-    }
-    object.insert("TWILIO_AUTH_TOKEN".into(), auth_token.into());
-    object.insert("TWILIO_API_SECRET".into(), api_secret.into());
-    let session_key = current.get("SESSION_SECRET").map(Secret::expose).unwrap_or_default();
-    if session_key.is_empty() {
-        return Err(AdminError::Usage("the secret has no SESSION_SECRET: is it the stack's SecretsArn?".into()));
-    }
-    client
-        .put_secret_value()
-        .secret_id(secret_id)
-        .secret_string(serde_json::Value::Object(object).to_string())
-        .send()
-        .await
-        .map_err(|err| {
-            AdminError::SecretsManager(aws_sdk_secretsmanager::error::DisplayErrorContext(err).to_string())
-        })?;
-    println!("stored the Twilio secrets; functions read them at their next cold start");
-    Ok(())
 }

@@ -6,7 +6,6 @@
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use shared::app::read_secrets;
 use shared::domain::AgentId;
 use shared::password::verify_password;
 use shared::store::AgentStore;
@@ -108,44 +107,78 @@ async fn refuses_mistakes_and_changes_nothing() {
     assert_eq!(store.list_agents().await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn stores_the_twilio_secrets_and_keeps_the_session_key() {
+async fn created_secret(contents: &str) -> String {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!("warmline-admin-test-{}-{n}", std::process::id());
     let secrets = aws_sdk_secretsmanager::Client::new(&emulator_sdk_config());
-    let name = format!("warmline-admin-test-{}", std::process::id());
-    // As the template creates it: empty Twilio values, a generated session key.
-    let created = secrets
-        .create_secret()
-        .name(&name)
-        .secret_string(r#"{"TWILIO_AUTH_TOKEN": "", "TWILIO_API_SECRET": "", "SESSION_SECRET": "generated-by-secrets-manager-0123456789"}"#)
-        .send()
-        .await
-        .unwrap();
-    let arn = created.arn().unwrap();
+    let created = secrets.create_secret().name(&name).secret_string(contents).send().await.unwrap();
+    created.arn().unwrap().to_owned()
+}
 
-    let printed =
-        stdout(&admin(&["set-twilio-secrets", "--secret-id", arn, "--from-stdin"], "", "tok3n-value\ns3cret-value\n"));
+async fn secret_text(arn: &str) -> serde_json::Value {
+    let secrets = aws_sdk_secretsmanager::Client::new(&emulator_sdk_config());
+    let output = secrets.get_secret_value().secret_id(arn).send().await.unwrap();
+    serde_json::from_str(output.secret_string().unwrap()).unwrap()
+}
+
+const SID: &str = "SK0123456789abcdef0123456789abcdef";
+
+#[tokio::test]
+async fn stores_each_twilio_secret_in_its_own_secret() {
+    // As the template creates them: empty values, to be filled in.
+    let auth = created_secret(r#"{"TWILIO_AUTH_TOKEN": ""}"#).await;
+    let key = created_secret(r#"{"TWILIO_API_KEY": "", "TWILIO_API_SECRET": "", "KEPT": "x"}"#).await;
+    let args = ["set-twilio-secrets", "--auth-token-secret-id", &auth, "--api-key-secret-id", &key, "--from-stdin"];
+    let printed = stdout(&admin(&args, "", &format!("tok3n-value\n{SID}\ns3cret-value\n")));
     assert!(!printed.contains("tok3n") && !printed.contains("s3cret"), "{printed}");
-    let stored = read_secrets(&secrets, arn).await.unwrap();
-    let values: Vec<(&str, &str)> = ["TWILIO_AUTH_TOKEN", "TWILIO_API_SECRET", "SESSION_SECRET"]
-        .into_iter()
-        .map(|name| (name, stored.get(name).unwrap().expose()))
-        .collect();
+    assert_eq!(secret_text(&auth).await, serde_json::json!({"TWILIO_AUTH_TOKEN": "tok3n-value"}));
     assert_eq!(
-        values,
-        [
-            ("TWILIO_AUTH_TOKEN", "tok3n-value"),
-            ("TWILIO_API_SECRET", "s3cret-value"),
-            ("SESSION_SECRET", "generated-by-secrets-manager-0123456789")
-        ]
+        secret_text(&key).await,
+        serde_json::json!({"TWILIO_API_KEY": SID, "TWILIO_API_SECRET": "s3cret-value", "KEPT": "x"})
     );
+    // Each alone: a new API key (a rotation) leaves the Auth Token as it is.
+    let args = ["set-twilio-secrets", "--api-key-secret-id", &key, "--from-stdin"];
+    let other = SID.replace('0', "f");
+    stdout(&admin(&args, "", &format!("{other}\nrotated-secret\n")));
+    assert_eq!(secret_text(&key).await["TWILIO_API_KEY"], other.as_str());
+    assert_eq!(secret_text(&auth).await, serde_json::json!({"TWILIO_AUTH_TOKEN": "tok3n-value"}));
 
-    // An empty value, or a secret that is not Warmline's, is refused.
-    assert!(
-        stderr(&admin(&["set-twilio-secrets", "--secret-id", arn, "--from-stdin"], "", "\nx\n"))
-            .contains("must not be empty")
-    );
-    assert!(
-        !stderr(&admin(&["set-twilio-secrets", "--secret-id", "no-such-secret", "--from-stdin"], "", "a\nb\n"))
-            .is_empty()
-    );
+    // An empty value, a malformed SID, nothing named, mixed-up secrets: refused, nothing written.
+    let refusals = [
+        (vec!["set-twilio-secrets", "--auth-token-secret-id", &auth, "--from-stdin"], "\n", "must not be empty"),
+        (vec!["set-twilio-secrets", "--api-key-secret-id", &key, "--from-stdin"], "AC123\nx\n", "SK followed by 32"),
+        (vec!["set-twilio-secrets", "--from-stdin"], "a\n", "--auth-token-secret-id"),
+        (
+            vec!["set-twilio-secrets", "--auth-token-secret-id", &key, "--from-stdin"],
+            "a-token\n",
+            "is not the secret for TWILIO_AUTH_TOKEN",
+        ),
+        (
+            vec!["set-twilio-secrets", "--auth-token-secret-id", "no-such-secret", "--from-stdin"],
+            "a\n",
+            "no-such-secret",
+        ),
+    ];
+    for (args, stdin, expected) in refusals {
+        let message = stderr(&admin(&args, "", stdin));
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+    assert_eq!(secret_text(&auth).await, serde_json::json!({"TWILIO_AUTH_TOKEN": "tok3n-value"}));
+    assert_eq!(secret_text(&key).await["TWILIO_API_SECRET"], "rotated-secret");
+}
+
+#[tokio::test]
+async fn rotates_the_session_key_without_showing_it() {
+    let session = created_secret(r#"{"SESSION_SECRET": "generated-by-secrets-manager-0123456789"}"#).await;
+    let printed = stdout(&admin(&["rotate-session-key", "--secret-id", &session], "", ""));
+    let key = secret_text(&session).await["SESSION_SECRET"].as_str().unwrap().to_owned();
+    assert_eq!(key.len(), 64);
+    assert!(key.bytes().all(|b| b.is_ascii_alphanumeric()), "{key}");
+    assert!(!printed.contains(&key), "{printed}");
+    stdout(&admin(&["rotate-session-key", "--secret-id", &session], "", ""));
+    assert_ne!(secret_text(&session).await["SESSION_SECRET"].as_str().unwrap(), key, "a new one each time");
+    // Not the session secret: refused.
+    let auth = created_secret(r#"{"TWILIO_AUTH_TOKEN": "t"}"#).await;
+    assert!(stderr(&admin(&["rotate-session-key", "--secret-id", &auth], "", "")).contains("is not the secret for"));
 }

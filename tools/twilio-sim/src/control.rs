@@ -104,10 +104,15 @@ async fn dial_in(State(sim): State<Sim>, Json(call): Json<InboundCall>) -> Respo
 }
 
 async fn browser_call(State(sim): State<Sim>, Json(call): Json<BrowserCall>) -> Response {
-    if call.identity.is_empty() {
-        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "identity is required" }))).into_response();
+    if call.identity.is_empty() && call.token.is_none() {
+        return (StatusCode::BAD_REQUEST, Json(json!({ "error": "token or identity is required" }))).into_response();
     }
-    (StatusCode::CREATED, Json(json!({ "sid": sim.browser_call(call) }))).into_response()
+    match sim.browser_call(call) {
+        Ok(sid) => (StatusCode::CREATED, Json(json!({ "sid": sid }))).into_response(),
+        // What the SDK's `error` event carries when Twilio refuses to connect.
+        Err(refused) => (StatusCode::UNAUTHORIZED, Json(json!({ "code": refused.code, "message": refused.message })))
+            .into_response(),
+    }
 }
 
 async fn hang_up(State(sim): State<Sim>, Path(sid): Path<String>) -> Response {

@@ -44,6 +44,7 @@ pub fn config_from(settings: &HashMap<String, String>, public_base_url: Option<&
     set("TWILIO_AUTH_TOKEN", &mut config.auth_token);
     set("TWILIO_NUMBER", &mut config.phone_number);
     set("TWILIO_TWIML_APP_SID", &mut config.twiml_app_sid);
+    set("TWILIO_AGENT_TWIML_APP_SID", &mut config.agent_twiml_app_sid);
     config.api_key = settings.get("TWILIO_API_KEY").filter(|v| !v.is_empty()).cloned();
     config.api_secret = settings.get("TWILIO_API_SECRET").filter(|v| !v.is_empty()).cloned();
     Ok(config)
@@ -55,12 +56,16 @@ mod tests {
 
     #[test]
     fn later_lines_win_and_comments_are_skipped() {
-        let settings =
-            parse("# x\nTWILIO_AUTH_TOKEN=a\nTWILIO_AUTH_TOKEN=\"b\"\nPUBLIC_BASE_URL=http://127.0.0.1:9000\n");
+        let settings = parse(
+            "# x\nTWILIO_AUTH_TOKEN=a\nTWILIO_AUTH_TOKEN=\"b\"\nPUBLIC_BASE_URL=http://127.0.0.1:9000\n\
+             TWILIO_AGENT_TWIML_APP_SID=AP11111111111111111111111111111111\n",
+        );
         let config = config_from(&settings, None).unwrap();
         assert_eq!(config.auth_token, "b");
+        assert_eq!(config.agent_twiml_app_sid, "AP11111111111111111111111111111111");
         assert_eq!(config.voice_url, "http://127.0.0.1:9000/conference/connect/client");
         assert_eq!(config.twiml_app_voice_url, "http://127.0.0.1:9000/call/connect");
+        assert_eq!(config.agent_twiml_app_voice_url, "http://127.0.0.1:9000/call/agent");
         assert_eq!(config.api_key, None);
     }
 

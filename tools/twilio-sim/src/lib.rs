@@ -6,9 +6,11 @@
 //! there is no real audio, no media streams, SIP, transcription or billing.
 //!
 //! Each module uses only those before it in `twiml`, `timeline`, `model`, `state`, `webhook`,
-//! `conference`, `call`, `sim`, `rest`, `control`, `client`, `demo` (`env_file` needs only
-//! `model`), so a layer can be read and changed without the ones above it.
+//! `conference`, `call`, `sim`, `rest`, `control`, `client`, `demo` (`env_file` and
+//! `access_token` need only `model`), so a layer can be read and changed without the ones above
+//! it.
 
+pub mod access_token;
 pub mod call;
 pub mod client;
 pub mod conference;
@@ -52,6 +54,11 @@ impl Server {
         let sim = Sim::new(config);
         sim.set_api_base_url(&format!("http://{addr}"));
         let app = router(sim.clone());
+        // Each answer leaves at once: Nagle's algorithm would hold an answer's second part for
+        // the client's delayed ACK (up to 40 ms), a delay Twilio's API does not have.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |stream| {
+            let _ = stream.set_nodelay(true);
+        });
         let task = tokio::spawn(async move {
             if let Err(err) = axum::serve(listener, app).await {
                 eprintln!("twilio-sim: the server stopped: {err}");

@@ -24,7 +24,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: SocketAddr,
         /// The settings the functions get (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_API_KEY,
-        /// TWILIO_API_SECRET, TWILIO_NUMBER, TWILIO_TWIML_APP_SID, PUBLIC_BASE_URL).
+        /// TWILIO_API_SECRET, TWILIO_NUMBER, TWILIO_TWIML_APP_SID, TWILIO_AGENT_TWIML_APP_SID,
+        /// PUBLIC_BASE_URL).
         #[arg(long)]
         env_file: Option<PathBuf>,
         /// Where Warmline is reached; the number's Voice URL and the TwiML App's are built from it.
@@ -129,7 +130,8 @@ async fn serve(
     let config = server.sim.config();
     eprintln!("twilio-sim: Twilio REST API and control API on {}", server.url());
     eprintln!("twilio-sim: the support number {} rings {}", config.phone_number, config.voice_url);
-    eprintln!("twilio-sim: browser calls go to {}", config.twiml_app_voice_url);
+    eprintln!("twilio-sim: customers' browser calls go to {}", config.twiml_app_voice_url);
+    eprintln!("twilio-sim: agents' browser calls go to {}", config.agent_twiml_app_voice_url);
     if let Some(path) = url_file
         && let Err(err) = std::fs::write(&path, format!("{}\n", server.url()))
     {

@@ -26,9 +26,13 @@ pub struct SimConfig {
     pub phone_number: String,
     /// The number's "A call comes in" webhook.
     pub voice_url: String,
+    /// The customers' TwiML App, and its Voice URL.
     pub twiml_app_sid: String,
-    /// The TwiML App's Voice URL, requested for browser calls.
     pub twiml_app_voice_url: String,
+    /// The agents' TwiML App, and its Voice URL. A browser call goes to the Voice URL of the
+    /// app its Access Token grants.
+    pub agent_twiml_app_sid: String,
+    pub agent_twiml_app_voice_url: String,
     /// Multiplies Twilio's own durations (ring timeouts, speech, music, pauses); scripted
     /// endpoint delays are real milliseconds. Tests use a small scale so a 60 s ring timeout
     /// passes in a blink.
@@ -53,6 +57,8 @@ impl SimConfig {
             voice_url: format!("{base}/conference/connect/client"),
             twiml_app_sid: format!("AP{}", "0".repeat(32)),
             twiml_app_voice_url: format!("{base}/call/connect"),
+            agent_twiml_app_sid: format!("AP{}1", "0".repeat(31)),
+            agent_twiml_app_voice_url: format!("{base}/call/agent"),
             time_scale: 1.0,
             default_answer_after: Duration::from_millis(500),
             webhook_timeout: Duration::from_secs(15),
@@ -197,6 +203,52 @@ pub struct ParticipantView {
     pub hold: bool,
 }
 
+/// Where Twilio sends a call's requests, as an application (TwiML App) or a phone number holds
+/// them: the URL and method of its TwiML, the URL and method Twilio falls back to when that
+/// fails, and where it reports the call's status. `None`: not set (the REST API's `null`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VoiceConfig {
+    pub voice_url: Option<String>,
+    pub voice_method: String,
+    pub voice_fallback_url: Option<String>,
+    pub voice_fallback_method: String,
+    pub status_callback: Option<String>,
+    pub status_callback_method: String,
+}
+
+impl Default for VoiceConfig {
+    /// Twilio's defaults: nothing set, every method `POST`.
+    fn default() -> Self {
+        Self {
+            voice_url: None,
+            voice_method: "POST".into(),
+            voice_fallback_url: None,
+            voice_fallback_method: "POST".into(),
+            status_callback: None,
+            status_callback_method: "POST".into(),
+        }
+    }
+}
+
+/// A TwiML App of the account, as scripts and tests see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplicationView {
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    pub voice: VoiceConfig,
+}
+
+/// A phone number of the account, as scripts and tests see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneNumberView {
+    pub sid: String,
+    pub phone_number: String,
+    pub friendly_name: String,
+    pub voice: VoiceConfig,
+    /// When set, Twilio uses this application's URLs for the number's calls, not its own.
+    pub voice_application_sid: Option<String>,
+}
+
 /// A customer dialing the support number.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -216,11 +268,18 @@ pub struct InboundCall {
     pub forge_signature: bool,
 }
 
-/// A browser placing a call through the TwiML App (`device.connect({params})`).
+/// A browser placing a call through a TwiML App (`device.connect({params})`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct BrowserCall {
+    /// The browser's Access Token, as Warmline's `/token` gives it: it names the identity, the
+    /// TwiML App whose Voice URL Twilio requests, and the params the token passes. A token
+    /// Twilio would refuse (another account or key, a wrong signature, expired) fails the call.
+    pub token: Option<String>,
+    /// Without a token: the identity, and the app (by default the customers').
     pub identity: String,
+    pub application_sid: Option<String>,
+    /// What the page passes to `device.connect({params})`.
     pub params: BTreeMap<String, String>,
     pub name: Option<String>,
     /// As `InboundCall::hangup_after_ms`.

@@ -1,6 +1,8 @@
 //! The REST API subset: Calls create/fetch/update, Conferences list/fetch/update,
-//! Participants create/list/fetch/update/delete and Recordings list/fetch with their media, with
-//! Basic auth and Twilio's error documents.
+//! Participants create/list/fetch/update/delete, Recordings list/fetch with their media, and the
+//! account's configuration: Applications (TwiML Apps) list/create/fetch/update/delete and
+//! IncomingPhoneNumbers list/fetch/update; with Basic auth, a restricted API key's missing
+//! permissions, and Twilio's error documents.
 
 use std::time::Duration;
 
@@ -16,8 +18,10 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc2822;
 
 use crate::call::AfterAnswer;
-use crate::model::{API_VERSION, CallStatus, Callback, ConferenceStatus, Signal, Source};
-use crate::state::{ConferenceRecord, Participant, RecordingRecord, Sim, State as SimState};
+use crate::model::{API_VERSION, CallStatus, Callback, ConferenceStatus, Signal, Source, VoiceConfig, new_sid};
+use crate::state::{
+    ApplicationRecord, ConferenceRecord, NumberRecord, Participant, RecordingRecord, Sim, State as SimState,
+};
 use crate::timeline::Event;
 use crate::twiml::{ConferenceOptions, Method, short_sid};
 
@@ -67,6 +71,13 @@ pub fn router() -> Router<Sim> {
         .route("/2010-04-01/Accounts/{account}/Recordings.json", get(list_recordings))
         .route("/2010-04-01/Accounts/{account}/Calls/{call}/Recordings.json", get(list_call_recordings))
         .route("/2010-04-01/Accounts/{account}/Recordings/{recording}", get(fetch_recording))
+        .route("/2010-04-01/Accounts/{account}/Applications.json", get(list_applications).post(create_application))
+        .route(
+            "/2010-04-01/Accounts/{account}/Applications/{application}",
+            get(fetch_application).post(update_application).delete(delete_application),
+        )
+        .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json", get(list_numbers))
+        .route("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{number}", get(fetch_number).post(update_number))
 }
 
 /// Every REST request goes through here: auth, the work, the timeline, the response.
@@ -79,12 +90,16 @@ fn respond(
     account: &str,
     work: impl FnOnce() -> Reply,
 ) -> Response {
-    let outcome = authorize(sim, headers, account).and_then(|()| work());
+    let outcome =
+        authorize(sim, headers, account).and_then(|()| permitted(sim, headers, method, path)).and_then(|()| work());
     let (status, body, summary) = match outcome {
         Ok((status, body)) => {
-            let created = body.get("sid").or_else(|| body.get("call_sid")).and_then(Value::as_str).map(short_sid);
+            let created = body.get("sid").or_else(|| body.get("call_sid")).and_then(Value::as_str);
             let summary = match created {
-                Some(sid) if status == StatusCode::CREATED => format!("{summary} (call {sid})").trim().to_owned(),
+                Some(sid) if status == StatusCode::CREATED && sid.starts_with("CA") => {
+                    format!("{summary} (call {})", short_sid(sid)).trim().to_owned()
+                }
+                Some(sid) if status == StatusCode::CREATED => format!("{summary} ({sid})").trim().to_owned(),
                 _ => summary,
             };
             (status, body, summary)
@@ -127,6 +142,26 @@ fn authorize(sim: &Sim, headers: &HeaderMap, account: &str) -> Result<(), RestEr
     Ok(())
 }
 
+/// A restricted API key may only do what it was given permission for; the Auth Token may do
+/// anything. Twilio answers a missing permission with 403 and code 70051.
+fn permitted(sim: &Sim, headers: &HeaderMap, method: &HttpMethod, path: &str) -> Result<(), RestError> {
+    let Some(key) = sim.config().api_key.as_deref() else { return Ok(()) };
+    let with_key = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Basic "))
+        .and_then(|encoded| STANDARD.decode(encoded.trim()).ok())
+        .and_then(|decoded| String::from_utf8(decoded).ok())
+        .is_some_and(|credentials| credentials.split_once(':').is_some_and(|(user, _)| user == key));
+    // The resource is the path's segment after the account: `.../Accounts/AC…/Calls/CA….json`.
+    let resource = path.split('/').nth(4).unwrap_or_default().trim_end_matches(".json");
+    let denied = sim.state().denied.iter().any(|(m, r)| m == method.as_str() && r == resource);
+    if with_key && denied {
+        return Err(RestError::new(403, 70051, "Authorization Failed"));
+    }
+    Ok(())
+}
+
 /// Form fields in order, repeated names kept (`StatusCallbackEvent` repeats).
 struct Form(Vec<(String, String)>);
 
@@ -136,7 +171,12 @@ impl Form {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+        self.given(name).filter(|v| !v.is_empty())
+    }
+
+    /// The value, even an empty one: on an update, an empty URL clears it.
+    fn given(&self, name: &str) -> Option<&str> {
+        self.0.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     fn all(&self, name: &str) -> Vec<String> {
@@ -872,5 +912,329 @@ fn participant_resource(sim: &Sim, conference: &ConferenceRecord, participant: &
             "/2010-04-01/Accounts/{account}/Conferences/{}/Participants/{}.json",
             conference.sid, participant.call_sid
         ),
+    })
+}
+
+// --- The account's configuration: Applications and IncomingPhoneNumbers --------------------
+
+/// Applies the voice parameters of a create or update to `voice`: a URL given empty is cleared,
+/// one not given is kept; methods are `GET` or `POST`.
+fn apply_voice(form: &Form, voice: &mut VoiceConfig) -> Result<(), RestError> {
+    for (name, code, field) in [
+        ("VoiceUrl", 21502, &mut voice.voice_url),
+        ("VoiceFallbackUrl", 21502, &mut voice.voice_fallback_url),
+        ("StatusCallback", 21609, &mut voice.status_callback),
+    ] {
+        match form.given(name) {
+            None => {}
+            Some("") => *field = None,
+            Some(url) if is_absolute_url(url) => *field = Some(url.to_owned()),
+            Some(url) => return Err(RestError::new(400, code, format!("Invalid {name}: {url}"))),
+        }
+    }
+    for (name, field) in [
+        ("VoiceMethod", &mut voice.voice_method),
+        ("VoiceFallbackMethod", &mut voice.voice_fallback_method),
+        ("StatusCallbackMethod", &mut voice.status_callback_method),
+    ] {
+        if form.given(name).is_some() {
+            *field = form.method(name)?.as_str().to_owned();
+        }
+    }
+    Ok(())
+}
+
+fn friendly_name(form: &Form) -> Result<Option<String>, RestError> {
+    match form.given("FriendlyName") {
+        Some(name) if name.chars().count() > 64 => {
+            Err(RestError::new(400, 21200, "FriendlyName must be at most 64 characters"))
+        }
+        other => Ok(other.map(str::to_owned)),
+    }
+}
+
+fn query_value<'a>(query: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+fn rfc2822(time: time::OffsetDateTime) -> String {
+    time.format(&Rfc2822).unwrap_or_default()
+}
+
+fn application_resource(sim: &Sim, app: &ApplicationRecord) -> Value {
+    let account = &sim.config().account_sid;
+    json!({
+        "account_sid": account,
+        "api_version": API_VERSION,
+        "date_created": rfc2822(app.created_at),
+        "date_updated": rfc2822(app.updated_at),
+        "friendly_name": app.friendly_name,
+        "message_status_callback": null,
+        "public_application_connect_enabled": true,
+        "sid": app.sid,
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": null,
+        "sms_method": "POST",
+        "sms_status_callback": null,
+        "sms_url": null,
+        "status_callback": app.voice.status_callback,
+        "status_callback_method": app.voice.status_callback_method,
+        "uri": format!("/2010-04-01/Accounts/{account}/Applications/{}.json", app.sid),
+        "voice_caller_id_lookup": false,
+        "voice_fallback_method": app.voice.voice_fallback_method,
+        "voice_fallback_url": app.voice.voice_fallback_url,
+        "voice_method": app.voice.voice_method,
+        "voice_url": app.voice.voice_url,
+    })
+}
+
+fn number_resource(sim: &Sim, number: &NumberRecord) -> Value {
+    let account = &sim.config().account_sid;
+    json!({
+        "account_sid": account,
+        "address_requirements": "none",
+        "address_sid": null,
+        "api_version": API_VERSION,
+        "beta": false,
+        "bundle_sid": null,
+        "capabilities": { "fax": false, "mms": true, "sms": true, "voice": true },
+        "date_created": rfc2822(number.created_at),
+        "date_updated": rfc2822(number.updated_at),
+        "emergency_address_sid": null,
+        "emergency_address_status": "unregistered",
+        "emergency_status": "Inactive",
+        "friendly_name": number.friendly_name,
+        "identity_sid": null,
+        "origin": "twilio",
+        "phone_number": number.phone_number,
+        "sid": number.sid,
+        "sms_application_sid": "",
+        "sms_fallback_method": "POST",
+        "sms_fallback_url": "",
+        "sms_method": "POST",
+        "sms_url": "",
+        "status": "in-use",
+        "status_callback": number.voice.status_callback.clone().unwrap_or_default(),
+        "status_callback_method": number.voice.status_callback_method,
+        "subresource_uris": {
+            "assigned_add_ons": format!(
+                "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{}/AssignedAddOns.json",
+                number.sid
+            ),
+        },
+        "trunk_sid": null,
+        "uri": format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{}.json", number.sid),
+        "voice_application_sid": number.voice_application_sid.clone().unwrap_or_default(),
+        "voice_caller_id_lookup": false,
+        "voice_fallback_method": number.voice.voice_fallback_method,
+        "voice_fallback_url": number.voice.voice_fallback_url,
+        "voice_method": number.voice.voice_method,
+        "voice_receive_mode": "voice",
+        "voice_url": number.voice.voice_url,
+    })
+}
+
+/// `FriendlyName=` filters on the whole name, as Twilio does.
+async fn list_applications(
+    State(sim): State<Sim>,
+    Path(account): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Applications.json");
+    let name = query_value(&query, "FriendlyName").map(str::to_owned);
+    respond(&sim, &HttpMethod::GET, &path, String::new(), &headers, &account, || {
+        let state = sim.state();
+        let apps: Vec<Value> = state
+            .applications
+            .iter()
+            .rev()
+            .filter(|app| name.as_ref().is_none_or(|name| app.friendly_name.as_ref() == Some(name)))
+            .map(|app| application_resource(&sim, app))
+            .collect();
+        Ok((StatusCode::OK, page("applications", &path, apps)))
+    })
+}
+
+async fn create_application(
+    State(sim): State<Sim>,
+    Path(account): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let path = format!("/2010-04-01/Accounts/{account}/Applications.json");
+    let summary = summarize(&form, &["FriendlyName", "VoiceUrl", "VoiceFallbackUrl"]);
+    respond(&sim, &HttpMethod::POST, &path, summary, &headers, &account, || {
+        let mut voice = VoiceConfig::default();
+        apply_voice(&form, &mut voice)?;
+        let now = time::OffsetDateTime::now_utc();
+        let app = ApplicationRecord {
+            sid: new_sid("AP"),
+            friendly_name: friendly_name(&form)?,
+            voice,
+            created_at: now,
+            updated_at: now,
+        };
+        let resource = application_resource(&sim, &app);
+        let mut state = sim.state();
+        // Twilio's limit per account.
+        if state.applications.len() >= 1000 {
+            return Err(RestError::new(400, 21200, "The account has 1000 applications already"));
+        }
+        state.applications.push(app);
+        Ok((StatusCode::CREATED, resource))
+    })
+}
+
+async fn fetch_application(
+    State(sim): State<Sim>,
+    Path((account, application)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Applications/{application}");
+    respond(&sim, &HttpMethod::GET, &path, String::new(), &headers, &account, || {
+        let sid = json_id(&application, &path)?;
+        let state = sim.state();
+        let app = state.applications.iter().find(|a| a.sid == sid).ok_or_else(|| RestError::not_found(&path))?;
+        Ok((StatusCode::OK, application_resource(&sim, app)))
+    })
+}
+
+/// Changes only what the request names; the rest stays as it was.
+async fn update_application(
+    State(sim): State<Sim>,
+    Path((account, application)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let path = format!("/2010-04-01/Accounts/{account}/Applications/{application}");
+    let summary = summarize(&form, &["FriendlyName", "VoiceUrl", "VoiceFallbackUrl"]);
+    respond(&sim, &HttpMethod::POST, &path, summary, &headers, &account, || {
+        let sid = json_id(&application, &path)?;
+        let mut state = sim.state();
+        let app = state.applications.iter_mut().find(|a| a.sid == sid).ok_or_else(|| RestError::not_found(&path))?;
+        let mut voice = app.voice.clone();
+        apply_voice(&form, &mut voice)?;
+        let name = friendly_name(&form)?;
+        app.voice = voice;
+        if name.is_some() {
+            app.friendly_name = name;
+        }
+        app.updated_at = time::OffsetDateTime::now_utc();
+        Ok((StatusCode::OK, application_resource(&sim, app)))
+    })
+}
+
+async fn delete_application(
+    State(sim): State<Sim>,
+    Path((account, application)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/Applications/{application}");
+    respond(&sim, &HttpMethod::DELETE, &path, String::new(), &headers, &account, || {
+        let sid = json_id(&application, &path)?;
+        let mut state = sim.state();
+        let before = state.applications.len();
+        state.applications.retain(|a| a.sid != sid);
+        if state.applications.len() == before {
+            return Err(RestError::not_found(&path));
+        }
+        // A number handled by the deleted application falls back to its own URLs.
+        for number in &mut state.numbers {
+            if number.voice_application_sid.as_deref() == Some(sid) {
+                number.voice_application_sid = None;
+            }
+        }
+        Ok((StatusCode::NO_CONTENT, Value::Null))
+    })
+}
+
+/// Twilio's `PhoneNumber` filter: a whole or partial number, `*` standing for any digit.
+fn number_matches(number: &str, pattern: &str) -> bool {
+    let digits: Vec<char> = number.chars().filter(char::is_ascii_digit).collect();
+    let pattern: Vec<char> = pattern.chars().filter(|c| c.is_ascii_digit() || *c == '*').collect();
+    if pattern.is_empty() {
+        return true;
+    }
+    digits.windows(pattern.len()).any(|window| window.iter().zip(&pattern).all(|(d, p)| *p == '*' || d == p))
+}
+
+async fn list_numbers(
+    State(sim): State<Sim>,
+    Path(account): Path<String>,
+    Query(query): Query<Vec<(String, String)>>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers.json");
+    let (number, name) =
+        (query_value(&query, "PhoneNumber").map(str::to_owned), query_value(&query, "FriendlyName").map(str::to_owned));
+    respond(&sim, &HttpMethod::GET, &path, String::new(), &headers, &account, || {
+        let state = sim.state();
+        let numbers: Vec<Value> = state
+            .numbers
+            .iter()
+            .filter(|n| number.as_ref().is_none_or(|pattern| number_matches(&n.phone_number, pattern)))
+            .filter(|n| name.as_ref().is_none_or(|name| &n.friendly_name == name))
+            .map(|n| number_resource(&sim, n))
+            .collect();
+        Ok((StatusCode::OK, page("incoming_phone_numbers", &path, numbers)))
+    })
+}
+
+async fn fetch_number(
+    State(sim): State<Sim>,
+    Path((account, number)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let path = format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{number}");
+    respond(&sim, &HttpMethod::GET, &path, String::new(), &headers, &account, || {
+        let sid = json_id(&number, &path)?;
+        let state = sim.state();
+        let number = state.numbers.iter().find(|n| n.sid == sid).ok_or_else(|| RestError::not_found(&path))?;
+        Ok((StatusCode::OK, number_resource(&sim, number)))
+    })
+}
+
+/// Changes only what the request names. `VoiceApplicationSid` must name one of the account's
+/// applications, or be empty to use the number's own URLs again.
+async fn update_number(
+    State(sim): State<Sim>,
+    Path((account, number)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form = Form::parse(&body);
+    let path = format!("/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/{number}");
+    let summary = summarize(&form, &["VoiceUrl", "VoiceFallbackUrl", "StatusCallback", "VoiceApplicationSid"]);
+    respond(&sim, &HttpMethod::POST, &path, summary, &headers, &account, || {
+        let sid = json_id(&number, &path)?;
+        let mut state = sim.state();
+        let application = match form.given("VoiceApplicationSid") {
+            None => None,
+            Some("") => Some(None),
+            Some(app) if state.applications.iter().any(|a| a.sid == app) => Some(Some(app.to_owned())),
+            Some(app) => {
+                return Err(RestError::new(
+                    400,
+                    21200,
+                    format!("VoiceApplicationSid {app} is not an application of this account"),
+                ));
+            }
+        };
+        let name = friendly_name(&form)?;
+        let record = state.numbers.iter_mut().find(|n| n.sid == sid).ok_or_else(|| RestError::not_found(&path))?;
+        let mut voice = record.voice.clone();
+        apply_voice(&form, &mut voice)?;
+        record.voice = voice;
+        if let Some(application) = application {
+            record.voice_application_sid = application;
+        }
+        if let Some(name) = name {
+            record.friendly_name = name;
+        }
+        record.updated_at = time::OffsetDateTime::now_utc();
+        Ok((StatusCode::OK, number_resource(&sim, record)))
     })
 }

@@ -7,6 +7,7 @@ use std::time::Duration;
 use time::format_description::well_known::Rfc2822;
 use tokio::sync::mpsc;
 
+use crate::access_token::{self, TokenRefused};
 use crate::call::{self, AfterAnswer};
 // Scripts and tests name these through `sim::`; they live in `model` and `state` so that the
 // layers below can use them without importing this one.
@@ -60,13 +61,40 @@ impl Sim {
         sid
     }
 
-    /// A browser places a call with the Voice SDK: Twilio requests the TwiML App's Voice URL
-    /// with `From=client:<identity>` and the SDK's params.
-    pub fn browser_call(&self, call: BrowserCall) -> String {
-        let from = format!("client:{}", call.identity);
-        let party = call.name.unwrap_or_else(|| call.identity.clone());
-        let to = call.params.get("To").cloned().unwrap_or_default();
-        let params = call.params.into_iter().collect();
+    /// A browser places a call with the Voice SDK: Twilio requests the Voice URL of the TwiML
+    /// App its Access Token grants (without a token: `call.application_sid`, by default the
+    /// customers' app), with `From=client:<identity>`, then the token's params and the page's.
+    ///
+    /// What Twilio does with a page's param named like one of its own: its documentation and
+    /// engineers say `To` becomes the call's `To` (its quickstarts dial `params.To`) and `From`
+    /// comes from the token; they do not say what becomes of the others. The simulator takes
+    /// `To`, and sends every other param as given after Twilio's own, so a page's `From`,
+    /// `CallSid`, `AccountSid` or `ApplicationSid` arrives as a second value: the case an app
+    /// must not be fooled by (docs/SECURITY.md, "Browser calls").
+    pub fn browser_call(&self, call: BrowserCall) -> Result<String, TokenRefused> {
+        let (identity, application, mut params) = match &call.token {
+            Some(token) => {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                let grant = access_token::outgoing_grant(token, &self.0.config, now)?;
+                (grant.identity, grant.application_sid, grant.params)
+            }
+            None => {
+                let app = call.application_sid.clone().unwrap_or_else(|| self.0.config.twiml_app_sid.clone());
+                (call.identity.clone(), app, Vec::new())
+            }
+        };
+        let Some(source) = self.application_voice_url(&application) else {
+            return Err(TokenRefused { code: 21218, message: "Invalid ApplicationSid" });
+        };
+        let from = format!("client:{identity}");
+        let party = call.name.unwrap_or_else(|| identity.clone());
+        let mut to = String::new();
+        for (name, value) in call.params {
+            match name.as_str() {
+                "To" => to = value,
+                _ => params.push((name, value)),
+            }
+        }
         let (sid, inbox) = self.new_call(
             "inbound",
             &from,
@@ -75,14 +103,21 @@ impl Sim {
             None,
             None,
             params,
-            Some(self.0.config.twiml_app_sid.clone()),
+            Some(application),
             call.hangup_after_ms.map(Duration::from_millis),
         );
         self.hang_up_after_talking(&sid, call.hangup_after_talking_ms);
         self.announce(&sid);
-        let source = Source::Url { url: self.0.config.twiml_app_voice_url.clone(), method: Method::Post };
         tokio::spawn(call::run_inbound(self.clone(), sid.clone(), inbox, source, call.forge_signature));
-        sid
+        Ok(sid)
+    }
+
+    /// Where Twilio sends a call through the account's TwiML App `sid`, if it has a Voice URL.
+    fn application_voice_url(&self, sid: &str) -> Option<Source> {
+        let state = self.state();
+        let voice = &state.applications.iter().find(|app| app.sid == sid)?.voice;
+        let url = voice.voice_url.clone()?;
+        Some(Source::Url { url, method: Method::parse(&voice.voice_method).unwrap_or(Method::Post) })
     }
 
     /// Scripts the party on `call_sid` to hang up `ms` after they first talk with someone

@@ -10,7 +10,8 @@ use time::OffsetDateTime;
 use tokio::sync::mpsc;
 
 use crate::model::{
-    Behaviour, CallStatus, Callback, CallbackMode, ConferenceStatus, PendingCallback, Signal, SimConfig, new_sid,
+    ApplicationView, Behaviour, CallStatus, Callback, CallbackMode, ConferenceStatus, PendingCallback, PhoneNumberView,
+    Signal, SimConfig, VoiceConfig, new_sid,
 };
 use crate::timeline::{Event, Timeline};
 
@@ -80,6 +81,28 @@ pub(crate) struct RecordingRecord {
     pub created_at: OffsetDateTime,
 }
 
+/// A TwiML App (`AP…`) of the account.
+#[derive(Clone)]
+pub(crate) struct ApplicationRecord {
+    pub sid: String,
+    pub friendly_name: Option<String>,
+    pub voice: VoiceConfig,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
+/// A phone number (`PN…`) the account owns.
+#[derive(Clone)]
+pub(crate) struct NumberRecord {
+    pub sid: String,
+    pub phone_number: String,
+    pub friendly_name: String,
+    pub voice: VoiceConfig,
+    pub voice_application_sid: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}
+
 #[derive(Default)]
 pub(crate) struct State {
     pub calls: BTreeMap<String, CallRecord>,
@@ -91,7 +114,49 @@ pub(crate) struct State {
     pub pending_callbacks: HashMap<String, Vec<PendingCallback>>,
     /// One delivery queue per call or conference, so its callbacks go out in order.
     pub callback_queues: HashMap<String, mpsc::UnboundedSender<PendingCallback>>,
+    /// The account's TwiML Apps and phone numbers, oldest first.
+    pub applications: Vec<ApplicationRecord>,
+    pub numbers: Vec<NumberRecord>,
+    /// What the API key may not do, as a restricted key without those permissions:
+    /// (HTTP method, resource such as `IncomingPhoneNumbers`).
+    pub denied: Vec<(String, String)>,
     next_order: u64,
+}
+
+impl State {
+    /// The account as the configuration describes it: the support number, answered at
+    /// `voice_url`, and the TwiML App of browser calls. An empty URL leaves it unset, as on a
+    /// number nobody has configured yet.
+    fn for_account(config: &SimConfig) -> Self {
+        let now = OffsetDateTime::now_utc();
+        let url = |value: &str| Some(value.to_owned()).filter(|v| !v.is_empty());
+        let mut state = Self::default();
+        if !config.phone_number.is_empty() {
+            state.numbers.push(NumberRecord {
+                sid: new_sid("PN"),
+                phone_number: config.phone_number.clone(),
+                friendly_name: config.phone_number.clone(),
+                voice: VoiceConfig { voice_url: url(&config.voice_url), ..VoiceConfig::default() },
+                voice_application_sid: None,
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        let apps = [
+            (&config.twiml_app_sid, "Customers' browser calls", &config.twiml_app_voice_url),
+            (&config.agent_twiml_app_sid, "Agents' browser calls", &config.agent_twiml_app_voice_url),
+        ];
+        for (sid, name, voice_url) in apps.into_iter().filter(|(sid, _, _)| !sid.is_empty()) {
+            state.applications.push(ApplicationRecord {
+                sid: sid.clone(),
+                friendly_name: Some(name.into()),
+                voice: VoiceConfig { voice_url: url(voice_url), ..VoiceConfig::default() },
+                created_at: now,
+                updated_at: now,
+            });
+        }
+        state
+    }
 }
 
 /// A handle on one simulated account; clones share it.
@@ -119,9 +184,10 @@ impl Sim {
             .user_agent("TwilioProxy/1.1")
             .build()
             .unwrap_or_default();
+        let state = State::for_account(&config);
         Self(Arc::new(Inner {
             config,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             timeline: Timeline::default(),
             http,
             api_base_url: OnceLock::new(),
@@ -251,5 +317,84 @@ impl Sim {
 
     pub(crate) fn send(&self, call_sid: &str, signal: Signal) -> bool {
         self.state().calls.get(call_sid).is_some_and(|call| call.inbox.send(signal).is_ok())
+    }
+}
+
+/// The account's configuration, for scripts and tests: what Twilio's console would show.
+impl Sim {
+    pub fn applications(&self) -> Vec<ApplicationView> {
+        self.state().applications.iter().map(ApplicationRecord::view).collect()
+    }
+
+    pub fn phone_numbers(&self) -> Vec<PhoneNumberView> {
+        self.state().numbers.iter().map(NumberRecord::view).collect()
+    }
+
+    /// The account buys another number (nothing configured on it); returns its SID.
+    pub fn add_phone_number(&self, phone_number: &str) -> String {
+        let now = OffsetDateTime::now_utc();
+        let sid = new_sid("PN");
+        self.state().numbers.push(NumberRecord {
+            sid: sid.clone(),
+            phone_number: phone_number.to_owned(),
+            friendly_name: phone_number.to_owned(),
+            voice: VoiceConfig::default(),
+            voice_application_sid: None,
+            created_at: now,
+            updated_at: now,
+        });
+        sid
+    }
+
+    /// The account has another TwiML App (made in the console, say); returns its SID.
+    pub fn add_application(&self, friendly_name: &str, voice_url: Option<&str>) -> String {
+        let now = OffsetDateTime::now_utc();
+        let sid = new_sid("AP");
+        self.state().applications.push(ApplicationRecord {
+            sid: sid.clone(),
+            friendly_name: Some(friendly_name.to_owned()),
+            voice: VoiceConfig { voice_url: voice_url.map(str::to_owned), ..VoiceConfig::default() },
+            created_at: now,
+            updated_at: now,
+        });
+        sid
+    }
+
+    /// The API key loses the permission to `method` (`GET`, `POST`, `DELETE`) on `resource`
+    /// (`Applications`, `IncomingPhoneNumbers`, `Calls`, ...), as a restricted key created
+    /// without it: such requests get 403 with code 70051. The Auth Token keeps every permission.
+    pub fn deny_api_key(&self, method: &str, resource: &str) {
+        self.state().denied.push((method.to_ascii_uppercase(), resource.to_owned()));
+    }
+
+    /// The URL and method Twilio requests when `phone_number` is called: its application's,
+    /// when it has one, else its own; `None` for a number the account does not own or that
+    /// has no Voice URL.
+    pub fn voice_url_of(&self, phone_number: &str) -> Option<(String, String)> {
+        let state = self.state();
+        let number = state.numbers.iter().find(|n| n.phone_number == phone_number)?;
+        let voice = match &number.voice_application_sid {
+            Some(app) => &state.applications.iter().find(|a| &a.sid == app)?.voice,
+            None => &number.voice,
+        };
+        voice.voice_url.clone().map(|url| (url, voice.voice_method.clone()))
+    }
+}
+
+impl ApplicationRecord {
+    pub(crate) fn view(&self) -> ApplicationView {
+        ApplicationView { sid: self.sid.clone(), friendly_name: self.friendly_name.clone(), voice: self.voice.clone() }
+    }
+}
+
+impl NumberRecord {
+    pub(crate) fn view(&self) -> PhoneNumberView {
+        PhoneNumberView {
+            sid: self.sid.clone(),
+            phone_number: self.phone_number.clone(),
+            friendly_name: self.friendly_name.clone(),
+            voice: self.voice.clone(),
+            voice_application_sid: self.voice_application_sid.clone(),
+        }
     }
 }

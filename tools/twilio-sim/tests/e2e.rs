@@ -191,6 +191,20 @@ impl Stack {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
+    /// A Voice SDK Access Token from `POST /token`, as the customer page (`agent: None`) or
+    /// `agent`'s dashboard fetches it: the browser connects with it, and its app decides which
+    /// Voice URL Twilio asks about the call.
+    async fn access_token(&self, agent: Option<&str>) -> String {
+        let mut request = reqwest::Client::new().post(format!("{}/token", self.base)).header("origin", &self.base);
+        if let Some(agent) = agent {
+            request = request.header("cookie", &self.cookies[agent]);
+        }
+        let response = request.json(&json!({})).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
     /// The tickets an agent sees on the dashboard (`GET /tickets`), newest first.
     async fn tickets(&self) -> Vec<Value> {
         let response = reqwest::Client::new()
@@ -906,7 +920,9 @@ fn a_browser_customer_calls_support() {
         let sim = stack.sim();
         sim.set_behaviour("client:agent1", manual());
         stack.only_available(&["agent1"]).await;
-        let customer = sim.browser_call(BrowserCall { identity: "customer_e2e0001".into(), ..BrowserCall::default() });
+        let token = Some(stack.access_token(None).await);
+        let name = Some("customer_e2e0001".into());
+        let customer = sim.browser_call(BrowserCall { token, name, ..BrowserCall::default() }).unwrap();
         let agent1 = stack.placed_call(since, "client:agent1", 0).await;
         assert_eq!(stack.rings_for(&agent1), customer);
         stack.hears_hold_music(since, &customer).await;
@@ -918,7 +934,7 @@ fn a_browser_customer_calls_support() {
         stack.ended(since, &agent1).await;
         stack.warmline_heard_the_end(since, &customer).await;
         let entries = stack.entries(since);
-        index(&entries, "the TwiML App's Voice URL", |e| {
+        index(&entries, "the customers' TwiML App's Voice URL", |e| {
             of(e, &customer) && matches!(&e.event, Event::Webhook { url, twiml: Some(t), .. } if url.ends_with("/call/connect") && t.starts_with("Dial Conference"))
         });
         index(&entries, "the hold music", |e| of(e, &customer) && matches!(e.event, Event::Play { hold: true, .. }));
@@ -945,7 +961,8 @@ fn an_agent_calls_the_phone_number_of_a_ticket() {
             Behaviour { answer: AnswerMode::Auto, after_ms: Some(200), hangup_after_ms: Some(800), name: Some("Ada".into()) },
         );
         let params = [("phoneNumber".to_owned(), number.to_owned())].into();
-        let agent = sim.browser_call(BrowserCall { identity: "agent1".into(), params, ..BrowserCall::default() });
+        let token = Some(stack.access_token(Some("agent1")).await);
+        let agent = sim.browser_call(BrowserCall { token, params, ..BrowserCall::default() }).unwrap();
         stack.ended(since, &agent).await;
 
         let calls = sim.calls();
@@ -953,6 +970,7 @@ fn an_agent_calls_the_phone_number_of_a_ticket() {
         assert_eq!((leg.to.as_str(), leg.from.as_str(), leg.party.as_str()), (number, SUPPORT_NUMBER, "Ada"));
         assert_eq!((leg.status, stack.status(&agent)), (CallStatus::Completed, CallStatus::Completed));
         let entries = stack.entries(since);
+        index(&entries, "the agents' TwiML App's Voice URL", |e| of(e, &agent) && matches!(&e.event, Event::Webhook { url, status: Some(200), .. } if url.ends_with("/call/agent")));
         let bridged = index(&entries, "agent and customer talk", |e| of(e, &agent) && matches!(e.event, Event::Bridged { .. }));
         let hung_up = index(&entries, "Ada hangs up", |e| of(e, &leg.sid) && matches!(&e.event, Event::HungUp { by } if by == "Ada"));
         assert!(bridged < hung_up);
@@ -961,7 +979,8 @@ fn an_agent_calls_the_phone_number_of_a_ticket() {
         // A number on no ticket: refused with a spoken message, nothing dialed.
         let since = sim.timeline().len();
         let params = [("phoneNumber".to_owned(), "+15557659999".to_owned())].into();
-        let refused = sim.browser_call(BrowserCall { identity: "agent1".into(), params, ..BrowserCall::default() });
+        let token = Some(stack.access_token(Some("agent1")).await);
+        let refused = sim.browser_call(BrowserCall { token, params, ..BrowserCall::default() }).unwrap();
         stack.ended(since, &refused).await;
         let entries = stack.entries(since);
         index(&entries, "the refusal", |e| of(e, &refused) && matches!(&e.event, Event::Webhook { twiml: Some(t), .. } if t.starts_with("Say") && t.ends_with("Hangup")));
@@ -984,11 +1003,13 @@ fn a_forged_webhook_changes_nothing() {
             forge_signature: true,
             ..InboundCall::default()
         });
-        let browser = sim.browser_call(BrowserCall {
-            identity: "customer_forger".into(),
-            forge_signature: true,
-            ..BrowserCall::default()
-        });
+        let browser = sim
+            .browser_call(BrowserCall {
+                identity: "customer_forger".into(),
+                forge_signature: true,
+                ..BrowserCall::default()
+            })
+            .unwrap();
         for sid in [&forged, &browser] {
             stack.ended(since, sid).await;
         }
@@ -1011,6 +1032,52 @@ fn a_forged_webhook_changes_nothing() {
             stack.print(since)
         );
         assert!(sim.conference(&forged).is_none() && sim.conference(&browser).is_none());
+        assert_eq!(stack.presence("agent1").await, before, "agent1 still waits for a real caller");
+    });
+}
+
+/// A customer's page passes a ticket's `phoneNumber` and one of Twilio's own names to
+/// `device.connect({params})`, hoping to be taken for an agent. Its token grants the customers'
+/// app only, so Twilio asks `/call/connect`, where the smuggled name comes a second time after
+/// Twilio's own: refused, nobody rung, nothing dialed.
+#[test]
+fn a_customer_cannot_pass_for_an_agent() {
+    let (_serial, stack, since) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        sim.set_behaviour("client:agent1", manual());
+        stack.only_available(&["agent1"]).await;
+        let before = stack.presence("agent1").await;
+        let number = "+15557650066";
+        let response = reqwest::Client::new()
+            .post(format!("{}/tickets", stack.base))
+            .json(&json!({ "name": "Mallory", "phone_number": number, "description": "Call me back" }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+        let agents_app = SimConfig::for_warmline(&stack.base).agent_twiml_app_sid;
+        let mut calls = Vec::new();
+        for (name, value) in [("From", "client:agent1"), ("ApplicationSid", agents_app.as_str()), ("AccountSid", ACCOUNT)] {
+            let params = [("phoneNumber".to_owned(), number.to_owned()), (name.to_owned(), value.to_owned())].into();
+            let token = Some(stack.access_token(None).await);
+            calls.push(sim.browser_call(BrowserCall { token, params, ..BrowserCall::default() }).unwrap());
+        }
+        for sid in &calls {
+            stack.ended(since, sid).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let entries = stack.entries(since);
+        for sid in &calls {
+            index(&entries, "Twilio asks the customers' app, and Warmline refuses", |e| {
+                of(e, sid) && matches!(&e.event, Event::Webhook { url, status: Some(403), .. } if url.ends_with("/call/connect"))
+            });
+            index(&entries, "so Twilio gives up with 11200", |e| {
+                of(e, sid) && matches!(e.event, Event::TwimlError { code: 11200, .. })
+            });
+            assert!(sim.conference(sid).is_none());
+        }
+        assert!(!entries.iter().any(|e| matches!(e.event, Event::Dial { .. } | Event::Rest { .. })), "{}", stack.print(since));
         assert_eq!(stack.presence("agent1").await, before, "agent1 still waits for a real caller");
     });
 }

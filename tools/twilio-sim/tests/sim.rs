@@ -131,7 +131,8 @@ async fn a_browser_call_goes_to_the_twiml_app_with_the_sdk_params() {
     let app = FakeApp::start(|_| twiml("<Say>Hi</Say>")).await;
     let server = simulator(&app).await;
     let params = BTreeMap::from([("phoneNumber".to_owned(), "+15551234567".to_owned())]);
-    let sid = server.sim.browser_call(BrowserCall { identity: "agent1".into(), params, ..BrowserCall::default() });
+    let sid =
+        server.sim.browser_call(BrowserCall { identity: "agent1".into(), params, ..BrowserCall::default() }).unwrap();
     expect(&server, 0, "the call to end", |e| is_call_end(e, &sid)).await;
 
     let request = &app.requests_to("/browser")[0];
@@ -448,7 +449,7 @@ async fn dial_number_bridges_two_legs_and_continues_after_dial() {
             name: Some("customer".into()),
         },
     );
-    let agent = server.sim.browser_call(BrowserCall { identity: "agent1".into(), ..BrowserCall::default() });
+    let agent = server.sim.browser_call(BrowserCall { identity: "agent1".into(), ..BrowserCall::default() }).unwrap();
     expect(&server, 0, "the caller's call ends", |e| is_call_end(e, &agent)).await;
     let calls = server.sim.calls();
     let leg = calls.iter().find(|c| c.parent_call_sid.as_deref() == Some(agent.as_str())).unwrap();
@@ -1143,8 +1144,8 @@ async fn talking_starts_the_clock_once_and_waiting_together_does_not() {
         hangup_after_talking_ms: Some(ms),
         ..BrowserCall::default()
     };
-    let first = server.sim.browser_call(browser("customer_a", 200));
-    let second = server.sim.browser_call(browser("customer_b", 600));
+    let first = server.sim.browser_call(browser("customer_a", 200)).unwrap();
+    let second = server.sim.browser_call(browser("customer_b", 600)).unwrap();
     for sid in [&first, &second] {
         expect(&server, 0, "both wait", |e| {
             of_call(e, sid) && matches!(e.event, Event::ConferenceJoined { waiting: true, .. })

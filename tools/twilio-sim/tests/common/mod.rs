@@ -102,7 +102,8 @@ pub fn twiml(body: &str) -> (u16, &'static str, String) {
     (200, XML, format!(r#"<?xml version="1.0" encoding="UTF-8"?><Response>{body}</Response>"#))
 }
 
-/// A simulator for `app`: its number rings `{app}/voice`, its TwiML App is `{app}/browser`.
+/// A simulator for `app`: its number rings `{app}/voice`, its TwiML Apps are `{app}/browser`
+/// (customers') and `{app}/agent-browser` (agents').
 /// Twilio's own durations run a hundred times faster (a 60 s ring timeout takes 0.6 s).
 pub async fn simulator(app: &FakeApp) -> Server {
     let config = SimConfig {
@@ -115,6 +116,8 @@ pub async fn simulator(app: &FakeApp) -> Server {
         voice_url: format!("{}/voice", app.url),
         twiml_app_sid: format!("AP{}", "3".repeat(32)),
         twiml_app_voice_url: format!("{}/browser", app.url),
+        agent_twiml_app_sid: format!("AP{}", "4".repeat(32)),
+        agent_twiml_app_voice_url: format!("{}/agent-browser", app.url),
         time_scale: 0.01,
         default_answer_after: Duration::from_millis(20),
         webhook_timeout: Duration::from_secs(5),
