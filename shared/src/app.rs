@@ -11,6 +11,7 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 
+pub use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, TwilioConfig};
 use crate::domain::CallSid;
 use crate::secret::{ApiKey, Secret, SecretKind, SecretValues, Secrets, SecretsError, SecretsManagerSource};
@@ -20,28 +21,6 @@ use crate::store::{AgentStore, CallStore, TicketStore};
 use crate::twilio::access_token::TokenSigner;
 use crate::twilio::rest::Timeouts;
 use crate::twilio::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, TwilioRestClient};
-
-/// The time, as a port so tests can move it (record expiry, ticket order).
-pub trait Clock: Send + Sync {
-    /// Milliseconds since the Unix epoch.
-    fn now_millis(&self) -> i64;
-
-    /// Seconds since the Unix epoch.
-    fn now(&self) -> i64 {
-        self.now_millis().div_euclid(1000)
-    }
-}
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now_millis(&self) -> i64 {
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
-    }
-}
 
 pub struct App {
     pub config: Config,

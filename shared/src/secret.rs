@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::app::Clock;
+use crate::clock::Clock;
 
 /// A credential that must never reach a log line or an error body: `Debug` and `Display`
 /// print `***`, and the value is only reachable through an explicit `expose()`.
