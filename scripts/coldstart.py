@@ -8,7 +8,16 @@ binary and times
   real work against the DynamoDB emulator (moto, itself slow: most of this figure is moto's);
 - peak RSS: the process's VmHWM after that response, the larger of the two runs.
 
-    python scripts/coldstart.py [--runs 10] [--binaries target/release]
+    python scripts/coldstart.py [--runs 10] [--binaries target/release] [--ca-layout both]
+
+Each function runs once per CA layout, as a TLS client that read the system's CA store would find
+it: `debian`, a bundle file and the directory /etc/ssl/certs of 292 links (this machine's own);
+`lambda`, provided.al2023's single bundle at /etc/pki/tls/certs/ca-bundle.crt (modelled with a
+copy of that bundle, named by SSL_CERT_FILE, and SSL_CERT_DIR naming an empty directory).
+
+`--instructions` counts, instead of timing, the instructions of one init per function under
+callgrind (spawn until the process asks for its first event, which is never handed over): a
+figure that does not move with the machine's load, for scripts/budgets.py.
 
 The binaries are the host's (x86_64 here), not the arm64 ones Lambda runs; the figures compare
 functions and track regressions. Budgets: init median ≤ 10 ms, peak RSS ≤ 12 MB.
@@ -19,6 +28,8 @@ import base64
 import json
 import os
 import queue
+import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -41,6 +52,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = "abc123.execute-api.us-east-1.amazonaws.com"
 BASE = f"https://{DOMAIN}"
 AUTH_TOKEN = "coldstart-auth-token"
+ACCOUNT_SID = "AC" + "0" * 32
+# The customers' TwiML App: browser calls from the customer page come through it.
+CUSTOMER_APP_SID = "AP" + "0" * 32
 SESSION_SECRET = "coldstart-session-secret-of-32-chars-or-more"
 # The signed-in agent whose session conference-call-agent's first request carries.
 AGENT = "agent1"
@@ -81,6 +95,8 @@ def event(method, path, body=b"", headers=None):
 
 
 def webhook(path, params):
+    # Twilio names the account in every webhook, and Warmline refuses another account's.
+    params = {"AccountSid": ACCOUNT_SID, **params}
     signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE + path, params)
     headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature}
     return event("POST", path, urllib.parse.urlencode(params).encode(), headers)
@@ -131,10 +147,35 @@ FIRST_REQUESTS = {
     # A customer's token: an agent's would need a session, and checking it is one more read.
     "token": lambda: json_post("/token", {}),
     "tickets": lambda: json_post("/tickets", {"name": "Ada", "phone_number": "+15551234567", "description": "Broken mallet"}),
-    "call-connect": lambda: webhook("/call/connect", {"CallSid": call_sid(), "From": "client:customer_0a1b2c3d"}),
+    "call-connect": lambda: webhook(
+        "/call/connect", {"ApplicationSid": CUSTOMER_APP_SID, "CallSid": call_sid(), "From": "client:customer_0a1b2c3d"}
+    ),
     "pages": lambda: event("GET", "/"),
     "session": lambda: event("GET", "/login"),
+    # The signed-in agent's presence: the session check and the agent's record.
+    "presence": lambda: event("GET", "/presence", headers={"cookie": session_cookie()}),
+    # A caller who was offered voicemail pressed 2 (back in line): one read of their call.
+    "voicemail": lambda: webhook(f"/voicemail/{call_sid()}/choice", {"CallSid": call_sid(), "Digits": "2"}),
 }
+
+# Where a TLS client reading the system's CA store would find it (rustls-native-certs through
+# openssl-probe): with no variable set, Debian's bundle and /etc/ssl/certs; else what they name.
+DEBIAN_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+CA_LAYOUTS = ("debian", "lambda")
+
+
+def ca_layout_env(layout, scratch):
+    """The variables that make a process see `layout`'s CA store."""
+    if layout == "debian":
+        return {}
+    certs = scratch / "etc" / "pki" / "tls" / "certs"
+    certs.mkdir(parents=True, exist_ok=True)
+    bundle = certs / "ca-bundle.crt"
+    if not bundle.exists():
+        shutil.copyfile(DEBIAN_BUNDLE, bundle)
+    empty = scratch / "empty"
+    empty.mkdir(exist_ok=True)
+    return {"SSL_CERT_FILE": str(bundle), "SSL_CERT_DIR": str(empty)}
 
 
 class RuntimeApi(ThreadingHTTPServer):
@@ -143,12 +184,15 @@ class RuntimeApi(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, payload):
+    def __init__(self, payload, hold_first=False):
         super().__init__(("127.0.0.1", 0), RuntimeHandler)
         self.payload = payload
         self.first_next_at = None
         self.answers = queue.Queue()
         self.handed_over = False
+        # For counting init alone: the first request for an event is held, never answered.
+        self.hold_first = hold_first
+        self.asked = threading.Event()
 
     def handle_error(self, request, client_address):
         # The killed function drops its held connection; that is the end of a run, not an error.
@@ -168,6 +212,10 @@ class RuntimeHandler(BaseHTTPRequestHandler):
             return send_json(self, 500, b"{}")
         server.first_next_at = time.perf_counter()
         server.handed_over = True
+        server.asked.set()
+        if server.hold_first:
+            time.sleep(120)
+            return send_json(self, 500, b"{}")
         body = json.dumps(server.payload).encode()
         self.send_response(200)
         self.send_header("Lambda-Runtime-Aws-Request-Id", "req-1")
@@ -292,69 +340,135 @@ def measure(binary, payload, env, expect_success=True):
     return (runtime.first_next_at - spawned_at) * 1000, (answered_at - runtime.first_next_at) * 1000, rss
 
 
+def init_instructions(binary, env):
+    """Instructions from spawn until the first `GET /runtime/invocation/next`, under callgrind.
+    The request is held, so the process sits blocked (executing nothing) until SIGTERM, on which
+    callgrind writes its totals."""
+    runtime = RuntimeApi(None, hold_first=True)
+    env = {**env, "AWS_LAMBDA_RUNTIME_API": serve(runtime)}
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch) / "callgrind.out"
+        process = subprocess.Popen(
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            asked = runtime.asked.wait(timeout=120)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate()
+            runtime.shutdown()
+            runtime.server_close()
+        if not asked:
+            raise RuntimeError(f"{binary.name} never asked for an event: {stderr[-800:]!r}")
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise RuntimeError(f"{binary.name}: callgrind wrote no totals: {stderr[-800:]!r}")
+
+
+def function_env(dynamodb_endpoint, twilio_address, tables):
+    """What Lambda and the template give every function, aimed at `dynamodb_endpoint` and a
+    fake Twilio; the CA layout is added per run."""
+    return {
+        "PATH": os.environ.get("PATH", ""),
+        "AWS_LAMBDA_FUNCTION_NAME": "coldstart",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/coldstart",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "coldstart",
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_ENDPOINT_URL_DYNAMODB": dynamodb_endpoint,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_API_KEY": "SK" + "0" * 32,
+        "TWILIO_API_SECRET": "coldstart-secret",
+        "TWILIO_NUMBER": "+15550000000",
+        "TWILIO_TWIML_APP_SID": CUSTOMER_APP_SID,
+        "TWILIO_AGENT_TWIML_APP_SID": "AP" + "0" * 31 + "1",
+        "TWILIO_API_BASE_URL": f"http://{twilio_address}",
+        "CALLS_TABLE": tables["CallsTable"],
+        "TICKETS_TABLE": tables["TicketsTable"],
+        "AGENTS_TABLE": tables["AgentsTable"],
+        "SESSION_SECRET": SESSION_SECRET,
+    }
+
+
+def count_init_instructions(binaries, layouts):
+    """{layout: {function: instructions}} for `binaries` ({function: path}), one init each, against
+    upstreams that answer at once."""
+    twilio_address = serve(FakeTwilio())
+    instant_dynamodb = f"http://{serve(InstantDynamoDb())}"
+    tables = {"CallsTable": "calls", "TicketsTable": "tickets", "AgentsTable": "agents"}
+    env = function_env(instant_dynamodb, twilio_address, tables)
+    counts = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        for layout in layouts:
+            layout_env = {**env, **ca_layout_env(layout, Path(scratch))}
+            counts[layout] = {name: init_instructions(binary, layout_env) for name, binary in binaries.items()}
+    return counts
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--binaries", type=Path, default=ROOT / "target" / "release")
+    parser.add_argument("--ca-layout", choices=(*CA_LAYOUTS, "both"), default="both")
+    parser.add_argument("--only", help="one function")
+    parser.add_argument("--instructions", action="store_true", help="count init instructions under callgrind")
     args = parser.parse_args()
+    layouts = CA_LAYOUTS if args.ca_layout == "both" else (args.ca_layout,)
+    names = [args.only] if args.only else list(FIRST_REQUESTS)
+    for name in names:
+        if name not in FIRST_REQUESTS:
+            sys.exit(f"--only takes one of: {', '.join(FIRST_REQUESTS)}")
+        if not (args.binaries / name).is_file():
+            sys.exit(f"{args.binaries / name} is missing: cargo build --release -p {name}")
+
+    if args.instructions:
+        counts = count_init_instructions({name: args.binaries / name for name in names}, layouts)
+        print(f"{'function':<28} " + " ".join(f"{layout + ' layout':>16}" for layout in layouts))
+        for name in names:
+            print(f"{name:<28} " + " ".join(f"{counts[layout][name]:>16,}" for layout in layouts))
+        return
 
     emulator, endpoint, tables = start_emulator()
+    scratch = tempfile.TemporaryDirectory()
     try:
         twilio_address = serve(FakeTwilio())
         instant_dynamodb = f"http://{serve(InstantDynamoDb())}"
-        env = {
-            "PATH": os.environ.get("PATH", ""),
-            # Where rustls-native-certs looks for CA roots: set them to model another layout, as
-            # Lambda's (one bundle file) rather than Debian's (a bundle and a directory of 292).
-            **{name: os.environ[name] for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if name in os.environ},
-            "AWS_LAMBDA_FUNCTION_NAME": "coldstart",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/coldstart",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "coldstart",
-            "AWS_LAMBDA_LOG_FORMAT": "JSON",
-            "AWS_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "local",
-            "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_ENDPOINT_URL_DYNAMODB": endpoint,
-            "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-            "TWILIO_API_KEY": "SK" + "0" * 32,
-            "TWILIO_API_SECRET": "coldstart-secret",
-            "TWILIO_NUMBER": "+15550000000",
-            "TWILIO_TWIML_APP_SID": "AP" + "0" * 32,
-            "TWILIO_API_BASE_URL": f"http://{twilio_address}",
-            "CALLS_TABLE": tables["CallsTable"],
-            "TICKETS_TABLE": tables["TicketsTable"],
-            "AGENTS_TABLE": tables["AgentsTable"],
-            "SESSION_SECRET": SESSION_SECRET,
-        }
-
-        print(f"{args.runs} + {args.runs} cold starts per function, binaries from {args.binaries}")
-        print(f"{'function':<28} {'init p50':>9} {'init max':>9} {'1st req p50':>12} {'peak RSS':>9}  budgets")
+        env = function_env(endpoint, twilio_address, tables)
         failures = []
-        for name, first_request in FIRST_REQUESTS.items():
-            binary = args.binaries / name
-            if not binary.is_file():
-                sys.exit(f"{binary} is missing: cargo build --release -p {name}")
-            instant = {**env, "AWS_ENDPOINT_URL_DYNAMODB": instant_dynamodb}
-            inits, _, init_rss = zip(*[measure(binary, first_request(), instant, False) for _ in range(args.runs)])
-            _, firsts, real_rss = zip(*[measure(binary, first_request(), env) for _ in range(args.runs)])
-            init_p50, peak = statistics.median(inits), max(init_rss + real_rss)
-            verdicts = []
-            if init_p50 > INIT_BUDGET_MS:
-                verdicts.append("init OVER")
-            if peak > RSS_BUDGET_MB:
-                verdicts.append("RSS OVER")
-            failures += [f"{name}: {v}" for v in verdicts]
-            print(
-                f"{name:<28} {init_p50:>7.2f}ms {max(inits):>7.2f}ms {statistics.median(firsts):>10.2f}ms "
-                f"{peak:>7.2f}MB  {', '.join(verdicts) or 'within'}"
-            )
+        for layout in layouts:
+            layout_env = {**env, **ca_layout_env(layout, Path(scratch.name))}
+            print(f"\n{layout} CA layout: {args.runs} + {args.runs} cold starts per function, binaries from {args.binaries}")
+            print(f"{'function':<28} {'init p50':>9} {'init max':>9} {'1st req p50':>12} {'peak RSS':>9}  budgets")
+            for name in names:
+                first_request, binary = FIRST_REQUESTS[name], args.binaries / name
+                instant = {**layout_env, "AWS_ENDPOINT_URL_DYNAMODB": instant_dynamodb}
+                inits, _, init_rss = zip(*[measure(binary, first_request(), instant, False) for _ in range(args.runs)])
+                _, firsts, real_rss = zip(*[measure(binary, first_request(), layout_env) for _ in range(args.runs)])
+                init_p50, peak = statistics.median(inits), max(init_rss + real_rss)
+                verdicts = []
+                if init_p50 > INIT_BUDGET_MS:
+                    verdicts.append("init OVER")
+                if peak > RSS_BUDGET_MB:
+                    verdicts.append("RSS OVER")
+                failures += [f"{name} ({layout}): {v}" for v in verdicts]
+                print(
+                    f"{name:<28} {init_p50:>7.2f}ms {max(inits):>7.2f}ms {statistics.median(firsts):>10.2f}ms "
+                    f"{peak:>7.2f}MB  {', '.join(verdicts) or 'within'}"
+                )
         if failures:
             print("over budget: " + "; ".join(failures))
     finally:
         emulator.kill()
+        scratch.cleanup()
 
 
 if __name__ == "__main__":

@@ -62,6 +62,11 @@ stage "Rust tests (unit, endpoints, storage on the emulator, Python oracles, sim
 cargo test --workspace --all-targets $FEATURES --no-fail-fast 2>&1 | tee "$state/cargo-test.log"
 stage_done "Rust tests"
 
+stage "instruction budgets (callgrind, against scripts/budgets.json: every endpoint's request, init)"
+# The test build's benchmark and functions, built by now; fails on a count past its baseline.
+python scripts/budgets.py 2>&1 | tee "$state/budgets.txt"
+stage_done "instruction budgets"
+
 stage "template and local stack tests"
 # The stacks' state (their functions.env and logs) stays under $state for the secrets check.
 python -m pytest tests -q --basetemp "$state/pytest-tmp" 2>&1 | tee "$state/pytest.log"

@@ -8,11 +8,13 @@
 //! - `routes` (every route once), `http` (what a request says), `response`, `error` (the only
 //!   place errors become responses), `session`, `web` (pages and assets);
 //! - `app`, `config`: what a function holds for its life;
-//! - `store`, `twilio`, `twiml`: the ports and protocols;
+//! - `store`, `twilio`, `twiml`: the ports and protocols; `tls` and `aws_http`: how they connect;
 //! - `domain`: types checked when parsed.
 
 pub mod app;
+pub mod aws_http;
 pub mod call_flow;
+pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
@@ -26,6 +28,7 @@ pub mod secret;
 pub mod session;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod twilio;
 pub mod twiml;
 pub mod web;

@@ -1,6 +1,5 @@
 //! The few Twilio REST calls Warmline makes, over reqwest with rustls and hard timeouts.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -109,18 +108,10 @@ struct ErrorDocument {
     message: Option<String>,
 }
 
-/// TLS for api.twilio.com, trusting Mozilla's roots compiled into the binary (webpki-roots):
-/// reqwest's default reads the system's CA store from disk in every cold start, several
-/// milliseconds of init, and Twilio's certificates chain to public roots that Mozilla lists.
-/// The AWS SDK keeps the system store, for the endpoints of the region it runs in.
+/// TLS for api.twilio.com: Mozilla's roots compiled in, not reqwest's default of the system's
+/// CA store read from disk at every cold start (see `crate::tls`).
 fn tls_config() -> Result<rustls::ClientConfig, TwilioError> {
-    let roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(TwilioError::Tls)?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    crate::tls::client_config(crate::tls::roots()).map_err(TwilioError::Tls)
 }
 
 impl TwilioRestClient {
@@ -247,6 +238,7 @@ async fn checked(response: reqwest::Response) -> Result<reqwest::Response, Twili
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use wiremock::matchers::{body_string, header, method, path};
     use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -419,18 +411,8 @@ mod tests {
     async fn tls_server_with_a_private_root() -> (String, reqwest::Certificate) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-        let rcgen::CertifiedKey { cert, key_pair } =
-            rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        let root = reqwest::Certificate::from_der(cert.der()).unwrap();
-        let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key_pair.serialize_der().into());
-        let config =
-            rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_no_client_auth()
-                .with_single_cert(vec![cert.der().clone()], key)
-                .unwrap();
-        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let (acceptor, cert) = crate::tls::self_signed_localhost();
+        let root = reqwest::Certificate::from_der(&cert).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {

@@ -3,6 +3,10 @@
 //! them the ways the real services fail: throttling documents, 5xx and 429, reset connections, and
 //! connections that are accepted and never answered. Never deployed.
 //!
+//! It can also make a local upstream as slow as the real one (`set_latency`): loopback answers in
+//! microseconds, DynamoDB in a few milliseconds and Twilio's REST API in a few hundred, and what
+//! a caller waits for depends on which of those stand between them and their answer.
+//!
 //! Every request is read in full before its fault applies, so a client always sees the failure
 //! after it has sent everything, as it would from a real service. Faults apply per request, also
 //! to a connection the client keeps in its pool, so switching takes effect at the next request.
@@ -12,7 +16,7 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -111,6 +115,8 @@ struct Shared {
     plan: Mutex<Plan>,
     /// When each request arrived, in order.
     arrivals: Mutex<Vec<Instant>>,
+    /// Added to every request, in microseconds (`set_latency`).
+    latency_us: AtomicU64,
     stopped: watch::Receiver<bool>,
 }
 
@@ -143,6 +149,7 @@ impl FaultProxy {
             upstream,
             plan: Mutex::new(Plan { fault: Fault::PassThrough, remaining: None }),
             arrivals: Mutex::new(Vec::new()),
+            latency_us: AtomicU64::new(0),
             stopped,
         });
         let accept = tokio::spawn(accept_loop(listener, shared.clone()));
@@ -182,6 +189,20 @@ impl FaultProxy {
 
     pub fn pass_through(&self) {
         self.set(Fault::PassThrough);
+    }
+
+    /// Delays every request by `latency` from now on, whatever its fault, until set again
+    /// (`Duration::ZERO`: none). The delay comes before the request goes upstream, so the
+    /// upstream acts on it as late as a distant service would: a call that Twilio's REST API
+    /// places 250 ms after it was asked starts ringing 250 ms later, not at once.
+    pub fn set_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.shared.latency_us.store(micros, Ordering::Relaxed);
+    }
+
+    /// The latency `set_latency` last set.
+    pub fn latency(&self) -> Duration {
+        Duration::from_micros(self.shared.latency_us.load(Ordering::Relaxed))
     }
 
     /// How many requests reached the proxy so far, whatever was done with them.
@@ -242,6 +263,10 @@ async fn answer(
     let Ok(body) = body.collect().await.map(http_body_util::Collected::to_bytes) else {
         return Ok(json_reply(StatusCode::BAD_REQUEST, "application/json", r#"{"message":"unreadable body"}"#.into()));
     };
+    let latency = Duration::from_micros(shared.latency_us.load(Ordering::Relaxed));
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let response = match fault {
         Fault::PassThrough => forward(shared.upstream, parts, body).await.unwrap_or_else(|_| bad_gateway()),
         Fault::DynamoDb(error) => dynamodb_error(error),

@@ -65,6 +65,7 @@ pub async fn production_dynamodb(endpoint: &str, partition: &str) -> aws_sdk_dyn
     let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .timeout_config(shared::app::dynamodb_timeouts())
         .retry_config(shared::app::dynamodb_retries())
+        .http_client(shared::aws_http::client())
         .endpoint_url(endpoint)
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::new("test", "test", None, None, "fault-proxy tests"))
@@ -211,6 +212,15 @@ impl Rig {
         shared::call_flow::agent_says(&self.app, &links, &agent, shared::domain::Availability::Available)
             .await
             .unwrap();
+    }
+
+    /// What the token `POST /token` issues to `agent` passes with each of their browser calls.
+    pub async fn agent_session(&self, agent: &str) -> String {
+        let agent = shared::domain::AgentId::parse(agent).unwrap();
+        let account = self.app.agents.agent(&agent).await.unwrap().unwrap();
+        let expires_at = self.app.clock.now() + 600;
+        let params = shared::call_flow::agent_token_issued(&self.app, &account, expires_at).await.unwrap();
+        params[shared::call_flow::AGENT_SESSION_PARAM].as_str().unwrap().to_owned()
     }
 
     pub fn proxy(&self, side: Side) -> &FaultProxy {
