@@ -165,12 +165,20 @@ pub async fn webhook(
     work: impl AsyncFnOnce(Webhook) -> Result<VoiceResponse, AppError>,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
-    let answer = match signed(app, req, work).await {
+    let outcome = signed(app, req, work).await;
+    answered(req, started, &outcome);
+    match outcome {
         Ok(twiml) => response::twiml(&twiml),
         Err(err) => err.into_twiml_response(),
-    };
-    crate::telemetry::webhook_answered(req, started);
-    answer
+    }
+}
+
+/// Twilio's requests only count in the webhook latency: a forged, oversized or misrouted one
+/// is refused in microseconds, and a flood of them would pull the figure the alarm watches down.
+fn answered(req: &Request, started: std::time::Instant, outcome: &Result<VoiceResponse, AppError>) {
+    if !matches!(outcome, Err(AppError::Forbidden(_) | AppError::PayloadTooLarge { .. } | AppError::NotFound(_))) {
+        crate::telemetry::webhook_answered(req, started);
+    }
 }
 
 /// A status callback: Twilio ignores what it answers, so success and failure alike get an
@@ -181,12 +189,12 @@ pub async fn status_callback(
     work: impl AsyncFnOnce(Webhook) -> Result<(), AppError>,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
-    let answer = match signed(app, req, async |webhook| work(webhook).await.map(|()| VoiceResponse::new())).await {
+    let outcome = signed(app, req, async |webhook| work(webhook).await.map(|()| VoiceResponse::new())).await;
+    answered(req, started, &outcome);
+    match outcome {
         Ok(twiml) => response::twiml(&twiml),
         Err(err) => err.into_status_callback_response(),
-    };
-    crate::telemetry::webhook_answered(req, started);
-    answer
+    }
 }
 
 async fn signed(

@@ -51,6 +51,9 @@ impl fmt::Display for Secret {
 
 /// How long a value read from Secrets Manager is used before it is read again.
 pub const REFRESH_AFTER: Duration = Duration::from_secs(5 * 60);
+
+/// How long a request waits for a secret to be read again before going on with the one held.
+pub const REREAD_TIMEOUT: Duration = Duration::from_millis(300);
 /// A refused value is read again at once, but not more often than this.
 pub const REREAD_AFTER_REFUSAL_AT_MOST_EVERY: Duration = Duration::from_secs(10);
 /// HS256 wants a key at least as long as its hash; Secrets Manager generates 64 characters.
@@ -337,7 +340,15 @@ impl Secrets {
     /// Reads `kind` now; on failure keeps what it held (until the next refresh or refusal).
     async fn read(&self, kind: SecretKind, slot: &Slot, forced: bool) {
         let Some(source) = &self.source else { return };
-        let outcome = source.read(kind).await;
+        let outcome = match tokio::time::timeout(REREAD_TIMEOUT, source.read(kind)).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                // Secrets Manager slow: this request goes on with the value held (a webhook has
+                // 2.5 s to answer), and the next one due tries again.
+                tracing::warn!(?kind, "reading a secret again took too long; the one held stays");
+                return;
+            }
+        };
         let now = self.clock.now_millis();
         let mut held = slot.held.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         held.read_at_ms = now;
@@ -428,6 +439,8 @@ mod tests {
     struct Changing {
         token: Mutex<Result<String, ()>>,
         reads: AtomicU32,
+        /// Reads never answer, as when Secrets Manager stalls.
+        stalled: std::sync::atomic::AtomicBool,
     }
 
     impl Changing {
@@ -444,6 +457,9 @@ mod tests {
 
         async fn read(&self, kind: SecretKind) -> Result<SecretValues, SecretsError> {
             self.reads.fetch_add(1, Ordering::SeqCst);
+            if self.stalled.load(Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
             let token = self.token.lock().unwrap().clone();
             let token = token.map_err(|()| SecretsError::Malformed { variable: kind.arn_variable() })?;
             Ok(SecretValues::new([("TWILIO_AUTH_TOKEN", Secret::new(token))]))
@@ -451,7 +467,11 @@ mod tests {
     }
 
     async fn loaded(token: &str) -> (Arc<Changing>, Arc<Clockwork>, Secrets) {
-        let source = Arc::new(Changing { token: Mutex::new(Ok(token.to_owned())), reads: AtomicU32::new(0) });
+        let source = Arc::new(Changing {
+            token: Mutex::new(Ok(token.to_owned())),
+            reads: AtomicU32::new(0),
+            stalled: std::sync::atomic::AtomicBool::new(false),
+        });
         let clock = Arc::new(Clockwork(AtomicI64::new(1_800_000_000_000)));
         let secrets = Secrets::load(source.clone(), clock.clone()).await.unwrap();
         (source, clock, secrets)
@@ -477,6 +497,18 @@ mod tests {
         assert_eq!(secrets.twilio_auth_token().await, Some(Secret::new("new")));
         assert_eq!(secrets.twilio_auth_token().await, Some(Secret::new("new")));
         assert_eq!(source.reads.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stalled_read_keeps_the_request_waiting_no_longer_than_the_reread_timeout() {
+        let (source, clock, secrets) = loaded("old").await;
+        source.set(Ok("new"));
+        source.stalled.store(true, Ordering::SeqCst);
+        clock.0.fetch_add(millis(REFRESH_AFTER), Ordering::Relaxed);
+        let started = tokio::time::Instant::now();
+        assert_eq!(secrets.twilio_auth_token().await, Some(Secret::new("old")), "the value held");
+        assert_eq!(started.elapsed(), REREAD_TIMEOUT);
+        assert_eq!(source.reads.load(Ordering::SeqCst), 2);
     }
 
     #[tokio::test]

@@ -90,12 +90,10 @@ impl Harness {
     /// The agent calls placed for `customer` that still ring, sorted.
     async fn ringing_calls(&self, customer: &str) -> Vec<String> {
         let Some(record) = self.conference(customer).await else { return Vec::new() };
-        let mut calls: Vec<String> = record
-            .agent_calls
-            .iter()
-            .filter(|(_, agent)| record.ringing.contains(agent))
-            .map(|(call, _)| call.to_string())
-            .collect();
+        // An agent rung again for the same caller has an earlier call that was refused or
+        // canceled already: only the latest call to each agent still ringing rings.
+        let mut calls: Vec<String> =
+            record.ringing.iter().filter_map(|agent| record.latest_call_to(agent)).map(ToString::to_string).collect();
         calls.sort();
         calls
     }

@@ -422,3 +422,8 @@ def test_the_dashboard_shows_the_calls_the_requests_the_errors_and_the_alarms(te
     assert sorted(alarm_widget["properties"]["alarms"]) == sorted(f"X-{name}.Arn" for name in _resources(template, ALARM))
     url = template["Outputs"]["MetricsDashboardUrl"]["Value"]
     assert url.tag == "!Sub" and url.value.endswith("#dashboards:name=${Dashboard}")
+    # SAM names a function <stack>-<LogicalId>-<suffix>: a quoted SEARCH term matches a value
+    # exactly and would find none of them; the stack's name unquoted matches them by token.
+    searches = re.findall(r"SEARCH\('([^']*)'", source)
+    assert searches and all("FunctionName=${AWS::StackName}" in term for term in searches if "AWS/Lambda" in term)
+    assert not any('FunctionName=\\"' in term for term in searches), searches

@@ -124,6 +124,20 @@ impl CallSlots {
         self.calls.retain(|(held, _)| held != call);
         self.calls.len() != before
     }
+
+    /// `call` holds its slot until `until` instead, sooner or later; `false` when it holds none
+    /// at `now`, or holds it until then already.
+    pub fn hold_until(&mut self, call: &CallSid, now: i64, until: i64) -> bool {
+        let Some(held) = self.calls.iter_mut().find(|(held, held_until)| held == call && *held_until > now) else {
+            return false;
+        };
+        if held.1 == until {
+            return false;
+        }
+        held.1 = until;
+        self.expires_at = self.expires_at.max(until);
+        true
+    }
 }
 
 #[cfg(test)]
@@ -161,5 +175,18 @@ mod tests {
         assert!(slots.take(&call(4), 2, 202, 302), "call 2's slot lapsed at 202");
         assert_eq!(slots.calls, [(call(3), 204), (call(4), 302)]);
         assert!(!slots.holds(&call(2), 202));
+    }
+
+    #[test]
+    fn a_held_slot_may_be_held_for_less_or_longer() {
+        let mut slots = CallSlots::new(SlotHolder::Customer("customer_1".into()), 100);
+        assert!(slots.take(&call(1), 2, 100, 3700));
+        assert!(slots.hold_until(&call(1), 110, 400), "sooner");
+        assert!(!slots.hold_until(&call(1), 120, 400), "until then already");
+        assert!(!slots.hold_until(&call(2), 120, 400), "a call holding no slot");
+        assert!(!slots.holds(&call(1), 400));
+        assert!(slots.hold_until(&call(1), 300, 3900), "later again");
+        assert_eq!((slots.calls.as_slice(), slots.expires_at), ([(call(1), 3900)].as_slice(), 3900));
+        assert!(!slots.hold_until(&call(1), 3900, 5000), "lapsed: nothing to hold");
     }
 }

@@ -126,4 +126,6 @@ async fn errors_are_counted_by_kind_and_never_fail_the_answer() {
         captured.with("Errors").iter().map(|document| document["Kind"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, ["Forbidden", "Unauthorized"]);
     assert_eq!(captured.values("CallsOffered"), Vec::<f64>::new(), "a forged call is never in line");
+    // Refused in microseconds: a flood of forgeries must not pull the latency alarm's p99 down.
+    assert_eq!(captured.with("WebhookLatency").len(), 0, "a forged request is no webhook answered");
 }

@@ -287,25 +287,58 @@ async fn a_message_from_a_number_outside_the_dial_countries_is_a_ticket_no_one_c
     );
 }
 
+/// A browser customer with a token fetched at `address`, as `client:<identity>`.
+async fn browser_customer(t: &TestApp, address: &str) -> String {
+    let token = shared::handlers::token::handle(&t.app, crate::token::token_request_from(address)).await.unwrap();
+    format!("client:{}", body_json(&token)["identity"].as_str().unwrap())
+}
+
+/// What `/call/connect` answers the browser call `call_sid` from `from`.
+async fn browser_call(t: &TestApp, from: &str, call_sid: &str) -> String {
+    let params =
+        [("ApplicationSid", CUSTOMER_APP_SID.to_owned()), ("CallSid", call_sid.to_owned()), ("From", from.to_owned())];
+    let request = signed_webhook("/call/connect", &borrowed(&params));
+    body_text(&shared::handlers::call_connect::handle(&t.app, request).await.unwrap())
+}
+
 #[tokio::test]
 async fn a_browser_callers_message_gives_their_call_slot_back() {
     let t = TestApp::new();
-    let token = shared::handlers::token::handle(&t.app, crate::token::token_request_from("203.0.113.7")).await.unwrap();
-    let from = format!("client:{}", body_json(&token)["identity"].as_str().unwrap());
-    let call = async |call_sid: &str| {
-        let params = [
-            ("AccountSid", ACCOUNT_SID.to_owned()),
-            ("ApplicationSid", CUSTOMER_APP_SID.to_owned()),
-            ("CallSid", call_sid.to_owned()),
-            ("From", from.clone()),
-        ];
-        let request = signed_webhook("/call/connect", &borrowed(&params));
-        body_text(&shared::handlers::call_connect::handle(&t.app, request).await.unwrap())
-    };
+    let from = browser_customer(&t, "203.0.113.7").await;
+    let call = async |call_sid: &str| browser_call(&t, &from, call_sid).await;
     assert!(call(&sid(7)).await.contains("<Conference"));
     assert!(call(&sid(8)).await.contains(shared::call_flow::TOO_MANY_CALLS), "one call at a time");
     // The first call ends with its message (its conference was left on purpose, so no
     // conference-end says so): the slot is free for the next.
     recorded(&t, &sid(7)).await;
     assert!(call(&sid(9)).await.contains("<Conference"));
+}
+
+#[tokio::test]
+async fn a_browser_caller_offered_voicemail_holds_their_slot_only_as_long_as_a_message_takes() {
+    use shared::call_flow::{TOO_MANY_CALLS, VOICEMAIL_SLOT_SECONDS};
+    let t = TestApp::new();
+    let from = browser_customer(&t, "203.0.113.7").await;
+    let call = async |call_sid: &str| browser_call(&t, &from, call_sid).await;
+    let joins = async |call_sid: &str| {
+        let report = conference_report(call_sid, "participant-join", Some(call_sid));
+        shared::handlers::conference_events::handle(&t.app, report).await.unwrap();
+    };
+
+    // Nobody to answer: offered voicemail as they join, and they hang up at the offer. Twilio
+    // reports no conference end for a caller who left it for the offer.
+    assert!(call(&sid(7)).await.contains("<Conference"));
+    joins(&sid(7)).await;
+    assert_eq!(t.caller(&sid(7)).await.unwrap().state, CallerState::Voicemail);
+    t.clock.advance(VOICEMAIL_SLOT_SECONDS - 1);
+    assert!(call(&sid(8)).await.contains(TOO_MANY_CALLS), "still within a message's time");
+    t.clock.advance(1);
+    assert!(call(&sid(9)).await.contains("<Conference"), "free again minutes later, not an hour");
+
+    // Offered again, they choose to stay in line: held as any call in line again.
+    joins(&sid(9)).await;
+    assert_eq!(t.caller(&sid(9)).await.unwrap().state, CallerState::Voicemail);
+    twilio(&t, &format!("/voicemail/{}/back", sid(9)), &[("CallSid", &sid(9))]).await;
+    t.clock.advance(VOICEMAIL_SLOT_SECONDS + 1);
+    assert!(call(&sid(10)).await.contains(TOO_MANY_CALLS), "in line: the slot is held");
 }
