@@ -823,6 +823,73 @@
     }
   }
 
+  // ---- Wallboard ---------------------------------------------------------------------------
+  // `GET /wallboard` every WALLBOARD_MS while the page is visible: a hidden tab asks nothing,
+  // and a tab shown again asks at once.
+
+  const WALLBOARD_MS = 5000;
+  const wallboardStatus = $('wallboard-status');
+  let wallboardTimer = null;
+
+  function waitText(seconds) {
+    if (seconds === null || seconds === undefined) {
+      return '–';
+    }
+    const whole = Math.round(seconds);
+    return whole < 60 ? `${whole} s` : `${Math.floor(whole / 60)} min ${whole % 60} s`;
+  }
+
+  function renderWallboard(board) {
+    const figures = {
+      'wb-waiting': String(board.waiting),
+      'wb-longest': waitText(board.longest_wait_seconds),
+      'wb-available': String(board.agents.available),
+      'wb-busy': String(board.agents.busy),
+      'wb-away': String(board.agents.away),
+      'wb-offline': String(board.agents.offline),
+      'wb-answered': String(board.today.answered),
+      'wb-abandoned': String(board.today.abandoned),
+      'wb-voicemails': String(board.today.voicemails),
+      'wb-average': waitText(board.today.average_wait_seconds),
+    };
+    for (const [id, text] of Object.entries(figures)) {
+      $(id).textContent = text;
+    }
+    $('wallboard').dataset.asOf = board.as_of;
+    W.setStatus(wallboardStatus, `As of ${formatClock(board.as_of)}`);
+  }
+
+  async function refreshWallboard() {
+    clearTimeout(wallboardTimer);
+    wallboardTimer = null;
+    if (sessionEnded || document.visibilityState !== 'visible') {
+      return;
+    }
+    try {
+      const result = await agentApi('GET', '/wallboard');
+      if (result.ok && result.data.agents && result.data.today) {
+        renderWallboard(result.data);
+      } else if (result.status !== 401) {
+        W.setStatus(wallboardStatus, 'The wallboard could not be updated. Trying again…', 'error');
+      }
+    } catch (_) {
+      W.setStatus(wallboardStatus, 'The wallboard could not reach the server. Trying again…', 'error');
+    }
+    if (!sessionEnded && document.visibilityState === 'visible' && wallboardTimer === null) {
+      wallboardTimer = setTimeout(refreshWallboard, WALLBOARD_MS);
+    }
+  }
+
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible') {
+      refreshWallboard();
+    } else {
+      clearTimeout(wallboardTimer);
+      wallboardTimer = null;
+    }
+  });
+  refreshWallboard();
+
   refreshButton.addEventListener('click', () => loadTickets(true));
   moreButton.addEventListener('click', () => loadTickets(false));
   loadTickets(true);

@@ -33,6 +33,9 @@
 //! (`BROWSER_CALLS_PER_IDENTITY`, `BROWSER_CALLS_PER_ADDRESS`); the excess is refused before
 //! anyone is rung, and a call gives its slots back when it ends.
 //!
+//! Each call's outcome (answered from the line, abandoned, a message left) is counted for the
+//! dashboard's wallboard where its metric is emitted (`count`), once per call.
+//!
 //! Twilio reports arrive late, twice or out of order, and two functions may act on one caller
 //! at once: every change is decided over what was read and committed only over it
 //! (`CallStore::commit`), so a repeat changes nothing and a lost race is decided again.
@@ -42,7 +45,8 @@ use std::time::Duration;
 use crate::App;
 use crate::domain::{
     self, Agent, AgentId, AgentState, AgentToken, Availability, BROWSER_CALL_SLOT_SECONDS, CallSid, CallSlots, Caller,
-    CallerState, Conference, PhoneNumber, SlotHolder, SourceAddress, Ticket, TicketId, Voicemail,
+    CallerState, Conference, DAY_COUNTS_TTL_SECONDS, Outcome, PhoneNumber, SlotHolder, SourceAddress, Team, Ticket,
+    TicketId, Voicemail, Wallboard,
 };
 use crate::error::AppError;
 use crate::http::Links;
@@ -170,6 +174,7 @@ pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: 
         if let Err(err) = app.calls.enqueue(&record).await {
             tracing::error!(error = %err, "could not record the caller; their message will say less about them");
         }
+        hold_browser_call(app, &record.caller, customer, app.clock.now() + VOICEMAIL_SLOT_SECONDS).await;
         tracing::info!("a caller outside business hours may leave a message");
         return VoiceResponse::new()
             .say(AFTER_HOURS)
@@ -236,9 +241,45 @@ async fn admit_browser_call(app: &App, identity: &str, call: &CallSid) -> Result
     Err(AppError::Conflict("the caller's calls changed too often to count them".into()))
 }
 
-/// The browser customer `identity`'s call is over: it gives its slots back. A failure only
-/// leaves them taken until they lapse.
+/// What becomes of a browser call's slots.
+#[derive(Debug, Clone, Copy)]
+enum SlotChange {
+    /// The call is over.
+    Release,
+    /// Held until then instead: a caller who leaves the queue for voicemail is held only as long
+    /// as a message can take, because Twilio reports no conference end for a hang-up there.
+    HoldUntil(i64),
+}
+
+impl SlotChange {
+    fn apply(self, slots: &mut CallSlots, call: &CallSid, now: i64) -> bool {
+        match self {
+            Self::Release => slots.release(call),
+            Self::HoldUntil(until) => slots.hold_until(call, now, until),
+        }
+    }
+}
+
+/// How long a browser caller offered voicemail holds their slots: the offer, the choice, the
+/// greeting and the longest message, with room to spare.
+pub const VOICEMAIL_SLOT_SECONDS: i64 = 300;
+
+/// The browser customer `identity`'s call is over: it gives its slots back.
 async fn release_browser_call(app: &App, identity: &str, call: &CallSid) {
+    change_browser_call_slots(app, identity, call, SlotChange::Release).await;
+}
+
+/// The browser caller `caller`, if one, holds their slots until `until` (from now on). A
+/// failure only leaves them held as they were.
+async fn hold_browser_call(app: &App, caller: &Caller, call: &CallSid, until: i64) {
+    if let Caller::Browser(identity) = caller {
+        change_browser_call_slots(app, identity, call, SlotChange::HoldUntil(until)).await;
+    }
+}
+
+/// Applies `change` to the slots `call` holds of the customer `identity` and of their address.
+/// A failure only leaves them as they were, until they lapse.
+async fn change_browser_call_slots(app: &App, identity: &str, call: &CallSid, change: SlotChange) {
     for _ in 0..RACES {
         let now = app.clock.now();
         let released = async {
@@ -248,11 +289,11 @@ async fn release_browser_call(app: &App, identity: &str, call: &CallSid) {
             let mut writes = Vec::new();
             if let Some(address) = mine.address.clone()
                 && let Some(mut theirs) = app.calls.call_slots(&SlotHolder::Address(address), now).await?
-                && theirs.release(call)
+                && change.apply(&mut theirs, call, now)
             {
                 writes.push(Write::Slots(theirs));
             }
-            if mine.release(call) {
+            if change.apply(&mut mine, call, now) {
                 writes.push(Write::Slots(mine));
             }
             Ok::<_, AppError>(writes.is_empty() || app.calls.commit(&writes, now).await?)
@@ -261,7 +302,7 @@ async fn release_browser_call(app: &App, identity: &str, call: &CallSid) {
             Ok(true) => return,
             Ok(false) => {}
             Err(err) => {
-                tracing::warn!(error = %err, %call, "could not give the browser call's slots back; they lapse");
+                tracing::warn!(error = %err, %call, ?change, "could not change the browser call's slots; they lapse");
                 return;
             }
         }
@@ -463,7 +504,8 @@ async fn conference_ended(
             continue;
         }
         tracing::info!(%customer, agent_calls = record.agent_calls.len(), "the call ended");
-        if matches!(record.state, CallerState::Waiting | CallerState::Ringing) {
+        let abandoned = matches!(record.state, CallerState::Waiting | CallerState::Ringing);
+        if abandoned {
             let waited_ms = app.clock.now_millis() - record.arrived_at_ms;
             telemetry::call(CallEvent::Abandoned { waited_ms }, customer.as_str());
         }
@@ -478,10 +520,13 @@ async fn conference_ended(
         for call in record.ringing.iter().filter_map(|agent| record.latest_call_to(agent)) {
             cancel_call(app, call).await;
         }
-        if freed {
-            route(app, links).await?;
+        // The count last: a browser still ringing into an ended call, and a caller waiting for
+        // the agent just freed, matter more than a figure on the wallboard.
+        let routed = if freed { route(app, links).await } else { Ok(()) };
+        if abandoned {
+            count(app, customer, Outcome::Abandoned).await;
         }
-        return Ok(());
+        return routed;
     }
     Ok(())
 }
@@ -638,6 +683,33 @@ async fn ring_ended(
         }
     }
     Ok(false)
+}
+
+// --- The wallboard ----------------------------------------------------------------------------
+
+/// The support line's day now: midnight in the zone of `BUSINESS_HOURS`, or in UTC.
+fn today(app: &App) -> String {
+    domain::day_of(app.config.business_hours.as_ref().map(|hours| hours.zone()), app.clock.now())
+}
+
+/// Counts `outcome` of `call` in today's figures, once however often Twilio reports it. A count
+/// that cannot be written is logged and lost, never the call's failure (as a metric is).
+async fn count(app: &App, call: &CallSid, outcome: Outcome) {
+    let expires_at = app.clock.now() + DAY_COUNTS_TTL_SECONDS;
+    match app.calls.count_outcome(&today(app), call, outcome, expires_at).await {
+        Ok(true) => {}
+        Ok(false) => tracing::info!(%call, outcome = outcome.as_str(), "counted already: a retried report"),
+        Err(err) => tracing::warn!(error = %err, %call, outcome = outcome.as_str(), "could not count the outcome"),
+    }
+}
+
+/// The line, the team and today's figures now: three keyed reads, whatever the day's traffic.
+pub async fn wallboard(app: &App) -> Result<Wallboard, AppError> {
+    let now_ms = app.clock.now_millis();
+    let now = now_ms.div_euclid(1000);
+    let day = today(app);
+    let (line, team, today) = tokio::try_join!(app.calls.line(now), app.calls.team(now), app.calls.day_counts(&day))?;
+    Ok(Wallboard { line, team: Team::at(&team, now), day, today, now_ms })
 }
 
 // --- Presence ---------------------------------------------------------------------------------
@@ -806,10 +878,12 @@ async fn offer_voicemail(app: &App, links: &Links, mut record: Conference, when:
         return Ok(false);
     }
     record.offer_voicemail(now);
+    let caller = record.caller.clone();
     if !app.calls.commit(&[Write::Caller(record)], now).await? {
         // Changed meanwhile (offered to an agent, say): the next trigger decides again.
         return Ok(false);
     }
+    hold_browser_call(app, &caller, &customer, now + VOICEMAIL_SLOT_SECONDS).await;
     tracing::info!(%customer, ?when, "offering the caller to leave a message");
     let offer = VoiceResponse::new()
         .verb(Verb::Gather(twiml::Gather {
@@ -866,7 +940,9 @@ async fn put_back_in_line(app: &App, customer: &CallSid) -> Result<(), AppError>
             return Ok(());
         }
         record.back_in_line();
+        let caller = record.caller.clone();
         if app.calls.commit(&[Write::Caller(record)], now).await? {
+            hold_browser_call(app, &caller, customer, now + BROWSER_CALL_SLOT_SECONDS).await;
             return Ok(());
         }
     }
@@ -914,6 +990,7 @@ pub async fn message_recorded(
     }
     tracing::info!(%customer, ticket = %ticket.id, duration_seconds, "a voicemail is a ticket");
     telemetry::call(CallEvent::Voicemail, customer.as_str());
+    count(app, customer, Outcome::Voicemail).await;
     // Their call ends with the message (a caller who left line for it ends no conference).
     if let Caller::Browser(identity) = &caller {
         release_browser_call(app, identity, customer).await;
@@ -1003,6 +1080,7 @@ pub async fn agent_answers(
             if let Some(arrived_ms) = from_line {
                 let waited_ms = app.clock.now_millis() - arrived_ms;
                 telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
+                count(app, conference, Outcome::Answered { waited_ms }).await;
             }
             return Ok(agent_conference_twiml(conference));
         }

@@ -45,6 +45,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     },
     Endpoint { path: "/token", methods: "POST", function: "token", caller: "both pages" },
     Endpoint { path: "/presence", methods: "GET, PUT", function: "presence", caller: "dashboard" },
+    Endpoint { path: "/wallboard", methods: "GET", function: "presence", caller: "dashboard" },
     Endpoint {
         path: "/call/connect",
         methods: "POST",
@@ -136,6 +137,8 @@ pub enum Route {
     Token,
     /// The signed-in agent's presence.
     Presence,
+    /// The line, the team and today's figures, for any signed-in agent.
+    Wallboard,
     /// The customers' TwiML App's Voice URL: a call from the customer page. Whoever calls here
     /// is a customer, whatever the request says.
     BrowserCall,
@@ -209,6 +212,7 @@ impl Route {
             Self::TicketRecording { .. } => "/tickets/{ticket_id}/recording",
             Self::Token => "/token",
             Self::Presence => "/presence",
+            Self::Wallboard => "/wallboard",
             Self::BrowserCall => "/call/connect",
             Self::AgentBrowserCall => "/call/agent",
             Self::PhoneCall => "/conference/connect/client",
@@ -300,6 +304,7 @@ impl Route {
             },
             "/token" => Self::Token,
             "/presence" => Self::Presence,
+            "/wallboard" => Self::Wallboard,
             "/call/connect" => Self::BrowserCall,
             "/call/agent" => Self::AgentBrowserCall,
             "/conference/connect/client" => Self::PhoneCall,

@@ -304,9 +304,12 @@ def admin(stack, *args):
 
 def calls_items(stack):
     """The Calls table's call state. `POST /token` writes records these tests do not watch: the
-    agent tokens it issues (`TOKEN#`) and the browser-call limits of customers (`LIMIT#`)."""
+    agent tokens it issues (`TOKEN#`) and the browser-call limits of customers (`LIMIT#`); and
+    the wallboard's day counters (`STATS#`) and the marks that count each call once (`COUNTED#`)
+    outlive the calls by design."""
     scan = stack["dynamodb"].scan(TableName=stack["table"], ConsistentRead=True)
-    return [item for item in scan["Items"] if not item["pk"]["S"].startswith(("TOKEN#", "LIMIT#"))]
+    kept = ("TOKEN#", "LIMIT#", "STATS#", "COUNTED#")
+    return [item for item in scan["Items"] if not item["pk"]["S"].startswith(kept)]
 
 
 def items(stack):
@@ -607,6 +610,13 @@ def test_the_end_of_the_call_clears_up(stack):
     # Reported twice: nothing more.
     event(base, CUSTOMER_SID, "conference-end")
     assert len(fake.calls()) == before
+    # The wallboard: nobody in line, both agents free, and the call counted as answered.
+    status, _, body = request(base, "GET", "/wallboard", cookie=stack["agent1"])
+    board = json.loads(body)
+    assert (status, board["waiting"], board["agents"]["available"]) == (200, 0, 2), body
+    assert board["today"]["answered"] >= 1, body
+    marks = [item["pk"]["S"] for item in stack["dynamodb"].scan(TableName=stack["table"])["Items"]]
+    assert f"COUNTED#answered#{CUSTOMER_SID}" in marks
 
 
 def test_a_waiting_caller_is_offered_to_an_agent_within_their_put(stack):

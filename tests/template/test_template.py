@@ -175,6 +175,7 @@ ANONYMOUS_ROUTES = {
 AGENT_ROUTES = {
     "GET /dashboard": (20, 10),
     "GET /presence": (20, 10),
+    "GET /wallboard": (20, 5),  # every open dashboard every 5 s
     "PUT /presence": (20, 2),  # everyone saying "available" at once; then one per 30 s each
     "GET /tickets": (20, 10),
     "GET /tickets/{ticket_id}/recording": (20, 10),
@@ -204,6 +205,7 @@ ROUTE_LIMITS = {
     "GET /login": (10, 20),
     "GET /dashboard": (10, 20),
     "GET /presence": (10, 20),
+    "GET /wallboard": (10, 20),
     "PUT /presence": (10, 40),
     "GET /tickets": (10, 20),
     "GET /tickets/{ticket_id}/recording": (5, 10),
@@ -223,7 +225,7 @@ RESERVED = {
     "call-connect": (40, 1.0),
     "voicemail": (50, 1.0),
     # The agents' and the pages': moderate.
-    "presence": (20, 1.0),
+    "presence": (30, 1.0),
     "tickets": (30, 1.0),
     "token": (20, 0.2),
     "pages": (20, 0.1),
@@ -699,6 +701,9 @@ READ_AGENTS = _grant(["dynamodb:GetItem"], ["AgentsTable"], AGENT_RECORDS)
 # Callers and agents' states: read consistently, written over the version read, by conditional
 # puts and transactions of puts (TransactWriteItems needs the actions of its items).
 CALL_STATE = _grant(["dynamodb:GetItem", "dynamodb:PutItem"], ["CallsTable"])
+# Today's figures on the wallboard: a day's counters, added to in the transaction that marks the
+# call's outcome counted (the mark is a put).
+DAY_COUNTS = _grant(["dynamodb:UpdateItem"], ["CallsTable"], _leading_keys("STATS#*"))
 # The router: the line and the free agents (enabled ones only).
 ROUTER = _grant(["dynamodb:Query"], ["CallsTable/index/waiting", "CallsTable/index/available"]) | READ_AGENTS
 
@@ -706,7 +711,7 @@ ACCESS = {
     "conference-connect-client": WARM_UP | _grant(["dynamodb:PutItem"], ["CallsTable"], CALLERS),
     "conference-wait": WARM_UP | CALL_STATE | ROUTER,
     # Joins an agent only while their account is enabled.
-    "conference-connect-agent": WARM_UP | CALL_STATE | READ_AGENTS,
+    "conference-connect-agent": WARM_UP | CALL_STATE | READ_AGENTS | DAY_COUNTS,
     "conference-call-agent": WARM_UP
     | CALL_STATE
     | _grant(["dynamodb:Query"], ["CallsTable/index/available"])
@@ -716,8 +721,10 @@ ACCESS = {
     | CALL_STATE
     | _grant(["dynamodb:DeleteItem"], ["CallsTable"])
     | ROUTER
-    | _grant(["dynamodb:Query"], ["CallsTable/index/online"]),
-    "presence": WARM_UP | CALL_STATE | ROUTER,
+    | _grant(["dynamodb:Query"], ["CallsTable/index/online"])
+    | DAY_COUNTS,
+    # The wallboard reads the whole team by the `online` index.
+    "presence": WARM_UP | CALL_STATE | ROUTER | _grant(["dynamodb:Query"], ["CallsTable/index/online"]),
     # Each token's new record: a customer's address, an agent's session epoch.
     "token": WARM_UP | READ_AGENTS | _grant(["dynamodb:PutItem"], ["CallsTable"], TOKEN_RECORDS),
     "pages": WARM_UP | READ_AGENTS,
@@ -739,7 +746,9 @@ ACCESS = {
     ),
     "voicemail": WARM_UP
     | _grant(["dynamodb:GetItem", "dynamodb:PutItem"], ["CallsTable"], CALLERS_AND_SLOTS)
-    | _grant(["dynamodb:PutItem"], ["TicketsTable"]),
+    | _grant(["dynamodb:PutItem"], ["TicketsTable"])
+    | _grant(["dynamodb:PutItem"], ["CallsTable"], _leading_keys("COUNTED#*"))
+    | DAY_COUNTS,
     # Reads agents; of an agent, writes only session_epoch (signing out): never a password hash,
     # never a new agent. Counts sign-in attempts per id (`LOGIN#`) and per address (`SOURCE#`):
     # one conditional update each, a put to start an expired count over, and a success takes an
@@ -761,8 +770,8 @@ STORE_CALLS = {
     # `scan` is list_agents, for the admin tool only: no function is granted it.
     "agents.rs": ({"get_item", "put_item", "update_item", "delete_item", "scan"}, {"AGENT#", "LOGIN#", "SOURCE#"}),
     "calls.rs": (
-        {"get_item", "put_item", "query", "transact_write_items", "Put", "Delete"},
-        {"CONF#", "AGENT#", "LIMIT#", "TOKEN#"},
+        {"get_item", "put_item", "query", "transact_write_items", "Put", "Delete", "Update"},
+        {"CONF#", "AGENT#", "LIMIT#", "TOKEN#", "STATS#", "COUNTED#"},
     ),
     "tickets.rs": ({"get_item", "put_item", "query"}, set()),
 }

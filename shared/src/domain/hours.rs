@@ -72,6 +72,11 @@ impl BusinessHours {
         Ok(Self { ranges: parsed, zone: zone.to_owned() })
     }
 
+    /// The IANA name of the time zone the hours are in: the support line's.
+    pub fn zone(&self) -> &str {
+        &self.zone
+    }
+
     /// Whether the line is open at `epoch_seconds`. A zone the compiled-in database does not
     /// know counts as always open: a mistyped setting must not close the support line.
     pub fn is_open(&self, epoch_seconds: i64) -> bool {

@@ -12,6 +12,7 @@ mod phone_number;
 mod presence;
 mod sign_in;
 mod ticket;
+mod wallboard;
 
 pub use agent::Agent;
 pub use agent_token::AgentToken;
@@ -27,6 +28,7 @@ pub use sign_in::{
     AGENT_ID_LIMIT, SIGN_IN_WINDOW_SECONDS, SOURCE_ADDRESS_LIMIT, SignInAttempt, SignInCounter, SignInLimit,
 };
 pub use ticket::{FieldErrors, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewTicket, Ticket, TicketId, Voicemail};
+pub use wallboard::{DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, Team, Wallboard, day_of};
 
 /// `epoch_seconds` as RFC 3339, UTC.
 pub fn rfc3339(epoch_seconds: i64) -> String {

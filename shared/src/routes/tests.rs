@@ -25,6 +25,7 @@ fn every_route() -> Vec<Route> {
         Route::TicketRecording { ticket: crate::domain::TicketId::parse("01J00000000000000000000001").unwrap() },
         Route::Token,
         Route::Presence,
+        Route::Wallboard,
         Route::BrowserCall,
         Route::AgentBrowserCall,
         Route::PhoneCall,

@@ -4,7 +4,7 @@
 use super::{CallStore, Write};
 use crate::domain::{
     AgentId, AgentState, AgentToken, Availability, CALL_RECORD_TTL_SECONDS, CallSid, CallSlots, Caller, CallerState,
-    Conference, PhoneNumber, SlotHolder, SourceAddress,
+    Conference, DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, PhoneNumber, SlotHolder, SourceAddress,
 };
 
 pub fn sid(n: u8) -> CallSid {
@@ -255,6 +255,52 @@ pub async fn lists_the_agents_whose_presence_holds(store: &dyn CallStore) {
     assert_eq!(ids(store.online_agents(NOW).await.unwrap()), ["agent2", "agent1"]);
 }
 
+pub async fn counts_the_line_and_the_team(store: &dyn CallStore) {
+    assert_eq!(store.line(NOW).await.unwrap(), Line::default());
+    assert_eq!(store.team(NOW).await.unwrap(), []);
+    for n in [3, 1, 2] {
+        store.enqueue(&caller(n, NOW)).await.unwrap();
+    }
+    // Caller 1 is with an agent: out of the line.
+    let mut answered = stored_caller(store, 1, NOW).await;
+    answered.answered(&agent("agent1"));
+    assert!(store.commit(&[Write::Caller(answered)], NOW).await.unwrap());
+    assert_eq!(store.line(NOW).await.unwrap(), Line { waiting: 2, longest_since_ms: Some(NOW * 1000 + 2) });
+    assert_eq!(store.line(NOW + CALL_RECORD_TTL_SECONDS).await.unwrap(), Line::default(), "expired records");
+
+    // agent2's lease ran out long ago, but their record holds: the team counts them, offline.
+    for (id, at) in [("agent1", NOW), ("agent2", NOW - 3600)] {
+        assert!(store.commit(&[Write::Agent(available(id, at))], NOW).await.unwrap());
+    }
+    let ids = |agents: Vec<AgentState>| {
+        let mut ids = agents.into_iter().map(|a| a.agent.to_string()).collect::<Vec<_>>();
+        ids.sort();
+        ids
+    };
+    assert_eq!(ids(store.team(NOW).await.unwrap()), ["agent1", "agent2"]);
+    assert_eq!(ids(store.online_agents(NOW).await.unwrap()), ["agent1"]);
+    let after_agent2 = NOW - 3600 + crate::domain::PRESENCE_LEASE_SECONDS + CALL_RECORD_TTL_SECONDS;
+    assert_eq!(ids(store.team(after_agent2).await.unwrap()), ["agent1"]);
+}
+
+pub async fn counts_each_outcome_of_a_call_once(store: &dyn CallStore) {
+    let (day, expires_at) = ("2027-01-15", NOW + DAY_COUNTS_TTL_SECONDS);
+    assert_eq!(store.day_counts(day).await.unwrap(), DayCounts::default());
+    let count =
+        async |call: u8, outcome: Outcome| store.count_outcome(day, &sid(call), outcome, expires_at).await.unwrap();
+    assert!(count(1, Outcome::Answered { waited_ms: 10_000 }).await);
+    assert!(!count(1, Outcome::Answered { waited_ms: 12_000 }).await, "a retry counts nothing");
+    assert!(count(2, Outcome::Answered { waited_ms: 20_000 }).await);
+    assert!(count(1, Outcome::Abandoned).await, "another outcome of the same call counts");
+    assert!(count(3, Outcome::Voicemail).await);
+    assert!(!count(3, Outcome::Voicemail).await);
+    assert_eq!(
+        store.day_counts(day).await.unwrap(),
+        DayCounts { answered: 2, answered_wait_ms: 30_000, abandoned: 1, voicemails: 1 }
+    );
+    assert_eq!(store.day_counts("2027-01-16").await.unwrap(), DayCounts::default(), "each day its own");
+}
+
 macro_rules! call_store_contract {
     ($make_store:expr) => {
         mod contract_tests {
@@ -282,6 +328,8 @@ macro_rules! call_store_contract {
             case!(lists_the_agents_whose_presence_holds);
             case!(stores_call_slots_over_the_version_read);
             case!(records_agent_tokens_until_they_expire);
+            case!(counts_the_line_and_the_team);
+            case!(counts_each_outcome_of_a_call_once);
         }
     };
 }

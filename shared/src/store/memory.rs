@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use super::{AgentStore, CallStore, StoreError, TicketPage, TicketStore, Write};
 use crate::domain::{Agent, AgentState, CallerState, Conference, SIGN_IN_WINDOW_SECONDS, SignInAttempt, SignInCounter};
 use crate::domain::{AgentId, AgentToken, CallSid, CallSlots, PhoneNumber, SlotHolder, Ticket, TicketId};
+use crate::domain::{DayCounts, Line, Outcome};
 use crate::secret::Secret;
 
 /// In-memory stores with the same semantics as the DynamoDB ones, for tests and benchmarks.
@@ -16,6 +17,8 @@ pub struct MemoryCallStore {
     failing: bool,
     /// Every caller's arrival lands but its reply is lost, so it is sent again, as the SDK does.
     losing_replies: bool,
+    /// Counting an outcome fails; everything else works.
+    failing_counts: bool,
 }
 
 #[derive(Debug, Default)]
@@ -25,6 +28,9 @@ struct Calls {
     agents: HashMap<AgentId, (AgentState, i64)>,
     slots: HashMap<SlotHolder, CallSlots>,
     agent_tokens: HashMap<String, AgentToken>,
+    day_counts: HashMap<String, DayCounts>,
+    /// The outcomes counted, by outcome and call.
+    counted: std::collections::HashSet<(&'static str, CallSid)>,
 }
 
 impl Calls {
@@ -102,6 +108,11 @@ impl MemoryCallStore {
     /// time, as the AWS SDK retries a write whose answer never came.
     pub fn losing_replies() -> Self {
         Self { losing_replies: true, ..Self::default() }
+    }
+
+    /// A store that cannot count the wallboard's outcomes, and does everything else.
+    pub fn failing_counts() -> Self {
+        Self { failing_counts: true, ..Self::default() }
     }
 
     fn state(&self) -> Result<MutexGuard<'_, Calls>, StoreError> {
@@ -218,6 +229,49 @@ impl CallStore for MemoryCallStore {
 
     async fn agent_token(&self, id: &str, now: i64) -> Result<Option<AgentToken>, StoreError> {
         Ok(self.state()?.agent_tokens.get(id).filter(|token| token.expires_at > now).cloned())
+    }
+
+    async fn line(&self, now: i64) -> Result<Line, StoreError> {
+        let state = self.state()?;
+        let waiting: Vec<&Conference> = state
+            .callers
+            .values()
+            .filter(|caller| caller.state == CallerState::Waiting && caller.expires_at > now)
+            .collect();
+        Ok(Line {
+            waiting: u32::try_from(waiting.len()).unwrap_or(u32::MAX),
+            longest_since_ms: waiting.iter().min_by_key(|caller| caller.queue_key()).map(|c| c.arrived_at_ms),
+        })
+    }
+
+    async fn team(&self, now: i64) -> Result<Vec<AgentState>, StoreError> {
+        let state = self.state()?;
+        let mut team: Vec<AgentState> =
+            state.agents.values().filter(|(_, expires_at)| *expires_at > now).map(|(agent, _)| agent.clone()).collect();
+        team.sort_by_key(|agent| agent.lease_until);
+        Ok(team)
+    }
+
+    async fn count_outcome(
+        &self,
+        day: &str,
+        call: &CallSid,
+        outcome: Outcome,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        if self.failing_counts {
+            return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
+        }
+        let mut state = self.state()?;
+        if !state.counted.insert((outcome.as_str(), call.clone())) {
+            return Ok(false);
+        }
+        state.day_counts.entry(day.to_owned()).or_default().add(outcome);
+        Ok(true)
+    }
+
+    async fn day_counts(&self, day: &str) -> Result<DayCounts, StoreError> {
+        Ok(self.state()?.day_counts.get(day).copied().unwrap_or_default())
     }
 }
 
@@ -414,5 +468,9 @@ mod tests {
         assert!(store.ahead_of(&caller).await.is_err());
         assert!(store.available_agents(10, 0).await.is_err());
         assert!(store.online_agents(0).await.is_err());
+        assert!(store.line(0).await.is_err());
+        assert!(store.team(0).await.is_err());
+        assert!(store.count_outcome("2027-01-15", &caller.id, crate::domain::Outcome::Abandoned, 0).await.is_err());
+        assert!(store.day_counts("2027-01-15").await.is_err());
     }
 }

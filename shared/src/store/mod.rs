@@ -9,8 +9,8 @@ pub mod memory;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Agent, AgentId, AgentState, AgentToken, CallSid, CallSlots, Conference, PhoneNumber, SignInAttempt, SignInCounter,
-    SlotHolder, Ticket, TicketId,
+    Agent, AgentId, AgentState, AgentToken, CallSid, CallSlots, Conference, DayCounts, Line, Outcome, PhoneNumber,
+    SignInAttempt, SignInCounter, SlotHolder, Ticket, TicketId,
 };
 use crate::secret::Secret;
 
@@ -81,6 +81,28 @@ pub trait CallStore: Send + Sync {
 
     /// The record of the agent token `id`, unless there is none that has not expired at `now`.
     async fn agent_token(&self, id: &str, now: i64) -> Result<Option<AgentToken>, StoreError>;
+
+    /// How many callers wait in line at `now`, and when the longest-waiting arrived: the whole
+    /// `waiting` index, which holds only the callers in line.
+    async fn line(&self, now: i64) -> Result<Line, StoreError>;
+
+    /// Every agent whose presence record has not expired at `now`, online or not (the `online`
+    /// index without its lease condition; a small team: one page).
+    async fn team(&self, now: i64) -> Result<Vec<AgentState>, StoreError>;
+
+    /// Counts `outcome` of `call` in `day`'s counts, kept until `expires_at`, once per call and
+    /// outcome however often it is asked (a retried webhook): `Ok(false)`, and nothing counted,
+    /// when it was counted already.
+    async fn count_outcome(
+        &self,
+        day: &str,
+        call: &CallSid,
+        outcome: Outcome,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// `day`'s counts; zeros for a day nothing was counted in.
+    async fn day_counts(&self, day: &str) -> Result<DayCounts, StoreError>;
 }
 
 /// One page of tickets, newest first, and where the next page starts if there is one.

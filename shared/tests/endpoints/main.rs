@@ -25,4 +25,5 @@ mod session;
 mod tickets;
 mod token;
 mod voicemail;
+mod wallboard;
 mod webhook_limits;

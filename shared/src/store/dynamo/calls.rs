@@ -8,6 +8,11 @@
 //! | `LIMIT#<key>` | `LIMIT` | a customer's or source address's browser-call slots (`CallSlots`):|
 //! |               |         | `calls` (the calls holding one, each until when), `address`      |
 //! | `TOKEN#<id>`  | `TOKEN` | an agent token (`AgentToken`): `agent`, `session_epoch`          |
+//! | `STATS#<day>` | `STATS` | a day's outcomes (`DayCounts`), counters added to atomically:    |
+//! |               |         | `answered`, `answered_wait_ms`, `abandoned`, `voicemails`        |
+//! | `COUNTED#<outcome>#<sid>` | `COUNTED` | the mark that a call's outcome is counted    |
+//!
+//! A day's counts and the marks live `DAY_COUNTS_TTL_SECONDS`; the others' own expiry.
 //!
 //! Every item carries `version` (a write applies only over the version it read) and
 //! `expires_at` (epoch seconds), the table's TTL attribute. Two sparse indexes serve the router:
@@ -23,13 +28,13 @@ use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem,
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, Select, TransactWriteItem, Update,
 };
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
 use crate::domain::{
-    AgentId, AgentState, AgentToken, Availability, CallSid, CallSlots, Caller, CallerState, Conference, PhoneNumber,
-    SlotHolder, SourceAddress,
+    AgentId, AgentState, AgentToken, Availability, CallSid, CallSlots, Caller, CallerState, Conference, DayCounts,
+    Line, Outcome, PhoneNumber, SlotHolder, SourceAddress,
 };
 use crate::store::{CallStore, StoreError, Write};
 
@@ -37,6 +42,8 @@ const CALLER_SK: &str = "CONF";
 const AGENT_SK: &str = "STATE";
 const SLOTS_SK: &str = "LIMIT";
 const TOKEN_SK: &str = "TOKEN";
+const STATS_SK: &str = "STATS";
+const COUNTED_SK: &str = "COUNTED";
 const WAITING_INDEX: &str = "waiting";
 const AVAILABLE_INDEX: &str = "available";
 const ONLINE_INDEX: &str = "online";
@@ -72,6 +79,41 @@ fn slots_pk(holder: &SlotHolder) -> String {
 fn token_pk(id: &str) -> String {
     format!("TOKEN#{id}")
 }
+
+fn stats_pk(day: &str) -> String {
+    format!("STATS#{day}")
+}
+
+fn counted_pk(outcome: Outcome, call: &CallSid) -> String {
+    format!("COUNTED#{}#{call}", outcome.as_str())
+}
+
+/// Whether a transaction was refused by one of its conditions, as opposed to failing.
+fn refused_by_condition<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    matches!(
+        err,
+        SdkError::ServiceError(err) if matches!(
+            err.err(),
+            TransactWriteItemsError::TransactionCanceledException(canceled)
+                if canceled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        )
+    )
+}
+
+/// Whether a transaction lost to another one writing the same item at that moment.
+fn lost_to_another<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+    matches!(
+        err,
+        SdkError::ServiceError(err) if matches!(
+            err.err(),
+            TransactWriteItemsError::TransactionCanceledException(canceled)
+                if canceled.cancellation_reasons().iter().any(|r| r.code() == Some("TransactionConflict"))
+        )
+    )
+}
+
+/// How often a count that met another one on the day's item is tried again.
+const COUNT_ATTEMPTS: usize = 3;
 
 fn optional_number(item: &Item, name: &str) -> Result<Option<i64>, StoreError> {
     if item.contains_key(name) { number_attr(item, name).map(Some) } else { Ok(None) }
@@ -431,15 +473,7 @@ impl CallStore for DynamoCallStore {
         let result = self.client.transact_write_items().set_transact_items(Some(items)).send().await;
         match result {
             Ok(_) => Ok(true),
-            Err(SdkError::ServiceError(err))
-                if matches!(
-                    err.err(),
-                    TransactWriteItemsError::TransactionCanceledException(canceled)
-                        if canceled.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-                ) =>
-            {
-                Ok(false)
-            }
+            Err(err) if refused_by_condition(&err) => Ok(false),
             Err(err) => Err(unavailable(err)),
         }
     }
@@ -538,6 +572,114 @@ impl CallStore for DynamoCallStore {
             session_epoch: number_attr(&item, "session_epoch")?,
             expires_at,
         }))
+    }
+
+    async fn line(&self, now: i64) -> Result<Line, StoreError> {
+        // Only what the count and the longest wait need: a long line is still one small page.
+        let pages = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(WAITING_INDEX)
+            .key_condition_expression("#queue = :waiting")
+            .expression_attribute_names("#queue", "queue")
+            .expression_attribute_values(":waiting", s(WAITING_INDEX))
+            .projection_expression("arrived_at_ms, expires_at")
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(unavailable)?;
+        let mut line = Line::default();
+        for item in &pages {
+            if number_attr(item, "expires_at")? > now {
+                line.waiting += 1;
+                // The index is in arrival order: the first live caller has waited longest.
+                line.longest_since_ms = line.longest_since_ms.or(Some(number_attr(item, "arrived_at_ms")?));
+            }
+        }
+        Ok(line)
+    }
+
+    async fn team(&self, now: i64) -> Result<Vec<AgentState>, StoreError> {
+        let items = self.query_index(ONLINE_INDEX, ("team", TEAM), 1000).await?;
+        let mut team = Vec::new();
+        for item in &items {
+            if number_attr(item, "expires_at")? > now {
+                team.push(agent_from_item(item)?);
+            }
+        }
+        Ok(team)
+    }
+
+    async fn count_outcome(
+        &self,
+        day: &str,
+        call: &CallSid,
+        outcome: Outcome,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        // The mark and the count together: a retried webhook meets the mark and counts nothing.
+        let mark = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(counted_pk(outcome, call)))
+            .item("sk", s(COUNTED_SK))
+            .item("expires_at", n(expires_at))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(unavailable)?;
+        let (counter, wait) = match outcome {
+            Outcome::Answered { waited_ms } => ("answered", Some(waited_ms.max(0))),
+            Outcome::Abandoned => ("abandoned", None),
+            Outcome::Voicemail => ("voicemails", None),
+        };
+        let expression = match wait {
+            Some(_) => "ADD #count :one, answered_wait_ms :wait SET expires_at = :expires",
+            None => "ADD #count :one SET expires_at = :expires",
+        };
+        let mut count = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(stats_pk(day)))
+            .key("sk", s(STATS_SK))
+            .update_expression(expression)
+            .expression_attribute_names("#count", counter)
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":expires", n(expires_at));
+        if let Some(wait) = wait {
+            count = count.expression_attribute_values(":wait", n(wait));
+        }
+        let items = vec![
+            TransactWriteItem::builder().put(mark).build(),
+            TransactWriteItem::builder().update(count.build().map_err(unavailable)?).build(),
+        ];
+        // Every outcome of the day adds to one item: two calls ending at the same moment make
+        // one transaction give way to the other, and the one that gave way goes again.
+        let mut attempt = 1;
+        loop {
+            match self.client.transact_write_items().set_transact_items(Some(items.clone())).send().await {
+                Ok(_) => return Ok(true),
+                Err(err) if refused_by_condition(&err) => return Ok(false),
+                Err(err) if lost_to_another(&err) && attempt < COUNT_ATTEMPTS => attempt += 1,
+                Err(err) => return Err(unavailable(err)),
+            }
+        }
+    }
+
+    async fn day_counts(&self, day: &str) -> Result<DayCounts, StoreError> {
+        let Some(item) = self.get(stats_pk(day), STATS_SK).await? else { return Ok(DayCounts::default()) };
+        let count = |name: &str| -> Result<u64, StoreError> {
+            if !item.contains_key(name) {
+                return Ok(0);
+            }
+            u64::try_from(number_attr(&item, name)?).map_err(|_| corrupt(name))
+        };
+        Ok(DayCounts {
+            answered: count("answered")?,
+            answered_wait_ms: optional_number(&item, "answered_wait_ms")?.unwrap_or_default(),
+            abandoned: count("abandoned")?,
+            voicemails: count("voicemails")?,
+        })
     }
 }
 
