@@ -44,7 +44,7 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -247,7 +247,9 @@ fn two_hundred_callers_over_a_minute_ten_agents_the_queue_holds() {
     // The whole story, next to dev.log, for whoever wants to follow one caller.
     let timeline = twilio_sim::timeline::render(&server.sim.timeline().entries_since(0));
     std::fs::write(stack.state.join("timeline.txt"), timeline).unwrap();
-    let report = analyse(&server.sim, &outcome, &tables, started_in, wall.elapsed());
+    let dev_log = std::fs::read_to_string(stack.state.join("dev.log")).unwrap_or_default();
+    let unplaced = rings_never_taken(&dev_log);
+    let report = analyse(&server.sim, &outcome, &tables, &unplaced, started_in, wall.elapsed());
     eprintln!("{}", report.text);
     for failure in &report.failures {
         eprintln!("FAILED: {failure}");
@@ -400,10 +402,23 @@ fn worst_inversion(arrival_order: &[&str], served_at: &HashMap<&str, u64>) -> (u
     worst
 }
 
+/// The callers whose ring the router claimed but never dialed (its work was cut short), ended by
+/// the stalled-ring recovery and offered again: the functions log each one.
+fn rings_never_taken(dev_log: &str) -> HashSet<String> {
+    const MARK: &str = "a ring Twilio never took; ending it customer=";
+    dev_log
+        .lines()
+        .filter_map(|line| line.split_once(MARK))
+        .filter_map(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
+}
+
 fn analyse(
     sim: &twilio_sim::Sim,
     outcome: &Outcome,
     tables: &BTreeMap<String, String>,
+    unplaced: &HashSet<String>,
     started_in: Duration,
     wall: Duration,
 ) -> Report {
@@ -533,7 +548,10 @@ fn analyse(
     }
 
     // Order: arrival is when Warmline took the caller (the queue's own order).
-    let mut arrival_order: Vec<&str> = taken.keys().copied().collect();
+    // A caller whose ring was never dialed waits for the stalled-ring recovery, and later callers
+    // pass them: a known gap (docs/RELIABILITY.md), counted and reported below, not an order the
+    // router chose.
+    let mut arrival_order: Vec<&str> = taken.keys().copied().filter(|sid| !unplaced.contains(*sid)).collect();
     arrival_order.sort_by_key(|sid| taken[sid].seq);
     let offered_at: HashMap<&str, u64> = first_offer.iter().map(|(sid, call)| (*sid, call.started.seq)).collect();
     let answered_at: HashMap<&str, u64> =
@@ -554,6 +572,9 @@ fn analyse(
     // commit offers in arrival order and place the calls to Twilio in the other. Each function
     // runs one instance here, so at most a few routers overlap.
     const OFFER_TOLERANCE: usize = 3;
+    if unplaced.len() > 3 {
+        failures.push(format!("{} rings were claimed but never dialed", unplaced.len()));
+    }
     if offer_inversion > OFFER_TOLERANCE {
         failures.push(format!(
             "offered out of arrival order: {offer_inversion} later callers were offered before {}",
@@ -867,6 +888,11 @@ fn analyse(
         "arrival order: worst inversion by offer {offer_inversion} (later callers offered before an earlier one; tolerance {OFFER_TOLERANCE}: concurrent routers may place their calls to Twilio in the other order), by answer {answer_inversion} (agents answer {:.2}-{:.2} s apart, and up to {crowd} offers went out within that spread)",
         answer_after_ms(0) as f64 / 1000.0,
         answer_after_ms(AGENTS - 1) as f64 / 1000.0,
+    );
+    let _ = writeln!(
+        text,
+        "rings claimed but never dialed, ended by the stalled-ring recovery: {} (those callers are left out of the order check; more than 3 fails)",
+        unplaced.len()
     );
     let shares: Vec<String> = share.iter().map(|(agent, n)| format!("{agent} {n}")).collect();
     let _ = writeln!(
