@@ -7,9 +7,12 @@ init, counted by callgrind and held against the baseline committed in scripts/bu
 Why instructions: they do not move with the machine's load, where times move 2x between runs on a
 shared 2-core machine. What still moves them is small and known: the hash seeds and allocator
 state of a run move a request's count by well under 1 %; the order in which init's two warm-up
-connections (DynamoDB, Twilio) complete moves init's by up to 4 %. A count may exceed its
-baseline by TOLERANCE; a real regression (a CA store read again at init, a format! per byte on the
-request path) is a multiple of that.
+connections (DynamoDB, Twilio) complete moves init's by up to 4 %, and on a loaded machine a
+warm-up that waits on a slow upstream adds polling (one init in a fresh-clone CI run counted
+14.5 % over where the same commit's other CI run passed). A count may exceed its baseline by
+TOLERANCE; an init over it is counted again, up to RECOUNTS times, and the smallest count stands,
+since noise only ever adds work. A real regression (a CA store read again at init, a format! per
+byte on the request path) is over on every count.
 
 What is counted is the build `make test` has made by then: the benchmark binary of
 `cargo test --workspace --all-targets --all-features` (shared/benches/handlers.rs, the requests as a
@@ -41,6 +44,7 @@ REQUESTS = 2
 # the pages with their assets compiled in. Every main is the same ten lines otherwise, and an
 # unoptimised init under callgrind takes seconds.
 INIT_FUNCTIONS = ("conference-wait", "conference-connect-agent", "pages")
+RECOUNTS = 2
 FEATURES = os.environ.get("WARMLINE_CARGO_FEATURES", "--all-features")
 
 
@@ -102,9 +106,18 @@ def request_counts(binary):
         return {name: total(dump) // REQUESTS for name, dump in zip(names, dumps)}
 
 
-def init_counts(binaries):
+def init_counts(binaries, baseline):
+    """{function: instructions of init}; a count past its baseline's tolerance is taken again."""
     chosen = {name: binaries[name] for name in INIT_FUNCTIONS}
-    return coldstart.count_init_instructions(chosen, ("debian",))["debian"]
+    counts = coldstart.count_init_instructions(chosen, ("debian",))["debian"]
+    for _ in range(RECOUNTS):
+        over = {name: chosen[name] for name, count in counts.items() if count > baseline.get(name, count) * (1 + TOLERANCE)}
+        if not over:
+            break
+        print(f"init counted again (over its baseline): {', '.join(over)}")
+        again = coldstart.count_init_instructions(over, ("debian",))["debian"]
+        counts.update({name: min(counts[name], count) for name, count in again.items()})
+    return counts
 
 
 def compare(kind, baseline, measured):
@@ -134,9 +147,11 @@ def main():
     parser.add_argument("--update", action="store_true", help="rewrite the baseline from this run")
     args = parser.parse_args()
 
+    baseline = {} if args.update else json.loads(BASELINE.read_text())
+    init_kind = "instructions of init (test build, callgrind; Debian's CA layout)"
     measured = {
         "instructions per request (test build, callgrind)": request_counts(benchmark_binary()),
-        "instructions of init (test build, callgrind; Debian's CA layout)": init_counts(function_binaries()),
+        init_kind: init_counts(function_binaries(), baseline.get(init_kind, {})),
     }
     if args.update:
         BASELINE.write_text(
@@ -155,7 +170,6 @@ def main():
         for kind, counts in measured.items():
             compare(kind, counts, counts)
         return
-    baseline = json.loads(BASELINE.read_text())
     ok = all([compare(kind, baseline.get(kind, {}), counts) for kind, counts in measured.items()])
     if not ok:
         sys.exit(
