@@ -38,7 +38,10 @@ fuzz_target!(|input: Input| {
     let req = request(input.body, input.json);
     // Either answer is fine for an arbitrary body; the point is that it is an answer.
     let _ = http::fields(&req);
-    let params = http::form_params(&request(input.body, false));
+    let params: Vec<(String, String)> = http::form_params(&request(input.body, false))
+        .iter()
+        .map(|(name, value)| (name.to_owned(), value.to_owned()))
+        .collect();
 
     // Like Twilio's `RequestValidator` (through `urlparse`), validation lower-cases the scheme, so
     // a signature over `HTTPS://` never passes; the URLs Warmline checks start `https://`.

@@ -1,8 +1,8 @@
 //! Per-request cost of every endpoint, in process, as a warm function serves it: API Gateway v2
-//! event JSON (with a real signature), read as lambda_runtime reads it → lambda_http's adapter →
-//! handler over the memory stores and a dialer that answers at once → the response document. The
-//! functions' logging is on, into a sink (JSON lines, as deployed, with AWS_LAMBDA_LOG_FORMAT=JSON,
-//! which scripts/bench.sh sets). That is all a warm Lambda does besides the runtime's own HTTP
+//! event JSON (with a real signature), read as lambda_runtime reads it → `shared::lambda`, the
+//! adapter every function runs → handler over the memory stores and a dialer that answers at
+//! once → the response document. The functions' logging is on, into a sink (JSON lines, as
+//! deployed, with AWS_LAMBDA_LOG_FORMAT=JSON, which scripts/bench.sh sets). That is all a warm Lambda does besides the runtime's own HTTP
 //! round trip.
 //!
 //! `cargo bench -p shared --features testkit --bench handlers -- [--only NAME] [--iterations N]`
@@ -15,10 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use lambda_http::request::LambdaRequest;
-use lambda_http::tower::{Service, ServiceExt};
 use lambda_http::{Body, Request, Response};
-use shared::App;
 use shared::app::Ports;
 use shared::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
 use shared::handlers::{
@@ -28,6 +25,7 @@ use shared::handlers::{
 use shared::store::TicketStore;
 use shared::testkit::{self, TestApp, inbound_call_params, sid};
 use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError, signature};
+use shared::{App, lambda};
 
 const BUDGET: Duration = Duration::from_micros(20);
 const TICKET_NUMBER: &str = "+15551234567";
@@ -275,19 +273,16 @@ fn serve_requests_signature_only(iterations: usize) -> Vec<Duration> {
         .collect()
 }
 
-/// One invocation as `lambda_http::run` serves it in a function: the event read as
-/// lambda_runtime reads every payload (through serde_path_to_error), lambda_http's adapter (the
-/// request built, the handler, the body converted by its content type), and the document sent
-/// back to the runtime.
+/// One invocation as `shared::lambda::run` serves it in a function: the event read as
+/// lambda_runtime reads every payload (from its bytes, through serde_path_to_error), the request
+/// built, the handler, and the document sent back to the runtime.
 async fn invocation(endpoint: Endpoint, app: &App, event: &str) -> Vec<u8> {
-    let payload: LambdaRequest =
-        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(event)).unwrap();
-    let mut adapter = lambda_http::Adapter::from(lambda_http::service_fn(move |req: Request| async move {
-        Ok::<_, lambda_http::Error>(endpoint.call(app, req).await)
-    }));
+    let payload: lambda::Event =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(event.as_bytes())).unwrap();
     let invocation = lambda_http::LambdaEvent::new(payload, lambda_http::Context::default());
-    let response = adapter.ready().await.unwrap().call(invocation).await.unwrap();
-    serde_json::to_vec(&response).unwrap()
+    let handler = |req: Request| async move { Ok::<_, lambda_http::Error>(endpoint.call(app, req).await) };
+    let document = lambda::serve(handler, invocation).await.unwrap();
+    serde_json::to_vec(&document).unwrap()
 }
 
 /// An app whose stores hold what the endpoints need: a live conference agent 1 is in, and 40

@@ -27,7 +27,7 @@ use tracing::Instrument;
 use crate::App;
 use crate::domain::{Agent, CallSid};
 use crate::error::AppError;
-use crate::http::{self, Links, PublicOrigin};
+use crate::http::{self, FormParams, Links, PublicOrigin};
 use crate::response;
 use crate::routes::Route;
 use crate::session::Session;
@@ -91,14 +91,14 @@ impl Context<'_> {
 #[derive(Debug)]
 pub struct Webhook {
     pub route: Route,
-    params: Vec<(String, String)>,
+    params: FormParams,
     /// Where Twilio reaches us; callback URLs are built from it.
     pub links: Links,
 }
 
 impl Webhook {
     pub fn param(&self, name: &str) -> Option<&str> {
-        self.params.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.params.get(name)
     }
 
     /// The `CallSid` parameter: the call this request is about.
@@ -120,7 +120,11 @@ async fn verify(app: &App, req: &Request, origin: &PublicOrigin) -> Result<Webho
     };
     let params = http::form_params(req);
     // The token held now; a mismatch reads it again, in case it was rotated or filled in since.
-    if !app.secrets.accept_twilio_auth_token(|token| signature::is_valid(token, &url, &params, signature)).await {
+    if !app
+        .secrets
+        .accept_twilio_auth_token(|token| signature::is_valid_pairs(token, &url, params.iter(), signature))
+        .await
+    {
         return Err(AppError::Forbidden("invalid X-Twilio-Signature"));
     }
     // Only a genuine request learns whether its route exists.
@@ -135,13 +139,13 @@ async fn verify(app: &App, req: &Request, origin: &PublicOrigin) -> Result<Webho
 /// come twice. It must be about our account, and a browser call must come through the TwiML App
 /// its route serves (docs/SECURITY.md, "Browser calls"). Each refusal is a 403, as for a forged
 /// signature; Twilio shows it in the console's debugger (error 11200).
-fn about_our_calls(app: &App, route: &Route, params: &[(String, String)]) -> Result<(), AppError> {
-    let mut names: Vec<&str> = params.iter().map(|(name, _)| name.as_str()).collect();
+fn about_our_calls(app: &App, route: &Route, params: &FormParams) -> Result<(), AppError> {
+    let mut names: Vec<&str> = params.iter().map(|(name, _)| name).collect();
     names.sort_unstable();
     if names.windows(2).any(|pair| pair[0] == pair[1]) {
         return Err(AppError::Forbidden("a parameter came twice"));
     }
-    let param = |name: &str| params.iter().find(|(n, _)| n == name).map(|(_, value)| value.as_str());
+    let param = |name: &str| params.get(name);
     let twilio = &app.config.twilio;
     if param("AccountSid") != Some(twilio.account_sid.as_str()) {
         return Err(AppError::Forbidden("AccountSid is not ours"));
@@ -165,8 +169,8 @@ pub async fn webhook(
     work: impl AsyncFnOnce(Webhook) -> Result<VoiceResponse, AppError>,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
-    let outcome = signed(app, req, work).await;
-    answered(req, started, &outcome);
+    let (route, outcome) = signed(app, req, work).await;
+    answered(req, route, started, &outcome);
     match outcome {
         Ok(twiml) => response::twiml(&twiml),
         Err(err) => err.into_twiml_response(),
@@ -175,9 +179,16 @@ pub async fn webhook(
 
 /// Twilio's requests only count in the webhook latency: a forged, oversized or misrouted one
 /// is refused in microseconds, and a flood of them would pull the figure the alarm watches down.
-fn answered(req: &Request, started: std::time::Instant, outcome: &Result<VoiceResponse, AppError>) {
+fn answered(
+    req: &Request,
+    route: Option<&str>,
+    started: std::time::Instant,
+    outcome: &Result<VoiceResponse, AppError>,
+) {
     if !matches!(outcome, Err(AppError::Forbidden(_) | AppError::PayloadTooLarge { .. } | AppError::NotFound(_))) {
-        crate::telemetry::webhook_answered(req, started);
+        // Without one, the deadline came before the signature was checked: the route still counts.
+        let route = route.or_else(|| Route::of(req).ok().map(|route| route.endpoint().path));
+        crate::telemetry::webhook_answered(req.method().as_str(), route, started);
     }
 }
 
@@ -189,25 +200,29 @@ pub async fn status_callback(
     work: impl AsyncFnOnce(Webhook) -> Result<(), AppError>,
 ) -> Response<Body> {
     let started = std::time::Instant::now();
-    let outcome = signed(app, req, async |webhook| work(webhook).await.map(|()| VoiceResponse::new())).await;
-    answered(req, started, &outcome);
+    let (route, outcome) = signed(app, req, async |webhook| work(webhook).await.map(|()| VoiceResponse::new())).await;
+    answered(req, route, started, &outcome);
     match outcome {
         Ok(twiml) => response::twiml(&twiml),
         Err(err) => err.into_status_callback_response(),
     }
 }
 
+/// The work's outcome, and the route's template once the request proved to be Twilio's.
 async fn signed(
     app: &App,
     req: &Request,
     work: impl AsyncFnOnce(Webhook) -> Result<VoiceResponse, AppError>,
-) -> Result<VoiceResponse, AppError> {
+) -> (Option<&'static str>, Result<VoiceResponse, AppError>) {
+    let mut route = None;
     let answer = async {
         let webhook = verify(app, req, &PublicOrigin::of(&app.config, req)).await?;
+        route = Some(webhook.route.endpoint().path);
         let span = tracing::info_span!("webhook", call_sid = webhook.param("CallSid").unwrap_or_default());
         work(webhook).instrument(span).await
     };
-    tokio::time::timeout(WEBHOOK_DEADLINE, answer).await.unwrap_or(Err(AppError::Deadline))
+    let outcome = tokio::time::timeout(WEBHOOK_DEADLINE, answer).await.unwrap_or(Err(AppError::Deadline));
+    (route, outcome)
 }
 
 fn context<'a>(app: &'a App, req: &'a Request) -> Result<Context<'a>, (PublicOrigin, AppError)> {

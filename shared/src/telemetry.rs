@@ -26,11 +26,8 @@
 use std::sync::OnceLock;
 use std::time::Instant;
 
-use lambda_http::Request;
 #[cfg(any(test, feature = "testkit"))]
 use serde_json::Value;
-
-use crate::routes::Route;
 
 /// Where metrics go when `METRICS_NAMESPACE` is unset (local runs).
 pub const DEFAULT_NAMESPACE: &str = "Warmline";
@@ -312,10 +309,14 @@ pub fn call(event: CallEvent, call_sid: &str) {
     emit(&Document { dimension_sets: &[&[]], values: &[("CallSid", call_sid)], metrics });
 }
 
-/// How long Twilio waited for the answer to `req`, by route (`POST /conference/wait`) and in all.
-pub fn webhook_answered(req: &Request, started: Instant) {
-    let route = Route::of(req).map_or("unknown", |route| route.endpoint().path);
-    let route = format!("{} {route}", req.method());
+/// How long Twilio waited for the answer to a `method` request to the route whose template is
+/// `path` (`unknown` when it named none), by route (`POST /conference/wait`) and in all.
+pub fn webhook_answered(method: &str, path: Option<&str>, started: Instant) {
+    let path = path.unwrap_or("unknown");
+    let mut route = String::with_capacity(method.len() + 1 + path.len());
+    route.push_str(method);
+    route.push(' ');
+    route.push_str(path);
     let millis = started.elapsed().as_secs_f64() * 1000.0;
     emit(&Document {
         dimension_sets: &[&["Route"], &[]],

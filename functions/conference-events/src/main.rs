@@ -6,5 +6,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let app = shared::App::from_env().await?;
     app.warm_up(&[Upstream::DynamoDb, Upstream::Twilio]).await;
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |req| shared::handlers::conference_events::handle(app, req))).await
+    shared::lambda::run(move |req| shared::handlers::conference_events::handle(app, req)).await
 }

@@ -7,5 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Every hold-music turn reads the customer's conference; some ring an agent or apologise.
     app.warm_up(&[Upstream::DynamoDb, Upstream::Twilio]).await;
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |req| shared::handlers::conference_wait::handle(app, req))).await
+    shared::lambda::run(move |req| shared::handlers::conference_wait::handle(app, req)).await
 }

@@ -7,5 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     // Callers' choices and their messages: the Calls and Tickets tables; no Twilio REST call.
     app.warm_up(&[Upstream::DynamoDb]).await;
     let app = &app;
-    lambda_http::run(lambda_http::service_fn(move |req| shared::handlers::voicemail::handle(app, req))).await
+    shared::lambda::run(move |req| shared::handlers::voicemail::handle(app, req)).await
 }
