@@ -395,6 +395,7 @@ def function_env(dynamodb_endpoint, twilio_address, tables):
         "CALLS_TABLE": tables["CallsTable"],
         "TICKETS_TABLE": tables["TicketsTable"],
         "AGENTS_TABLE": tables["AgentsTable"],
+        "LEDGER_TABLE": tables["LedgerTable"],
         "SESSION_SECRET": SESSION_SECRET,
     }
 
@@ -404,7 +405,7 @@ def count_init_instructions(binaries, layouts):
     upstreams that answer at once."""
     twilio_address = serve(FakeTwilio())
     instant_dynamodb = f"http://{serve(InstantDynamoDb())}"
-    tables = {"CallsTable": "calls", "TicketsTable": "tickets", "AgentsTable": "agents"}
+    tables = {"CallsTable": "calls", "TicketsTable": "tickets", "AgentsTable": "agents", "LedgerTable": "ledger"}
     env = function_env(instant_dynamodb, twilio_address, tables)
     counts = {}
     with tempfile.TemporaryDirectory() as scratch:

@@ -54,7 +54,11 @@
       if (result.status === 201) {
         showFieldErrors({});
         form.reset();
-        showNotice(`Thank you, ${result.data.name}. We have your ticket and will call you at ` +
+        // Filed again while this number's ticket is open: the server added it to that ticket.
+        const what = result.data.added_to_open_ticket === true
+          ? 'We added this to your open ticket'
+          : 'We have your ticket';
+        showNotice(`Thank you, ${result.data.name}. ${what} and will call you at ` +
           `${W.formatPhone(result.data.phone_number)}.`);
       } else if (result.status === 400 && result.data.fields) {
         const first = showFieldErrors(result.data.fields);

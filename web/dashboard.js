@@ -1,6 +1,8 @@
 // The agent console: the signed-in agent says whether they are available or away, takes the
 // support calls the server offers them, calls customers back from their tickets, listens to
-// voicemails, and dials a colleague into a live call (warm transfer). Who the agent is comes
+// voicemails, and dials a colleague into a live call (warm transfer). It lists open or closed
+// tickets, finds them by number or name, and opens one to close or reopen it, note it, and see
+// its calls. Who the agent is comes
 // from the session the server checked; the page only shows it. When the session ends (signed
 // out elsewhere, expired, account disabled), the server answers 401, and the agent is sent to
 // sign in again, but never in the middle of a call.
@@ -37,6 +39,26 @@
   const ticketsStatus = $('tickets-status');
   const refreshButton = $('refresh-button');
   const moreButton = $('more-button');
+  const showOpen = $('show-open');
+  const showClosed = $('show-closed');
+  const searchForm = $('search-form');
+  const searchInput = $('search-input');
+  const clearSearch = $('clear-search');
+  const detail = $('ticket-detail');
+  const detailHeading = $('detail-heading');
+  const detailWho = $('detail-who');
+  const detailDescription = $('detail-description');
+  const detailStatus = $('detail-status');
+  const closeTicketButton = $('close-ticket');
+  const reopenTicketButton = $('reopen-ticket');
+  const detailNote = $('detail-note');
+  const notesList = $('notes');
+  const noteForm = $('note-form');
+  const noteText = $('note-text');
+  const noteButton = $('note-button');
+  const callsStatus = $('calls-status');
+  const callsList = $('calls');
+  const moreCalls = $('more-calls');
 
   let device = null;
   let deviceState = 'offline';
@@ -669,6 +691,8 @@
   const PAGE_SIZE = 20;
   let nextCursor = null;
   let loading = false;
+  // Each reload (another list, a search) supersedes the one in flight: only the latest renders.
+  let generation = 0;
 
   function element(tag, className, text) {
     const node = document.createElement(tag);
@@ -725,11 +749,28 @@
     item.dataset.ticketId = ticket.id;
 
     const head = element('div', 'ticket-head');
-    head.append(element('h3', 'ticket-name', ticket.name));
+    const title = element('h3', 'ticket-name');
+    // A link, not a button: the ticket's controls are in its detail, below the list.
+    const open = element('a', 'ticket-open', ticket.name);
+    open.href = `#ticket-${encodeURIComponent(ticket.id)}`;
+    open.addEventListener('click', (event) => {
+      event.preventDefault();
+      showDetail(ticket);
+    });
+    title.append(open);
+    head.append(title);
     const time = element('time', 'ticket-time', formatTime(ticket.created_at));
     time.dateTime = ticket.created_at;
     head.append(time);
     item.append(head);
+    if (ticket.status === 'closed') {
+      item.dataset.status = 'closed';
+      head.append(element('span', 'ticket-closed', 'Closed'));
+    }
+    const notes = Array.isArray(ticket.notes) ? ticket.notes.length : 0;
+    if (notes > 0) {
+      item.append(element('p', 'ticket-notes', notes === 1 ? '1 note' : `${notes} notes`));
+    }
 
     const hasNumber = typeof ticket.phone_number === 'string' && ticket.phone_number !== '';
     if (hasNumber) {
@@ -768,27 +809,40 @@
   }
 
   async function loadTickets(reset) {
-    if (loading) {
+    if (loading && !reset) {
       return;
     }
+    generation += 1;
+    const mine = generation;
     loading = true;
     ticketList.setAttribute('aria-busy', 'true');
     refreshButton.disabled = true;
     moreButton.disabled = true;
     const hadFocus = document.activeElement === moreButton;
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (searching) {
+      query.set(searching.by, searching.text);
+    } else {
+      query.set('status', listStatus);
+    }
     if (!reset && nextCursor) {
       query.set('cursor', nextCursor);
     }
     try {
       const result = await agentApi('GET', `/tickets?${query}`);
+      if (mine !== generation) {
+        return;
+      }
       if (result.status === 401) {
         W.setStatus(ticketsStatus, 'Sign in again to see the tickets.', 'error');
         return;
       }
       if (!result.ok || !Array.isArray(result.data.tickets)) {
+        const fields = result.data.fields || {};
         const reason = result.status === 503 ? 'the service is busy, try again in a moment'
-          : result.data.error || `the server answered ${result.status}`;
+          : fields.phone ? `the number ${fields.phone}`
+            : fields.name ? `the name ${fields.name}`
+              : result.data.error || `the server answered ${result.status}`;
         W.setStatus(ticketsStatus, `Could not load tickets: ${reason}.`, 'error');
         return;
       }
@@ -801,7 +855,8 @@
       nextCursor = result.data.next_cursor || null;
       moreButton.hidden = !nextCursor;
       if (ticketList.children.length === 0) {
-        W.setStatus(ticketsStatus, 'No tickets yet.');
+        W.setStatus(ticketsStatus, searching ? 'No ticket matches.'
+          : listStatus === 'closed' ? 'No closed tickets.' : 'No tickets yet.');
       } else {
         W.setStatus(ticketsStatus, '');
       }
@@ -814,14 +869,311 @@
         target.focus();
       }
     } catch (_) {
-      W.setStatus(ticketsStatus, 'Could not load tickets: the server could not be reached.', 'error');
+      if (mine === generation) {
+        W.setStatus(ticketsStatus, 'Could not load tickets: the server could not be reached.', 'error');
+      }
     } finally {
-      loading = false;
-      ticketList.removeAttribute('aria-busy');
-      refreshButton.disabled = false;
-      moreButton.disabled = false;
+      if (mine === generation) {
+        loading = false;
+        ticketList.removeAttribute('aria-busy');
+        refreshButton.disabled = false;
+        moreButton.disabled = false;
+      }
     }
   }
+
+  // ---- Which tickets: open or closed, or a search ------------------------------------------
+
+  let listStatus = 'open';
+  let searching = null;
+
+  /** A search by number when it looks like one (digits, spaces, + - . ( )), else by name. */
+  function searchOf(text) {
+    const trimmed = text.trim();
+    if (trimmed === '') {
+      return null;
+    }
+    const phone = /^[+0-9][0-9 ().-]*$/.test(trimmed) && /[0-9]/.test(trimmed);
+    return { by: phone ? 'phone' : 'name', text: trimmed };
+  }
+
+  function showStatus(status) {
+    listStatus = status;
+    showOpen.setAttribute('aria-pressed', String(status === 'open'));
+    showClosed.setAttribute('aria-pressed', String(status === 'closed'));
+    searching = null;
+    searchInput.value = '';
+    clearSearch.hidden = true;
+    loadTickets(true);
+  }
+
+  showOpen.addEventListener('click', () => showStatus('open'));
+  showClosed.addEventListener('click', () => showStatus('closed'));
+  searchForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    searching = searchOf(searchInput.value);
+    clearSearch.hidden = !searching;
+    loadTickets(true);
+  });
+  clearSearch.addEventListener('click', () => {
+    searchInput.value = '';
+    searching = null;
+    clearSearch.hidden = true;
+    loadTickets(true);
+    searchInput.focus();
+  });
+
+  // ---- One ticket: its status, notes and calls ---------------------------------------------
+
+  let shown = null;
+  // The id of the note being sent, kept until the server has it: a retry after a lost answer
+  // sends the same id, and the server appends the note once.
+  let pendingNote = null;
+
+  function newNoteId() {
+    if (window.crypto && typeof window.crypto.randomUUID === 'function') {
+      return window.crypto.randomUUID();
+    }
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  }
+
+  function renderNote(note) {
+    const item = element('li', 'note');
+    const head = element('p', 'note-head');
+    const who = note.author === 'customer' ? 'The customer, filing again' : String(note.by);
+    head.append(element('strong', 'note-by', who), ' ');
+    const time = element('time', 'note-time', formatTime(note.at));
+    time.dateTime = note.at;
+    head.append(time);
+    item.append(head, element('p', 'note-text', note.text));
+    return item;
+  }
+
+  function statusText(ticket) {
+    if (ticket.status === 'closed') {
+      const by = ticket.closed_by ? ` by ${ticket.closed_by}` : '';
+      const at = ticket.closed_at ? ` on ${formatTime(ticket.closed_at)}` : '';
+      return `Closed${by}${at}.`;
+    }
+    const history = Array.isArray(ticket.status_history) ? ticket.status_history : [];
+    const last = history[history.length - 1];
+    return last ? `Open: reopened by ${last.by} on ${formatTime(last.at)}.` : 'Open.';
+  }
+
+  function renderDetail(ticket) {
+    shown = ticket;
+    detail.dataset.ticketId = ticket.id;
+    detail.dataset.status = ticket.status;
+    detailHeading.textContent = ticket.name;
+    const who = [];
+    if (typeof ticket.phone_number === 'string' && ticket.phone_number !== '') {
+      who.push(W.formatPhone(ticket.phone_number));
+    } else if (typeof ticket.customer === 'string' && ticket.customer !== '') {
+      who.push(`Called from the customer page: ${ticket.customer}`);
+    }
+    who.push(`filed ${formatTime(ticket.created_at)}`);
+    detailWho.textContent = who.join(', ');
+    detailDescription.textContent = ticket.description;
+    detailStatus.textContent = statusText(ticket);
+    closeTicketButton.hidden = ticket.status === 'closed';
+    reopenTicketButton.hidden = ticket.status !== 'closed';
+    const notes = Array.isArray(ticket.notes) ? ticket.notes : [];
+    notesList.replaceChildren(...notes.map(renderNote));
+    if (notes.length === 0) {
+      notesList.append(element('li', 'note empty', 'No notes yet.'));
+    }
+  }
+
+  async function showDetail(ticket) {
+    renderDetail(ticket);
+    W.setStatus(detailNote, '');
+    noteText.value = '';
+    pendingNote = null;
+    detail.hidden = false;
+    detailHeading.tabIndex = -1;
+    detailHeading.focus();
+    await loadCalls(true);
+  }
+
+  $('detail-back').addEventListener('click', () => {
+    const id = shown && shown.id;
+    detail.hidden = true;
+    shown = null;
+    const link = id && ticketList.querySelector(`li[data-ticket-id="${CSS.escape(id)}"] .ticket-open`);
+    (link || ticketList).focus();
+  });
+
+  function failure(result, doing) {
+    if (result.status === 503 || result.status === 429) {
+      return `Could not ${doing}: the service is busy, try again in a moment.`;
+    }
+    const fields = result.data.fields || {};
+    const field = Object.entries(fields)[0];
+    const reason = field ? `${field[0]} ${field[1]}` : result.data.error || `the server answered ${result.status}`;
+    return `Could not ${doing}: ${reason}.`;
+  }
+
+  async function setTicketStatus(status) {
+    if (!shown) {
+      return;
+    }
+    const id = shown.id;
+    const doing = status === 'closed' ? 'close the ticket' : 'reopen the ticket';
+    closeTicketButton.disabled = true;
+    reopenTicketButton.disabled = true;
+    try {
+      const result = await agentApi('POST', `/tickets/${encodeURIComponent(id)}/status`, { status });
+      if (result.status === 401) {
+        return;
+      }
+      if (!result.ok || result.data.id !== id) {
+        W.setStatus(detailNote, failure(result, doing), 'error');
+        return;
+      }
+      renderDetail(result.data);
+      W.setStatus(detailNote, status === 'closed' ? 'Ticket closed.' : 'Ticket reopened.', 'ok');
+      (status === 'closed' ? reopenTicketButton : closeTicketButton).focus();
+      loadTickets(true);
+    } catch (_) {
+      W.setStatus(detailNote, `Could not ${doing}: the server could not be reached.`, 'error');
+    } finally {
+      closeTicketButton.disabled = false;
+      reopenTicketButton.disabled = false;
+    }
+  }
+
+  closeTicketButton.addEventListener('click', () => setTicketStatus('closed'));
+  reopenTicketButton.addEventListener('click', () => setTicketStatus('open'));
+
+  noteForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    if (!shown) {
+      return;
+    }
+    const text = noteText.value.trim();
+    if (text === '') {
+      W.setStatus(detailNote, 'Write the note first.', 'error');
+      noteText.focus();
+      return;
+    }
+    const id = shown.id;
+    if (!pendingNote || pendingNote.text !== text) {
+      pendingNote = { id: newNoteId(), text };
+    }
+    noteButton.disabled = true;
+    try {
+      const result = await agentApi('POST', `/tickets/${encodeURIComponent(id)}/notes`,
+        { note_id: pendingNote.id, text });
+      if (result.status === 401) {
+        return;
+      }
+      if (!result.ok || result.data.id !== id) {
+        W.setStatus(detailNote, failure(result, 'add the note'), 'error');
+        return;
+      }
+      pendingNote = null;
+      noteText.value = '';
+      renderDetail(result.data);
+      W.setStatus(detailNote, 'Note added.', 'ok');
+      const item = ticketList.querySelector(`li[data-ticket-id="${CSS.escape(id)}"]`);
+      if (item) {
+        item.replaceWith(renderTicket(result.data));
+      }
+    } catch (_) {
+      W.setStatus(detailNote, 'Could not add the note: the server could not be reached. Send it again.', 'error');
+    } finally {
+      noteButton.disabled = false;
+    }
+  });
+
+  // The ticket's calls, from the call ledger (`GET /tickets/{id}/calls`), newest first.
+  let callsCursor = null;
+
+  const OUTCOMES = {
+    answered: 'answered',
+    abandoned: 'hung up while waiting',
+    voicemail: 'left a voicemail',
+    'after-hours': 'after hours',
+    failed: 'failed',
+    'no-agent': 'nobody available',
+    'in-progress': 'in progress',
+  };
+
+  function seconds(value) {
+    return typeof value === 'number' && Number.isFinite(value) ? formatLength(value) : '–';
+  }
+
+  function renderCall(entry) {
+    const item = element('li', 'call');
+    const head = element('p', 'call-head');
+    const direction = entry.direction === 'outbound' ? 'Outbound' : 'Inbound';
+    const channel = entry.channel === 'browser' ? 'browser' : entry.channel === 'agent' ? 'agent' : 'phone';
+    head.append(element('strong', 'call-kind', `${direction} ${channel} call`), ' ');
+    const time = element('time', 'call-time', formatTime(entry.started_at));
+    time.dateTime = String(entry.started_at);
+    head.append(time);
+    item.append(head);
+    const outcome = OUTCOMES[entry.outcome] || String(entry.outcome);
+    item.append(element('p', 'call-outcome', `${String(entry.caller || '')}: ${outcome}`));
+    item.append(element('p', 'call-times',
+      `Waited ${seconds(entry.waited_seconds)}, talked ${seconds(entry.talked_seconds)}` +
+      `, holds ${Number(entry.holds) || 0}, transfers ${Number(entry.transfers) || 0}`));
+    const agents = Array.isArray(entry.agents) ? entry.agents : [];
+    if (agents.length > 0) {
+      item.append(element('p', 'call-agents',
+        `Agents: ${agents.map((a) => `${a.agent} (${a.role})`).join(', ')}`));
+    }
+    if (isOwnPath(entry.recording_url)) {
+      const audio = element('audio', 'call-audio');
+      audio.controls = true;
+      audio.preload = 'none';
+      audio.src = entry.recording_url;
+      audio.setAttribute('aria-label', `Recording of the call on ${formatTime(entry.started_at)}`);
+      item.append(audio);
+    }
+    return item;
+  }
+
+  async function loadCalls(reset) {
+    if (!shown) {
+      return;
+    }
+    const id = shown.id;
+    if (reset) {
+      callsList.replaceChildren();
+      callsCursor = null;
+      moreCalls.hidden = true;
+    }
+    const query = !reset && callsCursor ? `?cursor=${encodeURIComponent(callsCursor)}` : '';
+    let result;
+    try {
+      result = await agentApi('GET', `/tickets/${encodeURIComponent(id)}/calls${query}`);
+    } catch (_) {
+      W.setStatus(callsStatus, 'Could not load the calls: the server could not be reached.', 'error');
+      return;
+    }
+    if (!shown || shown.id !== id || result.status === 401) {
+      return;
+    }
+    // 404: the ticket has no calls on record (or the ledger is not there yet).
+    const calls = result.ok && Array.isArray(result.data.calls) ? result.data.calls : null;
+    if (result.status === 404 || (calls && calls.length === 0 && callsList.children.length === 0)) {
+      W.setStatus(callsStatus, 'No calls yet.');
+      return;
+    }
+    if (!calls) {
+      W.setStatus(callsStatus, failure(result, 'load the calls'), 'error');
+      return;
+    }
+    callsList.append(...calls.map(renderCall));
+    callsCursor = result.data.next || null;
+    moreCalls.hidden = !callsCursor;
+    W.setStatus(callsStatus, '');
+  }
+
+  moreCalls.addEventListener('click', () => loadCalls(false));
 
   // ---- Wallboard ---------------------------------------------------------------------------
   // `GET /wallboard` every WALLBOARD_MS while the page is visible: a hidden tab asks nothing,

@@ -139,7 +139,7 @@ fn build(verb: FuzzVerb) -> (Verb, Expected) {
                 None,
             );
             expected.child = Some(Box::new(child));
-            (Verb::Dial(Dial { caller_id, timeout_seconds, noun }), expected)
+            (Verb::Dial(Dial { action: None, caller_id, timeout_seconds, noun }), expected)
         }
     }
 }

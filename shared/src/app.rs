@@ -16,8 +16,8 @@ use crate::config::{Config, ConfigError, TwilioConfig};
 use crate::domain::CallSid;
 use crate::secret::{ApiKey, Secret, SecretKind, SecretValues, Secrets, SecretsError, SecretsManagerSource};
 use crate::session::SessionKeys;
-use crate::store::dynamo::{DynamoAgentStore, DynamoCallStore, DynamoTicketStore};
-use crate::store::{AgentStore, CallStore, TicketStore};
+use crate::store::dynamo::{DynamoAgentStore, DynamoCallStore, DynamoLedgerStore, DynamoTicketStore};
+use crate::store::{AgentStore, CallStore, LedgerStore, TicketStore};
 use crate::twilio::access_token::TokenSigner;
 use crate::twilio::rest::Timeouts;
 use crate::twilio::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, TwilioRestClient};
@@ -27,6 +27,7 @@ pub struct App {
     pub calls: Arc<dyn CallStore>,
     pub tickets: Arc<dyn TicketStore>,
     pub agents: Arc<dyn AgentStore>,
+    pub ledger: Arc<dyn LedgerStore>,
     pub dialer: Arc<dyn Dialer>,
     pub secrets: Arc<Secrets>,
     pub sessions: SessionKeys,
@@ -57,6 +58,7 @@ pub struct Ports {
     pub calls: Arc<dyn CallStore>,
     pub tickets: Arc<dyn TicketStore>,
     pub agents: Arc<dyn AgentStore>,
+    pub ledger: Arc<dyn LedgerStore>,
     pub dialer: Arc<dyn Dialer>,
     pub clock: Arc<dyn Clock>,
 }
@@ -145,11 +147,13 @@ impl App {
         let calls = DynamoCallStore::new(dynamodb.clone(), config.calls_table.clone());
         let tickets = DynamoTicketStore::new(dynamodb.clone(), config.tickets_table.clone());
         let agents = DynamoAgentStore::new(dynamodb.clone(), config.agents_table.clone());
+        let ledger = DynamoLedgerStore::new(dynamodb.clone(), config.ledger_table.clone());
         let twilio = Arc::new(TwilioDialer::new(&config.twilio, secrets.clone()));
         let ports = Ports {
             calls: Arc::new(calls),
             tickets: Arc::new(tickets),
             agents: Arc::new(agents),
+            ledger: Arc::new(ledger),
             dialer: twilio.clone(),
             clock,
         };
@@ -185,9 +189,9 @@ impl App {
 
     /// An app whose secrets come from `secrets` (Secrets Manager, or a test's fake source).
     pub fn with_secrets(config: Config, ports: Ports, secrets: Arc<Secrets>) -> Self {
-        let Ports { calls, tickets, agents, dialer, clock } = ports;
+        let Ports { calls, tickets, agents, ledger, dialer, clock } = ports;
         let sessions = SessionKeys::new(secrets.clone());
-        Self { config, calls, tickets, agents, dialer, secrets, sessions, clock, upstreams: None }
+        Self { config, calls, tickets, agents, ledger, dialer, secrets, sessions, clock, upstreams: None }
     }
 
     /// What signs Access Tokens now: the account, the TwiML App and the API key held now.

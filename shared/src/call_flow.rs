@@ -36,6 +36,11 @@
 //! Each call's outcome (answered from the line, abandoned, a message left) is counted for the
 //! dashboard's wallboard where its metric is emitted (`count`), once per call.
 //!
+//! Each call is also written into the call ledger, event by event (`record_event` from Twilio's status
+//! callbacks, which Twilio delivers again when the ledger fails; `note` where a caller or an agent
+//! waits for the answer, which the ledger never costs their call), and read back as the fold of
+//! its events (`ticket_calls`, `calls_on`).
+//!
 //! Twilio reports arrive late, twice or out of order, and two functions may act on one caller
 //! at once: every change is decided over what was read and committed only over it
 //! (`CallStore::commit`), so a repeat changes nothing and a lost race is decided again.
@@ -44,9 +49,9 @@ use std::time::Duration;
 
 use crate::App;
 use crate::domain::{
-    self, Agent, AgentId, AgentState, AgentToken, Availability, BROWSER_CALL_SLOT_SECONDS, CallSid, CallSlots, Caller,
-    CallerState, Conference, DAY_COUNTS_TTL_SECONDS, Outcome, PhoneNumber, SlotHolder, SourceAddress, Team, Ticket,
-    TicketId, Voicemail, Wallboard,
+    self, Agent, AgentId, AgentState, AgentToken, Availability, BROWSER_CALL_SLOT_SECONDS, CallRecord, CallSid,
+    CallSlots, Caller, CallerState, Channel, Conference, DAY_COUNTS_TTL_SECONDS, LedgerEvent, Outcome, PhoneNumber,
+    SlotHolder, SourceAddress, Team, Ticket, TicketId, Voicemail, Wallboard,
 };
 use crate::error::AppError;
 use crate::http::Links;
@@ -171,7 +176,12 @@ pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: 
     if app.config.business_hours.as_ref().is_some_and(|hours| !hours.is_open(app.clock.now())) {
         // Nobody is rung; the record keeps who called, for the ticket their message becomes.
         record.offer_voicemail(app.clock.now());
-        if let Err(err) = app.calls.enqueue(&record).await {
+        let (_, _, enqueued) = tokio::join!(
+            note(app, customer, began(app, &record.caller, record.arrived_at_ms)),
+            note(app, customer, LedgerEvent::AfterHours { at_ms: record.arrived_at_ms }),
+            app.calls.enqueue(&record),
+        );
+        if let Err(err) = enqueued {
             tracing::error!(error = %err, "could not record the caller; their message will say less about them");
         }
         hold_browser_call(app, &record.caller, customer, app.clock.now() + VOICEMAIL_SLOT_SECONDS).await;
@@ -183,10 +193,16 @@ pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: 
             .say(NO_MESSAGE)
             .hangup();
     }
+    // Recorded again when they join their conference (a report Twilio delivers until it is
+    // recorded); here too, because that report may come only after their call is over. Beside
+    // the enqueue, not after it: the caller's first TwiML waits one round trip, not two.
+    let began = note(app, customer, began(app, &record.caller, record.arrived_at_ms));
     if !admitted {
+        began.await;
         return conference_twiml(links, customer);
     }
-    match app.calls.enqueue(&record).await {
+    let ((), enqueued) = tokio::join!(began, app.calls.enqueue(&record));
+    match enqueued {
         Ok(true) => {
             tracing::info!("a caller arrived and waits in line");
             telemetry::call(CallEvent::Offered, customer.as_str());
@@ -334,6 +350,7 @@ fn conference_twiml(links: &Links, customer: &CallSid) -> VoiceResponse {
 
 fn customer_conference(links: &Links, customer: &CallSid) -> Dial {
     Dial {
+        action: None,
         caller_id: None,
         timeout_seconds: None,
         noun: DialNoun::Conference(twiml::Conference {
@@ -362,6 +379,11 @@ pub struct ConferenceEvent<'a> {
     pub participant: Option<&'a str>,
     /// Twilio's `ConferenceSid` (`CF…`): which run of the conference this is.
     pub conference_sid: Option<&'a str>,
+    /// Twilio's `SequenceNumber`: the event's place among the run's events, the same on every
+    /// delivery of it.
+    pub sequence: Option<&'a str>,
+    /// Twilio's `Timestamp`: when it happened (RFC 2822).
+    pub timestamp: Option<&'a str>,
 }
 
 pub async fn conference_event(
@@ -392,7 +414,7 @@ pub async fn conference_event(
             }
             Ok(())
         }
-        Some("conference-end") => conference_ended(app, links, conference, event.conference_sid).await,
+        Some("conference-end") => conference_ended(app, links, conference, event).await,
         other => {
             tracing::debug!(%conference, event = other.unwrap_or_default(), "conference event ignored");
             Ok(())
@@ -404,8 +426,15 @@ pub async fn conference_event(
 /// is checked against.
 async fn customer_joined(app: &App, customer: &CallSid, conference_sid: Option<&str>) -> Result<(), AppError> {
     let Some(conference_sid) = conference_sid else { return Ok(()) };
+    let mut recorded = false;
     for _ in 0..RACES {
         let Some(mut record) = app.calls.conference(customer, app.clock.now()).await? else { return Ok(()) };
+        // Again (see `caller_arrives`): a report Twilio delivers again until the ledger has it. A
+        // caller back in line joins again, and their beginning is recorded already.
+        if !recorded && record.moving_from.is_none() {
+            record_event(app, customer, began(app, &record.caller, record.arrived_at_ms)).await?;
+            recorded = true;
+        }
         if record.conference_sid.as_deref() == Some(conference_sid) {
             return Ok(());
         }
@@ -471,11 +500,26 @@ async fn conference_ended(
     app: &App,
     links: &Links,
     customer: &CallSid,
-    conference_sid: Option<&str>,
+    event: ConferenceEvent<'_>,
 ) -> Result<(), AppError> {
+    let conference_sid = event.conference_sid;
+    let ended = LedgerEvent::Ended {
+        at_ms: domain::reported_at_ms(event.timestamp, app.clock.now_millis()),
+        run: match (conference_sid, event.sequence) {
+            (Some(run), Some(sequence)) => format!("{run}#{sequence}"),
+            (run, _) => run.unwrap_or_default().to_owned(),
+        },
+    };
+    let mut ledgered = None;
     for _ in 0..RACES {
         let now = app.clock.now();
-        let Some(record) = app.calls.conference(customer, now).await? else { return Ok(()) };
+        let Some(record) = app.calls.conference(customer, now).await? else {
+            // Over already: a report delivered again, perhaps because the ledger failed.
+            return match ledgered {
+                Some(result) => result,
+                None => record_event(app, customer, ended).await,
+            };
+        };
         // The end of a conference the customer left on purpose, or of an earlier one than they
         // are in now, is not the end of their call.
         let left_on_purpose = conference_sid.is_some() && record.moving_from.as_deref() == conference_sid;
@@ -483,6 +527,11 @@ async fn conference_ended(
         if left_on_purpose || earlier {
             tracing::info!(%customer, "a conference the customer has left ended; the call goes on");
             return Ok(());
+        }
+        // Before the record goes, so a failure is delivered again and recorded then; the call's
+        // end is cleared up now whatever the ledger does.
+        if ledgered.is_none() {
+            ledgered = Some(record_event(app, customer, ended.clone()).await);
         }
         let mut writes = Vec::new();
         let mut talked = Vec::new();
@@ -526,7 +575,7 @@ async fn conference_ended(
         if abandoned {
             count(app, customer, Outcome::Abandoned).await;
         }
-        return routed;
+        return ledgered.unwrap_or(Ok(())).and(routed);
     }
     Ok(())
 }
@@ -597,7 +646,8 @@ async fn offer(app: &App, links: &Links, mut caller: Conference, mut agent: Agen
         return Ok(false);
     }
     tracing::info!(customer = %caller.id, agent = %agent.agent, "offered the caller to the agent");
-    ring_agent(app, links, &caller.id, &agent.agent).await?;
+    let call = ring_agent(app, links, &caller.id, &agent.agent).await?;
+    note(app, &caller.id, rang(app, &agent.agent, &call, false)).await;
     Ok(true)
 }
 
@@ -683,6 +733,107 @@ async fn ring_ended(
         }
     }
     Ok(false)
+}
+
+// --- The call ledger --------------------------------------------------------------------------
+
+/// How many of a ticket's calls one page holds.
+pub const TICKET_CALLS_PER_PAGE: u32 = 20;
+
+/// When an event written now leaves the ledger (`LEDGER_RETENTION_DAYS`).
+fn ledger_expiry(app: &App) -> i64 {
+    app.clock.now() + app.config.ledger_retention_days * 86_400
+}
+
+/// Records `event` of `call` from a status callback: a failure fails the callback with a 503,
+/// so that Twilio delivers the report again, and the retry records it once.
+async fn record_event(app: &App, call: &CallSid, event: LedgerEvent) -> Result<(), AppError> {
+    match app.ledger.record(call, &event, ledger_expiry(app)).await {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::debug!(%call, event = event.key(), "in the ledger already: a report delivered again");
+            Ok(())
+        }
+        Err(err) => Err(AppError::Ledger(err)),
+    }
+}
+
+/// Records `event` of `call` where a caller or an agent waits for the answer: the ledger never
+/// costs anyone their call, so a failure is logged and counted (`Errors`, kind `Ledger`), and
+/// the event is lost.
+async fn note(app: &App, call: &CallSid, event: LedgerEvent) {
+    if let Err(err) = app.ledger.record(call, &event, ledger_expiry(app)).await {
+        tracing::error!(error = %err, %call, event = event.key(), "could not record the call in the ledger");
+        telemetry::error("Ledger");
+    }
+}
+
+/// The support line's day (`today`) of the instant `at_ms`.
+fn day_at(app: &App, at_ms: i64) -> String {
+    domain::day_of(app.config.business_hours.as_ref().map(|hours| hours.zone()), at_ms.div_euclid(1000))
+}
+
+/// The beginning of `caller`'s call to the support line, at `at_ms`.
+fn began(app: &App, caller: &Caller, at_ms: i64) -> LedgerEvent {
+    let (channel, who) = match caller {
+        Caller::Phone(number) => (Channel::Phone, number.to_string()),
+        Caller::Browser(identity) => (Channel::Browser, identity.clone()),
+        Caller::Unknown => (Channel::Phone, String::new()),
+    };
+    let party = (!who.is_empty()).then(|| who.clone());
+    LedgerEvent::Began { at_ms, channel, caller: who, party, day: day_at(app, at_ms), agent: None }
+}
+
+/// `agent`'s browser rings on `call`.
+fn rang(app: &App, agent: &AgentId, call: &CallSid, transfer: bool) -> LedgerEvent {
+    LedgerEvent::Rang { at_ms: app.clock.now_millis(), agent: agent.to_string(), call: call.to_string(), transfer }
+}
+
+/// The records of `calls`, in their order, each the fold of its events (read at once); a call
+/// whose beginning is not recorded yet is left out.
+async fn fold_calls(app: &App, calls: &[CallSid]) -> Result<Vec<CallRecord>, AppError> {
+    let mut reads = tokio::task::JoinSet::new();
+    for (at, call) in calls.iter().cloned().enumerate() {
+        let ledger = app.ledger.clone();
+        reads.spawn(async move {
+            let events = ledger.events(&call).await;
+            (at, call, events)
+        });
+    }
+    let mut folded = Vec::with_capacity(calls.len());
+    while let Some(read) = reads.join_next().await {
+        let (at, call, events) =
+            read.map_err(|err| AppError::Store(crate::store::StoreError::Unavailable(Box::new(err))))?;
+        folded.extend(CallRecord::fold(&call, &events?, app.clock.now_millis()).map(|record| (at, record)));
+    }
+    folded.sort_by_key(|(at, _)| *at);
+    Ok(folded.into_iter().map(|(_, record)| record).collect())
+}
+
+/// A page of `ticket`'s calls, newest first, below the index position `before`: the calls of
+/// its phone number, or of its browser caller's identity. The position of the page's last call
+/// when more follow.
+pub async fn ticket_calls(
+    app: &App,
+    ticket: &Ticket,
+    before: Option<&str>,
+) -> Result<(Vec<CallRecord>, Option<String>), AppError> {
+    let party = ticket.phone_number.as_ref().map(ToString::to_string).or_else(|| ticket.customer.clone());
+    let Some(party) = party else { return Ok((Vec::new(), None)) };
+    let page = app.ledger.calls_of(&party, TICKET_CALLS_PER_PAGE, before).await?;
+    Ok((fold_calls(app, &page.calls).await?, page.next_after))
+}
+
+/// Up to `limit` calls that began on `day`, in the order they began, after the index position
+/// `after`; the position of the last one when more follow.
+pub async fn calls_on(
+    app: &App,
+    day: &str,
+    limit: u32,
+    after: Option<&str>,
+) -> Result<(Vec<CallRecord>, Option<String>), AppError> {
+    let page = app.ledger.calls_on(day, limit, after).await?;
+    Ok((fold_calls(app, &page.calls).await?, page.next_after))
 }
 
 // --- The wallboard ----------------------------------------------------------------------------
@@ -885,6 +1036,8 @@ async fn offer_voicemail(app: &App, links: &Links, mut record: Conference, when:
     }
     hold_browser_call(app, &caller, &customer, now + VOICEMAIL_SLOT_SECONDS).await;
     tracing::info!(%customer, ?when, "offering the caller to leave a message");
+    let offered = LedgerEvent::VoicemailOffered { at_ms: app.clock.now_millis(), nobody: when == Offer::OnArrival };
+    note(app, &customer, offered).await;
     let offer = VoiceResponse::new()
         .verb(Verb::Gather(twiml::Gather {
             action: links.url(&Route::VoicemailChoice { conference: customer.clone() }),
@@ -941,7 +1094,9 @@ async fn put_back_in_line(app: &App, customer: &CallSid) -> Result<(), AppError>
         }
         record.back_in_line();
         let caller = record.caller.clone();
+        let offered_at = record.voicemail_offered_at.unwrap_or(now);
         if app.calls.commit(&[Write::Caller(record)], now).await? {
+            note(app, customer, LedgerEvent::StayedInLine { at_ms: app.clock.now_millis(), offered_at }).await;
             hold_browser_call(app, &caller, customer, now + BROWSER_CALL_SLOT_SECONDS).await;
             return Ok(());
         }
@@ -988,6 +1143,12 @@ pub async fn message_recorded(
     if !app.tickets.create_ticket(&ticket).await? {
         return Err(AppError::Conflict(format!("another ticket has the id {}", ticket.id)));
     }
+    let message = LedgerEvent::Voicemail {
+        at_ms: app.clock.now_millis(),
+        recording: recording_sid.to_owned(),
+        ticket: ticket.id.to_string(),
+    };
+    record_event(app, customer, message).await?;
     tracing::info!(%customer, ticket = %ticket.id, duration_seconds, "a voicemail is a ticket");
     telemetry::call(CallEvent::Voicemail, customer.as_str());
     count(app, customer, Outcome::Voicemail).await;
@@ -1030,6 +1191,13 @@ pub async fn agent_call_ended(
         return Ok(());
     }
     let call = CallSid::parse(call_sid).ok_or(AppError::bad_request("CallSid is missing or malformed"))?;
+    let not_taken = LedgerEvent::NotTaken {
+        at_ms: app.clock.now_millis(),
+        agent: agent.to_string(),
+        call: call.to_string(),
+        status: status.to_owned(),
+    };
+    record_event(app, conference, not_taken).await?;
     if ring_ended(app, conference, agent, Some(&call), status != "canceled").await? {
         tracing::info!(%conference, %agent, status, "the agent did not take the call");
         route(app, links).await?;
@@ -1077,6 +1245,13 @@ pub async fn agent_answers(
         state.answered(conference, now);
         if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
             tracing::info!(%conference, %agent, "the agent answered");
+            let answered = LedgerEvent::Answered {
+                at_ms: app.clock.now_millis(),
+                agent: agent.to_string(),
+                call: agent_call.to_string(),
+                from_line: from_line.is_some(),
+            };
+            note(app, conference, answered).await;
             if let Some(arrived_ms) = from_line {
                 let waited_ms = app.clock.now_millis() - arrived_ms;
                 telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
@@ -1092,6 +1267,7 @@ pub async fn agent_answers(
 /// it (a customer left alone goes back into line instead).
 fn agent_conference_twiml(conference: &CallSid) -> VoiceResponse {
     VoiceResponse::new().dial(Dial {
+        action: None,
         caller_id: None,
         timeout_seconds: None,
         noun: DialNoun::Conference(twiml::Conference {
@@ -1166,6 +1342,7 @@ pub async fn dial_colleague(
         }
         let call = ring_agent(app, links, &conference, &colleague).await?;
         tracing::info!(%agent, %colleague, %conference, %call, "dialed a colleague into the call");
+        note(app, &conference, rang(app, &colleague, &call, true)).await;
         telemetry::call(CallEvent::Transfer, conference.as_str());
         return Ok(DialedColleague { conference, colleague, call });
     }
@@ -1183,6 +1360,8 @@ pub async fn dial_colleague(
 /// issues carries one, and Twilio passes a token's parameters with each call it places.
 pub async fn agent_calls_customer(
     app: &App,
+    links: &Links,
+    call: &CallSid,
     agent: &AgentId,
     number: Option<&str>,
     session: Option<&str>,
@@ -1210,11 +1389,43 @@ pub async fn agent_calls_customer(
         return Ok(refusal());
     }
     tracing::info!(%agent, phone_number = %number.masked(), "agent calls a customer");
+    let at_ms = app.clock.now_millis();
+    let placed = LedgerEvent::Began {
+        at_ms,
+        channel: Channel::Agent,
+        caller: number.to_string(),
+        party: Some(number.to_string()),
+        day: day_at(app, at_ms),
+        agent: Some(agent.to_string()),
+    };
+    note(app, call, placed).await;
     Ok(VoiceResponse::new().dial(Dial {
+        // How the customer's side ended, for the ledger.
+        action: Some(links.url(&Route::AgentCallDone)),
         caller_id: Some(app.config.twilio.number.to_string()),
         timeout_seconds: None,
         noun: DialNoun::Number(number.to_string()),
     }))
+}
+
+/// The customer's side of `agent`'s call `call` ended (`<Dial>`'s action: `DialCallStatus`,
+/// `DialCallDuration`): the ledger has how, and the agent's call ends with it. The agent's
+/// browser waits for this answer, so the ledger never holds it up.
+pub async fn agent_call_done(
+    app: &App,
+    call: &CallSid,
+    agent: &AgentId,
+    status: Option<&str>,
+    seconds: Option<&str>,
+) -> VoiceResponse {
+    let done = LedgerEvent::Dialed {
+        at_ms: app.clock.now_millis(),
+        agent: agent.to_string(),
+        status: status.unwrap_or("failed").to_owned(),
+        seconds: seconds.and_then(|seconds| seconds.parse().ok()),
+    };
+    note(app, call, done).await;
+    VoiceResponse::new().hangup()
 }
 
 /// An Access Token is being issued to `agent`, valid until `expires_at`: it is recorded with

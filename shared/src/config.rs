@@ -26,6 +26,10 @@ pub struct Config {
     pub calls_table: String,
     pub tickets_table: String,
     pub agents_table: String,
+    /// The call ledger (`LEDGER_TABLE`), and how many days it keeps a call
+    /// (`LEDGER_RETENTION_DAYS`, the template's `LedgerRetentionDays`).
+    pub ledger_table: String,
+    pub ledger_retention_days: i64,
     /// Signs agents' session cookies.
     pub session_secret: Secret,
     /// Deployed, where each kind of secret this function is given lives (`*_SECRET_ARN`); then
@@ -117,6 +121,10 @@ impl Config {
         let calls_table = reader.required("CALLS_TABLE");
         let tickets_table = reader.required("TICKETS_TABLE");
         let agents_table = reader.required("AGENTS_TABLE");
+        let ledger_table = reader.required("LEDGER_TABLE");
+        let ledger_retention_days = i64::from(
+            reader.count("LEDGER_RETENTION_DAYS", u32::try_from(crate::domain::LEDGER_RETENTION_DAYS).unwrap_or(396)),
+        );
         let session_secret = secret(&mut reader, "SESSION_SECRET");
         if !session_secret.is_empty() && session_secret.chars().count() < MIN_SESSION_SECRET_CHARS {
             reader.invalid::<()>("SESSION_SECRET", format!("must be at least {MIN_SESSION_SECRET_CHARS} characters"));
@@ -160,6 +168,8 @@ impl Config {
                 calls_table,
                 tickets_table,
                 agents_table,
+                ledger_table,
+                ledger_retention_days,
                 session_secret: Secret::new(session_secret),
                 secret_arns,
                 queue_max_wait_seconds,
@@ -251,6 +261,7 @@ pub(crate) mod tests {
             ("CALLS_TABLE", "calls".to_owned()),
             ("TICKETS_TABLE", "tickets".to_owned()),
             ("AGENTS_TABLE", "agents".to_owned()),
+            ("LEDGER_TABLE", "ledger".to_owned()),
             ("SESSION_SECRET", "test-session-secret-of-at-least-32-chars".to_owned()),
         ]
         .into_iter()
@@ -288,6 +299,7 @@ pub(crate) mod tests {
                 "CALLS_TABLE",
                 "TICKETS_TABLE",
                 "AGENTS_TABLE",
+                "LEDGER_TABLE",
                 "SESSION_SECRET"
             ]
         );

@@ -70,6 +70,10 @@ pub enum AppError {
     Upstream(#[from] TwilioError),
     #[error("storage failed")]
     Store(#[from] StoreError),
+    /// The call ledger could not record a report: unlike other failures of a status callback,
+    /// Twilio is told (a 503), so that it delivers the report again.
+    #[error("the call ledger failed")]
+    Ledger(#[source] StoreError),
     #[error("could not sign a token")]
     Token(#[from] TokenError),
     #[error("could not sign a session")]
@@ -111,7 +115,7 @@ impl AppError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Upstream(_) | Self::Store(_) | Self::Deadline => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Upstream(_) | Self::Store(_) | Self::Ledger(_) | Self::Deadline => StatusCode::SERVICE_UNAVAILABLE,
             Self::Token(_) | Self::Session(_) | Self::Random(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -155,7 +159,7 @@ impl AppError {
             Self::NotFound(message) | Self::Conflict(message) => json!({ "error": message }),
             Self::MethodNotAllowed { .. } => json!({ "error": "method not allowed" }),
             Self::PayloadTooLarge { limit } => json!({ "error": format!("the body must be at most {limit} bytes") }),
-            Self::Upstream(_) | Self::Store(_) | Self::Deadline => {
+            Self::Upstream(_) | Self::Store(_) | Self::Ledger(_) | Self::Deadline => {
                 json!({ "error": "temporarily unavailable, please retry" })
             }
             Self::Token(_) | Self::Session(_) | Self::Random(_) => json!({ "error": "internal" }),
@@ -201,7 +205,9 @@ impl AppError {
             Self::Conflict(_) => "conflict",
             Self::MethodNotAllowed { .. } => "method not allowed",
             Self::PayloadTooLarge { .. } => "too large",
-            Self::Upstream(_) | Self::Store(_) | Self::Deadline => "temporarily unavailable, please retry",
+            Self::Upstream(_) | Self::Store(_) | Self::Ledger(_) | Self::Deadline => {
+                "temporarily unavailable, please retry"
+            }
             Self::Token(_) | Self::Session(_) | Self::Random(_) => "internal error",
         }
     }
@@ -212,6 +218,7 @@ impl AppError {
         self.log();
         match self {
             Self::Forbidden(_) | Self::PayloadTooLarge { .. } => response::text(self.status(), self.page_text()),
+            Self::Ledger(_) => self.with_headers(response::text(self.status(), self.page_text())),
             _ => response::twiml(&VoiceResponse::new()),
         }
     }

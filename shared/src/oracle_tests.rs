@@ -753,12 +753,14 @@ fn hostile_document() -> Document {
         .verb(Verb::Pause { length_seconds: Some(2) })
         .verb(Verb::Redirect { url: HOSTILE.to_owned(), method: Some(Method::Get) })
         .dial(Dial {
+            action: None,
             caller_id: Some(attribute.clone()),
             timeout_seconds: Some(20),
             noun: DialNoun::Number(HOSTILE.to_owned()),
         })
-        .dial(Dial { caller_id: None, timeout_seconds: None, noun: DialNoun::Client(HOSTILE.to_owned()) })
+        .dial(Dial { action: None, caller_id: None, timeout_seconds: None, noun: DialNoun::Client(HOSTILE.to_owned()) })
         .dial(Dial {
+            action: None,
             caller_id: None,
             timeout_seconds: None,
             noun: DialNoun::Conference(Conference {
@@ -857,6 +859,7 @@ async fn an_oracle_signed_call_is_offered_to_an_agent_through_the_rest_api() {
             calls: Arc::new(MemoryCallStore::new()),
             tickets: Arc::new(MemoryTicketStore::new()),
             agents: agents.clone(),
+            ledger: Arc::new(crate::store::memory::MemoryLedgerStore::new()),
             dialer: Arc::new(dialer),
             clock: Arc::new(SystemClock),
         },

@@ -49,6 +49,15 @@ pub fn json(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     response(status, JSON_CONTENT_TYPE, Body::from(value.to_string()))
 }
 
+/// A CSV download (RFC 4180, UTF-8), saved as `filename`.
+pub fn csv(body: String, filename: &str) -> Response<Body> {
+    let mut response = response(StatusCode::OK, "text/csv; charset=utf-8", Body::from(body));
+    if let Ok(disposition) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        response.headers_mut().insert(lambda_http::http::header::CONTENT_DISPOSITION, disposition);
+    }
+    response
+}
+
 pub fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     response(status, TEXT_CONTENT_TYPE, Body::from(body))
 }

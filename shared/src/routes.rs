@@ -43,6 +43,10 @@ pub const ENDPOINTS: &[Endpoint] = &[
         function: "tickets",
         caller: "dashboard (voicemail player)",
     },
+    Endpoint { path: "/tickets/{ticket_id}/status", methods: "POST", function: "tickets", caller: "dashboard" },
+    Endpoint { path: "/tickets/{ticket_id}/notes", methods: "POST", function: "tickets", caller: "dashboard" },
+    Endpoint { path: "/tickets/{ticket_id}/calls", methods: "GET", function: "tickets", caller: "dashboard" },
+    Endpoint { path: "/calls.csv", methods: "GET", function: "tickets", caller: "dashboard (call log export)" },
     Endpoint { path: "/token", methods: "POST", function: "token", caller: "both pages" },
     Endpoint { path: "/presence", methods: "GET, PUT", function: "presence", caller: "dashboard" },
     Endpoint { path: "/wallboard", methods: "GET", function: "presence", caller: "dashboard" },
@@ -57,6 +61,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
         methods: "POST",
         function: "call-connect",
         caller: "Twilio (the agents' TwiML App)",
+    },
+    Endpoint {
+        path: "/call/agent/done",
+        methods: "POST",
+        function: "call-connect",
+        caller: "Twilio (an agent's call to a customer ended)",
     },
     Endpoint {
         path: "/conference/connect/client",
@@ -134,6 +144,20 @@ pub enum Route {
     TicketRecording {
         ticket: TicketId,
     },
+    /// Closes or reopens a ticket, for the signed-in agent.
+    TicketStatus {
+        ticket: TicketId,
+    },
+    /// Appends the signed-in agent's note to a ticket.
+    TicketNotes {
+        ticket: TicketId,
+    },
+    /// A ticket's calls, from the call ledger.
+    TicketCalls {
+        ticket: TicketId,
+    },
+    /// The call ledger's calls of a range of days, as CSV.
+    CallsCsv,
     Token,
     /// The signed-in agent's presence.
     Presence,
@@ -145,6 +169,8 @@ pub enum Route {
     /// The agents' TwiML App's Voice URL: a call from the dashboard. Only agents' Access Tokens
     /// grant this app, so a customer's token can never reach it.
     AgentBrowserCall,
+    /// The `<Dial>` action of an agent's call to a customer: how the customer's side ended.
+    AgentCallDone,
     /// The support number's Voice URL.
     PhoneCall,
     /// The conference's waitUrl; `returning` for every turn after the first.
@@ -210,11 +236,16 @@ impl Route {
             Self::Logout => "/logout",
             Self::Tickets => "/tickets",
             Self::TicketRecording { .. } => "/tickets/{ticket_id}/recording",
+            Self::TicketStatus { .. } => "/tickets/{ticket_id}/status",
+            Self::TicketNotes { .. } => "/tickets/{ticket_id}/notes",
+            Self::TicketCalls { .. } => "/tickets/{ticket_id}/calls",
+            Self::CallsCsv => "/calls.csv",
             Self::Token => "/token",
             Self::Presence => "/presence",
             Self::Wallboard => "/wallboard",
             Self::BrowserCall => "/call/connect",
             Self::AgentBrowserCall => "/call/agent",
+            Self::AgentCallDone => "/call/agent/done",
             Self::PhoneCall => "/conference/connect/client",
             Self::HoldMusic { .. } => "/conference/wait",
             Self::AgentJoin { .. } => "/conference/{conference_id}/connect/{agent_id}",
@@ -235,7 +266,10 @@ impl Route {
         let value = |name: &str| -> &str {
             match (self, name) {
                 (Self::Asset { file }, "file") => file,
-                (Self::TicketRecording { ticket }, "ticket_id") => ticket.as_str(),
+                (Self::TicketRecording { ticket }, "ticket_id")
+                | (Self::TicketStatus { ticket }, "ticket_id")
+                | (Self::TicketNotes { ticket }, "ticket_id")
+                | (Self::TicketCalls { ticket }, "ticket_id") => ticket.as_str(),
                 (Self::AgentJoin { conference, .. }, "conference_id")
                 | (Self::ConferenceEvents { conference }, "conference_id")
                 | (Self::AgentCallStatus { conference, .. }, "conference_id")
@@ -290,6 +324,7 @@ impl Route {
                 .or_else(|| captured.iter().find(|(n, _)| *n == name).map(|(_, value)| *value))
                 .unwrap_or_default()
         };
+        let ticket = || TicketId::parse(parameter("ticket_id")).ok_or(RouteError::BadParameter("ticket_id"));
         let call_sid = |name| CallSid::parse(parameter(name)).ok_or(RouteError::BadParameter(name));
         let agent = |name| AgentId::parse(parameter(name)).map_err(|_| RouteError::BadParameter(name));
         Ok(match endpoint.path {
@@ -299,14 +334,17 @@ impl Route {
             "/login" => Self::Login,
             "/logout" => Self::Logout,
             "/tickets" => Self::Tickets,
-            "/tickets/{ticket_id}/recording" => Self::TicketRecording {
-                ticket: TicketId::parse(parameter("ticket_id")).ok_or(RouteError::BadParameter("ticket_id"))?,
-            },
+            "/tickets/{ticket_id}/recording" => Self::TicketRecording { ticket: ticket()? },
+            "/tickets/{ticket_id}/status" => Self::TicketStatus { ticket: ticket()? },
+            "/tickets/{ticket_id}/notes" => Self::TicketNotes { ticket: ticket()? },
+            "/tickets/{ticket_id}/calls" => Self::TicketCalls { ticket: ticket()? },
+            "/calls.csv" => Self::CallsCsv,
             "/token" => Self::Token,
             "/presence" => Self::Presence,
             "/wallboard" => Self::Wallboard,
             "/call/connect" => Self::BrowserCall,
             "/call/agent" => Self::AgentBrowserCall,
+            "/call/agent/done" => Self::AgentCallDone,
             "/conference/connect/client" => Self::PhoneCall,
             "/conference/wait" => Self::HoldMusic {
                 returning: req.uri().query().is_some_and(|query| query.split('&').any(|pair| pair == RETURNING_QUERY)),

@@ -57,9 +57,19 @@ pub fn emulator_endpoint() -> String {
 /// An SDK configuration for the emulator, with test credentials and the production timeouts and
 /// retries, so that stores are tested as the functions run them.
 pub fn emulator_sdk_config() -> aws_config::SdkConfig {
+    emulator_sdk_config_at(&emulator_endpoint())
+}
+
+/// A DynamoDB client of the emulator at `endpoint` (a dev stack's own, say).
+pub fn emulator_client_at(endpoint: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&emulator_sdk_config_at(endpoint))
+}
+
+/// `emulator_sdk_config` for the emulator at `endpoint`.
+pub fn emulator_sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
-        .endpoint_url(emulator_endpoint())
+        .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
         .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
             aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "tests"),

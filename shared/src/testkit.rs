@@ -24,7 +24,7 @@ use crate::domain::{Agent, AgentState, Availability, Conference};
 use crate::http::Links;
 use crate::secret::Secret;
 pub use crate::store::AgentStore;
-use crate::store::memory::{MemoryAgentStore, MemoryCallStore, MemoryTicketStore};
+use crate::store::memory::{MemoryAgentStore, MemoryCallStore, MemoryLedgerStore, MemoryTicketStore};
 use crate::store::{CallStore, TicketStore};
 use crate::twilio::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, signature};
 
@@ -55,6 +55,7 @@ pub fn env() -> Vec<(&'static str, String)> {
         ("CALLS_TABLE", "calls".to_owned()),
         ("TICKETS_TABLE", "tickets".to_owned()),
         ("AGENTS_TABLE", "agents".to_owned()),
+        ("LEDGER_TABLE", "ledger".to_owned()),
         ("SESSION_SECRET", SESSION_SECRET.to_owned()),
     ]
 }
@@ -175,6 +176,7 @@ pub struct TestApp {
     pub store: Arc<MemoryCallStore>,
     pub tickets: Arc<MemoryTicketStore>,
     pub agents: Arc<MemoryAgentStore>,
+    pub ledger: Arc<MemoryLedgerStore>,
     pub dialer: Arc<RecordingDialer>,
     pub clock: Arc<TestClock>,
 }
@@ -203,16 +205,18 @@ impl TestApp {
         let store = Arc::new(store);
         let tickets = Arc::new(tickets);
         let agents = Arc::new(MemoryAgentStore::new());
+        let ledger = Arc::new(MemoryLedgerStore::new());
         let dialer = Arc::new(dialer);
         let clock = Arc::new(TestClock(AtomicI64::new(NOW)));
         let ports = Ports {
             calls: store.clone() as Arc<dyn CallStore>,
             tickets: tickets.clone() as Arc<dyn TicketStore>,
             agents: agents.clone() as Arc<dyn AgentStore>,
+            ledger: ledger.clone() as Arc<dyn crate::store::LedgerStore>,
             dialer: dialer.clone() as Arc<dyn Dialer>,
             clock: clock.clone() as Arc<dyn Clock>,
         };
-        Self { app: App::new(config, ports), store, tickets, agents, dialer, clock }
+        Self { app: App::new(config, ports), store, tickets, agents, ledger, dialer, clock }
     }
 
     /// Makes `id` an agent (if they are not yet), with a placeholder instead of a password hash:
@@ -296,6 +300,7 @@ impl TestApp {
             calls: self.store.clone(),
             tickets: self.tickets.clone(),
             agents: self.agents.clone(),
+            ledger: self.ledger.clone(),
             dialer: self.dialer.clone(),
             clock: self.clock.clone(),
         }

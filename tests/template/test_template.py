@@ -159,6 +159,7 @@ TWILIO_ROUTES = {
     "POST /conference/{conference_id}/connect/{agent_id}": (20, 5),  # 20 agents answering
     "POST /call/connect": (100, 10),  # the 100 callers, from the customer page
     "POST /call/agent": (20, 10),  # the 20 agents calling customers back
+    "POST /call/agent/done": (20, 10),  # ...and those calls ending
     "POST /voicemail/{conference_id}/choice": (100, 8),  # 100 offered at once, 8 s to press
     "POST /voicemail/{conference_id}/back": (100, 10),  # ...or back into line
     "POST /voicemail/{conference_id}/done": (50, 30),  # half of them leaving a message
@@ -179,6 +180,10 @@ AGENT_ROUTES = {
     "PUT /presence": (20, 2),  # everyone saying "available" at once; then one per 30 s each
     "GET /tickets": (20, 10),
     "GET /tickets/{ticket_id}/recording": (20, 10),
+    "POST /tickets/{ticket_id}/status": (20, 10),
+    "POST /tickets/{ticket_id}/notes": (20, 10),
+    "GET /tickets/{ticket_id}/calls": (20, 40),  # the team each opening a ticket's calls
+    "GET /calls.csv": (5, 10),  # a team lead exporting, a page at a time
     "POST /logout": (20, 10),
     "POST /conference/{agent_id}/call": (5, 10),
 }
@@ -193,6 +198,7 @@ ROUTE_LIMITS = {
     "POST /conference/{conference_id}/connect/{agent_id}": (20, 40),
     "POST /call/connect": (20, 40),
     "POST /call/agent": (10, 20),
+    "POST /call/agent/done": (10, 20),
     "POST /voicemail/{conference_id}/choice": (20, 50),
     "POST /voicemail/{conference_id}/back": (20, 50),
     "POST /voicemail/{conference_id}/done": (5, 20),
@@ -209,6 +215,10 @@ ROUTE_LIMITS = {
     "PUT /presence": (10, 40),
     "GET /tickets": (10, 20),
     "GET /tickets/{ticket_id}/recording": (5, 10),
+    "POST /tickets/{ticket_id}/status": (2, 20),
+    "POST /tickets/{ticket_id}/notes": (2, 20),
+    "GET /tickets/{ticket_id}/calls": (0.5, 40),
+    "GET /calls.csv": (0.5, 5),
     "POST /logout": (5, 10),
     "POST /conference/{agent_id}/call": (5, 10),
 }
@@ -420,6 +430,8 @@ def test_environment_variables_reference_parameters_and_resources(template):
         "CALLS_TABLE": "CallsTable",
         "TICKETS_TABLE": "TicketsTable",
         "AGENTS_TABLE": "AgentsTable",
+        "LEDGER_TABLE": "LedgerTable",
+        "LEDGER_RETENTION_DAYS": "LedgerRetentionDays",
         "HOLD_MUSIC_URL": "HoldMusicUrl",
         "QUEUE_MAX_WAIT_SECONDS": "QueueMaxWaitSeconds",
         "BUSINESS_HOURS": "BusinessHours",
@@ -600,7 +612,7 @@ def test_no_key_shaped_strings_anywhere_in_deploy_files():
 
 def test_calls_table(template):
     tables = create_tables.table_definitions(template)
-    assert set(tables) == {"CallsTable", "TicketsTable", "AgentsTable"}
+    assert set(tables) == {"CallsTable", "TicketsTable", "AgentsTable", "LedgerTable"}
     assert template["Resources"]["CallsTable"]["Type"] == "AWS::DynamoDB::Table"
     props = tables["CallsTable"]
     assert props["BillingMode"] == "PAY_PER_REQUEST"
@@ -639,6 +651,36 @@ def test_tickets_table_keeps_customer_data_and_never_needs_a_scan(template):
     ]
     assert indexes["newest_first"]["Projection"] == {"ProjectionType": "ALL"}
     assert indexes["by_phone_number"]["KeySchema"] == [{"AttributeName": "phone_number", "KeyType": "HASH"}]
+    assert indexes["by_name"]["KeySchema"] == [
+        {"AttributeName": "names", "KeyType": "HASH"},
+        {"AttributeName": "name_key", "KeyType": "RANGE"},
+    ]
+    # CloudFormation adds at most one index per table per stack update.
+    assert set(indexes) == {"newest_first", "by_phone_number", "by_name"}
+
+
+def test_ledger_table_keeps_calls_for_the_retention_and_never_needs_a_scan(template):
+    resource = template["Resources"]["LedgerTable"]
+    assert (resource["DeletionPolicy"], resource["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    props = resource["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["KeySchema"] == [
+        {"AttributeName": "pk", "KeyType": "HASH"},
+        {"AttributeName": "sk", "KeyType": "RANGE"},
+    ]
+    indexes = {index["IndexName"]: index for index in props["GlobalSecondaryIndexes"]}
+    for name, partition in (("by_party", "party"), ("by_day", "day")):
+        assert indexes[name]["KeySchema"] == [
+            {"AttributeName": partition, "KeyType": "HASH"},
+            {"AttributeName": "started", "KeyType": "RANGE"},
+        ]
+    # 13 months by default; the functions get it as LEDGER_RETENTION_DAYS.
+    assert template["Parameters"]["LedgerRetentionDays"]["Default"] == 396
+    ledger_store = (ROOT / "shared" / "src" / "store" / "dynamo" / "ledger.rs").read_text()
+    assert ".scan()" not in ledger_store
 
 
 def test_agents_table_keeps_accounts_and_expires_failed_sign_ins(template):
@@ -706,13 +748,16 @@ CALL_STATE = _grant(["dynamodb:GetItem", "dynamodb:PutItem"], ["CallsTable"])
 DAY_COUNTS = _grant(["dynamodb:UpdateItem"], ["CallsTable"], _leading_keys("STATS#*"))
 # The router: the line and the free agents (enabled ones only).
 ROUTER = _grant(["dynamodb:Query"], ["CallsTable/index/waiting", "CallsTable/index/available"]) | READ_AGENTS
+# The call ledger: each event of a call, one conditional put (rings, answers, ends...).
+LEDGER = _grant(["dynamodb:PutItem"], ["LedgerTable"], _leading_keys("CALL#*"))
 
 ACCESS = {
-    "conference-connect-client": WARM_UP | _grant(["dynamodb:PutItem"], ["CallsTable"], CALLERS),
-    "conference-wait": WARM_UP | CALL_STATE | ROUTER,
+    "conference-connect-client": WARM_UP | _grant(["dynamodb:PutItem"], ["CallsTable"], CALLERS) | LEDGER,
+    "conference-wait": WARM_UP | CALL_STATE | ROUTER | LEDGER,
     # Joins an agent only while their account is enabled.
-    "conference-connect-agent": WARM_UP | CALL_STATE | READ_AGENTS | DAY_COUNTS,
+    "conference-connect-agent": WARM_UP | CALL_STATE | READ_AGENTS | DAY_COUNTS | LEDGER,
     "conference-call-agent": WARM_UP
+    | LEDGER
     | CALL_STATE
     | _grant(["dynamodb:Query"], ["CallsTable/index/available"])
     | READ_AGENTS,
@@ -722,20 +767,27 @@ ACCESS = {
     | _grant(["dynamodb:DeleteItem"], ["CallsTable"])
     | ROUTER
     | _grant(["dynamodb:Query"], ["CallsTable/index/online"])
-    | DAY_COUNTS,
+    | DAY_COUNTS
+    | LEDGER,
     # The wallboard reads the whole team by the `online` index.
-    "presence": WARM_UP | CALL_STATE | ROUTER | _grant(["dynamodb:Query"], ["CallsTable/index/online"]),
+    "presence": WARM_UP | CALL_STATE | ROUTER | _grant(["dynamodb:Query"], ["CallsTable/index/online"]) | LEDGER,
     # Each token's new record: a customer's address, an agent's session epoch.
     "token": WARM_UP | READ_AGENTS | _grant(["dynamodb:PutItem"], ["CallsTable"], TOKEN_RECORDS),
     "pages": WARM_UP | READ_AGENTS,
-    # Files and reads tickets; never updates, deletes or scans them.
+    # Files, reads, closes, reopens and notes tickets (conditional updates); never deletes or scans them.
     "tickets": WARM_UP
     | READ_AGENTS
-    | _grant(["dynamodb:PutItem", "dynamodb:GetItem"], ["TicketsTable"])
-    | _grant(["dynamodb:Query"], ["TicketsTable/index/newest_first"]),
+    | _grant(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], ["TicketsTable"])
+    | _grant(
+        ["dynamodb:Query"],
+        ["TicketsTable/index/newest_first", "TicketsTable/index/by_phone_number", "TicketsTable/index/by_name"],
+    )
+    # A ticket's calls and the CSV export: the ledger's indexes, then each call's events.
+    | _grant(["dynamodb:Query"], ["LedgerTable", "LedgerTable/index/by_party", "LedgerTable/index/by_day"]),
     # A customer's call takes its slots and puts them in line; an agent's asks whether the number
     # is on a ticket, by counting in the keys-only index: no ticket is read.
     "call-connect": WARM_UP
+    | LEDGER
     | READ_AGENTS
     | _grant(["dynamodb:PutItem"], ["CallsTable"], CALLERS_AND_SLOTS)
     | _grant(["dynamodb:GetItem"], ["CallsTable"], TOKEN_RECORDS)
@@ -745,6 +797,7 @@ ACCESS = {
         {"StringEquals": {"dynamodb:Select": "COUNT"}},
     ),
     "voicemail": WARM_UP
+    | LEDGER
     | _grant(["dynamodb:GetItem", "dynamodb:PutItem"], ["CallsTable"], CALLERS_AND_SLOTS)
     | _grant(["dynamodb:PutItem"], ["TicketsTable"])
     | _grant(["dynamodb:PutItem"], ["CallsTable"], _leading_keys("COUNTED#*"))
@@ -773,7 +826,8 @@ STORE_CALLS = {
         {"get_item", "put_item", "query", "transact_write_items", "Put", "Delete", "Update"},
         {"CONF#", "AGENT#", "LIMIT#", "TOKEN#", "STATS#", "COUNTED#"},
     ),
-    "tickets.rs": ({"get_item", "put_item", "query"}, set()),
+    "tickets.rs": ({"get_item", "put_item", "update_item", "query"}, set()),
+    "ledger.rs": ({"put_item", "query"}, {"CALL#", "EVENT#"}),
 }
 SDK_CALL = re.compile(
     r"\.(get_item|put_item|update_item|delete_item|query|scan|transact_write_items|transact_get_items"
@@ -972,6 +1026,7 @@ def test_table_env_vars(template):
         "CALLS_TABLE": "CallsTable",
         "TICKETS_TABLE": "TicketsTable",
         "AGENTS_TABLE": "AgentsTable",
+        "LEDGER_TABLE": "LedgerTable",
     }
 
 
@@ -1043,6 +1098,7 @@ def test_create_tables_against_moto(moto_endpoint):
         "AgentsTable=test-AgentsTable",
         "CallsTable=test-CallsTable",
         "TicketsTable=test-TicketsTable",
+        "LedgerTable=test-LedgerTable",
     ]
 
     # Idempotent: `make dev` runs it on every start.
@@ -1052,6 +1108,7 @@ def test_create_tables_against_moto(moto_endpoint):
         "CALLS_TABLE=test-CallsTable",
         "TICKETS_TABLE=test-TicketsTable",
         "AGENTS_TABLE=test-AgentsTable",
+        "LEDGER_TABLE=test-LedgerTable",
     ]
 
     client = boto3.client(
@@ -1070,7 +1127,11 @@ def test_create_tables_against_moto(moto_endpoint):
     ttl = client.describe_time_to_live(TableName="test-CallsTable")["TimeToLiveDescription"]
     assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     tickets = client.describe_table(TableName="test-TicketsTable")["Table"]
-    assert sorted(index["IndexName"] for index in tickets["GlobalSecondaryIndexes"]) == ["by_phone_number", "newest_first"]
+    assert sorted(index["IndexName"] for index in tickets["GlobalSecondaryIndexes"]) == [
+        "by_name",
+        "by_phone_number",
+        "newest_first",
+    ]
 
 
 def test_create_tables_default_prefix(moto_endpoint):
@@ -1080,4 +1141,5 @@ def test_create_tables_default_prefix(moto_endpoint):
         "CALLS_TABLE=warmline-local-CallsTable",
         "TICKETS_TABLE=warmline-local-TicketsTable",
         "AGENTS_TABLE=warmline-local-AgentsTable",
+        "LEDGER_TABLE=warmline-local-LedgerTable",
     ]

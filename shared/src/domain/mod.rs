@@ -8,6 +8,7 @@ mod conference;
 mod dial_countries;
 mod hours;
 mod identity;
+mod ledger;
 mod phone_number;
 mod presence;
 mod sign_in;
@@ -22,12 +23,20 @@ pub use conference::{CALL_RECORD_TTL_SECONDS, Caller, CallerState, Conference, q
 pub use dial_countries::{DialCountries, InvalidDialCountries};
 pub use hours::{BusinessHours, InvalidHours};
 pub use identity::{AgentId, Identity, InvalidIdentity};
+pub use ledger::{
+    AgentRole, CallOutcome, CallRecord, Channel, LEDGER_RETENTION_DAYS, LedgerEvent, VOICEMAIL_SILENCE_SECONDS,
+    parse_started_key, reported_at_ms, started_key,
+};
 pub use phone_number::{InvalidPhoneNumber, PhoneNumber};
 pub use presence::{AgentState, Availability, PRESENCE_LEASE_SECONDS, Presence, pool_key};
 pub use sign_in::{
     AGENT_ID_LIMIT, SIGN_IN_WINDOW_SECONDS, SOURCE_ADDRESS_LIMIT, SignInAttempt, SignInCounter, SignInLimit,
 };
-pub use ticket::{FieldErrors, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewTicket, Ticket, TicketId, Voicemail};
+pub use ticket::{
+    FieldErrors, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_NOTES, MAX_STATUS_CHANGES, NewNote,
+    NewTicket, Note, NoteAuthor, NoteId, StatusChange, Ticket, TicketId, TicketRecord, TicketSearch, TicketStatus,
+    Voicemail, name_key, parse_status,
+};
 pub use wallboard::{DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, Team, Wallboard, day_of};
 
 /// `epoch_seconds` as RFC 3339, UTC.

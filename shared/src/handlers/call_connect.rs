@@ -7,6 +7,8 @@
 //!   like a caller on the phone; a `phoneNumber` is ignored. A `From` naming an agent is refused.
 //! - `POST /call/agent` (agents' app): an agent with a `phoneNumber` param calls a customer
 //!   (`call_flow::agent_calls_customer`). A `From` naming a customer is refused.
+//! - `POST /call/agent/done`: that call's `<Dial>` action, how the customer's side ended
+//!   (`call_flow::agent_call_done`), for the call ledger.
 
 use lambda_http::{Body, Error, Request, Response};
 
@@ -20,7 +22,20 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
         match (&webhook.route, caller) {
             (Route::AgentBrowserCall, Some(Identity::Agent(agent))) => {
                 let session = webhook.param(call_flow::AGENT_SESSION_PARAM);
-                call_flow::agent_calls_customer(app, &agent, webhook.param("phoneNumber"), session).await
+                let call = webhook.call_sid()?;
+                call_flow::agent_calls_customer(
+                    app,
+                    &webhook.links,
+                    &call,
+                    &agent,
+                    webhook.param("phoneNumber"),
+                    session,
+                )
+                .await
+            }
+            (Route::AgentCallDone, Some(Identity::Agent(agent))) => {
+                let (status, seconds) = (webhook.param("DialCallStatus"), webhook.param("DialCallDuration"));
+                Ok(call_flow::agent_call_done(app, &webhook.call_sid()?, &agent, status, seconds).await)
             }
             (Route::BrowserCall, Some(Identity::Customer(_))) => {
                 Ok(call_flow::caller_arrives(app, &webhook.links, &webhook.call_sid()?, webhook.param("From")).await)

@@ -18,6 +18,8 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 name: webhook.param("StatusCallbackEvent"),
                 participant: webhook.param("CallSid"),
                 conference_sid: webhook.param("ConferenceSid"),
+                sequence: webhook.param("SequenceNumber"),
+                timestamp: webhook.param("Timestamp"),
             };
             call_flow::conference_event(app, &webhook.links, conference, event).await
         }

@@ -336,8 +336,11 @@ macro_rules! call_store_contract {
 pub(crate) use call_store_contract;
 
 pub mod tickets {
-    use crate::domain::{PhoneNumber, Ticket, TicketId, Voicemail};
-    use crate::store::TicketStore;
+    use crate::domain::{
+        AgentId, MAX_NOTES, Note, NoteAuthor, NoteId, PhoneNumber, StatusChange, Ticket, TicketId, TicketRecord,
+        TicketStatus, Voicemail,
+    };
+    use crate::store::{NoteAppended, TicketStore};
 
     pub fn ticket(n: u8) -> Ticket {
         Ticket {
@@ -369,6 +372,10 @@ pub mod tickets {
         tickets.iter().map(|t| t.id.clone()).collect()
     }
 
+    fn record_ids(records: &[TicketRecord]) -> Vec<TicketId> {
+        records.iter().map(|r| r.ticket.id.clone()).collect()
+    }
+
     /// A ticket whose number agents may not call back.
     pub fn outside(n: u8) -> Ticket {
         Ticket {
@@ -382,8 +389,8 @@ pub mod tickets {
         assert!(store.create_ticket(&ticket(1)).await.unwrap());
         assert!(store.create_ticket(&voicemail(2)).await.unwrap());
         assert!(store.create_ticket(&outside(4)).await.unwrap());
-        let page = store.list_tickets(10, None).await.unwrap();
-        assert_eq!(page.tickets, [outside(4), voicemail(2), ticket(1)]);
+        let page = store.list_tickets(TicketStatus::Open, 10, None).await.unwrap();
+        assert_eq!(page.tickets, [outside(4), voicemail(2), ticket(1)].map(TicketRecord::new));
         assert_eq!(store.ticket(&outside(4).id).await.unwrap(), Some(outside(4)));
         assert_eq!(page.next_after, None);
         assert_eq!(store.ticket(&ticket(1).id).await.unwrap(), Some(ticket(1)));
@@ -404,20 +411,20 @@ pub mod tickets {
         for n in [3, 1, 5, 2, 4] {
             store.create_ticket(&ticket(n)).await.unwrap();
         }
-        let first = store.list_tickets(2, None).await.unwrap();
-        assert_eq!(ids(&first.tickets), ids(&[ticket(5), ticket(4)]));
+        let first = store.list_tickets(TicketStatus::Open, 2, None).await.unwrap();
+        assert_eq!(record_ids(&first.tickets), ids(&[ticket(5), ticket(4)]));
         assert_eq!(first.next_after, Some(ticket(4).id));
-        let second = store.list_tickets(2, first.next_after.as_ref()).await.unwrap();
-        assert_eq!(ids(&second.tickets), ids(&[ticket(3), ticket(2)]));
-        let last = store.list_tickets(2, second.next_after.as_ref()).await.unwrap();
-        assert_eq!(ids(&last.tickets), ids(&[ticket(1)]));
+        let second = store.list_tickets(TicketStatus::Open, 2, first.next_after.as_ref()).await.unwrap();
+        assert_eq!(record_ids(&second.tickets), ids(&[ticket(3), ticket(2)]));
+        let last = store.list_tickets(TicketStatus::Open, 2, second.next_after.as_ref()).await.unwrap();
+        assert_eq!(record_ids(&last.tickets), ids(&[ticket(1)]));
         assert_eq!(last.next_after, None, "no cursor past the oldest ticket");
-        let exact = store.list_tickets(5, None).await.unwrap();
+        let exact = store.list_tickets(TicketStatus::Open, 5, None).await.unwrap();
         assert_eq!((exact.tickets.len(), exact.next_after), (5, None));
     }
 
     pub async fn an_empty_store_lists_nothing(store: &dyn TicketStore) {
-        let page = store.list_tickets(20, None).await.unwrap();
+        let page = store.list_tickets(TicketStatus::Open, 20, None).await.unwrap();
         assert_eq!((page.tickets.len(), page.next_after), (0, None));
     }
 
@@ -427,6 +434,116 @@ pub mod tickets {
         store.create_ticket(&voicemail(3)).await.unwrap();
         assert!(store.has_ticket_for(ticket(2).phone_number.as_ref().unwrap()).await.unwrap());
         assert!(!store.has_ticket_for(&PhoneNumber::parse("+15559999999").unwrap()).await.unwrap());
+    }
+
+    fn change(status: TicketStatus, by: &str, at: &str) -> StatusChange {
+        StatusChange { status, by: AgentId::parse(by).unwrap(), at: at.into() }
+    }
+
+    pub fn note(n: usize, by: &str) -> Note {
+        Note {
+            id: NoteId::parse(&format!("note-{n}")).unwrap(),
+            author: NoteAuthor::Agent(AgentId::parse(by).unwrap()),
+            at: "2027-01-15T09:00:00Z".into(),
+            text: format!("Called back, no answer ({n}).\nTry again <tomorrow> & \"later\"."),
+        }
+    }
+
+    pub async fn closes_and_reopens_over_the_status_read(store: &dyn TicketStore) {
+        store.create_ticket(&ticket(1)).await.unwrap();
+        store.create_ticket(&ticket(2)).await.unwrap();
+        let read = store.ticket_record(&ticket(1).id).await.unwrap().unwrap();
+        assert_eq!(read, TicketRecord::new(ticket(1)), "filed open, with no history");
+        let closed = read.after(change(TicketStatus::Closed, "agent1", "2027-01-15T09:00:00Z")).unwrap();
+        assert!(store.change_status(&read, &closed).await.unwrap());
+        assert_eq!(store.ticket_record(&ticket(1).id).await.unwrap(), Some(closed.clone()));
+        let open = store.list_tickets(TicketStatus::Open, 10, None).await.unwrap();
+        assert_eq!(record_ids(&open.tickets), [ticket(2).id]);
+        let listed = store.list_tickets(TicketStatus::Closed, 10, None).await.unwrap();
+        assert_eq!(listed.tickets, std::slice::from_ref(&closed));
+        // Decided on the open ticket, after it was closed: refused, nothing written.
+        let stale = read.after(change(TicketStatus::Closed, "agent2", "2027-01-15T09:01:00Z")).unwrap();
+        assert!(!store.change_status(&read, &stale).await.unwrap());
+        let reopened = closed.after(change(TicketStatus::Open, "agent2", "2027-01-15T09:02:00Z")).unwrap();
+        assert!(store.change_status(&closed, &reopened).await.unwrap());
+        let stored = store.ticket_record(&ticket(1).id).await.unwrap().unwrap();
+        assert_eq!(stored, reopened);
+        assert_eq!(stored.history.len(), 2);
+        assert_eq!(
+            record_ids(&store.list_tickets(TicketStatus::Open, 10, None).await.unwrap().tickets),
+            [ticket(2).id, ticket(1).id]
+        );
+        assert!(store.list_tickets(TicketStatus::Closed, 10, None).await.unwrap().tickets.is_empty());
+        let missing = TicketRecord::new(ticket(3));
+        let next = missing.after(change(TicketStatus::Closed, "agent1", "2027-01-15T09:00:00Z")).unwrap();
+        assert!(!store.change_status(&missing, &next).await.unwrap(), "no such ticket: nothing created");
+        assert_eq!(store.ticket(&ticket(3).id).await.unwrap(), None);
+    }
+
+    pub async fn appends_each_note_once_up_to_the_limit(store: &dyn TicketStore) {
+        store.create_ticket(&ticket(1)).await.unwrap();
+        let id = ticket(1).id;
+        assert_eq!(store.append_note(&id, &note(0, "agent1")).await.unwrap(), NoteAppended::Appended);
+        assert_eq!(store.append_note(&id, &note(0, "agent1")).await.unwrap(), NoteAppended::AlreadyThere);
+        assert_eq!(store.append_note(&ticket(2).id, &note(0, "agent1")).await.unwrap(), NoteAppended::NoSuchTicket);
+        assert_eq!(store.ticket(&ticket(2).id).await.unwrap(), None, "no ticket made for a note");
+        let customer = Note { id: NoteId::for_refiling("again"), author: NoteAuthor::Customer, ..note(1, "agent1") };
+        assert_eq!(store.append_note(&id, &customer).await.unwrap(), NoteAppended::Appended);
+        for n in 2..MAX_NOTES {
+            assert_eq!(store.append_note(&id, &note(n, "agent2")).await.unwrap(), NoteAppended::Appended);
+        }
+        assert_eq!(store.append_note(&id, &note(MAX_NOTES, "agent1")).await.unwrap(), NoteAppended::Full);
+        assert_eq!(store.append_note(&id, &note(0, "agent1")).await.unwrap(), NoteAppended::AlreadyThere);
+        let record = store.ticket_record(&id).await.unwrap().unwrap();
+        let mut expected = vec![note(0, "agent1"), customer];
+        expected.extend((2..MAX_NOTES).map(|n| note(n, "agent2")));
+        assert_eq!(record.notes, expected, "in order, unchanged");
+        assert_eq!(record.ticket, ticket(1));
+        assert_eq!(record.status, TicketStatus::Open);
+    }
+
+    pub async fn finds_a_numbers_tickets_in_pages(store: &dyn TicketStore) {
+        let number = ticket(1).phone_number;
+        for n in [3, 1, 5, 2, 4] {
+            store.create_ticket(&Ticket { phone_number: number.clone(), ..ticket(n) }).await.unwrap();
+        }
+        store.create_ticket(&ticket(6)).await.unwrap();
+        store.create_ticket(&voicemail(7)).await.unwrap();
+        let mut found = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.tickets_for_number(number.as_ref().unwrap(), 2, after.as_ref()).await.unwrap();
+            assert!(page.tickets.len() <= 2);
+            let page_ids = record_ids(&page.tickets);
+            let mut newest_first = page_ids.clone();
+            newest_first.sort_by(|a, b| b.cmp(a));
+            assert_eq!(page_ids, newest_first, "each page newest first");
+            found.extend(page_ids);
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        found.sort();
+        assert_eq!(found, [1, 2, 3, 4, 5].map(|n| ticket(n).id), "every one once, no other");
+        let none = store.tickets_for_number(&PhoneNumber::parse("+15559999999").unwrap(), 2, None).await.unwrap();
+        assert_eq!((none.tickets.len(), none.next_after), (0, None));
+    }
+
+    pub async fn finds_names_by_prefix_in_any_case(store: &dyn TicketStore) {
+        for (n, name) in
+            [(1, "Ada Lovelace"), (2, "ada Byron"), (3, "Grace Hopper"), (4, "ADAM Smith"), (5, "Adelaide")]
+        {
+            store.create_ticket(&Ticket { name: name.into(), ..ticket(n) }).await.unwrap();
+        }
+        let first = store.tickets_named("ada", 2, None).await.unwrap();
+        assert_eq!(record_ids(&first.tickets), [ticket(2).id, ticket(1).id], "in name order");
+        let rest = store.tickets_named("ada", 2, first.next_after.as_ref()).await.unwrap();
+        assert_eq!((record_ids(&rest.tickets), rest.next_after), (vec![ticket(4).id], None));
+        let all = store.tickets_named("ad", 10, None).await.unwrap();
+        assert_eq!(record_ids(&all.tickets), [2, 1, 4, 5].map(|n| ticket(n).id));
+        assert!(store.tickets_named("adx", 10, None).await.unwrap().tickets.is_empty());
+        assert_eq!(record_ids(&store.tickets_named("grace h", 10, None).await.unwrap().tickets), [ticket(3).id]);
     }
 }
 
@@ -447,6 +564,10 @@ macro_rules! ticket_store_contract {
         ticket_case!(an_empty_store_lists_nothing);
         ticket_case!(finds_tickets_by_phone_number);
         ticket_case!(never_overwrites_a_ticket);
+        ticket_case!(closes_and_reopens_over_the_status_read);
+        ticket_case!(appends_each_note_once_up_to_the_limit);
+        ticket_case!(finds_a_numbers_tickets_in_pages);
+        ticket_case!(finds_names_by_prefix_in_any_case);
     };
 }
 pub(crate) use ticket_store_contract;
@@ -622,3 +743,89 @@ macro_rules! agent_store_contract {
     };
 }
 pub(crate) use agent_store_contract;
+
+pub mod ledger {
+    use crate::domain::{CallSid, Channel, LedgerEvent};
+    use crate::store::LedgerStore;
+
+    fn call(n: u8) -> CallSid {
+        super::sid(n)
+    }
+
+    fn began(at_ms: i64, party: &str, day: &str) -> LedgerEvent {
+        LedgerEvent::Began {
+            at_ms,
+            channel: Channel::Phone,
+            caller: party.to_owned(),
+            party: Some(party.to_owned()),
+            day: day.to_owned(),
+            agent: None,
+        }
+    }
+
+    const EXPIRES: i64 = super::NOW + 396 * 86_400;
+
+    pub async fn records_each_event_once(store: &dyn LedgerStore) {
+        let ended = LedgerEvent::Ended { at_ms: 9_000, run: "CF1".into() };
+        assert!(store.record(&call(1), &ended, EXPIRES).await.unwrap());
+        // A second delivery of the same report, even one that says it differently, writes nothing.
+        let again = LedgerEvent::Ended { at_ms: 9_500, run: "CF1".into() };
+        assert!(!store.record(&call(1), &again, EXPIRES).await.unwrap());
+        let start = began(1_000, "+15551230001", "2027-01-15");
+        assert!(store.record(&call(1), &start, EXPIRES).await.unwrap());
+        // The same key under another call is another event.
+        assert!(store.record(&call(2), &ended, EXPIRES).await.unwrap());
+        let mut events = store.events(&call(1)).await.unwrap();
+        events.sort_by_key(LedgerEvent::at_ms);
+        assert_eq!(events, [start, ended]);
+        assert_eq!(store.events(&call(3)).await.unwrap(), []);
+    }
+
+    pub async fn finds_the_calls_of_a_party_newest_first_in_pages(store: &dyn LedgerStore) {
+        let party = "+15551230002";
+        for n in 1..=5_u8 {
+            let event = began(i64::from(n) * 1_000, party, "2027-01-15");
+            store.record(&call(n), &event, EXPIRES).await.unwrap();
+        }
+        store.record(&call(9), &began(7_000, "+15559999999", "2027-01-15"), EXPIRES).await.unwrap();
+        // An event of a call that has not begun puts it in no index.
+        store.record(&call(8), &LedgerEvent::Ended { at_ms: 1, run: "CF".into() }, EXPIRES).await.unwrap();
+        let first = store.calls_of(party, 2, None).await.unwrap();
+        assert_eq!(first.calls, [call(5), call(4)]);
+        let second = store.calls_of(party, 2, first.next_after.as_deref()).await.unwrap();
+        assert_eq!(second.calls, [call(3), call(2)]);
+        let last = store.calls_of(party, 2, second.next_after.as_deref()).await.unwrap();
+        assert_eq!((last.calls, last.next_after), (vec![call(1)], None));
+        assert!(store.calls_of("+15550000000", 2, None).await.unwrap().calls.is_empty());
+    }
+
+    pub async fn finds_the_calls_of_a_day_in_the_order_they_began(store: &dyn LedgerStore) {
+        for (n, day) in [(1_u8, "2027-01-14"), (2, "2027-01-15"), (3, "2027-01-15"), (4, "2027-01-16")] {
+            let event = began(10_000 - i64::from(n) * 1_000, "+15551230003", day);
+            store.record(&call(n), &event, EXPIRES).await.unwrap();
+        }
+        let page = store.calls_on("2027-01-15", 1, None).await.unwrap();
+        assert_eq!(page.calls, [call(3)]);
+        let rest = store.calls_on("2027-01-15", 1, page.next_after.as_deref()).await.unwrap();
+        assert_eq!((rest.calls, rest.next_after), (vec![call(2)], None));
+    }
+}
+
+macro_rules! ledger_store_contract {
+    ($make_store:expr) => {
+        macro_rules! ledger_case {
+            ($name:ident) => {
+                #[tokio::test]
+                async fn $name() {
+                    let store = $make_store.await;
+                    $crate::store::contract::ledger::$name(store.as_ref()).await;
+                }
+            };
+        }
+
+        ledger_case!(records_each_event_once);
+        ledger_case!(finds_the_calls_of_a_party_newest_first_in_pages);
+        ledger_case!(finds_the_calls_of_a_day_in_the_order_they_began);
+    };
+}
+pub(crate) use ledger_store_contract;

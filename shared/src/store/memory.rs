@@ -3,10 +3,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{AgentStore, CallStore, StoreError, TicketPage, TicketStore, Write};
+use super::{AgentStore, CallStore, NoteAppended, StoreError, TicketPage, TicketStore, Write};
 use crate::domain::{Agent, AgentState, CallerState, Conference, SIGN_IN_WINDOW_SECONDS, SignInAttempt, SignInCounter};
 use crate::domain::{AgentId, AgentToken, CallSid, CallSlots, PhoneNumber, SlotHolder, Ticket, TicketId};
 use crate::domain::{DayCounts, Line, Outcome};
+use crate::domain::{MAX_NOTES, Note, TicketRecord, TicketStatus, name_key};
 use crate::secret::Secret;
 
 /// In-memory stores with the same semantics as the DynamoDB ones, for tests and benchmarks.
@@ -277,7 +278,7 @@ impl CallStore for MemoryCallStore {
 
 #[derive(Debug, Default)]
 pub struct MemoryTicketStore {
-    tickets: Mutex<std::collections::BTreeMap<TicketId, Ticket>>,
+    tickets: Mutex<std::collections::BTreeMap<TicketId, TicketRecord>>,
     failing: bool,
 }
 
@@ -290,7 +291,7 @@ impl MemoryTicketStore {
         Self { failing: true, ..Self::default() }
     }
 
-    fn tickets(&self) -> Result<MutexGuard<'_, std::collections::BTreeMap<TicketId, Ticket>>, StoreError> {
+    fn tickets(&self) -> Result<MutexGuard<'_, std::collections::BTreeMap<TicketId, TicketRecord>>, StoreError> {
         if self.failing {
             return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
         }
@@ -305,6 +306,31 @@ impl MemoryTicketStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Stores `record` as it is (a ticket with a status and notes already), for tests.
+    pub fn insert_record(&self, record: TicketRecord) {
+        if let Ok(mut tickets) = self.tickets() {
+            tickets.insert(record.ticket.id.clone(), record);
+        }
+    }
+}
+
+/// `limit` records from `records` after the one with id `after`, and the cursor past them.
+fn ticket_page<'a>(
+    records: impl Iterator<Item = &'a TicketRecord>,
+    limit: u32,
+    after: Option<&TicketId>,
+) -> TicketPage {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut records = records.peekable();
+    if let Some(after) = after {
+        while records.next_if(|record| record.ticket.id != *after).is_some() {}
+        records.next();
+    }
+    let page: Vec<TicketRecord> = records.by_ref().take(limit).cloned().collect();
+    let more = records.next().is_some();
+    let next_after = if more { page.last().map(|t| t.ticket.id.clone()) } else { None };
+    TicketPage { tickets: page, next_after }
 }
 
 #[async_trait]
@@ -312,28 +338,88 @@ impl TicketStore for MemoryTicketStore {
     async fn create_ticket(&self, ticket: &Ticket) -> Result<bool, StoreError> {
         let mut tickets = self.tickets()?;
         if let Some(existing) = tickets.get(&ticket.id) {
-            return Ok(existing == ticket);
+            return Ok(existing.ticket == *ticket);
         }
-        tickets.insert(ticket.id.clone(), ticket.clone());
+        tickets.insert(ticket.id.clone(), TicketRecord::new(ticket.clone()));
         Ok(true)
     }
 
     async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError> {
-        Ok(self.tickets()?.get(id).cloned())
+        Ok(self.tickets()?.get(id).map(|record| record.ticket.clone()))
     }
 
-    async fn list_tickets(&self, limit: u32, after: Option<&TicketId>) -> Result<TicketPage, StoreError> {
+    async fn list_tickets(
+        &self,
+        status: TicketStatus,
+        limit: u32,
+        after: Option<&TicketId>,
+    ) -> Result<TicketPage, StoreError> {
         let tickets = self.tickets()?;
         let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-        let mut older = tickets.values().rev().filter(|t| after.is_none_or(|after| t.id < *after));
-        let page: Vec<Ticket> = older.by_ref().take(limit).cloned().collect();
+        let mut older =
+            tickets.values().rev().filter(|t| t.status == status && after.is_none_or(|after| t.ticket.id < *after));
+        let page: Vec<TicketRecord> = older.by_ref().take(limit).cloned().collect();
         let more = older.next().is_some();
-        let next_after = if more { page.last().map(|t| t.id.clone()) } else { None };
+        let next_after = if more { page.last().map(|t| t.ticket.id.clone()) } else { None };
         Ok(TicketPage { tickets: page, next_after })
     }
 
     async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError> {
-        Ok(self.tickets()?.values().any(|t| t.phone_number.as_ref() == Some(phone_number)))
+        Ok(self.tickets()?.values().any(|t| t.ticket.phone_number.as_ref() == Some(phone_number)))
+    }
+
+    async fn ticket_record(&self, id: &TicketId) -> Result<Option<TicketRecord>, StoreError> {
+        Ok(self.tickets()?.get(id).cloned())
+    }
+
+    async fn change_status(&self, read: &TicketRecord, next: &TicketRecord) -> Result<bool, StoreError> {
+        let mut tickets = self.tickets()?;
+        let Some(stored) = tickets.get_mut(&read.ticket.id) else { return Ok(false) };
+        if stored.revision != read.revision {
+            return Ok(false);
+        }
+        stored.status = next.status;
+        stored.history.clone_from(&next.history);
+        stored.revision = next.revision;
+        Ok(true)
+    }
+
+    async fn append_note(&self, id: &TicketId, note: &Note) -> Result<NoteAppended, StoreError> {
+        let mut tickets = self.tickets()?;
+        let Some(stored) = tickets.get_mut(id) else { return Ok(NoteAppended::NoSuchTicket) };
+        if stored.has_note(&note.id) {
+            return Ok(NoteAppended::AlreadyThere);
+        }
+        if stored.notes.len() >= MAX_NOTES {
+            return Ok(NoteAppended::Full);
+        }
+        stored.notes.push(note.clone());
+        Ok(NoteAppended::Appended)
+    }
+
+    async fn tickets_for_number(
+        &self,
+        phone_number: &PhoneNumber,
+        limit: u32,
+        after: Option<&TicketId>,
+    ) -> Result<TicketPage, StoreError> {
+        let tickets = self.tickets()?;
+        let matching = tickets.values().rev().filter(|t| t.ticket.phone_number.as_ref() == Some(phone_number));
+        Ok(ticket_page(matching, limit, after))
+    }
+
+    async fn tickets_named(
+        &self,
+        prefix: &str,
+        limit: u32,
+        after: Option<&TicketId>,
+    ) -> Result<TicketPage, StoreError> {
+        let tickets = self.tickets()?;
+        let mut matching: Vec<&TicketRecord> =
+            tickets.values().filter(|t| name_key(&t.ticket.name).starts_with(prefix)).collect();
+        matching
+            .sort_by(|a, b| (name_key(&a.ticket.name), &a.ticket.id).cmp(&(name_key(&b.ticket.name), &b.ticket.id)));
+        Ok(ticket_page(matching.into_iter(), limit, after))
     }
 }
 
@@ -438,6 +524,108 @@ impl AgentStore for MemoryAgentStore {
     }
 }
 
+/// Each call's ledger events, by key.
+type LedgerCalls = HashMap<CallSid, std::collections::BTreeMap<String, crate::domain::LedgerEvent>>;
+
+/// The ledger in memory. `set_failing` makes every operation fail from then on (or work
+/// again), so a test can show a retried report recording its event once.
+#[derive(Debug, Default)]
+pub struct MemoryLedgerStore {
+    /// Each call's events by key, and the index entries of the calls that began.
+    calls: Mutex<LedgerCalls>,
+    failing: std::sync::atomic::AtomicBool,
+    /// How many events were written (not refused as recorded already), for the writes per call.
+    writes: std::sync::atomic::AtomicU64,
+}
+
+impl MemoryLedgerStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn failing() -> Self {
+        let store = Self::default();
+        store.set_failing(true);
+        store
+    }
+
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many events were written.
+    pub fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    fn calls(&self) -> Result<MutexGuard<'_, LedgerCalls>, StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
+        }
+        Ok(self.calls.lock().unwrap_or_else(|poisoned| poisoned.into_inner()))
+    }
+
+    /// The index entries (`started_key`, call) of the calls whose beginning matches `matches`.
+    fn index(&self, matches: impl Fn(&Option<String>, &str) -> bool) -> Result<Vec<(String, CallSid)>, StoreError> {
+        let calls = self.calls()?;
+        let mut entries: Vec<(String, CallSid)> = calls
+            .iter()
+            .filter_map(|(call, events)| match events.get("began") {
+                Some(crate::domain::LedgerEvent::Began { at_ms, party, day, .. }) if matches(party, day) => {
+                    Some((crate::domain::started_key(*at_ms, call), call.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        entries.sort();
+        Ok(entries)
+    }
+}
+
+fn ledger_page(entries: Vec<(String, CallSid)>, limit: u32) -> super::LedgerPage {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = entries.len() > limit;
+    let entries: Vec<_> = entries.into_iter().take(limit).collect();
+    let next_after = if more { entries.last().map(|(key, _)| key.clone()) } else { None };
+    super::LedgerPage { calls: entries.into_iter().map(|(_, call)| call).collect(), next_after }
+}
+
+#[async_trait]
+impl super::LedgerStore for MemoryLedgerStore {
+    async fn record(
+        &self,
+        call: &CallSid,
+        event: &crate::domain::LedgerEvent,
+        _expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut calls = self.calls()?;
+        let events = calls.entry(call.clone()).or_default();
+        if events.contains_key(&event.key()) {
+            return Ok(false);
+        }
+        events.insert(event.key(), event.clone());
+        self.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(true)
+    }
+
+    async fn events(&self, call: &CallSid) -> Result<Vec<crate::domain::LedgerEvent>, StoreError> {
+        Ok(self.calls()?.get(call).map(|events| events.values().cloned().collect()).unwrap_or_default())
+    }
+
+    async fn calls_of(&self, party: &str, limit: u32, before: Option<&str>) -> Result<super::LedgerPage, StoreError> {
+        let mut entries = self.index(|of, _| of.as_deref() == Some(party))?;
+        entries.retain(|(key, _)| before.is_none_or(|before| key.as_str() < before));
+        entries.reverse();
+        Ok(ledger_page(entries, limit))
+    }
+
+    async fn calls_on(&self, day: &str, limit: u32, after: Option<&str>) -> Result<super::LedgerPage, StoreError> {
+        let mut entries = self.index(|_, on| on == day)?;
+        entries.retain(|(key, _)| after.is_none_or(|after| key.as_str() > after));
+        Ok(ledger_page(entries, limit))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,6 +642,13 @@ mod tests {
     }
 
     contract::call_store_contract!(async { Box::new(MemoryCallStore::new()) as Box<dyn CallStore> });
+
+    mod ledger {
+        use super::*;
+        contract::ledger_store_contract!(async {
+            Box::new(MemoryLedgerStore::new()) as Box<dyn crate::store::LedgerStore>
+        });
+    }
 
     #[tokio::test]
     async fn a_failing_store_fails_every_operation() {

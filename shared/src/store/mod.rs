@@ -9,9 +9,10 @@ pub mod memory;
 use async_trait::async_trait;
 
 use crate::domain::{
-    Agent, AgentId, AgentState, AgentToken, CallSid, CallSlots, Conference, DayCounts, Line, Outcome, PhoneNumber,
-    SignInAttempt, SignInCounter, SlotHolder, Ticket, TicketId,
+    Agent, AgentId, AgentState, AgentToken, CallSid, CallSlots, Conference, DayCounts, LedgerEvent, Line, Outcome,
+    PhoneNumber, SignInAttempt, SignInCounter, SlotHolder, Ticket, TicketId,
 };
+use crate::domain::{Note, TicketRecord, TicketStatus};
 use crate::secret::Secret;
 
 #[derive(Debug, thiserror::Error)]
@@ -105,12 +106,23 @@ pub trait CallStore: Send + Sync {
     async fn day_counts(&self, day: &str) -> Result<DayCounts, StoreError>;
 }
 
-/// One page of tickets, newest first, and where the next page starts if there is one.
+/// One page of tickets, and where the next page starts if there is one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketPage {
-    pub tickets: Vec<Ticket>,
-    /// The id of the last ticket on this page, when older tickets exist.
+    pub tickets: Vec<TicketRecord>,
+    /// The id of the last ticket on this page, when more tickets follow.
     pub next_after: Option<TicketId>,
+}
+
+/// What became of a note to append.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoteAppended {
+    Appended,
+    /// A note with its id is on the ticket already (a retried request): nothing written.
+    AlreadyThere,
+    /// The ticket holds `MAX_NOTES` notes: nothing written.
+    Full,
+    NoSuchTicket,
 }
 
 #[async_trait]
@@ -124,8 +136,37 @@ pub trait TicketStore: Send + Sync {
     /// The ticket with this id.
     async fn ticket(&self, id: &TicketId) -> Result<Option<Ticket>, StoreError>;
 
-    /// Up to `limit` tickets, newest first, starting after `after` (exclusive).
-    async fn list_tickets(&self, limit: u32, after: Option<&TicketId>) -> Result<TicketPage, StoreError>;
+    /// Up to `limit` tickets with `status`, newest first, starting after `after` (exclusive).
+    async fn list_tickets(
+        &self,
+        status: TicketStatus,
+        limit: u32,
+        after: Option<&TicketId>,
+    ) -> Result<TicketPage, StoreError>;
+
+    /// The ticket with this id, with its status and notes.
+    async fn ticket_record(&self, id: &TicketId) -> Result<Option<TicketRecord>, StoreError>;
+
+    /// Stores `next` (a status change decided on `read`), only if the ticket's status has not
+    /// changed since `read`: `Ok(false)`, and nothing written, when it has.
+    async fn change_status(&self, read: &TicketRecord, next: &TicketRecord) -> Result<bool, StoreError>;
+
+    /// Appends `note` to the ticket `id`, once per note id, up to `MAX_NOTES`.
+    async fn append_note(&self, id: &TicketId, note: &Note) -> Result<NoteAppended, StoreError>;
+
+    /// Up to `limit` of the tickets with this number, starting after `after` (in the store's
+    /// order for the number; each page newest first).
+    async fn tickets_for_number(
+        &self,
+        phone_number: &PhoneNumber,
+        limit: u32,
+        after: Option<&TicketId>,
+    ) -> Result<TicketPage, StoreError>;
+
+    /// Up to `limit` tickets whose `name_key` starts with `prefix`, in name order, starting
+    /// after the ticket `after`.
+    async fn tickets_named(&self, prefix: &str, limit: u32, after: Option<&TicketId>)
+    -> Result<TicketPage, StoreError>;
 
     /// Whether some ticket carries this phone number: the only numbers agents may call.
     async fn has_ticket_for(&self, phone_number: &PhoneNumber) -> Result<bool, StoreError>;
@@ -166,6 +207,34 @@ pub trait AgentStore: Send + Sync {
 
     /// The failures counted against `counter` that have not expired at `now`.
     async fn sign_in_failures(&self, counter: &SignInCounter, now: i64) -> Result<u32, StoreError>;
+}
+
+/// One page of a ledger index: the calls, and where the next page starts if there is one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LedgerPage {
+    pub calls: Vec<CallSid>,
+    /// The index position (`domain::started_key`) of the last call on this page, when more follow.
+    pub next_after: Option<String>,
+}
+
+/// The call ledger: append-only, one item per event of a call, each written once however
+/// often it is delivered. Calls are found by the party who called (or was called) and by day.
+#[async_trait]
+pub trait LedgerStore: Send + Sync {
+    /// Records `event` of `call`, kept until `expires_at`. `Ok(false)`, and nothing written,
+    /// when an event with its key (`LedgerEvent::key`) is recorded for the call already.
+    async fn record(&self, call: &CallSid, event: &LedgerEvent, expires_at: i64) -> Result<bool, StoreError>;
+
+    /// Every event recorded for `call`, in no particular order.
+    async fn events(&self, call: &CallSid) -> Result<Vec<LedgerEvent>, StoreError>;
+
+    /// Up to `limit` calls whose `party` (caller's number or identity, or the number an agent
+    /// called) is `party`, newest first, starting below the index position `before`.
+    async fn calls_of(&self, party: &str, limit: u32, before: Option<&str>) -> Result<LedgerPage, StoreError>;
+
+    /// Up to `limit` calls that began on `day`, in the order they began, starting above the
+    /// index position `after`.
+    async fn calls_on(&self, day: &str, limit: u32, after: Option<&str>) -> Result<LedgerPage, StoreError>;
 }
 
 #[cfg(test)]

@@ -68,6 +68,9 @@ impl Method {
 /// `<Dial>` and the one noun it connects to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dial {
+    /// Where Twilio reports how the dialed call ended (`DialCallStatus`), and fetches what the
+    /// call does next (POST, Twilio's default).
+    pub action: Option<String>,
     pub caller_id: Option<String>,
     pub timeout_seconds: Option<u32>,
     pub noun: DialNoun,
@@ -210,7 +213,15 @@ fn write_verb(xml: &mut String, verb: &Verb) {
             ],
         ),
         Verb::Dial(dial) => {
-            open_tag(xml, "Dial", &[("callerId", text(&dial.caller_id)), ("timeout", number(dial.timeout_seconds))]);
+            open_tag(
+                xml,
+                "Dial",
+                &[
+                    ("action", text(&dial.action)),
+                    ("callerId", text(&dial.caller_id)),
+                    ("timeout", number(dial.timeout_seconds)),
+                ],
+            );
             match &dial.noun {
                 DialNoun::Number(number) => element(xml, "Number", &[], number),
                 DialNoun::Client(identity) => element(xml, "Client", &[], identity),

@@ -5,6 +5,7 @@ const SID: &str = "CA0123456789abcdef0123456789abcdef";
 #[test]
 fn customer_conference() {
     let twiml = VoiceResponse::new().dial(Dial {
+        action: None,
         caller_id: None,
         timeout_seconds: None,
         noun: DialNoun::Conference(Conference {
@@ -38,6 +39,7 @@ fn hold_message_then_looping_music() {
 #[test]
 fn agent_conference() {
     let twiml = VoiceResponse::new().dial(Dial {
+        action: None,
         caller_id: None,
         timeout_seconds: None,
         noun: DialNoun::Conference(Conference {
@@ -57,6 +59,7 @@ fn agent_conference() {
 #[test]
 fn dial_a_number_with_caller_id() {
     let twiml = VoiceResponse::new().dial(Dial {
+        action: None,
         caller_id: Some("+15555555555".into()),
         timeout_seconds: None,
         noun: DialNoun::Number("+15551234567".into()),
@@ -74,7 +77,12 @@ fn keeps_verb_order_and_renders_every_verb() {
         .verb(Verb::Pause { length_seconds: Some(2) })
         .say("one")
         .verb(Verb::Redirect { url: "https://h/x".into(), method: Some(Method::Get) })
-        .dial(Dial { caller_id: None, timeout_seconds: Some(20), noun: DialNoun::Client("agent2".into()) })
+        .dial(Dial {
+            action: None,
+            caller_id: None,
+            timeout_seconds: Some(20),
+            noun: DialNoun::Client("agent2".into()),
+        })
         .say("two")
         .play("https://h/a.mp3", None);
     assert_eq!(
@@ -91,6 +99,7 @@ fn empty_response() {
 #[test]
 fn escapes_markup_in_text_and_attributes() {
     let twiml = VoiceResponse::new().say(r#"<Hangup/> & "quotes" 'n' stuff"#).dial(Dial {
+        action: None,
         caller_id: None,
         timeout_seconds: None,
         noun: DialNoun::Conference(Conference {
@@ -116,6 +125,7 @@ fn drops_characters_xml_forbids() {
 #[test]
 fn keeps_whitespace_in_attributes_through_a_parser() {
     let twiml = VoiceResponse::new().dial(Dial {
+        action: None,
         caller_id: Some("a\tb\nc\rd".into()),
         timeout_seconds: None,
         noun: DialNoun::Number("+1".into()),

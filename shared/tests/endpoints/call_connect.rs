@@ -70,7 +70,9 @@ async fn an_agent_calls_a_ticket_number_with_the_support_caller_id() {
     assert_eq!(content_type(&response), "text/xml; charset=utf-8");
     assert_eq!(
         body_text(&response),
-        format!(r#"{XML_HEAD}<Response><Dial callerId="{NUMBER}"><Number>{TICKET_NUMBER}</Number></Dial></Response>"#)
+        format!(
+            r#"{XML_HEAD}<Response><Dial action="{BASE}/call/agent/done" callerId="{NUMBER}"><Number>{TICKET_NUMBER}</Number></Dial></Response>"#
+        )
     );
     assert_eq!(t.dialer.placed(), [], "Twilio dials from the TwiML; no REST call");
 }
@@ -237,7 +239,9 @@ async fn file_ticket(t: &TestApp, number: &str) {
 }
 
 fn dial_twiml(number: &str) -> String {
-    format!(r#"{XML_HEAD}<Response><Dial callerId="{NUMBER}"><Number>{number}</Number></Dial></Response>"#)
+    format!(
+        r#"{XML_HEAD}<Response><Dial action="{BASE}/call/agent/done" callerId="{NUMBER}"><Number>{number}</Number></Dial></Response>"#
+    )
 }
 
 fn said_and_hung_up(text: &str) -> String {

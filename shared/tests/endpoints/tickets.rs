@@ -65,6 +65,7 @@ async fn files_a_ticket_and_answers_with_what_was_stored() {
             "phone_number": "+15551234567",
             "description": "My mallet broke.",
             "created_at": "2027-01-15T08:00:00Z",
+            "status": "open",
         })
     );
     let listed = body_json(&get(&t, "").await);
@@ -144,8 +145,9 @@ async fn never_acknowledges_a_ticket_it_could_not_store() {
 #[tokio::test]
 async fn lists_newest_first_one_page_at_a_time() {
     let t = TestApp::new();
-    for name in ["first", "second", "third"] {
-        let body = format!(r#"{{"name": "{name}", "phone_number": "+15551234567", "description": "d"}}"#);
+    // From three numbers: a number's second ticket while its first is open adds to that one.
+    for (name, number) in [("first", "+15551234561"), ("second", "+15551234562"), ("third", "+15551234563")] {
+        let body = format!(r#"{{"name": "{name}", "phone_number": "{number}", "description": "d"}}"#);
         assert_eq!(post_json(&t, &body).await.status(), 201);
         t.clock.advance(1);
     }

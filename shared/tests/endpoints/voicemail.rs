@@ -103,6 +103,7 @@ async fn pressing_1_records_a_message_that_becomes_a_ticket_once() {
             "phone_number": "+15557654321",
             "description": "Voicemail",
             "created_at": shared::domain::rfc3339(NOW),
+            "status": "open",
             "voicemail": {"duration_seconds": 12, "recording_url": format!("/tickets/{id}/recording")},
         }])
     );

@@ -3,8 +3,9 @@
 //! them, the DynamoDB emulator, the Twilio simulator), and every request they make is counted.
 //! The counts do not depend on the build, so the debug binaries of the test build serve.
 //!
-//! The guarantees checked: the caller's webhook makes one DynamoDB write and no Twilio REST
-//! request (nothing slow stands before their first TwiML); a hold-music turn reads the caller
+//! The guarantees checked: the caller's webhook makes two DynamoDB writes at once (their place in
+//! line, the ledger's beginning of the call) and no Twilio REST request (nothing slow stands
+//! before their first TwiML); a hold-music turn reads the caller
 //! once and the free agents once; a presence renewal reads and writes once; each kind of call
 //! makes the Twilio REST requests it needs and no more.
 
@@ -82,8 +83,9 @@ fn each_call_makes_the_requests_it_needs_and_no_more() {
     let arrival = row(answered, "POST /conference/connect/client", "");
     assert_eq!(
         (arrival.dynamodb_requests, arrival.read_units, arrival.twilio_requests),
-        (1.0, 0.0, 0.0),
-        "the caller's webhook: one conditional write, no read, no Twilio REST request"
+        (2.0, 0.0, 0.0),
+        "the caller's webhook: one conditional write and the ledger's beginning of the call, sent together; \
+         no read, no Twilio REST request"
     );
     assert_eq!(
         invocations(answered),

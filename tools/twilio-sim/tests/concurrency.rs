@@ -239,7 +239,7 @@ fn two_hundred_callers_over_a_minute_ten_agents_the_queue_holds() {
     runtime.block_on(stack.wait_until_serving());
     runtime.block_on(warm_up(&base));
     let started_in = wall.elapsed();
-    let tables: BTreeMap<String, String> = ["CALLS_TABLE", "AGENTS_TABLE", "TICKETS_TABLE"]
+    let tables: BTreeMap<String, String> = ["CALLS_TABLE", "AGENTS_TABLE", "TICKETS_TABLE", "LEDGER_TABLE"]
         .into_iter()
         .map(|name| (stack.setting(name), name.trim_end_matches("_TABLE").to_ascii_lowercase()))
         .collect();
@@ -249,7 +249,11 @@ fn two_hundred_callers_over_a_minute_ten_agents_the_queue_holds() {
     std::fs::write(stack.state.join("timeline.txt"), timeline).unwrap();
     let dev_log = std::fs::read_to_string(stack.state.join("dev.log")).unwrap_or_default();
     let unplaced = rings_never_taken(&dev_log);
-    let report = analyse(&server.sim, &outcome, &tables, &unplaced, started_in, wall.elapsed());
+    let mut report = analyse(&server.sim, &outcome, &tables, &unplaced, started_in, wall.elapsed());
+    let ledger = runtime.block_on(ledger_records(&dynamodb_port, &stack.setting("LEDGER_TABLE")));
+    let (ledger_text, ledger_failures) = check_ledger(&server.sim, &outcome, &ledger);
+    report.text.push_str(&ledger_text);
+    report.failures.extend(ledger_failures);
     eprintln!("{}", report.text);
     for failure in &report.failures {
         eprintln!("FAILED: {failure}");
@@ -947,4 +951,107 @@ fn analyse(
         let _ = writeln!(text, "  {kind:<40} {n:>6} {:>7.2}", *n as f64 / handled);
     }
     Report { text, failures }
+}
+
+/// Every call the ledger holds that began today or yesterday (UTC: the stack sets no
+/// BUSINESS_HOURS), read from the stack's emulator through the `by_day` index, each folded from
+/// its events; a call listed twice is there twice.
+async fn ledger_records(dynamodb_port: &str, table: &str) -> Vec<shared::domain::CallRecord> {
+    use shared::store::LedgerStore;
+    let client = shared::test_support::emulator_client_at(&format!("http://127.0.0.1:{dynamodb_port}"));
+    let store = shared::store::dynamo::DynamoLedgerStore::new(client, table);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let now_ms = i64::try_from(now.as_millis()).unwrap();
+    let mut records = Vec::new();
+    for seconds_ago in [86_400, 0] {
+        let day = shared::domain::day_of(None, now_ms / 1000 - seconds_ago);
+        let mut after = None;
+        loop {
+            let page = store.calls_on(&day, 100, after.as_deref()).await.unwrap();
+            for call in &page.calls {
+                let events = store.events(call).await.unwrap();
+                records.extend(shared::domain::CallRecord::fold(call, &events, now_ms));
+            }
+            after = page.next_after;
+            if after.is_none() {
+                break;
+            }
+        }
+    }
+    records
+}
+
+/// The ledger against the simulator's own timeline: each caller exactly one record, answered
+/// callers `answered`, and their wait (arrival to the agent joining) and talk (the agent joining
+/// to the caller's hang-up) within a second of what the simulator saw.
+fn check_ledger(
+    sim: &twilio_sim::Sim,
+    outcome: &Outcome,
+    records: &[shared::domain::CallRecord],
+) -> (String, Vec<String>) {
+    const TOLERANCE_MS: u64 = 1_000;
+    let entries = sim.timeline().entries_since(outcome.since);
+    let at = |sid: &str, pick: &dyn Fn(&Event) -> bool| {
+        entries.iter().find(|e| e.call_sid.as_deref() == Some(sid) && pick(&e.event)).map(|e| e.at_ms)
+    };
+    // The agent call that brought each caller their agent: its join into the caller's conference.
+    let mut joined: HashMap<String, u64> = HashMap::new();
+    for call in sim.calls().into_iter().filter(|call| call.direction == "outbound-api") {
+        let customer = call
+            .url
+            .as_deref()
+            .and_then(|url| url.split("/conference/").nth(1))
+            .and_then(|rest| rest.split('/').next());
+        if let (Some(customer), Some(at_ms)) =
+            (customer, at(&call.sid, &|e| matches!(e, Event::ConferenceJoined { .. })))
+        {
+            let first = joined.entry(customer.to_owned()).or_insert(at_ms);
+            *first = (*first).min(at_ms);
+        }
+    }
+    let mut failures = Vec::new();
+    let (mut worst_wait, mut worst_talk, mut checked) = (0_u64, 0_u64, 0);
+    for (sid, name) in &outcome.callers {
+        let mine: Vec<&shared::domain::CallRecord> =
+            records.iter().filter(|record| record.call.as_str() == sid).collect();
+        let [record] = mine.as_slice() else {
+            failures.push(format!("ledger: {name} has {} records", mine.len()));
+            continue;
+        };
+        let (Some(started), Some(ended)) =
+            (at(sid, &|e| matches!(e, Event::CallStarted { .. })), at(sid, &|e| matches!(e, Event::CallEnded { .. })))
+        else {
+            continue;
+        };
+        let Some(&answered) = joined.get(sid) else { continue };
+        if record.outcome != shared::domain::CallOutcome::Answered {
+            failures.push(format!("ledger: {name} was answered, the ledger says {}", record.outcome.as_str()));
+            continue;
+        }
+        let off =
+            |ledger_ms: Option<i64>, sim_ms: u64| ledger_ms.map(|ms| u64::try_from(ms).unwrap_or(0).abs_diff(sim_ms));
+        match (off(record.waited_ms, answered - started), off(record.talked_ms, ended - answered)) {
+            (Some(wait), Some(talk)) => {
+                worst_wait = worst_wait.max(wait);
+                worst_talk = worst_talk.max(talk);
+                checked += 1;
+                if wait > TOLERANCE_MS || talk > TOLERANCE_MS {
+                    failures
+                        .push(format!("ledger: {name} waited/talked {wait}/{talk} ms off the simulator's timeline"));
+                }
+            }
+            other => failures.push(format!("ledger: {name} has no wait or talk: {other:?}")),
+        }
+    }
+    let others =
+        records.iter().filter(|record| !outcome.callers.iter().any(|(sid, _)| record.call.as_str() == sid)).count();
+    if others > 0 {
+        failures.push(format!("ledger: {others} records of calls nobody made"));
+    }
+    let text = format!(
+        "ledger: {} records for {} callers; {checked} answered calls checked against the timeline, worst wait off by {worst_wait} ms, worst talk by {worst_talk} ms (tolerance {TOLERANCE_MS} ms)\n",
+        records.len(),
+        outcome.callers.len(),
+    );
+    (text, failures)
 }

@@ -806,6 +806,7 @@ fn with_nobody_available_the_caller_leaves_a_message_that_becomes_a_ticket_with_
                 "phone_number": number,
                 "description": "Voicemail",
                 "created_at": ticket["created_at"],
+                "status": "open",
                 "voicemail": { "duration_seconds": 4, "recording_url": format!("/tickets/{id}/recording") },
             })
         );
@@ -1213,5 +1214,168 @@ fn after_hours_the_caller_leaves_a_message_and_nobody_is_rung() {
         assert_customer_ended(&entries, &caller, "caller", Ending::AfterTheirMessage);
         assert_customer_ended(&entries, &silent, "silent caller", Ending::AfterHoursWithoutAMessage);
         assert_clean(&entries);
+    });
+}
+
+/// What the ledger says of one call (`GET /tickets/{ticket_id}/calls`), and what the
+/// simulator's own timeline says of it: the milliseconds it waited and talked.
+struct LedgerCheck {
+    call: String,
+    outcome: &'static str,
+    waited_ms: Option<u64>,
+    talked_ms: Option<u64>,
+}
+
+/// The ticket's calls once every one of `calls` has left line: reports delivered in reverse
+/// come only after each call ends.
+async fn ledger_calls(stack: &Stack, ticket: &str, calls: &[LedgerCheck]) -> Vec<Value> {
+    let deadline = Instant::now() + STEP;
+    loop {
+        let response = reqwest::Client::new()
+            .get(format!("{}/tickets/{ticket}/calls", stack.base))
+            .header("cookie", &stack.cookies["agent3"])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let page: Value = response.json().await.unwrap();
+        let listed = page["calls"].as_array().unwrap().clone();
+        let settled = calls.iter().all(|check| {
+            listed.iter().any(|call| call["call_id"] == check.call.as_str() && call["outcome"] == check.outcome)
+        });
+        if settled || Instant::now() > deadline {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Milliseconds between the first entries that match, from the simulator's timeline.
+fn between(entries: &[Entry], from: impl Fn(&Entry) -> bool, to: impl Fn(&Entry) -> bool) -> u64 {
+    let at = |predicate: &dyn Fn(&Entry) -> bool| entries.iter().find(|e| predicate(e)).map(|e| e.at_ms).unwrap();
+    at(&to) - at(&from)
+}
+
+/// Calls answered, abandoned and left as a message each leave one record in the ledger, on the
+/// ticket of their number, with the outcome and the wait and talk the simulator saw (within a
+/// second); with every status callback sent twice and each call's held to its end and sent
+/// newest first, the same. (Reversed, the caller's join comes after their call: nobody is
+/// offered a message on arrival then, so the message is left only in order.)
+#[test]
+fn every_call_leaves_one_ledger_record_however_its_reports_come() {
+    let (_serial, stack, _) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        let modes = [twilio_sim::CallbackMode::default(), twilio_sim::CallbackMode { duplicate: true, reverse: true }];
+        for (round, mode) in modes.into_iter().enumerate() {
+            let since = sim.timeline().len();
+            sim.set_callback_mode(mode);
+            let number = format!("+1555766{:04}", (std::process::id() % 4000) * 2 + round as u32);
+            let filed = reqwest::Client::new()
+                .post(format!("{}/tickets", stack.base))
+                .json(&json!({ "name": "Ledger", "phone_number": number, "description": "Calls" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(filed.status(), 201);
+            let ticket = filed.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+
+            // Answered by agent1 after 300 ms of ringing; the customer talks for a second.
+            sim.set_behaviour("client:agent1", answers_after(300));
+            stack.only_available(&["agent1"]).await;
+            let from = Some(number.clone());
+            let answered = sim.dial_in(InboundCall {
+                from: from.clone(),
+                name: Some("answered".into()),
+                hangup_after_talking_ms: Some(1_000),
+                ..InboundCall::default()
+            });
+            stack.ended(since, &answered).await;
+            stack.warmline_heard_the_end(since, &answered).await;
+            // Abandoned: agent1 lets it ring, and the customer hangs up after 1.5 s.
+            sim.set_behaviour("client:agent1", manual());
+            let abandoned = sim.dial_in(InboundCall {
+                from: from.clone(),
+                name: Some("abandoned".into()),
+                hangup_after_ms: Some(1_500),
+                ..InboundCall::default()
+            });
+            stack.ended(since, &abandoned).await;
+            stack.warmline_heard_the_end(since, &abandoned).await;
+            let mut voicemail = None;
+            if !mode.reverse {
+                stack.only_available(&[]).await;
+                let caller = sim.dial_in(customer("voicemail", &number));
+                stack.expect(since, "the offer to leave a message", |e| says(e, &caller, VOICEMAIL_OFFER)).await;
+                assert!(sim.press(&caller, "1"));
+                stack
+                    .expect(since, "the recording starts", |e| {
+                        of(e, &caller) && matches!(e.event, Event::RecordingStarted { .. })
+                    })
+                    .await;
+                assert!(sim.speak(&caller, 2));
+                stack.ended(since, &caller).await;
+                voicemail = Some(caller);
+            }
+
+            let entries = stack.entries(since);
+            let started = |sid: &str| {
+                let sid = sid.to_owned();
+                move |e: &Entry| of(e, &sid) && matches!(e.event, Event::CallStarted { .. })
+            };
+            let ended = |sid: &str| {
+                let sid = sid.to_owned();
+                move |e: &Entry| of(e, &sid) && matches!(e.event, Event::CallEnded { .. })
+            };
+            let agent_answered = |e: &Entry| e.party.as_deref() == Some("agent1") && matches!(e.event, Event::Answered);
+            let mut checks = vec![
+                LedgerCheck {
+                    call: answered.clone(),
+                    outcome: "answered",
+                    waited_ms: Some(between(&entries, started(&answered), agent_answered)),
+                    talked_ms: Some(between(&entries, agent_answered, ended(&answered))),
+                },
+                LedgerCheck {
+                    call: abandoned.clone(),
+                    outcome: "abandoned",
+                    waited_ms: Some(between(&entries, started(&abandoned), ended(&abandoned))),
+                    talked_ms: None,
+                },
+            ];
+            checks.extend(voicemail.map(|call| LedgerCheck {
+                call,
+                outcome: "voicemail",
+                waited_ms: None,
+                talked_ms: None,
+            }));
+            let listed = ledger_calls(stack, &ticket, &checks).await;
+            assert_eq!(listed.len(), checks.len(), "one record a call ({mode:?}): {listed:#?}");
+            for check in &checks {
+                let records: Vec<&Value> =
+                    listed.iter().filter(|call| call["call_id"] == check.call.as_str()).collect();
+                assert_eq!(records.len(), 1, "{} ({mode:?}): {listed:#?}", check.call);
+                let record = records[0];
+                assert_eq!(record["outcome"], check.outcome, "{mode:?}: {record:#}\n{}", stack.print(since));
+                assert_eq!(
+                    (&record["direction"], &record["channel"], &record["caller"]),
+                    (&json!("inbound"), &json!("phone"), &json!(number))
+                );
+                for (field, expected) in [("waited_seconds", check.waited_ms), ("talked_seconds", check.talked_ms)] {
+                    match expected {
+                        Some(ms) => {
+                            let seconds = record[field].as_u64().unwrap_or_else(|| panic!("{field} of {record:#}"));
+                            assert!(
+                                seconds.abs_diff((ms + 500) / 1000) <= 1 && (seconds * 1000).abs_diff(ms) <= 1_000,
+                                "{field}: {seconds} s against {ms} ms ({mode:?})"
+                            );
+                        }
+                        None => assert_eq!(record[field], Value::Null, "{field} ({mode:?})"),
+                    }
+                }
+            }
+            let roles: Vec<&Value> =
+                listed.iter().filter(|call| call["call_id"] == answered.as_str()).map(|call| &call["agents"]).collect();
+            assert_eq!(roles, [&json!([{"agent": "agent1", "role": "answered"}])], "{mode:?}");
+        }
     });
 }

@@ -2,6 +2,7 @@
 
 mod agents;
 mod calls;
+mod ledger;
 mod tickets;
 
 use std::collections::HashMap;
@@ -11,6 +12,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 pub use agents::DynamoAgentStore;
 pub use calls::DynamoCallStore;
+pub use ledger::DynamoLedgerStore;
 pub use tickets::DynamoTicketStore;
 
 use super::StoreError;

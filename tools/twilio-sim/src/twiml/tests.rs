@@ -31,6 +31,7 @@ fn dial(target: DialTarget, caller_id: Option<&str>) -> Verb {
 #[test]
 fn reads_the_documents_warmline_writes() {
     let customer = warmline::VoiceResponse::new().dial(warmline::Dial {
+        action: None,
         caller_id: None,
         timeout_seconds: None,
         noun: warmline::DialNoun::Conference(warmline::Conference {
@@ -60,6 +61,7 @@ fn reads_the_documents_warmline_writes() {
     );
 
     let number = warmline::VoiceResponse::new().dial(warmline::Dial {
+        action: None,
         caller_id: Some("+15555555555".into()),
         timeout_seconds: Some(20),
         noun: warmline::DialNoun::Number("+15551234567".into()),
