@@ -1245,18 +1245,22 @@ pub async fn agent_answers(
         state.answered(conference, now);
         if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
             tracing::info!(%conference, %agent, "the agent answered");
+            let answered_at_ms = app.clock.now_millis();
             let answered = LedgerEvent::Answered {
-                at_ms: app.clock.now_millis(),
+                at_ms: answered_at_ms,
                 agent: agent.to_string(),
                 call: agent_call.to_string(),
                 from_line: from_line.is_some(),
             };
-            note(app, conference, answered).await;
-            if let Some(arrived_ms) = from_line {
-                let waited_ms = app.clock.now_millis() - arrived_ms;
-                telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
-                count(app, conference, Outcome::Answered { waited_ms }).await;
-            }
+            // Side by side: the agent hears nothing until both are written.
+            let counted = async {
+                if let Some(arrived_ms) = from_line {
+                    let waited_ms = answered_at_ms - arrived_ms;
+                    telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
+                    count(app, conference, Outcome::Answered { waited_ms }).await;
+                }
+            };
+            tokio::join!(note(app, conference, answered), counted);
             return Ok(agent_conference_twiml(conference));
         }
     }
