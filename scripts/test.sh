@@ -8,6 +8,9 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
+# A fresh clone gains nothing from incremental compilation's cache: it would cost build time and
+# about 2 GB of the machine's disk (a CI run once failed on a full disk).
+export CARGO_INCREMENTAL=0
 # The features the Rust tests build with; the local stacks the tests start reuse that build.
 FEATURES=--all-features
 export WARMLINE_CARGO_FEATURES=$FEATURES
@@ -73,8 +76,8 @@ python -m pytest tests -q --basetemp "$state/pytest-tmp" 2>&1 | tee "$state/pyte
 stage_done "template and local stack tests"
 
 stage "browser tests (Chromium on the local stack)"
-# A page whose asset the local server (`cargo lambda watch`) failed to serve is reloaded once
-# (reloadIfAssetsFailed); the suite still runs a second time if the first run fails, and the
+# An asset request the local server (`cargo lambda watch`) fails is made once more
+# (retryFailedAssets); the suite still runs a second time if the first run fails, and the
 # first run's journal is kept beside the second's. A real failure fails both runs.
 if ! node --test --test-reporter=tap tests/browser/ >"$state/browser-first.log" 2>&1; then
   grep -E '^not ok' "$state/browser-first.log" >&2 || true
