@@ -277,7 +277,7 @@ fn serve_requests_signature_only(iterations: usize) -> Vec<Duration> {
 /// lambda_runtime reads every payload (from its bytes, through serde_path_to_error), the request
 /// built, the handler, and the document sent back to the runtime.
 async fn invocation(endpoint: Endpoint, app: &App, event: &str) -> Vec<u8> {
-    let payload: lambda::Event =
+    let payload: lambda::Payload =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(event.as_bytes())).unwrap();
     let invocation = lambda_http::LambdaEvent::new(payload, lambda_http::Context::default());
     let handler = |req: Request| async move { Ok::<_, lambda_http::Error>(endpoint.call(app, req).await) };

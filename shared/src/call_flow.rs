@@ -203,10 +203,8 @@ pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: 
     }
     let ((), enqueued) = tokio::join!(began, app.calls.enqueue(&record));
     match enqueued {
-        Ok(true) => {
-            tracing::info!("a caller arrived and waits in line");
-            telemetry::call(CallEvent::Offered, customer.as_str());
-        }
+        // The metric's line (`CallsOffered`, with the CallSid) is the log's record of the arrival.
+        Ok(true) => telemetry::call(CallEvent::Offered, customer.as_str()),
         Ok(false) => tracing::info!("the caller is in line already: a retried webhook"),
         Err(err) => tracing::error!(error = %err, "could not put the caller in line; the hold music will"),
     }

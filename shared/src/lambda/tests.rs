@@ -223,7 +223,8 @@ async fn a_webhook_is_served_end_to_end_as_through_lambda_http() {
     let event_json = webhook_event("$default", "/conference/wait").to_string();
     let kit = TestApp::new();
     let app = &kit.app;
-    let event: Event = serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&event_json)).unwrap();
+    let event: Payload =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(&event_json)).unwrap();
     let ours =
         serve(|req| conference_wait::handle(app, req), LambdaEvent::new(event, Context::default())).await.unwrap();
     let ours = serde_json::to_value(&ours).unwrap();
