@@ -843,12 +843,20 @@ fn today(app: &App) -> String {
 
 /// Counts `outcome` of `call` in today's figures, once however often Twilio reports it. A count
 /// that cannot be written is logged and lost, never the call's failure (as a metric is).
-async fn count(app: &App, call: &CallSid, outcome: Outcome) {
+/// Counts `outcome` of `call` in the day's figures; `true` when this counted it (not a repeat,
+/// nor a failure).
+async fn count(app: &App, call: &CallSid, outcome: Outcome) -> bool {
     let expires_at = app.clock.now() + DAY_COUNTS_TTL_SECONDS;
     match app.calls.count_outcome(&today(app), call, outcome, expires_at).await {
-        Ok(true) => {}
-        Ok(false) => tracing::info!(%call, outcome = outcome.as_str(), "counted already: a retried report"),
-        Err(err) => tracing::warn!(error = %err, %call, outcome = outcome.as_str(), "could not count the outcome"),
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::info!(%call, outcome = outcome.as_str(), "counted already: a retried report");
+            false
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, %call, outcome = outcome.as_str(), "could not count the outcome");
+            false
+        }
     }
 }
 
@@ -1222,7 +1230,12 @@ pub async fn agent_answers(
             return Ok(call_ended());
         };
         if record.joined.contains(agent) {
-            // A retried webhook: they joined already.
+            // They joined already: a retried webhook, or this one's own commit whose reply was
+            // lost (the store's client sent it again and found it applied). The answer is
+            // recorded again in case it is the latter; each record is kept once.
+            tracing::info!(%conference, %agent, "in the call already: a retried webhook, or a reply the store lost");
+            let from_line = (record.joined.len() == 1).then_some(record.arrived_at_ms);
+            record_answer(app, conference, agent, agent_call, from_line, Metric::IfNew).await;
             return Ok(agent_conference_twiml(conference));
         }
         if !record.ringing.contains(agent) {
@@ -1243,26 +1256,51 @@ pub async fn agent_answers(
         state.answered(conference, now);
         if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
             tracing::info!(%conference, %agent, "the agent answered");
-            let answered_at_ms = app.clock.now_millis();
-            let answered = LedgerEvent::Answered {
-                at_ms: answered_at_ms,
-                agent: agent.to_string(),
-                call: agent_call.to_string(),
-                from_line: from_line.is_some(),
-            };
-            // Side by side: the agent hears nothing until both are written.
-            let counted = async {
-                if let Some(arrived_ms) = from_line {
-                    let waited_ms = answered_at_ms - arrived_ms;
-                    telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
-                    count(app, conference, Outcome::Answered { waited_ms }).await;
-                }
-            };
-            tokio::join!(note(app, conference, answered), counted);
+            record_answer(app, conference, agent, agent_call, from_line, Metric::Always).await;
             return Ok(agent_conference_twiml(conference));
         }
     }
     Err(AppError::Conflict("the call changed too often to join it".into()))
+}
+
+/// When an answer's `CallsAnswered` metric line is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Metric {
+    Always,
+    /// Only if the day's count took the answer now: it was not counted, nor the metric written.
+    IfNew,
+}
+
+/// What `agent`'s answer on `agent_call` leaves behind: the ledger's event and, for a caller
+/// answered from the line (who arrived at `from_line`), the day's count and the metric. Side by
+/// side: the agent hears nothing until both are written.
+async fn record_answer(
+    app: &App,
+    conference: &CallSid,
+    agent: &AgentId,
+    agent_call: &CallSid,
+    from_line: Option<i64>,
+    metric: Metric,
+) {
+    let answered_at_ms = app.clock.now_millis();
+    let answered = LedgerEvent::Answered {
+        at_ms: answered_at_ms,
+        agent: agent.to_string(),
+        call: agent_call.to_string(),
+        from_line: from_line.is_some(),
+    };
+    let counted = async {
+        if let Some(arrived_ms) = from_line {
+            let waited_ms = answered_at_ms - arrived_ms;
+            if metric == Metric::Always {
+                telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
+            }
+            if count(app, conference, Outcome::Answered { waited_ms }).await && metric == Metric::IfNew {
+                telemetry::call(CallEvent::Answered { waited_ms }, conference.as_str());
+            }
+        }
+    };
+    tokio::join!(note(app, conference, answered), counted);
 }
 
 /// An agent's side of the conference: it starts as they enter, and their leaving does not end

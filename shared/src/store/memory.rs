@@ -20,6 +20,9 @@ pub struct MemoryCallStore {
     losing_replies: bool,
     /// Counting an outcome fails; everything else works.
     failing_counts: bool,
+    /// The next commit lands but its reply is lost: the SDK sends the transaction again, and
+    /// that finds the versions it was made over gone, so the caller is told it failed.
+    lose_next_commit_reply: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -116,6 +119,11 @@ impl MemoryCallStore {
         Self { failing_counts: true, ..Self::default() }
     }
 
+    /// Loses the reply to the next commit, which lands all the same (see the field).
+    pub fn lose_next_commit_reply(&self) {
+        self.lose_next_commit_reply.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     fn state(&self) -> Result<MutexGuard<'_, Calls>, StoreError> {
         if self.failing {
             return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
@@ -170,7 +178,7 @@ impl CallStore for MemoryCallStore {
         for write in writes {
             state.apply(write);
         }
-        Ok(true)
+        Ok(!self.lose_next_commit_reply.swap(false, std::sync::atomic::Ordering::SeqCst))
     }
 
     async fn waiting(&self, limit: u32, now: i64) -> Result<Vec<Conference>, StoreError> {

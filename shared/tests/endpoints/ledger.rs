@@ -273,6 +273,38 @@ async fn a_ledger_that_fails_during_a_report_gets_it_again_and_records_it_once()
     assert_eq!(events.iter().filter(|event| matches!(event, LedgerEvent::Ended { .. })).count(), 1);
 }
 
+/// The store applies an agent's answer but its reply is lost, so the AWS SDK sends the
+/// transaction again, which fails its condition: `agent_answers` finds the agent in the call
+/// already. The answer is still in the ledger and in the day's count, once, and a retried
+/// webhook after that adds nothing.
+#[tokio::test]
+async fn an_answer_whose_reply_the_store_lost_is_recorded_once() {
+    let t = TestApp::new();
+    let ticket = ticket_for(&t, Some(CALLER), None).await;
+    t.available("agent1").await;
+    t.customer_arrives(&sid(1)).await;
+    t.clock.advance(4);
+    t.store.lose_next_commit_reply();
+    assert!(t.agent_answers(&sid(1), "agent1", &placed_sid(0)).await.contains("<Conference"));
+    let joined: Vec<String> =
+        t.store.participants(&CallSid::parse(&sid(1)).unwrap()).iter().map(ToString::to_string).collect();
+    assert_eq!(joined, ["agent1"]);
+    let writes = t.ledger.writes();
+    t.clock.advance(1);
+    assert!(t.agent_answers(&sid(1), "agent1", &placed_sid(0)).await.contains("<Conference"));
+    assert_eq!(t.ledger.writes(), writes, "a retried webhook records nothing new");
+    t.clock.advance(29);
+    assert_eq!(body_text(&conference_ends(&t, &sid(1)).await), EMPTY_TWIML);
+
+    let call = &calls_json(&t, &ticket).await["calls"][0];
+    assert_eq!(call["outcome"], "answered", "{call}");
+    assert_eq!(call["waited_seconds"], 4);
+    assert_eq!(call["talked_seconds"], 30);
+    assert_eq!(call["agents"], json!([{"agent": "agent1", "role": "answered"}]));
+    let today = shared::call_flow::wallboard(&t.app).await.unwrap().today;
+    assert_eq!((today.answered, today.answered_wait_ms), (1, 4_000));
+}
+
 #[tokio::test]
 async fn the_ledger_never_costs_a_caller_or_an_agent_their_call() {
     let t = TestApp::new();
