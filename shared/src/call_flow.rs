@@ -1222,6 +1222,10 @@ pub async fn agent_answers(
     agent: &AgentId,
     agent_call: &CallSid,
 ) -> Result<VoiceResponse, AppError> {
+    // The `from_line` of this answer's commit when the store refused it: finding the agent in
+    // the call after that means the commit landed and its reply was lost (the SDK sent it again,
+    // and the retry failed its condition), so nothing of the answer is recorded yet.
+    let mut refused: Option<Option<i64>> = None;
     for _ in 0..RACES {
         let now = app.clock.now();
         let Some(mut record) = app.calls.conference(conference, now).await? else {
@@ -1230,12 +1234,11 @@ pub async fn agent_answers(
             return Ok(call_ended());
         };
         if record.joined.contains(agent) {
-            // They joined already: a retried webhook, or this one's own commit whose reply was
-            // lost (the store's client sent it again and found it applied). The answer is
-            // recorded again in case it is the latter; each record is kept once.
-            tracing::info!(%conference, %agent, "in the call already: a retried webhook, or a reply the store lost");
-            let from_line = (record.joined.len() == 1).then_some(record.arrived_at_ms);
-            record_answer(app, conference, agent, agent_call, from_line, Metric::IfNew).await;
+            if let Some(from_line) = refused {
+                tracing::info!(%conference, %agent, "the agent answered (the store lost the reply)");
+                record_answer(app, conference, agent, agent_call, from_line, Metric::IfNew).await;
+            }
+            // Else a retried webhook: they joined already.
             return Ok(agent_conference_twiml(conference));
         }
         if !record.ringing.contains(agent) {
@@ -1259,6 +1262,7 @@ pub async fn agent_answers(
             record_answer(app, conference, agent, agent_call, from_line, Metric::Always).await;
             return Ok(agent_conference_twiml(conference));
         }
+        refused = Some(from_line);
     }
     Err(AppError::Conflict("the call changed too often to join it".into()))
 }
