@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, test } from 'node:test';
 
-import { eventually, expectText, launch, location, note, open, submitSignIn, unexpected } from './support/browser.mjs';
+import { eventually, expectText, launch, location, note, open, reloadIfAssetsFailed, submitSignIn, unexpected } from './support/browser.mjs';
 import { ACCOUNT_SID, AGENT_PASSWORD, ROOT, TWILIO_NUMBER, startStack } from './support/stack.mjs';
 
 const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -60,6 +60,7 @@ async function dashboard(agent) {
   assert.equal((await submitSignIn(page, agent, AGENT_PASSWORD)).status(), 303);
   await page.waitForURL((url) => url.pathname === '/dashboard');
   await page.waitForLoadState('load');
+  await reloadIfAssetsFailed(opened);
   return opened;
 }
 

@@ -25,7 +25,7 @@ import {
   location,
   note,
   open,
- 
+  reloadIfAssetsFailed,
   submitSignIn,
   unexpected,
 } from './support/browser.mjs';
@@ -182,6 +182,7 @@ async function arriveAtDashboard(opened) {
   // The agent's id is in the HTML from the server; the buttons work only once the deferred
   // scripts have run, which 'load' guarantees (a click before that is lost).
   await opened.page.waitForLoadState('load');
+  await reloadIfAssetsFailed(opened);
 }
 
 /** Every `POST /token` answer the page received, as `identity` strings. */
