@@ -587,7 +587,8 @@ test('"Dial a colleague in" answers 409 outside a conference, then dials an avai
 
 test('the presence switch: Available registers the device and says so, Away unregisters it', TEST_TIMEOUT, async () => {
   await setPresence('agent1', 'away');
-  const { page, problems } = await signedInDashboard('agent1');
+  const opened = await signedInDashboard('agent1');
+  const { page, problems } = opened;
   const status = page.locator('#presence-status');
   const available = page.getByRole('button', { name: 'Available' });
   const away = page.getByRole('button', { name: 'Away' });
@@ -638,7 +639,7 @@ test('the presence switch: Available registers the device and says so, Away unre
   assert.deepEqual((await fake(page)).identities, ['agent1']);
 
   // A reload shows what the server says, and an available agent's device registers at once.
-  await page.reload();
+  await reloadIfAssetsFailed(opened, await page.reload());
   await expectText(status, 'Available');
   assert.equal(await available.getAttribute('aria-pressed'), 'true');
   await eventually(async () => (await fake(page)).registerCalls === 1, 'the new page registered its device');
@@ -646,7 +647,7 @@ test('the presence switch: Available registers the device and says so, Away unre
   await expectText(page.locator('#device-status'), 'Ready for calls as Agent 1.');
   await away.click();
   await expectText(status, 'Away');
-  await page.reload();
+  await reloadIfAssetsFailed(opened, await page.reload());
   await expectText(status, 'Away');
   assert.equal(await away.getAttribute('aria-pressed'), 'true');
   await sleep(300);
@@ -654,7 +655,7 @@ test('the presence switch: Available registers the device and says so, Away unre
   assert.deepEqual([recorded.identities, recorded.registerCalls], [[], 0], 'away: no device');
   // Somebody else (a second dashboard, say) makes them available: the page follows at its next look.
   assert.equal((await setPresence('agent1', 'available')).status, 'available');
-  await page.reload();
+  await reloadIfAssetsFailed(opened, await page.reload());
   await expectText(status, 'Available');
 
   await page.getByRole('button', { name: 'Away' }).click();
