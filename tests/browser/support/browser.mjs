@@ -135,19 +135,21 @@ export async function open(browser, url, { viewport = DESKTOP, realSdk = false, 
 /**
  * `cargo lambda watch` sometimes fails a request that Warmline never sees: one that lands while
  * it restarts a function after a source file changed, or (seen in CI) one of several asset
- * requests a page makes at once, answered 500. One reload of the page now shown tells that apart
- * from a page that never works; call it after every navigation that loads a page's scripts.
+ * requests a page makes at once, answered 500. Reloading the page now shown (up to three times)
+ * tells that apart from a page that never works; call it after every navigation that loads a
+ * page's scripts.
  * Resolves to the response of the load that counts.
  */
 export async function reloadIfAssetsFailed({ page, problems, assets }, response) {
-  if ((await brokenAssets(page, assets)).length === 0) {
-    return response;
+  // Up to three reloads: CI has seen the same asset fail twice in a row.
+  for (let reloads = 0; reloads < 3 && (await brokenAssets(page, assets)).length > 0; reloads++) {
+    note(`reloading ${page.url()}: ${(await brokenAssets(page, assets)).join(', ')}`);
+    problems.length = 0;
+    assets.clear();
+    response = await page.reload();
   }
-  problems.length = 0;
-  assets.clear();
-  const reloaded = await page.reload();
   assert.deepEqual(await brokenAssets(page, assets), [], `${page.url()}: assets that did not load`);
-  return reloaded;
+  return response;
 }
 
 /** Every stylesheet and script the page refers to, unless it arrived with a 200. */
