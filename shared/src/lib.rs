@@ -20,6 +20,7 @@ pub mod domain;
 pub mod error;
 pub mod handlers;
 pub mod http;
+pub mod json;
 pub mod lambda;
 pub mod password;
 pub mod pipeline;

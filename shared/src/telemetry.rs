@@ -29,6 +29,8 @@ use std::time::Instant;
 #[cfg(any(test, feature = "testkit"))]
 use serde_json::Value;
 
+use crate::json;
+
 /// Where metrics go when `METRICS_NAMESPACE` is unset (local runs).
 pub const DEFAULT_NAMESPACE: &str = "Warmline";
 
@@ -43,7 +45,8 @@ pub fn init() {
 /// The subscriber `lambda_http::tracing::init_default_subscriber` installs (the level from
 /// `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`, else INFO; no time or target; JSON when
 /// `AWS_LAMBDA_LOG_FORMAT` is `JSON`), writing to `writer`. Its JSON lines are written by
-/// `LambdaJson`, the same lines without the cost of re-reading every span's fields.
+/// `LambdaJson` and `LambdaJsonFields`, the same lines without the cost of re-reading every
+/// span's fields.
 pub fn init_with_writer<W>(writer: W)
 where
     W: for<'writer> subscriber::fmt::MakeWriter<'writer> + Send + Sync + 'static,
@@ -57,7 +60,7 @@ where
     let builder = subscriber::fmt().with_target(false).without_time().with_env_filter(filter).with_writer(writer);
     // A second initialisation (tests, benchmarks) keeps the first subscriber.
     if std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json")) {
-        let _ = builder.fmt_fields(subscriber::fmt::format::JsonFields::new()).event_format(LambdaJson).try_init();
+        let _ = builder.fmt_fields(LambdaJsonFields).event_format(LambdaJson).try_init();
     } else {
         let _ = builder.try_init();
     }
@@ -84,9 +87,9 @@ where
     ) -> std::fmt::Result {
         let mut line = Vec::with_capacity(256);
         line.extend_from_slice(br#"{"level":"#);
-        json(&mut line, event.metadata().level().as_str());
+        json::string(&mut line, event.metadata().level().as_str());
         line.extend_from_slice(br#","fields":{"#);
-        event.record(&mut JsonFieldsVisitor { line: &mut line, first: true });
+        event.record(&mut JsonFieldsVisitor::new(&mut line));
         line.push(b'}');
         let current = event.parent().and_then(|id| ctx.span(id)).or_else(|| ctx.lookup_current());
         if let Some(span) = &current {
@@ -128,61 +131,105 @@ where
         // Never written by JsonFields; tracing-subscriber reports it so.
         None => {
             line.extend_from_slice(br#""field_error":"#);
-            json(line, "the span's fields are not a JSON object");
+            json::string(line, "the span's fields are not a JSON object");
             line.push(b',');
         }
     }
     line.extend_from_slice(br#""name":"#);
-    json(line, span.metadata().name());
+    json::string(line, span.metadata().name());
     line.push(b'}');
-}
-
-fn json(line: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
-    // Into a Vec, serialising a string, a number or a Display cannot fail.
-    let _ = serde_json::to_writer(line, value);
 }
 
 /// An event's fields as tracing-serde writes them: strings and numbers as they are, anything
 /// else (the message among them) as its `Debug` text.
 struct JsonFieldsVisitor<'a> {
     line: &'a mut Vec<u8>,
-    first: bool,
+    previous: Option<&'static str>,
+    /// Whether every name so far came after the one before it, as in a `BTreeMap`.
+    in_order: bool,
 }
 
-impl JsonFieldsVisitor<'_> {
-    fn entry(&mut self, name: &str, value: &(impl serde::Serialize + ?Sized)) {
-        if !std::mem::take(&mut self.first) {
+impl<'a> JsonFieldsVisitor<'a> {
+    fn new(line: &'a mut Vec<u8>) -> Self {
+        Self { line, previous: None, in_order: true }
+    }
+
+    fn key(&mut self, name: &'static str) {
+        if let Some(previous) = self.previous.replace(name) {
+            self.in_order &= previous < name;
             self.line.push(b',');
         }
-        json(self.line, name);
+        json::string(self.line, name);
         self.line.push(b':');
-        json(self.line, value);
     }
 }
 
 impl lambda_http::tracing::field::Visit for JsonFieldsVisitor<'_> {
     fn record_bool(&mut self, field: &lambda_http::tracing::field::Field, value: bool) {
-        self.entry(field.name(), &value);
+        self.key(field.name());
+        json::value(self.line, &value);
     }
 
     fn record_debug(&mut self, field: &lambda_http::tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.entry(field.name(), &format_args!("{value:?}"));
+        self.key(field.name());
+        json::value(self.line, &format_args!("{value:?}"));
     }
 
     fn record_u64(&mut self, field: &lambda_http::tracing::field::Field, value: u64) {
-        self.entry(field.name(), &value);
+        self.key(field.name());
+        json::value(self.line, &value);
     }
 
     fn record_i64(&mut self, field: &lambda_http::tracing::field::Field, value: i64) {
-        self.entry(field.name(), &value);
+        self.key(field.name());
+        json::value(self.line, &value);
     }
 
     fn record_f64(&mut self, field: &lambda_http::tracing::field::Field, value: f64) {
-        self.entry(field.name(), &value);
+        self.key(field.name());
+        json::value(self.line, &value);
     }
 
     fn record_str(&mut self, field: &lambda_http::tracing::field::Field, value: &str) {
-        self.entry(field.name(), value);
+        self.key(field.name());
+        json::string(self.line, value);
+    }
+}
+
+/// A span's fields as `JsonFields` keeps them (a JSON object, names in order), written directly:
+/// `JsonFields` builds a map of `serde_json::Value`s for every span, which cost a webhook's span
+/// more than the rest of its log line. Fields recorded later, and a span whose fields are not
+/// declared in name order, go through `JsonFields` itself.
+struct LambdaJsonFields;
+
+impl<'writer> subscriber::fmt::FormatFields<'writer> for LambdaJsonFields {
+    fn format_fields<R: subscriber::field::RecordFields>(
+        &self,
+        mut writer: subscriber::fmt::format::Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        let mut object = Vec::with_capacity(64);
+        object.push(b'{');
+        let mut visitor = JsonFieldsVisitor::new(&mut object);
+        fields.record(&mut visitor);
+        if !visitor.in_order {
+            return subscriber::fmt::format::JsonFields::new().format_fields(writer, fields);
+        }
+        object.push(b'}');
+        writer.write_str(std::str::from_utf8(&object).map_err(|_| std::fmt::Error)?)
+    }
+
+    fn add_fields(
+        &self,
+        current: &'writer mut subscriber::fmt::FormattedFields<Self>,
+        fields: &lambda_http::tracing::span::Record<'_>,
+    ) -> std::fmt::Result {
+        let mut merged = subscriber::fmt::FormattedFields::<subscriber::fmt::format::JsonFields>::new(std::mem::take(
+            &mut current.fields,
+        ));
+        let result = subscriber::fmt::format::JsonFields::new().add_fields(&mut merged, fields);
+        current.fields = merged.fields;
+        result
     }
 }
 
@@ -247,40 +294,36 @@ impl Document<'_> {
     /// The document as one line of JSON, written out directly: built as a `serde_json::Value`
     /// first, its tree of maps cost a webhook more than checking Twilio's signature.
     fn to_line(&self, namespace: &str, timestamp_ms: i64) -> String {
-        fn json(out: &mut Vec<u8>, value: &(impl serde::Serialize + ?Sized)) {
-            // Strings and numbers always serialise; into a Vec, nothing can fail.
-            let _ = serde_json::to_writer(out, value);
-        }
         let mut out = Vec::with_capacity(320);
         out.extend_from_slice(br#"{"_aws":{"Timestamp":"#);
-        json(&mut out, &timestamp_ms);
+        json::value(&mut out, &timestamp_ms);
         out.extend_from_slice(br#","CloudWatchMetrics":[{"Namespace":"#);
-        json(&mut out, namespace);
+        json::string(&mut out, namespace);
         out.extend_from_slice(br#","Dimensions":"#);
-        json(&mut out, self.dimension_sets);
+        json::value(&mut out, self.dimension_sets);
         out.extend_from_slice(br#","Metrics":["#);
         for (at, (name, unit, _)) in self.metrics.iter().enumerate() {
             if at > 0 {
                 out.push(b',');
             }
             out.extend_from_slice(br#"{"Name":"#);
-            json(&mut out, name);
+            json::string(&mut out, name);
             out.extend_from_slice(br#","Unit":"#);
-            json(&mut out, unit.as_str());
+            json::string(&mut out, unit.as_str());
             out.push(b'}');
         }
         out.extend_from_slice(b"]}]}");
         for (name, value) in self.values {
             out.push(b',');
-            json(&mut out, name);
+            json::string(&mut out, name);
             out.push(b':');
-            json(&mut out, value);
+            json::string(&mut out, value);
         }
         for (name, _, value) in self.metrics {
             out.push(b',');
-            json(&mut out, name);
+            json::string(&mut out, name);
             out.push(b':');
-            json(&mut out, value);
+            json::value(&mut out, value);
         }
         out.push(b'}');
         String::from_utf8(out).unwrap_or_default()
@@ -554,6 +597,8 @@ mod tests {
         let recorded = info_span!("recorded", first = 1_u64, later = lambda_http::tracing::field::Empty);
         recorded.record("later", "set afterwards");
         info!(parent: &recorded, "with an explicit parent");
+        let unordered = info_span!("unordered", zeta = 1_u64, alpha = "first by name");
+        info!(parent: &unordered, "in a span whose fields are not declared in name order");
     }
 
     #[test]
@@ -564,14 +609,14 @@ mod tests {
         let reference = with_target_and_time_off().json().with_writer(theirs.clone()).finish();
         lambda_http::tracing::dispatcher::with_default(&lambda_http::tracing::Dispatch::new(reference), log_a_request);
         let lean = with_target_and_time_off()
-            .fmt_fields(subscriber::fmt::format::JsonFields::new())
+            .fmt_fields(LambdaJsonFields)
             .event_format(LambdaJson)
             .with_writer(ours.clone())
             .finish();
         lambda_http::tracing::dispatcher::with_default(&lambda_http::tracing::Dispatch::new(lean), log_a_request);
         let (theirs, ours) = (theirs.0.lock().unwrap().clone(), ours.0.lock().unwrap().clone());
         let (theirs, ours) = (String::from_utf8(theirs).unwrap(), String::from_utf8(ours).unwrap());
-        assert_eq!(ours.lines().count(), 6, "{ours}");
+        assert_eq!(ours.lines().count(), 7, "{ours}");
         for (ours, theirs) in ours.lines().zip(theirs.lines()) {
             assert_eq!(ours, theirs);
         }
