@@ -119,10 +119,10 @@ impl Links {
     }
 
     pub fn url(&self, route: &Route) -> String {
-        let path = route.path();
-        let mut url = String::with_capacity(self.base_url.len() + path.len());
+        // Room for the longest path (a conference's and an agent's ids), so it is written once.
+        let mut url = String::with_capacity(self.base_url.len() + 96);
         url.push_str(&self.base_url);
-        url.push_str(&path);
+        route.write_path(&mut url);
         url
     }
 }

@@ -263,6 +263,13 @@ impl Route {
 
     /// The path (and query, where the route has one) of this route.
     pub fn path(&self) -> String {
+        let mut path = String::new();
+        self.write_path(&mut path);
+        path
+    }
+
+    /// The path, after what `into` holds already (a URL's origin).
+    pub fn write_path(&self, into: &mut String) {
         let value = |name: &str| -> &str {
             match (self, name) {
                 (Self::Asset { file }, "file") => file,
@@ -283,22 +290,21 @@ impl Route {
                 _ => "",
             }
         };
-        let mut path = String::new();
+        let start = into.len();
         for segment in segments(self.endpoint().path) {
-            path.push('/');
+            into.push('/');
             match parameter_name(segment) {
-                Some(name) => path.push_str(value(name)),
-                None => path.push_str(segment),
+                Some(name) => into.push_str(value(name)),
+                None => into.push_str(segment),
             }
         }
-        if path.is_empty() {
-            path.push('/');
+        if into.len() == start {
+            into.push('/');
         }
         if matches!(self, Self::HoldMusic { returning: true }) {
-            path.push('?');
-            path.push_str(RETURNING_QUERY);
+            into.push('?');
+            into.push_str(RETURNING_QUERY);
         }
-        path
     }
 
     /// The sign-in page, going on to `next` once signed in.
