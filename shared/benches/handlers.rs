@@ -11,13 +11,14 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used, reason = "a benchmark: a failed setup ends the run")]
 
 use std::hint::black_box;
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use lambda_http::{Body, Request, Response};
 use shared::app::Ports;
-use shared::domain::{AgentId, CallSid, PhoneNumber, Ticket, TicketId};
+use shared::domain::{AgentId, CallSid, PhoneNumber, SourceAddress, Ticket, TicketId};
 use shared::handlers::{
     call_connect, conference_call_agent, conference_connect_agent, conference_connect_client, conference_events,
     conference_wait, tickets, token, voicemail,
@@ -25,7 +26,7 @@ use shared::handlers::{
 use shared::store::TicketStore;
 use shared::testkit::{self, TestApp, inbound_call_params, sid};
 use shared::twilio::{CallUpdate, Dialer, OutboundCall, TwilioError, signature};
-use shared::{App, lambda};
+use shared::{App, call_flow, lambda};
 
 const BUDGET: Duration = Duration::from_micros(20);
 const TICKET_NUMBER: &str = "+15551234567";
@@ -129,6 +130,21 @@ impl Endpoint {
         )
     }
 
+    /// What the store holds before these requests in production: each browser customer fetched
+    /// their Access Token first, which records the address they call from.
+    fn prepare(self, app: &App, runtime: &tokio::runtime::Runtime, count: usize) {
+        if !matches!(self, Self::CallConnectCustomer) {
+            return;
+        }
+        runtime.block_on(async {
+            for n in 0..count {
+                let address = SourceAddress::of(Ipv4Addr::from(0x0a00_0000 + u32::try_from(n).unwrap()).into());
+                let identity = customer_identity(n);
+                call_flow::customer_token_issued(app, &identity, Some(address), testkit::NOW + 3600).await.unwrap();
+            }
+        });
+    }
+
     /// Distinct requests, so a conference is created each time rather than found as a retry.
     fn events(self, count: usize, cookie: &str) -> Vec<String> {
         (0..count)
@@ -173,7 +189,7 @@ impl Endpoint {
                         &[
                             ("ApplicationSid", testkit::CUSTOMER_APP_SID),
                             ("CallSid", &call_sid),
-                            ("From", &format!("client:customer_{n:016x}")),
+                            ("From", &format!("client:{}", customer_identity(n))),
                         ],
                     ),
                     Self::TokenAgent => agent_event("POST", "/token", "{}", cookie),
@@ -276,6 +292,10 @@ fn serve_requests_signature_only(iterations: usize) -> Vec<Duration> {
 /// One invocation as `shared::lambda::run` serves it in a function: the event read as
 /// lambda_runtime reads every payload (from its bytes, through serde_path_to_error), the request
 /// built, the handler, and the document sent back to the runtime.
+fn customer_identity(n: usize) -> String {
+    format!("customer_{n:016x}")
+}
+
 async fn invocation(endpoint: Endpoint, app: &App, event: &str) -> Vec<u8> {
     let payload: lambda::Payload =
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(event.as_bytes())).unwrap();
@@ -401,6 +421,7 @@ fn main() {
     for endpoint in endpoints {
         let app = app(&runtime);
         let warmup = if options.warmup { options.iterations / 10 } else { 0 };
+        endpoint.prepare(&app, &runtime, warmup + options.iterations);
         let events = endpoint.events(warmup + options.iterations, &session_cookie(&app, &runtime));
         let mut samples = serve_requests(endpoint, &app, &runtime, &events);
         samples.drain(..warmup);
