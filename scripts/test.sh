@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every check. Expects the tools `make test` installs first (the venv, the arm64
 # target). On a 2-core machine the release build of the ten functions (what `sam build` ships)
-# is most of the work, so it starts right after clippy, in the background at the lowest CPU
-# priority: it takes the CPU the test suites leave idle while they wait on their stacks, and
-# the suites' timing is not disturbed. docs/TESTING.md has the time each stage takes.
+# is most of the work, so it starts first, in the background at the lowest CPU priority, beside
+# the fuzz targets' build: they take the CPU clippy and the test suites leave idle while they
+# wait on their stacks, and the suites' timing is not disturbed. docs/TESTING.md has the time each stage takes.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -38,22 +38,32 @@ stage "format"
 cargo fmt --all -- --check
 stage_done format
 
-stage "clippy"
-cargo clippy --workspace --all-targets $FEATURES --quiet -- -D warnings
-stage_done clippy
-
-log "in the background, at the lowest priority: the release arm64 build, then the fuzz targets"
+log "in the background, at the lowest priority: the release arm64 build and the fuzz targets' build"
+# Both at once, from before clippy: the CPU that clippy's and the suites' serial stretches leave
+# idle goes to them, and a last LTO link running alone leaves a core to the fuzz build.
 set -m
 (
-  started=$SECONDS
-  nice -n 19 scripts/build-release.sh >"$state/release-build.log" 2>&1
-  echo "release build: $((SECONDS - started))s" >>"$state/background.txt"
-  started=$SECONDS
-  WARMLINE_FUZZ_BUILD_ONLY=1 nice -n 19 scripts/fuzz.sh >"$state/fuzz-build.log" 2>&1
-  echo "fuzz build: $((SECONDS - started))s" >>"$state/background.txt"
+  timed() {
+    local name=$1 started=$SECONDS
+    shift
+    "$@" >"$state/$name.log" 2>&1 || return 1
+    echo "$name: $((SECONDS - started))s" >>"$state/background.txt"
+  }
+  timed release-build nice -n 19 scripts/build-release.sh &
+  release=$!
+  timed fuzz-build env WARMLINE_FUZZ_BUILD_ONLY=1 nice -n 19 scripts/fuzz.sh &
+  fuzz=$!
+  failed=0
+  wait "$release" || failed=1
+  wait "$fuzz" || failed=1
+  exit "$failed"
 ) &
 BACKGROUND_PID=$!
 set +m
+
+stage "clippy"
+cargo clippy --workspace --all-targets $FEATURES --quiet -- -D warnings
+stage_done clippy
 
 dynamodb_port=$(free_port)
 log "DynamoDB emulator on 127.0.0.1:$dynamodb_port"
