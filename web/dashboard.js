@@ -35,6 +35,11 @@
   const hangupButton = $('hangup-button');
   const transferButton = $('transfer-button');
   const transferStatus = $('transfer-status');
+  const callerContext = $('caller-context');
+  const callerWho = $('caller-who');
+  const callerWait = $('caller-wait');
+  const callerTickets = $('caller-tickets');
+  const callParticipants = $('call-participants');
   const ticketList = $('tickets');
   const ticketsStatus = $('tickets-status');
   const refreshButton = $('refresh-button');
@@ -531,6 +536,7 @@
     const seconds = timer.stop();
     const hadFocus = callActions.contains(document.activeElement) || incomingActions.contains(document.activeElement);
     call = null;
+    stopWatchingCallState();
     showControls('idle');
     showMuted(false);
     W.setStatus(callStatus, seconds > 0 ? `${text} (${W.formatDuration(seconds)}).` : `${text}.`, tone);
@@ -545,6 +551,93 @@
     if (hadFocus) {
       (choice === 'away' ? awayButton : availableButton).focus();
     }
+  }
+
+  // ---- Who is calling, and who is in the call (GET /calls/current) --------------------------
+
+  /** How often the dashboard asks who is in the call while a support call lasts. */
+  const CALL_STATE_POLL_MS = 2000;
+  let callStatePoll = null;
+
+  function describeCaller(caller) {
+    if (caller.kind === 'phone') {
+      return W.formatPhone(caller.number);
+    }
+    return caller.kind === 'web' ? 'A caller on the customer page' : 'A caller whose number is withheld';
+  }
+
+  function describeParticipant(participant) {
+    const state = { waiting: 'waiting', talking: 'talking', ringing: 'ringing' }[participant.state] || participant.state;
+    if (participant.role === 'customer') {
+      return `Customer: ${state}`;
+    }
+    const you = participant.agent === agentId ? ' (you)' : '';
+    return `${participant.agent}${you}: ${state}`;
+  }
+
+  function showCallerContext(current) {
+    if (!current) {
+      callerContext.hidden = true;
+      return;
+    }
+    callerWho.textContent = describeCaller(current.caller);
+    callerWait.textContent = `Waited ${W.formatDuration(current.waited_seconds)} in line.`;
+    const tickets = current.tickets.map((ticket) => {
+      const item = document.createElement('li');
+      const name = document.createElement('strong');
+      name.textContent = ticket.name;
+      const status = ticket.status === 'closed' ? ' (closed)' : '';
+      item.append(name, `${status}: ${ticket.description}`);
+      return item;
+    });
+    if (current.new_caller) {
+      const item = document.createElement('li');
+      item.textContent = 'New caller: no tickets from this number.';
+      tickets.push(item);
+    } else if (current.tickets.length === 0) {
+      const item = document.createElement('li');
+      item.textContent = 'No tickets to show for this caller.';
+      tickets.push(item);
+    } else if (current.more_tickets) {
+      const item = document.createElement('li');
+      item.textContent = 'More tickets: search for this number below.';
+      tickets.push(item);
+    }
+    callerTickets.replaceChildren(...tickets);
+    callParticipants.replaceChildren(...current.participants.map((participant) => {
+      const item = document.createElement('li');
+      item.textContent = describeParticipant(participant);
+      return item;
+    }));
+    callerContext.hidden = false;
+  }
+
+  /** Asks the server about the call `current` while it is still the page's call. */
+  async function refreshCallState(current) {
+    let result;
+    try {
+      result = await agentApi('GET', '/calls/current');
+    } catch (error) {
+      console.warn('could not read the current call', error);
+      return;
+    }
+    if (call !== current || callStatePoll === null || result.status !== 200) {
+      return;
+    }
+    showCallerContext(result.data.call);
+  }
+
+  /** From the ring to the hang-up of a support call: at once, then every 2 s; never while idle. */
+  function watchCallState(current) {
+    stopWatchingCallState();
+    callStatePoll = setInterval(() => refreshCallState(current), CALL_STATE_POLL_MS);
+    refreshCallState(current);
+  }
+
+  function stopWatchingCallState() {
+    clearInterval(callStatePoll);
+    callStatePoll = null;
+    callerContext.hidden = true;
   }
 
   function watchCall(current) {
@@ -585,6 +678,7 @@
     W.setStatus(transferStatus, '');
     W.setStatus(callStatus, 'Incoming support call.', 'busy');
     watchCall(incoming);
+    watchCallState(incoming);
     showControls('incoming');
   }
 

@@ -51,7 +51,7 @@ use crate::App;
 use crate::domain::{
     self, Agent, AgentId, AgentState, AgentToken, Availability, BROWSER_CALL_SLOT_SECONDS, CallRecord, CallSid,
     CallSlots, Caller, CallerState, Channel, Conference, DAY_COUNTS_TTL_SECONDS, LedgerEvent, Outcome, PhoneNumber,
-    SlotHolder, SourceAddress, Team, Ticket, TicketId, Voicemail, Wallboard,
+    SlotHolder, SourceAddress, Team, Ticket, TicketId, TicketRecord, Voicemail, Wallboard,
 };
 use crate::error::AppError;
 use crate::http::Links;
@@ -874,6 +874,45 @@ pub async fn wallboard(app: &App) -> Result<Wallboard, AppError> {
 /// What `agent` is now (a never-seen agent is offline).
 pub async fn presence_of(app: &App, agent: &AgentId) -> Result<AgentState, AppError> {
     Ok(app.calls.agent_state(agent, app.clock.now()).await?.unwrap_or_else(|| AgentState::new(agent.clone())))
+}
+
+/// The call an agent's dashboard shows: the caller whose offer rings their browser, or who they
+/// are talking with, and the tickets filed from the caller's number.
+#[derive(Debug)]
+pub struct CurrentCall {
+    pub caller: Conference,
+    /// Whether the agent answered (else their browser rings for the caller).
+    pub answered: bool,
+    /// When their browser started ringing, or when they answered.
+    pub since: Option<i64>,
+    /// Newest first, at most `CALLER_TICKETS_SHOWN`.
+    pub tickets: Vec<TicketRecord>,
+    /// Whether the number has more tickets than those.
+    pub more_tickets: bool,
+}
+
+/// How many of a caller's tickets an offer shows (the newest; the rest are a search away).
+pub const CALLER_TICKETS_SHOWN: u32 = 5;
+
+/// What `agent` is offered or on now: two keyed reads, and a query of the tickets index for a
+/// caller by phone. `None` while they are on no support call.
+pub async fn current_call(app: &App, agent: &AgentId) -> Result<Option<CurrentCall>, AppError> {
+    let now = app.clock.now();
+    let Some(state) = app.calls.agent_state(agent, now).await? else { return Ok(None) };
+    let (caller, answered) = match (&state.in_call, &state.ringing_for) {
+        (Some(caller), _) => (caller, true),
+        (None, Some(caller)) => (caller, false),
+        (None, None) => return Ok(None),
+    };
+    let Some(caller) = app.calls.conference(caller, now).await? else { return Ok(None) };
+    let (tickets, more_tickets) = match &caller.caller {
+        Caller::Phone(number) => {
+            let page = app.tickets.tickets_for_number(number, CALLER_TICKETS_SHOWN, None).await?;
+            (page.tickets, page.next_after.is_some())
+        }
+        Caller::Browser(_) | Caller::Unknown => (Vec::new(), false),
+    };
+    Ok(Some(CurrentCall { caller, answered, since: state.busy_since, tickets, more_tickets }))
 }
 
 /// `agent` says they are `availability`, from their dashboard, which says it again every so

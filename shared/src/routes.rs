@@ -50,6 +50,7 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { path: "/token", methods: "POST", function: "token", caller: "both pages" },
     Endpoint { path: "/presence", methods: "GET, PUT", function: "presence", caller: "dashboard" },
     Endpoint { path: "/wallboard", methods: "GET", function: "presence", caller: "dashboard" },
+    Endpoint { path: "/calls/current", methods: "GET", function: "presence", caller: "dashboard" },
     Endpoint {
         path: "/call/connect",
         methods: "POST",
@@ -163,6 +164,8 @@ pub enum Route {
     Presence,
     /// The line, the team and today's figures, for any signed-in agent.
     Wallboard,
+    /// The support call the signed-in agent is offered or on.
+    CurrentCall,
     /// The customers' TwiML App's Voice URL: a call from the customer page. Whoever calls here
     /// is a customer, whatever the request says.
     BrowserCall,
@@ -243,6 +246,7 @@ impl Route {
             Self::Token => "/token",
             Self::Presence => "/presence",
             Self::Wallboard => "/wallboard",
+            Self::CurrentCall => "/calls/current",
             Self::BrowserCall => "/call/connect",
             Self::AgentBrowserCall => "/call/agent",
             Self::AgentCallDone => "/call/agent/done",
@@ -348,6 +352,7 @@ impl Route {
             "/token" => Self::Token,
             "/presence" => Self::Presence,
             "/wallboard" => Self::Wallboard,
+            "/calls/current" => Self::CurrentCall,
             "/call/connect" => Self::BrowserCall,
             "/call/agent" => Self::AgentBrowserCall,
             "/call/agent/done" => Self::AgentCallDone,

@@ -49,6 +49,7 @@ const PHONE_VOICEMAIL_CALL = 'CA' + '56'.repeat(16);
 const BROWSER_VOICEMAIL_CALL = 'CA' + '78'.repeat(16);
 const WALLBOARD_CALL = 'CA' + '9a'.repeat(16);
 const SECOND_WALLBOARD_CALL = 'CA' + 'bc'.repeat(16);
+const SCREEN_POP_CALL = 'CA' + 'de'.repeat(16);
 // The open, visible dashboard asks for the wallboard this often (dashboard.js WALLBOARD_MS).
 const WALLBOARD_MS = 5 * 1000;
 // The dashboard renews the agent's presence this often (dashboard.js RENEW_MS).
@@ -760,6 +761,61 @@ test('a call the agent lets ring out or rejects sets them away, and the dashboar
 
   await callEnds(MISSED_CALL);
   assert.equal((await serverPresence('agent1')).status, 'away');
+  assert.deepEqual(unexpected(problems), []);
+});
+
+/** The texts of a list's items, once they read `expected`. */
+async function expectItems(list, expected) {
+  let items = [];
+  await eventually(
+    async () => {
+      items = await list.locator('li').allTextContents();
+      return JSON.stringify(items) === JSON.stringify(expected);
+    },
+    () => `expected ${list} to list ${JSON.stringify(expected)}, it lists ${JSON.stringify(items)}`,
+  );
+}
+
+test('an incoming call shows who is calling, their tickets, and who is in the call', TEST_TIMEOUT, async () => {
+  const caller = '+15557654325';
+  const filed = await stack.postJson('/tickets', { name: 'Grace Hopper', phone_number: caller, description: 'A moth in the relay.' });
+  assert.equal(filed.status, 201, filed.text);
+  await setPresence('agent2', 'away'); // agent1 is the one available agent
+  const { page, problems } = await availableDashboard('agent1');
+  const context = page.locator('#caller-context');
+  const participants = page.locator('#call-participants');
+  assert.equal(await context.isHidden(), true, 'nothing to show while idle');
+
+  // A customer calls; the router rings agent1, whose browser rings.
+  await callerArrives(SCREEN_POP_CALL, caller);
+  await callerJoins(SCREEN_POP_CALL);
+  const [ring] = ringsFor(SCREEN_POP_CALL, 'agent1');
+  assert.ok(ring, 'agent1 was rung');
+  const asked = page.waitForRequest((r) => new URL(r.url()).pathname === '/calls/current');
+  await page.evaluate((from) => window.__fake.incoming({ From: from, To: 'client:agent1' }), TWILIO_NUMBER);
+  await asked;
+
+  // Before answering: who is calling, how long they waited, what they filed.
+  await expectText(page.locator('#caller-who'), '+1 555 765 4325');
+  await expectText(page.locator('#caller-wait'), /^Waited \d{2}:\d{2} in line\.$/);
+  await expectItems(page.locator('#caller-tickets'), ['Grace Hopper: A moth in the relay.']);
+  await expectItems(participants, ['Customer: waiting', 'agent1 (you): ringing']);
+
+  // agent1 answers; Twilio joins their call to the conference: the next look shows them talking.
+  await page.getByRole('button', { name: 'Answer' }).click();
+  await expectText(page.locator('#call-status'), 'In call with a customer.');
+  const joined = await stack.webhook(`/conference/${SCREEN_POP_CALL}/connect/agent1`, { CallSid: ring.sid });
+  assert.equal(joined.status, 200, joined.text);
+  await expectItems(participants, ['Customer: talking', 'agent1 (you): talking']);
+
+  // Hung up: the panel goes, and the page stops asking.
+  await page.getByRole('button', { name: 'Hang up' }).click();
+  await expectText(page.locator('#call-status'), /^Call ended/);
+  assert.equal(await context.isHidden(), true, 'the panel goes with the call');
+  let asking = 0;
+  page.on('request', (r) => new URL(r.url()).pathname === '/calls/current' && (asking += 1));
+  await sleep(2500);
+  assert.equal(asking, 0, 'no polling while idle');
   assert.deepEqual(unexpected(problems), []);
 });
 

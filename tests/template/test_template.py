@@ -177,6 +177,7 @@ AGENT_ROUTES = {
     "GET /dashboard": (20, 10),
     "GET /presence": (20, 10),
     "GET /wallboard": (20, 5),  # every open dashboard every 5 s
+    "GET /calls/current": (20, 2),  # every dashboard on a call every 2 s
     "PUT /presence": (20, 2),  # everyone saying "available" at once; then one per 30 s each
     "GET /tickets": (20, 10),
     "GET /tickets/{ticket_id}/recording": (20, 10),
@@ -212,6 +213,7 @@ ROUTE_LIMITS = {
     "GET /dashboard": (10, 20),
     "GET /presence": (10, 20),
     "GET /wallboard": (10, 20),
+    "GET /calls/current": (10, 20),
     "PUT /presence": (10, 40),
     "GET /tickets": (10, 20),
     "GET /tickets/{ticket_id}/recording": (5, 10),
@@ -231,11 +233,11 @@ RESERVED = {
     "conference-connect-client": (60, 1.0),
     "conference-wait": (100, 1.0),
     "conference-events": (80, 1.0),
-    "conference-connect-agent": (30, 1.0),
+    "conference-connect-agent": (40, 1.0),
     "call-connect": (40, 1.0),
     "voicemail": (50, 1.0),
     # The agents' and the pages': moderate.
-    "presence": (30, 1.0),
+    "presence": (40, 1.0),
     "tickets": (30, 1.0),
     "token": (20, 0.2),
     "pages": (20, 0.1),
@@ -769,8 +771,15 @@ ACCESS = {
     | _grant(["dynamodb:Query"], ["CallsTable/index/online"])
     | DAY_COUNTS
     | LEDGER,
-    # The wallboard reads the whole team by the `online` index.
-    "presence": WARM_UP | CALL_STATE | ROUTER | _grant(["dynamodb:Query"], ["CallsTable/index/online"]) | LEDGER,
+    # The wallboard reads the whole team by the `online` index; the current call, an offered
+    # caller's tickets by their number.
+    "presence": WARM_UP
+    | CALL_STATE
+    | ROUTER
+    | _grant(["dynamodb:Query"], ["CallsTable/index/online"])
+    | _grant(["dynamodb:Query"], ["TicketsTable/index/by_phone_number"])
+    | _grant(["dynamodb:GetItem"], ["TicketsTable"])
+    | LEDGER,
     # Each token's new record: a customer's address, an agent's session epoch.
     "token": WARM_UP | READ_AGENTS | _grant(["dynamodb:PutItem"], ["CallsTable"], TOKEN_RECORDS),
     "pages": WARM_UP | READ_AGENTS,

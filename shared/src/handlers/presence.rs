@@ -7,13 +7,20 @@
 //! `GET /wallboard`: the line, the team and today's figures, for any signed-in agent
 //! (`call_flow::wallboard`; `wallboard_json` names the fields). The dashboard polls it while
 //! it is visible.
+//!
+//! `GET /calls/current`: the support call the signed-in agent is offered or on
+//! (`call_flow::current_call`; `current_call_json` names the fields), `{"call": null}` when
+//! there is none. The dashboard asks when a call rings (who is calling, how long they waited,
+//! their tickets) and every 2 s while the call lasts (who is in it).
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
-use crate::domain::{self, AgentState, Availability, Wallboard};
+use crate::call_flow::CurrentCall;
+use crate::domain::{self, AgentState, Availability, Caller, CallerState, Wallboard};
 use crate::error::AppError;
+use crate::handlers::tickets::ticket_json;
 use crate::routes::Route;
 use crate::{App, call_flow, http, pipeline, response};
 
@@ -23,6 +30,10 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             ctx.agent().await?;
             let board = call_flow::wallboard(app).await?;
             return Ok(response::json(StatusCode::OK, &wallboard_json(&board)));
+        }
+        if ctx.route == Route::CurrentCall {
+            let call = call_flow::current_call(app, &ctx.agent().await?.id).await?;
+            return Ok(response::json(StatusCode::OK, &current_call_json(call.as_ref(), app.clock.now())));
         }
         // The route allows GET and PUT only.
         let state = if ctx.req.method() == Method::PUT {
@@ -70,5 +81,49 @@ fn wallboard_json(board: &Wallboard) -> serde_json::Value {
             "average_wait_seconds": board.today.average_wait_seconds(),
         },
         "as_of": domain::rfc3339(board.now_ms.div_euclid(1000)),
+    })
+}
+
+/// `caller.number` is the caller's E.164 number (`null` for a web or withheld caller); every
+/// time is RFC 3339. Participants: the customer (`waiting` until an agent joins, then
+/// `talking`), then each agent whose browser rings (`ringing`) or who is in the call
+/// (`talking`).
+fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value {
+    let Some(call) = call else { return json!({ "call": null }) };
+    let caller = &call.caller;
+    let arrived = caller.arrived_at_ms.div_euclid(1000);
+    // A caller waits until an agent answers; while an offer rings, they are still waiting.
+    let waited_until = if call.answered { call.since.unwrap_or(now) } else { now };
+    let (kind, number) = match &caller.caller {
+        Caller::Phone(number) => ("phone", Some(number.as_str())),
+        Caller::Browser(_) => ("web", None),
+        Caller::Unknown => ("withheld", None),
+    };
+    let customer_state =
+        if caller.state == CallerState::Answered && !caller.joined.is_empty() { "talking" } else { "waiting" };
+    let mut participants = vec![json!({ "role": "customer", "state": customer_state })];
+    participants.extend(
+        caller.joined.iter().map(|agent| json!({ "role": "agent", "agent": agent.as_str(), "state": "talking" })),
+    );
+    participants.extend(
+        caller
+            .ringing
+            .iter()
+            .filter(|agent| !caller.joined.contains(agent))
+            .map(|agent| json!({ "role": "agent", "agent": agent.as_str(), "state": "ringing" })),
+    );
+    json!({
+        "call": {
+            "id": caller.id.as_str(),
+            "state": if call.answered { "talking" } else { "ringing" },
+            "since": call.since.map(domain::rfc3339),
+            "caller": { "kind": kind, "number": number },
+            "arrived_at": domain::rfc3339(arrived),
+            "waited_seconds": (waited_until - arrived).max(0),
+            "new_caller": kind == "phone" && call.tickets.is_empty(),
+            "tickets": call.tickets.iter().map(ticket_json).collect::<Vec<_>>(),
+            "more_tickets": call.more_tickets,
+            "participants": participants,
+        }
     })
 }

@@ -311,7 +311,7 @@ async fn recording(app: &App, ctx: &Context<'_>, id: &TicketId) -> Result<Respon
 }
 
 /// A ticket as the dashboard reads it; what it does not have is left out.
-fn ticket_json(record: &TicketRecord) -> serde_json::Value {
+pub(crate) fn ticket_json(record: &TicketRecord) -> serde_json::Value {
     let ticket = &record.ticket;
     let mut json = json!({
         "id": ticket.id.as_str(),

@@ -30,6 +30,7 @@ fn every_route() -> Vec<Route> {
         Route::Token,
         Route::Presence,
         Route::Wallboard,
+        Route::CurrentCall,
         Route::BrowserCall,
         Route::AgentBrowserCall,
         Route::AgentCallDone,

@@ -17,6 +17,7 @@ mod conference_connect_agent;
 mod conference_connect_client;
 mod conference_events;
 mod conference_wait;
+mod current_call;
 mod ledger;
 mod metrics;
 mod pages;
