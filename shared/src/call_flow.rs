@@ -1293,7 +1293,7 @@ pub async fn agent_answers(
         record.placed(agent_call, agent);
         // Offered from the line, not a colleague dialed into a call that was answered already.
         let from_line = (record.state == CallerState::Ringing).then_some(record.arrived_at_ms);
-        record.answered(agent);
+        record.answered(agent, now);
         let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
         state.answered(conference, now);
         if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {

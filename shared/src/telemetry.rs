@@ -599,6 +599,8 @@ mod tests {
         info!(parent: &recorded, "with an explicit parent");
         let unordered = info_span!("unordered", zeta = 1_u64, alpha = "first by name");
         info!(parent: &unordered, "in a span whose fields are not declared in name order");
+        let raw = info_span!("raw", r#loop = "as a string", r#type = ?"debugged");
+        info!(parent: &raw, "in a span with raw identifiers for field names");
     }
 
     #[test]
@@ -616,7 +618,7 @@ mod tests {
         lambda_http::tracing::dispatcher::with_default(&lambda_http::tracing::Dispatch::new(lean), log_a_request);
         let (theirs, ours) = (theirs.0.lock().unwrap().clone(), ours.0.lock().unwrap().clone());
         let (theirs, ours) = (String::from_utf8(theirs).unwrap(), String::from_utf8(ours).unwrap());
-        assert_eq!(ours.lines().count(), 7, "{ours}");
+        assert_eq!(ours.lines().count(), 8, "{ours}");
         for (ours, theirs) in ours.lines().zip(theirs.lines()) {
             assert_eq!(ours, theirs);
         }

@@ -127,7 +127,7 @@ async fn every_path_ignores_an_expired_call_still_in_the_table() {
     caller.version = 1;
     caller.offer_to(&agent("agent1"), then);
     caller.placed(&call(&placed_sid(9)), &agent("agent1"));
-    caller.answered(&agent("agent1"));
+    caller.answered(&agent("agent1"), then);
     let mut agent1 = AgentState::new(agent("agent1"));
     agent1.say(Availability::Available, (then - PRESENCE_LEASE_SECONDS) * 1000);
     agent1.answered(&call(&customer), then);

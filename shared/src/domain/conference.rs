@@ -88,6 +88,9 @@ pub struct Conference {
     pub ring_placed: bool,
     /// Agents in the call now, sorted.
     pub joined: Vec<AgentId>,
+    /// When an agent last answered them from the line: where their wait ended (a colleague
+    /// dialed into the call later does not move it).
+    pub answered_at: Option<i64>,
     /// Every call Warmline placed to an agent for this caller, and to whom, in the order placed:
     /// a call that still rings is canceled when the caller leaves, a call that leaves tells whose
     /// it was, and a report about an agent's earlier call is told from one about their ring now.
@@ -124,6 +127,7 @@ impl Conference {
             ringing_since: None,
             ring_placed: false,
             joined: Vec::new(),
+            answered_at: None,
             agent_calls: Vec::new(),
             conference_sid: None,
             moving_from: None,
@@ -182,7 +186,10 @@ impl Conference {
     }
 
     /// `agent` answered and is in the call.
-    pub fn answered(&mut self, agent: &AgentId) {
+    pub fn answered(&mut self, agent: &AgentId, now: i64) {
+        if self.state == CallerState::Ringing {
+            self.answered_at = Some(now);
+        }
         self.ring_ended(agent);
         insert_sorted(&mut self.joined, agent.clone());
         self.state = CallerState::Answered;

@@ -84,16 +84,20 @@ fn wallboard_json(board: &Wallboard) -> serde_json::Value {
     })
 }
 
-/// `caller.number` is the caller's E.164 number (`null` for a web or withheld caller); every
-/// time is RFC 3339. Participants: the customer (`waiting` until an agent joins, then
+/// `caller.number` is the caller's E.164 number (`null` for a web or withheld caller);
+/// `waited_seconds` ends where an agent answered them from the line; every time is RFC 3339. Participants: the customer (`waiting` until an agent joins, then
 /// `talking`), then each agent whose browser rings (`ringing`) or who is in the call
 /// (`talking`).
 fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value {
     let Some(call) = call else { return json!({ "call": null }) };
     let caller = &call.caller;
     let arrived = caller.arrived_at_ms.div_euclid(1000);
-    // A caller waits until an agent answers; while an offer rings, they are still waiting.
-    let waited_until = if call.answered { call.since.unwrap_or(now) } else { now };
+    // Until an agent answered them from the line; while an offer rings, they are still waiting.
+    // (A record stored before `answered_at` existed cannot tell.)
+    let waited = match caller.state {
+        CallerState::Answered => caller.answered_at.map(|answered| (answered - arrived).max(0)),
+        _ => Some((now - arrived).max(0)),
+    };
     let (kind, number) = match &caller.caller {
         Caller::Phone(number) => ("phone", Some(number.as_str())),
         Caller::Browser(_) => ("web", None),
@@ -119,7 +123,7 @@ fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value 
             "since": call.since.map(domain::rfc3339),
             "caller": { "kind": kind, "number": number },
             "arrived_at": domain::rfc3339(arrived),
-            "waited_seconds": (waited_until - arrived).max(0),
+            "waited_seconds": waited,
             "new_caller": kind == "phone" && call.tickets.is_empty(),
             "tickets": call.tickets.iter().map(ticket_json).collect::<Vec<_>>(),
             "more_tickets": call.more_tickets,

@@ -114,7 +114,7 @@ pub async fn stores_every_field(store: &dyn CallStore) {
     changed.caller = Caller::Browser("customer_abc".into());
     changed.offer_to(&agent("agent2"), NOW + 1);
     changed.placed(&agent_call(2), &agent("agent2"));
-    changed.answered(&agent("agent2"));
+    changed.answered(&agent("agent2"), NOW + 1);
     changed.ring(&agent("agent3"), NOW + 2);
     changed.placed(&agent_call(3), &agent("agent3"));
     changed.conference_sid = Some(format!("CF{}", "c".repeat(32)));
@@ -151,7 +151,7 @@ pub async fn lists_waiting_callers_in_arrival_order(store: &dyn CallStore) {
     }
     // Caller 4 is with an agent now: out of the line.
     let mut answered = stored_caller(store, 4, NOW).await;
-    answered.answered(&agent("agent1"));
+    answered.answered(&agent("agent1"), NOW);
     assert!(store.commit(&[Write::Caller(answered)], NOW).await.unwrap());
     let ids = |callers: Vec<Conference>| callers.into_iter().map(|c| c.id).collect::<Vec<_>>();
     assert_eq!(ids(store.waiting(10, NOW).await.unwrap()), [sid(1), sid(2), sid(3)]);
@@ -263,7 +263,7 @@ pub async fn counts_the_line_and_the_team(store: &dyn CallStore) {
     }
     // Caller 1 is with an agent: out of the line.
     let mut answered = stored_caller(store, 1, NOW).await;
-    answered.answered(&agent("agent1"));
+    answered.answered(&agent("agent1"), NOW);
     assert!(store.commit(&[Write::Caller(answered)], NOW).await.unwrap());
     assert_eq!(store.line(NOW).await.unwrap(), Line { waiting: 2, longest_since_ms: Some(NOW * 1000 + 2) });
     assert_eq!(store.line(NOW + CALL_RECORD_TTL_SECONDS).await.unwrap(), Line::default(), "expired records");

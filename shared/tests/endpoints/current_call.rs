@@ -98,6 +98,39 @@ async fn once_answered_the_wait_stops_and_both_are_talking() {
 }
 
 #[tokio::test]
+async fn a_colleague_dialed_in_sees_the_call_and_the_wait_that_ended_at_the_first_answer() {
+    let t = TestApp::new();
+    t.available("agent1").await;
+    t.customer_arrives(&sid(1)).await;
+    t.clock.advance(10);
+    assert!(t.agent_answers(&sid(1), "agent1", &placed_sid(0)).await.contains("<Conference"));
+    t.clock.advance(60);
+    t.available("agent2").await;
+    let cookie = t.session_cookie("agent1").await;
+    let dial = with_header(json_post("/conference/agent1/call", ""), "cookie", &cookie);
+    let response = shared::handlers::conference_call_agent::handle(&t.app, dial).await.unwrap();
+    assert_eq!(response.status(), 201);
+    t.clock.advance(5);
+
+    let ringing = &current_call_json(&t, "agent2").await["call"];
+    assert_eq!((ringing["id"].as_str(), ringing["state"].as_str()), (Some(sid(1).as_str()), Some("ringing")));
+    assert_eq!(ringing["waited_seconds"], 10, "the caller's wait ended when agent1 answered");
+    assert_eq!(
+        ringing["participants"],
+        json!([
+            {"role": "customer", "state": "talking"},
+            {"role": "agent", "agent": "agent1", "state": "talking"},
+            {"role": "agent", "agent": "agent2", "state": "ringing"},
+        ])
+    );
+    t.clock.advance(3);
+    assert!(t.agent_answers(&sid(1), "agent2", &placed_sid(1)).await.contains("<Conference"));
+    let joined = &current_call_json(&t, "agent2").await["call"];
+    assert_eq!((joined["state"].as_str(), joined["waited_seconds"].as_i64()), (Some("talking"), Some(10)));
+    assert_eq!(joined["participants"].as_array().unwrap().len(), 3, "{joined}");
+}
+
+#[tokio::test]
 async fn a_caller_with_no_ticket_is_a_new_caller() {
     let t = TestApp::new();
     t.available("agent1").await;

@@ -182,6 +182,7 @@ fn caller_item(caller: &Conference, version: u64) -> Item {
     }
     let optional = [
         ("ringing_since", caller.ringing_since.map(n)),
+        ("answered_at", caller.answered_at.map(n)),
         ("announced_at", caller.announced_at.map(n)),
         ("voicemail_offered_at", caller.voicemail_offered_at.map(n)),
         ("conference_sid", caller.conference_sid.clone().map(s)),
@@ -224,6 +225,7 @@ fn caller_from_item(item: &Item) -> Result<Conference, StoreError> {
         ringing_since: optional_number(item, "ringing_since")?,
         ring_placed: item.get("ring_placed").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
         joined: agents(item, "joined")?,
+        answered_at: optional_number(item, "answered_at")?,
         agent_calls,
         conference_sid: optional_string(item, "conference_sid"),
         moving_from: optional_string(item, "moving_from"),
