@@ -558,6 +558,9 @@
   /** How often the dashboard asks who is in the call while a support call lasts. */
   const CALL_STATE_POLL_MS = 2000;
   let callStatePoll = null;
+  // Each look is numbered: an answer that comes after a later one's is not shown over it.
+  let callStateAsked = 0;
+  let callStateShown = 0;
 
   function describeCaller(caller) {
     if (caller.kind === 'phone') {
@@ -581,7 +584,9 @@
       return;
     }
     callerWho.textContent = describeCaller(current.caller);
-    callerWait.textContent = `Waited ${W.formatDuration(current.waited_seconds)} in line.`;
+    callerWait.textContent = typeof current.waited_seconds === 'number'
+      ? `Waited ${W.formatDuration(current.waited_seconds)} in line.`
+      : '';
     const tickets = current.tickets.map((ticket) => {
       const item = document.createElement('li');
       const name = document.createElement('strong');
@@ -604,16 +609,22 @@
       tickets.push(item);
     }
     callerTickets.replaceChildren(...tickets);
-    callParticipants.replaceChildren(...current.participants.map((participant) => {
-      const item = document.createElement('li');
-      item.textContent = describeParticipant(participant);
-      return item;
-    }));
+    // A live region: replaced only when something changed, so it is not read out every 2 s.
+    const participants = current.participants.map(describeParticipant);
+    const shown = Array.from(callParticipants.children, (item) => item.textContent);
+    if (participants.join('\n') !== shown.join('\n')) {
+      callParticipants.replaceChildren(...participants.map((text) => {
+        const item = document.createElement('li');
+        item.textContent = text;
+        return item;
+      }));
+    }
     callerContext.hidden = false;
   }
 
   /** Asks the server about the call `current` while it is still the page's call. */
   async function refreshCallState(current) {
+    const asked = ++callStateAsked;
     let result;
     try {
       result = await agentApi('GET', '/calls/current');
@@ -621,9 +632,16 @@
       console.warn('could not read the current call', error);
       return;
     }
-    if (call !== current || callStatePoll === null || result.status !== 200) {
+    if (sessionEnded) {
+      // Signed out mid-call: the call goes on, but the server will say no more about it.
+      clearInterval(callStatePoll);
+      callStatePoll = null;
       return;
     }
+    if (call !== current || callStatePoll === null || result.status !== 200 || asked < callStateShown) {
+      return;
+    }
+    callStateShown = asked;
     showCallerContext(result.data.call);
   }
 

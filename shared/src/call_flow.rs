@@ -892,7 +892,12 @@ pub struct CurrentCall {
 }
 
 /// How many of a caller's tickets an offer shows (the newest; the rest are a search away).
-pub const CALLER_TICKETS_SHOWN: u32 = 5;
+pub const CALLER_TICKETS_SHOWN: usize = 5;
+
+/// How many of a number's tickets are read to find its newest: the number's index has no sort
+/// key, so a page of it is any of the number's tickets, not the newest. A number rarely has more
+/// (filing again adds to its open ticket).
+const CALLER_TICKETS_READ: u32 = 20;
 
 /// What `agent` is offered or on now: two keyed reads, and a query of the tickets index for a
 /// caller by phone. `None` while they are on no support call.
@@ -907,8 +912,11 @@ pub async fn current_call(app: &App, agent: &AgentId) -> Result<Option<CurrentCa
     let Some(caller) = app.calls.conference(caller, now).await? else { return Ok(None) };
     let (tickets, more_tickets) = match &caller.caller {
         Caller::Phone(number) => {
-            let page = app.tickets.tickets_for_number(number, CALLER_TICKETS_SHOWN, None).await?;
-            (page.tickets, page.next_after.is_some())
+            let mut page = app.tickets.tickets_for_number(number, CALLER_TICKETS_READ, None).await?;
+            page.tickets.sort_by(|a, b| b.ticket.id.cmp(&a.ticket.id));
+            let more = page.tickets.len() > CALLER_TICKETS_SHOWN || page.next_after.is_some();
+            page.tickets.truncate(CALLER_TICKETS_SHOWN);
+            (page.tickets, more)
         }
         Caller::Browser(_) | Caller::Unknown => (Vec::new(), false),
     };
