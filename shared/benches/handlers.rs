@@ -44,6 +44,15 @@ impl Dialer for InstantDialer {
         Ok(())
     }
 
+    async fn update_participant(
+        &self,
+        _: &str,
+        _: &CallSid,
+        _: &shared::twilio::ParticipantUpdate,
+    ) -> Result<(), TwilioError> {
+        Ok(())
+    }
+
     async fn recording(&self, _: &str) -> Result<shared::twilio::Recording, TwilioError> {
         Ok(shared::twilio::Recording { content_type: "audio/mpeg".into(), audio: Vec::new() })
     }

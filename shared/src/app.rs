@@ -20,7 +20,7 @@ use crate::store::dynamo::{DynamoAgentStore, DynamoCallStore, DynamoLedgerStore,
 use crate::store::{AgentStore, CallStore, LedgerStore, TicketStore};
 use crate::twilio::access_token::TokenSigner;
 use crate::twilio::rest::Timeouts;
-use crate::twilio::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, TwilioRestClient};
+use crate::twilio::{CallUpdate, Dialer, OutboundCall, ParticipantUpdate, Recording, TwilioError, TwilioRestClient};
 
 pub struct App {
     pub config: Config,
@@ -294,6 +294,21 @@ impl Dialer for TwilioDialer {
         let (key, client) = self.current().await?;
         match client.update_call(call, update).await {
             Err(err) if refuses_the_credentials(&err) => self.anew(&key, err).await?.update_call(call, update).await,
+            outcome => outcome,
+        }
+    }
+
+    async fn update_participant(
+        &self,
+        conference_sid: &str,
+        call: &CallSid,
+        update: &ParticipantUpdate,
+    ) -> Result<(), TwilioError> {
+        let (key, client) = self.current().await?;
+        match client.update_participant(conference_sid, call, update).await {
+            Err(err) if refuses_the_credentials(&err) => {
+                self.anew(&key, err).await?.update_participant(conference_sid, call, update).await
+            }
             outcome => outcome,
         }
     }

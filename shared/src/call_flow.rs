@@ -19,6 +19,9 @@
 //!    dashboard says they missed a call) and the caller is back in line, in their place.
 //! 6. **The agent answers** (`agent_answers`): they join and are busy until they leave.
 //! 7. **Warm transfer** (`dial_colleague`): an agent in the call dials an available colleague in.
+//!    **Hold, consult, complete, cancel and cold transfer** (`act_on_call`, in `agent_actions`):
+//!    the customer on hold through Twilio's Participants API while a colleague is rung; a cold
+//!    transfer nobody answers sends the customer back to the front of the line.
 //! 8. **An agent leaves** (`conference_event`, `participant-leave`): they are free again; a
 //!    customer left with nobody hears a short message and goes back to the front of the line.
 //! 9. **The call ends** (`conference_event`, `conference-end`): the caller's record goes, their
@@ -47,11 +50,15 @@
 
 use std::time::Duration;
 
+mod agent_actions;
+
+pub use agent_actions::{HOLD_LIMIT_SECONDS, act_on_call};
+
 use crate::App;
 use crate::domain::{
     self, Agent, AgentId, AgentState, AgentToken, Availability, BROWSER_CALL_SLOT_SECONDS, CallRecord, CallSid,
-    CallSlots, Caller, CallerState, Channel, Conference, DAY_COUNTS_TTL_SECONDS, LedgerEvent, Outcome, PhoneNumber,
-    SlotHolder, SourceAddress, Team, Ticket, TicketId, TicketRecord, Voicemail, Wallboard,
+    CallSlots, Caller, CallerState, Channel, ColleagueOutcome, Conference, DAY_COUNTS_TTL_SECONDS, LedgerEvent,
+    Outcome, PhoneNumber, SlotHolder, SourceAddress, Team, Ticket, TicketId, TicketRecord, Voicemail, Wallboard,
 };
 use crate::error::AppError;
 use crate::http::Links;
@@ -459,7 +466,10 @@ async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid
         if !record.joined.contains(&agent) {
             return Ok(false);
         }
-        let alone = record.left(&agent);
+        let alone = record.left(&agent, now);
+        // The agent who started a consultation hung up instead of completing it: a colleague in
+        // the call has the customer now; one still ringing gets them as a cold transfer would.
+        let handed_over = agent_actions::started_by_leaving(&mut record, &agent);
         let mut writes = Vec::new();
         let mut talked = None;
         if let Some(mut state) = app.calls.agent_state(&agent, now).await?
@@ -479,12 +489,9 @@ async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid
         tracing::info!(%customer, %agent, alone, "an agent left the call");
         talked.into_iter().for_each(|talked_ms| telemetry::call(CallEvent::Talked { talked_ms }, customer.as_str()));
         if alone {
-            // Out of this conference and into a new one of the same name, where the hold music
-            // plays and the router finds them an agent; the end of this one is not their end.
-            let back = VoiceResponse::new().say(BACK_IN_LINE).dial(customer_conference(links, customer));
-            if let Err(err) = app.dialer.update_call(customer, &CallUpdate::Twiml(back.to_xml())).await {
-                tracing::error!(error = %err, %customer, "could not take the customer back into line");
-            }
+            take_back_into_line(app, links, customer).await;
+        } else if let Some(conference_sid) = handed_over {
+            agent_actions::resume_after_handover(app, &conference_sid, customer).await;
         }
         return Ok(true);
     }
@@ -669,7 +676,7 @@ async fn ring_agent(app: &App, links: &Links, customer: &CallSid, agent: &AgentI
         Ok(placed) => placed,
         Err(err) => {
             tracing::error!(error = %err, %customer, %agent, "could not ring the agent; undoing the offer");
-            ring_ended(app, customer, agent, None, false).await?;
+            ring_ended(app, links, customer, agent, None, ColleagueOutcome::Unreached).await?;
             return Err(err.into());
         }
     };
@@ -690,17 +697,21 @@ async fn ring_agent(app: &App, links: &Links, customer: &CallSid, agent: &AgentI
     Ok(placed)
 }
 
-/// `agent` stopped ringing for `customer` without answering, on `call` when Twilio said which.
-/// `missed`: they let it ring out or rejected it, and are set away. The caller, if still there,
-/// is back in line in their place. `true` when this changed anything: a repeated report, or
-/// one about an earlier ring than the one on now, changes nothing.
+/// `agent` stopped ringing for `customer` without answering, on `call` when Twilio said which,
+/// as `outcome` says. A ring let run out or rejected is missed: the agent is set away. A caller
+/// offered from the line is back in it in their place; one a colleague was dialed for by a cold
+/// transfer, left with nobody, goes back to the front of the line. `true` when this changed
+/// anything: a repeated report, or one about an earlier ring than the one on now, changes
+/// nothing.
 async fn ring_ended(
     app: &App,
+    links: &Links,
     customer: &CallSid,
     agent: &AgentId,
     call: Option<&CallSid>,
-    missed: bool,
+    outcome: ColleagueOutcome,
 ) -> Result<bool, AppError> {
+    let missed = matches!(outcome, ColleagueOutcome::NoAnswer | ColleagueOutcome::Declined);
     for _ in 0..RACES {
         let now = app.clock.now();
         let mut writes = Vec::new();
@@ -711,9 +722,15 @@ async fn ring_ended(
             tracing::info!(%customer, %agent, "a report about an earlier ring");
             return Ok(false);
         }
+        let mut alone = false;
         if let Some(mut record) = record.clone()
             && record.ring_ended(agent)
         {
+            record.colleague_done(agent, outcome, now);
+            alone = record.alone();
+            if alone {
+                record.requeue();
+            }
             writes.push(Write::Caller(record));
         }
         if let Some(mut state) = app.calls.agent_state(agent, now).await?
@@ -727,10 +744,24 @@ async fn ring_ended(
             return Ok(false);
         }
         if app.calls.commit(&writes, now).await? {
+            if alone {
+                tracing::info!(%customer, %agent, "nobody took the transferred call; back to the front of the line");
+                take_back_into_line(app, links, customer).await;
+            }
             return Ok(true);
         }
     }
     Ok(false)
+}
+
+/// Out of the conference they are in and into a new one of the same name, where the hold music
+/// plays and the router finds them an agent: their record says they are waiting, in their
+/// place, and the end of the conference they leave is not their end.
+async fn take_back_into_line(app: &App, links: &Links, customer: &CallSid) {
+    let back = VoiceResponse::new().say(BACK_IN_LINE).dial(customer_conference(links, customer));
+    if let Err(err) = app.dialer.update_call(customer, &CallUpdate::Twiml(back.to_xml())).await {
+        tracing::error!(error = %err, %customer, "could not take the customer back into line");
+    }
 }
 
 // --- The call ledger --------------------------------------------------------------------------
@@ -1010,16 +1041,25 @@ async fn check_on(
         route(app, links).await?;
         return Ok(None);
     };
+    if agent_actions::held_too_long(app, &record, now).await? {
+        let mut record = record;
+        record.requeue();
+        if app.calls.commit(&[Write::Caller(record)], now).await? {
+            tracing::warn!(%customer, "on hold too long with nobody in the call; back to the front of the line");
+            take_back_into_line(app, links, customer).await;
+        }
+        return Ok(None);
+    }
     let ringing_seconds = record.ringing_since.map_or(0, |since| now - since);
     if !record.ring_placed && ringing_seconds >= UNPLACED_RING_SECONDS {
         tracing::warn!(%customer, "a ring Twilio never took; ending it");
         for agent in &record.ringing {
-            ring_ended(app, customer, agent, None, false).await?;
+            ring_ended(app, links, customer, agent, None, ColleagueOutcome::Unreached).await?;
         }
     } else if ringing_seconds >= STALLED_RING_SECONDS {
         tracing::warn!(%customer, "a ring outlasted its timeout; ending it");
         for agent in &record.ringing {
-            ring_ended(app, customer, agent, None, true).await?;
+            ring_ended(app, links, customer, agent, None, ColleagueOutcome::NoAnswer).await?;
         }
     }
     route(app, links).await?;
@@ -1251,7 +1291,8 @@ pub async fn agent_call_ended(
         status: status.to_owned(),
     };
     record_event(app, conference, not_taken).await?;
-    if ring_ended(app, conference, agent, Some(&call), status != "canceled").await? {
+    let outcome = ColleagueOutcome::of_call_status(status);
+    if ring_ended(app, links, conference, agent, Some(&call), outcome).await? {
         tracing::info!(%conference, %agent, status, "the agent did not take the call");
         route(app, links).await?;
     }
@@ -1265,6 +1306,7 @@ pub async fn agent_call_ended(
 /// the ring timed out): then they are told the call has ended.
 pub async fn agent_answers(
     app: &App,
+    links: &Links,
     conference: &CallSid,
     agent: &AgentId,
     agent_call: &CallSid,
@@ -1277,7 +1319,7 @@ pub async fn agent_answers(
         let now = app.clock.now();
         let Some(mut record) = app.calls.conference(conference, now).await? else {
             tracing::info!(%conference, %agent, "agent answered a call that is over");
-            ring_ended(app, conference, agent, Some(agent_call), false).await?;
+            ring_ended(app, links, conference, agent, Some(agent_call), ColleagueOutcome::Canceled).await?;
             return Ok(call_ended());
         };
         if record.joined.contains(agent) {
@@ -1295,12 +1337,17 @@ pub async fn agent_answers(
         // Disabled while their browser rang: the caller goes back to their place in line.
         if !app.agents.agent(agent).await?.is_some_and(|account| account.is_enabled()) {
             tracing::warn!(%conference, %agent, "an agent who may no longer sign in answered; not joined");
-            ring_ended(app, conference, agent, Some(agent_call), false).await?;
+            ring_ended(app, links, conference, agent, Some(agent_call), ColleagueOutcome::Canceled).await?;
             return Ok(VoiceResponse::new().say(ACCOUNT_DISABLED).hangup());
         }
         record.placed(agent_call, agent);
         // Offered from the line, not a colleague dialed into a call that was answered already.
         let from_line = (record.state == CallerState::Ringing).then_some(record.arrived_at_ms);
+        // The customer of a cold transfer holds until now; if Twilio fails to take them off
+        // hold, the colleague still joins and can resume them from the dashboard.
+        if let Err(err) = agent_actions::finish_cold_transfer(app, &mut record, agent).await {
+            tracing::error!(error = %err, %conference, %agent, "could not take the transferred customer off hold");
+        }
         record.answered(agent, now);
         let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
         state.answered(conference, now);

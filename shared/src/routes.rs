@@ -9,7 +9,7 @@
 
 use lambda_http::{Request, RequestExt};
 
-use crate::domain::{AgentId, CallSid, TicketId};
+use crate::domain::{AgentId, CallAction, CallSid, TicketId};
 
 /// One row of the route table: a path template (API Gateway's syntax, `{name}` for a path
 /// parameter), the methods it answers, and the function (`functions/<name>`) that serves it.
@@ -51,6 +51,12 @@ pub const ENDPOINTS: &[Endpoint] = &[
     Endpoint { path: "/presence", methods: "GET, PUT", function: "presence", caller: "dashboard" },
     Endpoint { path: "/wallboard", methods: "GET", function: "presence", caller: "dashboard" },
     Endpoint { path: "/calls/current", methods: "GET", function: "presence", caller: "dashboard" },
+    Endpoint {
+        path: "/calls/{call_id}/{action}",
+        methods: "POST",
+        function: "conference-call-agent",
+        caller: "dashboard (hold, resume, consult, complete, cancel, transfer)",
+    },
     Endpoint {
         path: "/call/connect",
         methods: "POST",
@@ -166,6 +172,11 @@ pub enum Route {
     Wallboard,
     /// The support call the signed-in agent is offered or on.
     CurrentCall,
+    /// The signed-in agent's `action` on the support call `call` (the customer's CallSid).
+    CallAction {
+        call: CallSid,
+        action: CallAction,
+    },
     /// The customers' TwiML App's Voice URL: a call from the customer page. Whoever calls here
     /// is a customer, whatever the request says.
     BrowserCall,
@@ -247,6 +258,7 @@ impl Route {
             Self::Presence => "/presence",
             Self::Wallboard => "/wallboard",
             Self::CurrentCall => "/calls/current",
+            Self::CallAction { .. } => "/calls/{call_id}/{action}",
             Self::BrowserCall => "/call/connect",
             Self::AgentBrowserCall => "/call/agent",
             Self::AgentCallDone => "/call/agent/done",
@@ -277,6 +289,8 @@ impl Route {
         let value = |name: &str| -> &str {
             match (self, name) {
                 (Self::Asset { file }, "file") => file,
+                (Self::CallAction { call, .. }, "call_id") => call.as_str(),
+                (Self::CallAction { action, .. }, "action") => action.as_str(),
                 (Self::TicketRecording { ticket }, "ticket_id")
                 | (Self::TicketStatus { ticket }, "ticket_id")
                 | (Self::TicketNotes { ticket }, "ticket_id")
@@ -353,6 +367,10 @@ impl Route {
             "/presence" => Self::Presence,
             "/wallboard" => Self::Wallboard,
             "/calls/current" => Self::CurrentCall,
+            "/calls/{call_id}/{action}" => Self::CallAction {
+                call: call_sid("call_id")?,
+                action: CallAction::parse(parameter("action")).ok_or(RouteError::BadParameter("action"))?,
+            },
             "/call/connect" => Self::BrowserCall,
             "/call/agent" => Self::AgentBrowserCall,
             "/call/agent/done" => Self::AgentCallDone,

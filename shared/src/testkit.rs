@@ -7,7 +7,7 @@
     reason = "a test kit: a setup that fails is a failed test or benchmark"
 )]
 
-use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -26,7 +26,7 @@ use crate::secret::Secret;
 pub use crate::store::AgentStore;
 use crate::store::memory::{MemoryAgentStore, MemoryCallStore, MemoryLedgerStore, MemoryTicketStore};
 use crate::store::{CallStore, TicketStore};
-use crate::twilio::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, signature};
+use crate::twilio::{CallUpdate, Dialer, OutboundCall, ParticipantUpdate, Recording, TwilioError, signature};
 
 pub const AUTH_TOKEN: &str = "test-auth-token";
 pub const SESSION_SECRET: &str = "test-session-secret-of-at-least-32-chars";
@@ -76,8 +76,11 @@ pub fn config_with(overrides: &[(&'static str, &str)]) -> Config {
 pub struct RecordingDialer {
     placed: Mutex<Vec<OutboundCall>>,
     updated: Mutex<Vec<(CallSid, CallUpdate)>>,
+    participants: Mutex<Vec<(String, CallSid, ParticipantUpdate)>>,
     counter: AtomicU32,
     failing: bool,
+    /// Twilio down from some moment on (`go_down`): every request fails after it.
+    down: AtomicBool,
     refusing_updates: bool,
 }
 
@@ -100,12 +103,26 @@ impl RecordingDialer {
         Self { refusing_updates: true, ..Self::default() }
     }
 
+    /// From now on every request fails, as when Twilio goes down in the middle of a call.
+    pub fn go_down(&self) {
+        self.down.store(true, Ordering::Relaxed);
+    }
+
+    fn is_down(&self) -> bool {
+        self.failing || self.down.load(Ordering::Relaxed)
+    }
+
     pub fn placed(&self) -> Vec<OutboundCall> {
         self.placed.lock().unwrap().clone()
     }
 
     pub fn updated(&self) -> Vec<(CallSid, CallUpdate)> {
         self.updated.lock().unwrap().clone()
+    }
+
+    /// Every participant change asked for: the conference, the participant's call, the change.
+    pub fn participant_updates(&self) -> Vec<(String, CallSid, ParticipantUpdate)> {
+        self.participants.lock().unwrap().clone()
     }
 }
 
@@ -117,7 +134,7 @@ fn injected_failure() -> TwilioError {
 impl Dialer for RecordingDialer {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError> {
         self.placed.lock().unwrap().push(call.clone());
-        if self.failing {
+        if self.is_down() {
             return Err(injected_failure());
         }
         Ok(CallSid::parse(&placed_sid(self.counter.fetch_add(1, Ordering::Relaxed))).unwrap())
@@ -125,7 +142,7 @@ impl Dialer for RecordingDialer {
 
     async fn update_call(&self, call: &CallSid, update: &CallUpdate) -> Result<(), TwilioError> {
         self.updated.lock().unwrap().push((call.clone(), update.clone()));
-        if self.failing {
+        if self.is_down() {
             return Err(injected_failure());
         }
         if self.refusing_updates {
@@ -134,6 +151,19 @@ impl Dialer for RecordingDialer {
                 code: Some(21220),
                 message: "Call is not in-progress. Cannot redirect.".into(),
             });
+        }
+        Ok(())
+    }
+
+    async fn update_participant(
+        &self,
+        conference_sid: &str,
+        call: &CallSid,
+        update: &ParticipantUpdate,
+    ) -> Result<(), TwilioError> {
+        self.participants.lock().unwrap().push((conference_sid.to_owned(), call.clone(), update.clone()));
+        if self.is_down() {
+            return Err(injected_failure());
         }
         Ok(())
     }

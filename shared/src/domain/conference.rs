@@ -91,6 +91,10 @@ pub struct Conference {
     /// When an agent last answered them from the line: where their wait ended (a colleague
     /// dialed into the call later does not move it).
     pub answered_at: Option<i64>,
+    /// Since when the customer is on hold: they hear hold music and nobody hears them.
+    pub held_since: Option<i64>,
+    /// A consultation or cold transfer under way.
+    pub transfer: Option<Transfer>,
     /// Every call Warmline placed to an agent for this caller, and to whom, in the order placed:
     /// a call that still rings is canceled when the caller leaves, a call that leaves tells whose
     /// it was, and a report about an agent's earlier call is told from one about their ring now.
@@ -128,6 +132,8 @@ impl Conference {
             ring_placed: false,
             joined: Vec::new(),
             answered_at: None,
+            held_since: None,
+            transfer: None,
             agent_calls: Vec::new(),
             conference_sid: None,
             moving_from: None,
@@ -185,6 +191,16 @@ impl Conference {
         true
     }
 
+    /// `agent`'s ring for a transfer ended without an answer, as `outcome` says.
+    pub fn colleague_done(&mut self, agent: &AgentId, outcome: ColleagueOutcome, now: i64) {
+        if let Some(transfer) = &mut self.transfer
+            && transfer.to == *agent
+            && transfer.outcome.is_none()
+        {
+            transfer.outcome = Some((outcome, now));
+        }
+    }
+
     /// `agent` answered and is in the call.
     pub fn answered(&mut self, agent: &AgentId, now: i64) {
         if self.state == CallerState::Ringing {
@@ -195,17 +211,31 @@ impl Conference {
         self.state = CallerState::Answered;
     }
 
-    /// `agent` left the call. `true` when that leaves the caller with nobody, in the call or
-    /// ringing: they must not be left alone in a silent conference.
-    pub fn left(&mut self, agent: &AgentId) -> bool {
+    /// `agent` left the call at `now`. `true` when that leaves the caller with nobody, in the
+    /// call or ringing: they must not be left alone in a silent conference.
+    pub fn left(&mut self, agent: &AgentId, now: i64) -> bool {
         self.joined.retain(|joined| joined != agent);
-        self.state == CallerState::Answered && self.joined.is_empty() && self.ringing.is_empty()
+        if let Some(transfer) = &mut self.transfer
+            && transfer.to == *agent
+        {
+            transfer.outcome = Some((ColleagueOutcome::Left, now));
+        }
+        self.alone()
     }
 
     /// Back in line, in their place, out of the conference they are in now.
     pub fn requeue(&mut self) {
         self.state = CallerState::Waiting;
         self.moving_from = self.conference_sid.clone();
+        // Hold belongs to the conference they leave.
+        self.held_since = None;
+        self.transfer = None;
+    }
+
+    /// Whether they are with an agent's call but nobody is in it or ringing for it: they must
+    /// not be left alone in a silent conference.
+    pub fn alone(&self) -> bool {
+        self.state == CallerState::Answered && self.joined.is_empty() && self.ringing.is_empty()
     }
 
     /// Out of the line and out of the conference they are in now, to be offered to leave a
@@ -231,6 +261,126 @@ impl Conference {
 fn insert_sorted<T: Ord>(items: &mut Vec<T>, item: T) {
     if let Err(position) = items.binary_search(&item) {
         items.insert(position, item);
+    }
+}
+
+/// What an agent in a support call asks for from the dashboard (`POST /calls/{id}/{action}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallAction {
+    Hold,
+    Resume,
+    Consult,
+    Complete,
+    Cancel,
+    /// Cold transfer.
+    Transfer,
+}
+
+impl CallAction {
+    pub const ALL: [Self; 6] = [Self::Hold, Self::Resume, Self::Consult, Self::Complete, Self::Cancel, Self::Transfer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hold => "hold",
+            Self::Resume => "resume",
+            Self::Consult => "consult",
+            Self::Complete => "complete",
+            Self::Cancel => "cancel",
+            Self::Transfer => "transfer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|action| action.as_str() == text)
+    }
+}
+
+/// What an agent in the call is doing with a colleague: `from` put the customer on hold and
+/// dialed `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transfer {
+    pub kind: TransferKind,
+    pub from: AgentId,
+    pub to: AgentId,
+    pub since: i64,
+    /// How the colleague's part ended, if it did, and when.
+    pub outcome: Option<(ColleagueOutcome, i64)>,
+}
+
+impl Transfer {
+    /// The colleague is still ringing or in the call.
+    pub fn colleague_engaged(&self) -> bool {
+        self.outcome.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferKind {
+    /// The agents talk privately while the customer holds; then the first agent completes
+    /// (leaves them together) or cancels (takes the customer back).
+    Consult,
+    /// The first agent left at once; the customer holds until the colleague answers, or goes
+    /// back to the front of the line.
+    Cold,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Consult => "consult",
+            Self::Cold => "cold",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "consult" => Some(Self::Consult),
+            "cold" => Some(Self::Cold),
+            _ => None,
+        }
+    }
+}
+
+/// How a colleague dialed in for a transfer ended their part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColleagueOutcome {
+    /// Let it ring out.
+    NoAnswer,
+    /// Rejected it, or Twilio could not reach them.
+    Declined,
+    /// Their ring was canceled: by the first agent, or because the call ended or they may no
+    /// longer sign in.
+    Canceled,
+    /// Twilio could not place the call that rings them.
+    Unreached,
+    /// Answered, then left.
+    Left,
+}
+
+impl ColleagueOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoAnswer => "no-answer",
+            Self::Declined => "declined",
+            Self::Canceled => "canceled",
+            Self::Unreached => "unreached",
+            Self::Left => "left",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [Self::NoAnswer, Self::Declined, Self::Canceled, Self::Unreached, Self::Left]
+            .into_iter()
+            .find(|o| o.as_str() == text)
+    }
+
+    /// From the `CallStatus` of a call that was not taken.
+    pub fn of_call_status(status: &str) -> Self {
+        match status {
+            "no-answer" => Self::NoAnswer,
+            "canceled" => Self::Canceled,
+            _ => Self::Declined,
+        }
     }
 }
 

@@ -19,7 +19,10 @@ pub use agent::Agent;
 pub use agent_token::AgentToken;
 pub use call_sid::CallSid;
 pub use call_slots::{BROWSER_CALL_SLOT_SECONDS, CallSlots, SlotHolder, SourceAddress};
-pub use conference::{CALL_RECORD_TTL_SECONDS, Caller, CallerState, Conference, queue_key};
+pub use conference::{
+    CALL_RECORD_TTL_SECONDS, CallAction, Caller, CallerState, ColleagueOutcome, Conference, Transfer, TransferKind,
+    queue_key,
+};
 pub use dial_countries::{DialCountries, InvalidDialCountries};
 pub use hours::{BusinessHours, InvalidHours};
 pub use identity::{AgentId, Identity, InvalidIdentity};

@@ -13,7 +13,7 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
             return Err(AppError::NotFound("no such route".into()));
         };
         // The agent's own call: when it leaves the conference, this is how Warmline knows whose it was.
-        call_flow::agent_answers(app, conference, agent, &webhook.call_sid()?).await
+        call_flow::agent_answers(app, &webhook.links, conference, agent, &webhook.call_sid()?).await
     })
     .await)
 }

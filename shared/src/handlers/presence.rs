@@ -18,7 +18,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
 use crate::call_flow::CurrentCall;
-use crate::domain::{self, AgentState, Availability, Caller, CallerState, Wallboard};
+use crate::domain::{self, AgentState, Availability, Caller, CallerState, Conference, Transfer, Wallboard};
 use crate::error::AppError;
 use crate::handlers::tickets::ticket_json;
 use crate::routes::Route;
@@ -85,9 +85,11 @@ fn wallboard_json(board: &Wallboard) -> serde_json::Value {
 }
 
 /// `caller.number` is the caller's E.164 number (`null` for a web or withheld caller);
-/// `waited_seconds` ends where an agent answered them from the line; every time is RFC 3339. Participants: the customer (`waiting` until an agent joins, then
-/// `talking`), then each agent whose browser rings (`ringing`) or who is in the call
-/// (`talking`).
+/// `waited_seconds` ends where an agent answered them from the line; every time is RFC 3339.
+/// Participants, each with a `state` and, where Warmline knows it, `since`: the customer
+/// (`waiting` until an agent joins, then `talking`, or `on-hold`), each agent in the call
+/// (`talking`) or whose browser rings (`ringing`), and the colleague of a consult or transfer
+/// whose part ended (`no-answer`, `declined`, `canceled`, `unreached`, `left`).
 fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value {
     let Some(call) = call else { return json!({ "call": null }) };
     let caller = &call.caller;
@@ -103,19 +105,39 @@ fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value 
         Caller::Browser(_) => ("web", None),
         Caller::Unknown => ("withheld", None),
     };
-    let customer_state =
-        if caller.state == CallerState::Answered && !caller.joined.is_empty() { "talking" } else { "waiting" };
-    let mut participants = vec![json!({ "role": "customer", "state": customer_state })];
-    participants.extend(
-        caller.joined.iter().map(|agent| json!({ "role": "agent", "agent": agent.as_str(), "state": "talking" })),
-    );
+    let (customer_state, customer_since) = match caller.held_since {
+        Some(since) => ("on-hold", Some(since)),
+        None if caller.state == CallerState::Answered && !caller.joined.is_empty() => ("talking", caller.answered_at),
+        None => ("waiting", Some(arrived)),
+    };
+    let mut participants =
+        vec![json!({ "role": "customer", "state": customer_state, "since": customer_since.map(domain::rfc3339) })];
     participants.extend(
         caller
-            .ringing
+            .joined
             .iter()
-            .filter(|agent| !caller.joined.contains(agent))
-            .map(|agent| json!({ "role": "agent", "agent": agent.as_str(), "state": "ringing" })),
+            .map(|agent| json!({ "role": "agent", "agent": agent.as_str(), "state": "talking", "since": null })),
     );
+    participants.extend(caller.ringing.iter().filter(|agent| !caller.joined.contains(agent)).map(|agent| {
+        json!({
+            "role": "agent",
+            "agent": agent.as_str(),
+            "state": "ringing",
+            "since": caller.ringing_since.map(domain::rfc3339),
+        })
+    }));
+    if let Some(transfer) = &caller.transfer
+        && let Some((outcome, at)) = transfer.outcome
+        && !caller.joined.contains(&transfer.to)
+        && !caller.ringing.contains(&transfer.to)
+    {
+        participants.push(json!({
+            "role": "agent",
+            "agent": transfer.to.as_str(),
+            "state": outcome.as_str(),
+            "since": domain::rfc3339(at),
+        }));
+    }
     json!({
         "call": {
             "id": caller.id.as_str(),
@@ -128,6 +150,24 @@ fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value 
             "tickets": call.tickets.iter().map(ticket_json).collect::<Vec<_>>(),
             "more_tickets": call.more_tickets,
             "participants": participants,
+            "transfer": caller.transfer.as_ref().map(|transfer| transfer_json(caller, transfer)),
         }
+    })
+}
+
+/// A consult or cold transfer under way: who started it, to whom, since when, and where the
+/// colleague is (`ringing`, `talking`, or how their part ended).
+pub(crate) fn transfer_json(record: &Conference, transfer: &Transfer) -> serde_json::Value {
+    let colleague = match transfer.outcome {
+        Some((outcome, _)) => outcome.as_str(),
+        None if record.joined.contains(&transfer.to) => "talking",
+        None => "ringing",
+    };
+    json!({
+        "kind": transfer.kind.as_str(),
+        "from": transfer.from.as_str(),
+        "to": transfer.to.as_str(),
+        "since": domain::rfc3339(transfer.since),
+        "colleague": colleague,
     })
 }

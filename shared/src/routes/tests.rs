@@ -31,6 +31,8 @@ fn every_route() -> Vec<Route> {
         Route::Presence,
         Route::Wallboard,
         Route::CurrentCall,
+        Route::CallAction { call: call(5), action: CallAction::Hold },
+        Route::CallAction { call: call(5), action: CallAction::Transfer },
         Route::BrowserCall,
         Route::AgentBrowserCall,
         Route::AgentCallDone,

@@ -4,7 +4,8 @@
 use super::{CallStore, Write};
 use crate::domain::{
     AgentId, AgentState, AgentToken, Availability, CALL_RECORD_TTL_SECONDS, CallSid, CallSlots, Caller, CallerState,
-    Conference, DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, PhoneNumber, SlotHolder, SourceAddress,
+    ColleagueOutcome, Conference, DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, PhoneNumber, SlotHolder,
+    SourceAddress, Transfer, TransferKind,
 };
 
 pub fn sid(n: u8) -> CallSid {
@@ -121,9 +122,29 @@ pub async fn stores_every_field(store: &dyn CallStore) {
     changed.moving_from = Some(format!("CF{}", "d".repeat(32)));
     changed.announced_at = Some(NOW + 3);
     changed.voicemail_offered_at = Some(NOW + 4);
+    changed.held_since = Some(NOW + 5);
+    changed.transfer = Some(Transfer {
+        kind: TransferKind::Consult,
+        from: agent("agent2"),
+        to: agent("agent3"),
+        since: NOW + 5,
+        outcome: None,
+    });
     assert!(store.commit(&[Write::Caller(changed.clone())], NOW).await.unwrap());
     let stored = stored_caller(store, 1, NOW).await;
-    assert_eq!(stored, Conference { version: changed.version + 1, ..changed });
+    assert_eq!(stored, Conference { version: changed.version + 1, ..changed.clone() });
+
+    // The colleague's part ended; a cold transfer keeps how.
+    let mut changed = stored;
+    changed.transfer = Some(Transfer {
+        kind: TransferKind::Cold,
+        from: agent("agent2"),
+        to: agent("agent3"),
+        since: NOW + 6,
+        outcome: Some((ColleagueOutcome::NoAnswer, NOW + 7)),
+    });
+    assert!(store.commit(&[Write::Caller(changed.clone())], NOW).await.unwrap());
+    assert_eq!(stored_caller(store, 1, NOW).await, Conference { version: changed.version + 1, ..changed });
 
     let mut state = available("agent2", NOW);
     state.answered(&sid(1), NOW + 1);

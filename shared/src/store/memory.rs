@@ -16,6 +16,8 @@ use crate::secret::Secret;
 pub struct MemoryCallStore {
     state: Mutex<Calls>,
     failing: bool,
+    /// Down from some moment on (`go_down`): every operation fails after it.
+    down: std::sync::atomic::AtomicBool,
     /// Every caller's arrival lands but its reply is lost, so it is sent again, as the SDK does.
     losing_replies: bool,
     /// Counting an outcome fails; everything else works.
@@ -119,13 +121,18 @@ impl MemoryCallStore {
         Self { failing_counts: true, ..Self::default() }
     }
 
+    /// From now on every operation fails, as when DynamoDB goes down in the middle of a call.
+    pub fn go_down(&self) {
+        self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Loses the reply to the next commit, which lands all the same (see the field).
     pub fn lose_next_commit_reply(&self) {
         self.lose_next_commit_reply.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn state(&self) -> Result<MutexGuard<'_, Calls>, StoreError> {
-        if self.failing {
+        if self.failing || self.down.load(std::sync::atomic::Ordering::SeqCst) {
             return Err(StoreError::Unavailable(Box::new(InjectedFailure)));
         }
         // A poisoned lock means a test panicked mid-write; the data is still usable.

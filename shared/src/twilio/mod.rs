@@ -4,4 +4,4 @@ pub mod access_token;
 pub mod rest;
 pub mod signature;
 
-pub use rest::{CallUpdate, Dialer, OutboundCall, Recording, TwilioError, TwilioRestClient};
+pub use rest::{CallUpdate, Dialer, OutboundCall, ParticipantUpdate, Recording, TwilioError, TwilioRestClient};

@@ -39,6 +39,20 @@ pub enum CallUpdate {
     Twiml(String),
 }
 
+/// A change to a participant of a conference in progress, through the Participants API
+/// (`Conferences/{ConferenceSid}/Participants/{CallSid}.json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParticipantUpdate {
+    /// On hold: they hear the TwiML at `hold_url` (fetched with POST, again each time it ends)
+    /// and nobody in the conference hears them.
+    Hold { hold_url: String },
+    /// Off hold, back in the conference.
+    Resume,
+    /// Out of the conference; their call goes on with the TwiML after its `<Dial>` (for
+    /// Warmline's calls, none: it ends). A participant already out is no error.
+    Remove,
+}
+
 /// A recording's audio, as Twilio serves it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recording {
@@ -53,6 +67,14 @@ pub trait Dialer: Send + Sync {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError>;
 
     async fn update_call(&self, call: &CallSid, update: &CallUpdate) -> Result<(), TwilioError>;
+
+    /// Changes the participant on `call` in conference `conference_sid` (`CF…`).
+    async fn update_participant(
+        &self,
+        conference_sid: &str,
+        call: &CallSid,
+        update: &ParticipantUpdate,
+    ) -> Result<(), TwilioError>;
 
     /// The MP3 of recording `recording_sid` (`RE…`).
     async fn recording(&self, recording_sid: &str) -> Result<Recording, TwilioError>;
@@ -197,6 +219,38 @@ impl Dialer for TwilioRestClient {
         // The answer is the call resource; nothing in it is needed, but reading it to the end
         // returns the connection to the pool.
         let response = self.post_form(&format!("Calls/{call}.json"), &form).await?;
+        response.bytes().await.map_err(TwilioError::UnexpectedResponse)?;
+        Ok(())
+    }
+
+    async fn update_participant(
+        &self,
+        conference_sid: &str,
+        call: &CallSid,
+        update: &ParticipantUpdate,
+    ) -> Result<(), TwilioError> {
+        let path = format!("Conferences/{conference_sid}/Participants/{call}.json");
+        let response = match update {
+            ParticipantUpdate::Hold { hold_url } => {
+                self.post_form(&path, &[("Hold", "true"), ("HoldUrl", hold_url), ("HoldMethod", "POST")]).await?
+            }
+            ParticipantUpdate::Resume => self.post_form(&path, &[("Hold", "false")]).await?,
+            ParticipantUpdate::Remove => {
+                let url = format!("{}/2010-04-01/Accounts/{}/{path}", self.base_url, self.account_sid);
+                let sent = self
+                    .http
+                    .delete(url)
+                    .basic_auth(&self.api_key, Some(self.api_secret.expose()))
+                    .send()
+                    .await
+                    .map_err(TwilioError::Transport)?;
+                match checked(sent).await {
+                    // Gone already: what removing them was for.
+                    Err(TwilioError::Api { status: 404, .. }) => return Ok(()),
+                    outcome => outcome?,
+                }
+            }
+        };
         response.bytes().await.map_err(TwilioError::UnexpectedResponse)?;
         Ok(())
     }

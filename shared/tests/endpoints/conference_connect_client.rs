@@ -152,6 +152,16 @@ impl shared::twilio::Dialer for StalledDialer {
         Err(shared::twilio::TwilioError::MalformedSid)
     }
 
+    async fn update_participant(
+        &self,
+        _: &str,
+        _: &CallSid,
+        _: &shared::twilio::ParticipantUpdate,
+    ) -> Result<(), shared::twilio::TwilioError> {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        Err(shared::twilio::TwilioError::MalformedSid)
+    }
+
     async fn recording(&self, _: &str) -> Result<shared::twilio::Recording, shared::twilio::TwilioError> {
         tokio::time::sleep(Duration::from_secs(60)).await;
         Err(shared::twilio::TwilioError::MalformedSid)

@@ -72,9 +72,10 @@ async fn an_offer_shows_the_caller_their_wait_and_their_tickets_newest_first() {
             "tickets": [filed],
             "more_tickets": false,
             "participants": [
-                {"role": "customer", "state": "waiting"},
-                {"role": "agent", "agent": "agent1", "state": "ringing"},
+                {"role": "customer", "state": "waiting", "since": shared::domain::rfc3339(NOW + 60)},
+                {"role": "agent", "agent": "agent1", "state": "ringing", "since": shared::domain::rfc3339(NOW + 60)},
             ],
+            "transfer": null,
         }})
     );
 }
@@ -93,7 +94,10 @@ async fn once_answered_the_wait_stops_and_both_are_talking() {
     assert_eq!(call["since"], shared::domain::rfc3339(NOW + 10));
     assert_eq!(
         call["participants"],
-        json!([{"role": "customer", "state": "talking"}, {"role": "agent", "agent": "agent1", "state": "talking"}])
+        json!([
+            {"role": "customer", "state": "talking", "since": shared::domain::rfc3339(NOW + 10)},
+            {"role": "agent", "agent": "agent1", "state": "talking", "since": null},
+        ])
     );
 }
 
@@ -118,9 +122,9 @@ async fn a_colleague_dialed_in_sees_the_call_and_the_wait_that_ended_at_the_firs
     assert_eq!(
         ringing["participants"],
         json!([
-            {"role": "customer", "state": "talking"},
-            {"role": "agent", "agent": "agent1", "state": "talking"},
-            {"role": "agent", "agent": "agent2", "state": "ringing"},
+            {"role": "customer", "state": "talking", "since": shared::domain::rfc3339(NOW + 10)},
+            {"role": "agent", "agent": "agent1", "state": "talking", "since": null},
+            {"role": "agent", "agent": "agent2", "state": "ringing", "since": shared::domain::rfc3339(NOW + 70)},
         ])
     );
     t.clock.advance(3);

@@ -11,6 +11,7 @@ mod prelude {
     pub use shared::twilio::CallUpdate;
 }
 
+mod call_actions;
 mod call_connect;
 mod conference_call_agent;
 mod conference_connect_agent;

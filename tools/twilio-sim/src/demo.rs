@@ -86,6 +86,26 @@ pub async fn dial_colleague_in(stack: &str, cookie: &str, agent: &str) -> Result
         .await
 }
 
+/// The dashboard's buttons on a live call: `POST /calls/{customer}/{action}` (`hold`, `resume`,
+/// `consult`, `complete`, `cancel`, `transfer`) for the agent signed in with `cookie`, with the
+/// JSON `body` (`{"to": colleague}` or `{}`).
+pub async fn call_action(
+    stack: &str,
+    cookie: &str,
+    customer: &str,
+    action: &str,
+    body: &Value,
+) -> Result<reqwest::Response, reqwest::Error> {
+    reqwest::Client::new()
+        .post(format!("{stack}/calls/{customer}/{action}"))
+        .header("origin", stack)
+        .header("cookie", cookie)
+        .json(body)
+        .timeout(DASHBOARD_TIMEOUT)
+        .send()
+        .await
+}
+
 /// The dashboard's presence switch (and its renewal every so often): `PUT /presence` with
 /// `{"status": status}` (`available` or `away`) for the agent signed in with `cookie`. Returns
 /// the presence Warmline answers, `{"agent", "status", "since", "missed_call_at"}`.

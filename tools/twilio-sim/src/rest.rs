@@ -197,8 +197,12 @@ impl Form {
     }
 
     fn method(&self, name: &str) -> Result<Method, RestError> {
+        self.method_or(name, Method::Post)
+    }
+
+    fn method_or(&self, name: &str, default: Method) -> Result<Method, RestError> {
         match self.get(name) {
-            None => Ok(Method::Post),
+            None => Ok(default),
             Some(value) => Method::parse(value)
                 .ok_or_else(|| RestError::new(400, 21200, format!("{name} must be GET or POST, not {value:?}"))),
         }
@@ -548,7 +552,8 @@ async fn update_participant(
         let call_sid = with_participant(&sim, &conference, &participant, &path, |_, p| p.call_sid.clone())?;
         let (hold, muted, end_on_exit) = (form.bool("Hold")?, form.bool("Muted")?, form.bool("EndConferenceOnExit")?);
         let hold_url = form.get("HoldUrl").map(str::to_owned);
-        let hold_method = form.method("HoldMethod")?;
+        // Twilio's default for `HoldMethod` is GET, unlike its other methods.
+        let hold_method = form.method_or("HoldMethod", Method::Get)?;
         let mut changes = Vec::new();
         let name = {
             let mut state = sim.state();
@@ -586,6 +591,16 @@ async fn update_participant(
         if let Some(hold) = hold {
             let signal = if hold { Signal::Hold { url: hold_url, method: hold_method } } else { Signal::Unhold };
             sim.send(&call_sid, signal);
+            let params = with_participant(&sim, &conference, &format!("{call_sid}.json"), &path, |_, p| {
+                crate::conference::participant_params(p)
+            })?;
+            sim.conference_event(&conference, if hold { "hold" } else { "unhold" }, params);
+        }
+        if let Some(muted) = muted {
+            let params = with_participant(&sim, &conference, &format!("{call_sid}.json"), &path, |_, p| {
+                crate::conference::participant_params(p)
+            })?;
+            sim.conference_event(&conference, if muted { "mute" } else { "unmute" }, params);
         }
         let party = sim.call(&call_sid).map(|call| call.party).unwrap_or_default();
         sim.record(

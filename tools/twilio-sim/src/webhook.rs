@@ -292,7 +292,13 @@ impl Sim {
             let Some(callback) = conference.callback.clone() else {
                 return;
             };
-            if !callback.events.iter().any(|e| e == event) {
+            // Subscribing to `hold` brings `participant-unhold` too, and `mute` `participant-unmute`.
+            let subscribed = match event {
+                "unhold" => "hold",
+                "unmute" => "mute",
+                other => other,
+            };
+            if !callback.events.iter().any(|e| e == subscribed) {
                 return;
             }
             conference.callback_sequence += 1;
@@ -459,6 +465,8 @@ fn conference_event_name(event: &str) -> &str {
         "leave" => "participant-leave",
         "mute" => "participant-mute",
         "hold" => "participant-hold",
+        "unhold" => "participant-unhold",
+        "unmute" => "participant-unmute",
         "modify" => "participant-modify",
         other => other,
     }

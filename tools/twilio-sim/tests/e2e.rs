@@ -34,7 +34,7 @@ use serde_json::{Value, json};
 use shared::call_flow::{
     AFTER_HOURS, BACK_IN_LINE, HOLD_MESSAGE, LEAVE_A_MESSAGE, MESSAGE_TAKEN, NO_MESSAGE, VOICEMAIL_OFFER,
 };
-use twilio_sim::demo::{dial_colleague_in, presence, say_presence, sign_in};
+use twilio_sim::demo::{call_action, dial_colleague_in, presence, say_presence, sign_in};
 use twilio_sim::{AnswerMode, Behaviour, BrowserCall, CallStatus, Entry, Event, InboundCall, Server, SimConfig};
 
 const ACCOUNT: &str = "AC5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e5e";
@@ -189,6 +189,37 @@ impl Stack {
         let response = dial_colleague_in(&self.base, &self.cookies[agent], agent).await.unwrap();
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// One of the dashboard's buttons on a live call (`POST /calls/{customer}/{action}`), by
+    /// `agent`, with `to` the colleague where the action takes one.
+    async fn act(&self, agent: &str, customer: &str, action: &str, to: Option<&str>) -> Value {
+        let body = to.map_or_else(|| json!({}), |to| json!({ "to": to }));
+        let response = call_action(&self.base, &self.cookies[agent], customer, action, &body).await.unwrap();
+        let status = response.status().as_u16();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        assert_eq!(status, 200, "{action}: {answer}\n{}", self.print(0));
+        answer
+    }
+
+    /// Whether the customer is on hold in their live conference, as Twilio has it.
+    fn on_hold(&self, customer: &str) -> bool {
+        let conference = self.sim().conference(customer).unwrap();
+        conference.participants.iter().any(|p| p.call_sid == customer && p.hold)
+    }
+
+    /// The customer hears the hold URL Warmline gave (its music) after `since`.
+    async fn hears_music_on_hold(&self, since: u64, customer: &str) -> Entry {
+        let held = self
+            .expect(since, "Warmline puts the customer on hold", |e| {
+                matches!(&e.event, Event::Rest { path, summary, status: 200, .. } if path.ends_with(&format!("/Participants/{customer}.json")) && summary.contains("Hold=true"))
+            })
+            .await;
+        self.expect(held.seq, "the customer hears the music on hold", |e| {
+            of(e, customer)
+                && matches!(&e.event, Event::Webhook { url, status: Some(200), .. } if url.ends_with("/conference/wait?held=1"))
+        })
+        .await
     }
 
     /// A Voice SDK Access Token from `POST /token`, as the customer page (`agent: None`) or
@@ -1377,5 +1408,151 @@ fn every_call_leaves_one_ledger_record_however_its_reports_come() {
                 listed.iter().filter(|call| call["call_id"] == answered.as_str()).map(|call| &call["agents"]).collect();
             assert_eq!(roles, [&json!([{"agent": "agent1", "role": "answered"}])], "{mode:?}");
         }
+    });
+}
+
+/// The Participants API change Warmline asked for on `call`, in its timeline summary (`Hold=true`,
+/// `Hold=false`) or its removal.
+fn participant_change(entry: &Entry, call: &str, change: &str) -> bool {
+    matches!(&entry.event, Event::Rest { method, path, summary, status, .. } if path.ends_with(&format!("/Participants/{call}.json")) && (200..300).contains(status) && (summary.contains(change) || (change == "DELETE" && method == "DELETE")))
+}
+
+/// agent1 consults agent2 with the customer on hold, then completes: the customer comes off
+/// hold with agent2, agent1 leaves and is free.
+#[test]
+fn consult_then_complete_hands_the_customer_to_the_colleague() {
+    let (_serial, stack, since) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557650201").await;
+        let consulting = stack.act("agent1", &customer, "consult", None).await;
+        assert_eq!(consulting["call"]["transfer"]["to"], "agent2");
+        stack.hears_music_on_hold(since, &customer).await;
+        let agent2 = stack.placed_call(since, "client:agent2", 0).await;
+        stack.joined(since, &agent2).await;
+        assert!(stack.on_hold(&customer), "the agents talk privately:\n{}", stack.print(since));
+
+        let completed = stack.act("agent1", &customer, "complete", None).await;
+        assert_eq!(completed["call"]["on_hold"], false);
+        stack.ended(since, &agent1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(stack.talking(&customer), ["customer", "agent2"]);
+        assert!(!stack.on_hold(&customer));
+        assert_eq!(stack.presence("agent1").await["status"], "available", "agent1 is free again");
+        assert_eq!(stack.presence("agent2").await["status"], "busy");
+
+        sim.hang_up(&customer);
+        stack.warmline_heard_the_end(since, &customer).await;
+        let entries = stack.entries(since);
+        let steps = [
+            index(&entries, "the customer goes on hold", |e| participant_change(e, &customer, "Hold=true")),
+            index(&entries, "Warmline dials agent2", |e| dials(e, "client:agent2", &customer)),
+            index(&entries, "agent2 joins", |e| of(e, &agent2) && matches!(e.event, Event::ConferenceJoined { .. })),
+            index(&entries, "the customer comes off hold", |e| participant_change(e, &customer, "Hold=false")),
+            index(&entries, "agent1 leaves", |e| of(e, &agent1) && matches!(e.event, Event::ConferenceLeft { .. })),
+        ];
+        assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
+        index(&entries, "agent1 is removed through the Participants API", |e| participant_change(e, &agent1, "DELETE"));
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
+        assert_clean(&entries);
+    });
+}
+
+/// agent1 consults agent2 and cancels while agent2's browser still rings: the ring stops, the
+/// customer comes off hold with agent1, and agent2 is not counted as having missed a call.
+#[test]
+fn consult_then_cancel_takes_the_customer_back() {
+    let (_serial, stack, since) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557650202").await;
+        sim.set_behaviour("client:agent2", manual());
+        stack.act("agent1", &customer, "consult", Some("agent2")).await;
+        stack.hears_music_on_hold(since, &customer).await;
+        let agent2 = stack.placed_call(since, "client:agent2", 0).await;
+
+        let canceled = stack.act("agent1", &customer, "cancel", None).await;
+        assert_eq!(canceled["call"]["transfer"], Value::Null);
+        let ended = stack.ended(since, &agent2).await;
+        assert!(matches!(&ended.event, Event::CallEnded { status, .. } if status == "canceled"), "{ended:?}");
+        stack.warmline_heard_how_it_ended(since, &agent2).await;
+        assert!(!stack.on_hold(&customer));
+        assert_eq!(stack.talking(&customer), ["customer", "agent1"]);
+        let presence = stack.presence("agent2").await;
+        assert_eq!((presence["status"].as_str(), &presence["missed_call_at"]), (Some("available"), &Value::Null));
+
+        sim.hang_up(&customer);
+        stack.ended(since, &agent1).await;
+        stack.warmline_heard_the_end(since, &customer).await;
+        let entries = stack.entries(since);
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
+        assert_clean(&entries);
+    });
+}
+
+/// agent1 transfers cold to agent2 and leaves at once; the customer holds until agent2
+/// answers, then talks with them.
+#[test]
+fn a_cold_transfer_answered_reaches_the_colleague() {
+    let (_serial, stack, since) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557650203").await;
+        sim.set_behaviour("client:agent2", manual());
+        stack.act("agent1", &customer, "transfer", Some("agent2")).await;
+        stack.ended(since, &agent1).await;
+        stack.hears_music_on_hold(since, &customer).await;
+        let agent2 = stack.placed_call(since, "client:agent2", 0).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(stack.presence("agent1").await["status"], "available", "agent1 is free at once");
+        assert!(stack.on_hold(&customer));
+
+        assert!(sim.answer(&agent2));
+        stack.joined(since, &agent2).await;
+        assert!(!stack.on_hold(&customer), "{}", stack.print(since));
+        assert_eq!(stack.talking(&customer), ["customer", "agent2"]);
+
+        sim.hang_up(&customer);
+        stack.warmline_heard_the_end(since, &customer).await;
+        let entries = stack.entries(since);
+        let steps = [
+            index(&entries, "the customer goes on hold", |e| participant_change(e, &customer, "Hold=true")),
+            index(&entries, "Warmline dials agent2", |e| dials(e, "client:agent2", &customer)),
+            index(&entries, "agent1 is removed", |e| participant_change(e, &agent1, "DELETE")),
+            index(&entries, "agent2 answers", |e| of(e, &agent2) && e.event == Event::Answered),
+            index(&entries, "the customer comes off hold", |e| participant_change(e, &customer, "Hold=false")),
+        ];
+        assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
+        assert_clean(&entries);
+    });
+}
+
+/// A cold transfer the colleague rejects: the customer is never left on hold alone; they go
+/// back to the front of the line and are offered to the next agent free.
+#[test]
+fn a_cold_transfer_nobody_answers_puts_the_customer_back_in_line() {
+    let (_serial, stack, since) = scenario();
+    stack.runtime.block_on(async {
+        let sim = stack.sim();
+        let (customer, agent1) = customer_reaches_agent1(stack, since, "customer", "+15557650204").await;
+        sim.set_behaviour("client:agent2", manual());
+        stack.act("agent1", &customer, "transfer", Some("agent2")).await;
+        stack.ended(since, &agent1).await;
+        let agent2 = stack.placed_call(since, "client:agent2", 0).await;
+        stack.hears_music_on_hold(since, &customer).await;
+        assert!(sim.reject(&agent2));
+        stack.expect(since, "the customer hears they are back in line", |e| says(e, &customer, BACK_IN_LINE)).await;
+        // agent1 is free again, and the router offers them the customer at the front.
+        let agent1_again = stack.placed_call(since, "client:agent1", 1).await;
+        assert_eq!(stack.rings_for(&agent1_again), customer);
+        assert_eq!(stack.presence("agent2").await["status"], "away", "a rejected call is a missed call");
+
+        sim.hang_up(&customer);
+        stack.warmline_heard_the_end(since, &customer).await;
+        stack.ended(since, &agent1_again).await;
+        let entries = stack.entries(since);
+        assert_customer_ended(&entries, &customer, "customer", Ending::TheyHungUp);
+        assert_clean(&entries);
     });
 }

@@ -33,8 +33,8 @@ use aws_sdk_dynamodb::types::{
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
 use crate::domain::{
-    AgentId, AgentState, AgentToken, Availability, CallSid, CallSlots, Caller, CallerState, Conference, DayCounts,
-    Line, Outcome, PhoneNumber, SlotHolder, SourceAddress,
+    AgentId, AgentState, AgentToken, Availability, CallSid, CallSlots, Caller, CallerState, ColleagueOutcome,
+    Conference, DayCounts, Line, Outcome, PhoneNumber, SlotHolder, SourceAddress, Transfer, TransferKind,
 };
 use crate::store::{CallStore, StoreError, Write};
 
@@ -183,13 +183,42 @@ fn caller_item(caller: &Conference, version: u64) -> Item {
     let optional = [
         ("ringing_since", caller.ringing_since.map(n)),
         ("answered_at", caller.answered_at.map(n)),
+        ("held_since", caller.held_since.map(n)),
         ("announced_at", caller.announced_at.map(n)),
         ("voicemail_offered_at", caller.voicemail_offered_at.map(n)),
         ("conference_sid", caller.conference_sid.clone().map(s)),
         ("moving_from", caller.moving_from.clone().map(s)),
     ];
     item.extend(optional.into_iter().filter_map(|(name, value)| Some((name.to_owned(), value?))));
+    if let Some(transfer) = &caller.transfer {
+        let mut fields =
+            vec![s(transfer.kind.as_str()), s(transfer.from.as_str()), s(transfer.to.as_str()), n(transfer.since)];
+        if let Some((outcome, at)) = transfer.outcome {
+            fields.extend([s(outcome.as_str()), n(at)]);
+        }
+        item.insert("transfer".to_owned(), AttributeValue::L(fields));
+    }
     item
+}
+
+/// `[kind, from, to, since]`, then `[outcome, at]` once the colleague's part ended.
+fn transfer_from_item(item: &Item) -> Result<Option<Transfer>, StoreError> {
+    let Some(value) = item.get("transfer") else { return Ok(None) };
+    let fields = value.as_l().map_err(|_| corrupt("transfer"))?;
+    let text = |i: usize| fields.get(i).and_then(|v| v.as_s().ok()).map(String::as_str);
+    let number = |i: usize| fields.get(i).and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok());
+    let agent = |i: usize| text(i).and_then(|a| AgentId::parse(a).ok()).ok_or_else(|| corrupt("transfer"));
+    let outcome = match (text(4), number(5)) {
+        (Some(outcome), Some(at)) => Some((ColleagueOutcome::parse(outcome).ok_or_else(|| corrupt("transfer"))?, at)),
+        _ => None,
+    };
+    Ok(Some(Transfer {
+        kind: text(0).and_then(TransferKind::parse).ok_or_else(|| corrupt("transfer"))?,
+        from: agent(1)?,
+        to: agent(2)?,
+        since: number(3).ok_or_else(|| corrupt("transfer"))?,
+        outcome,
+    }))
 }
 
 fn caller_from_item(item: &Item) -> Result<Conference, StoreError> {
@@ -226,6 +255,8 @@ fn caller_from_item(item: &Item) -> Result<Conference, StoreError> {
         ring_placed: item.get("ring_placed").and_then(|v| v.as_bool().ok()).copied().unwrap_or(true),
         joined: agents(item, "joined")?,
         answered_at: optional_number(item, "answered_at")?,
+        held_since: optional_number(item, "held_since")?,
+        transfer: transfer_from_item(item)?,
         agent_calls,
         conference_sid: optional_string(item, "conference_sid"),
         moving_from: optional_string(item, "moving_from"),
