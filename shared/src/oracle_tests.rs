@@ -936,3 +936,79 @@ async fn an_oracle_signed_call_is_offered_to_an_agent_through_the_rest_api() {
     }
     assert_eq!(server.received_requests().await.unwrap().len(), 1, "a forged webhook reached Twilio");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Participants API
+
+/// What the official library sends for a participant's hold, resume and removal: each request's
+/// method, path and form, recorded by an HTTP client that answers every request itself.
+const PARTICIPANT_REQUESTS: &str = r#"
+import json, sys
+from urllib.parse import urlsplit
+from twilio.http import HttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+request = json.load(sys.stdin)
+sent = []
+
+class Recorder(HttpClient):
+    def request(self, method, uri, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False):
+        form = sorted([name, "true" if value is True else "false" if value is False else str(value)]
+                      for name, value in (data or {}).items())
+        sent.append([method, urlsplit(uri).path, form])
+        if method == "DELETE":
+            return Response(204, "")
+        return Response(200, json.dumps({"call_sid": request["call"], "conference_sid": request["conference"]}))
+
+import logging
+client = Client(request["key"], request["secret"], request["account"], http_client=Recorder(logging.getLogger("oracle"), False))
+participant = client.conferences(request["conference"]).participants(request["call"])
+participant.update(hold=True, hold_url=request["hold_url"], hold_method="POST")
+participant.update(hold=False)
+participant.delete()
+print(json.dumps(sent))
+"#;
+
+#[tokio::test]
+async fn participant_changes_are_the_requests_twilios_library_sends() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200).set_body_json(json!({}))).mount(&server).await;
+    Mock::given(method("DELETE")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    let config = config_with(&[("TWILIO_API_BASE_URL", &server.uri())]);
+    let client = TwilioRestClient::from_config(&config.twilio).unwrap();
+    let conference = format!("CF{}", "c0".repeat(16));
+    let call = crate::domain::CallSid::parse(&sid(7)).unwrap();
+    let hold_url = format!("{BASE}/conference/wait?held=1");
+    for update in [
+        crate::twilio::ParticipantUpdate::Hold { hold_url: hold_url.clone() },
+        crate::twilio::ParticipantUpdate::Resume,
+        crate::twilio::ParticipantUpdate::Remove,
+    ] {
+        crate::twilio::Dialer::update_participant(&client, &conference, &call, &update).await.unwrap();
+    }
+    let ours: Vec<(String, String, Vec<(String, String)>)> = server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|request| {
+            let mut form: Vec<(String, String)> = form_urlencoded::parse(&request.body).into_owned().collect();
+            form.sort();
+            (request.method.to_string(), request.url.path().to_owned(), form)
+        })
+        .collect();
+    let theirs: Vec<(String, String, Vec<(String, String)>)> = ask_oracle(
+        PARTICIPANT_REQUESTS,
+        &json!({
+            "account": config.twilio.account_sid,
+            "key": config.twilio.api_key,
+            "secret": config.twilio.api_secret.expose(),
+            "conference": conference,
+            "call": call.as_str(),
+            "hold_url": hold_url,
+        }),
+    );
+    assert_eq!(ours, theirs);
+    assert_eq!(ours.len(), 3);
+}

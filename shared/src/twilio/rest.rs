@@ -532,6 +532,22 @@ mod tests {
         assert!(!unreachable.warm_up().await);
     }
 
+    #[tokio::test]
+    async fn removing_a_participant_already_gone_is_done_but_holding_one_is_an_error() {
+        let server = MockServer::start().await;
+        let gone = serde_json::json!({"code": 20404, "message": "The requested resource was not found"});
+        Mock::given(method("DELETE"))
+            .respond_with(ResponseTemplate::new(404).set_body_json(gone.clone()))
+            .mount(&server)
+            .await;
+        Mock::given(method("POST")).respond_with(ResponseTemplate::new(404).set_body_json(gone)).mount(&server).await;
+        let client = client(&server, Timeouts::default());
+        let conference = format!("CF{}", "0".repeat(32));
+        client.update_participant(&conference, &call_sid(), &ParticipantUpdate::Remove).await.unwrap();
+        let held = client.update_participant(&conference, &call_sid(), &ParticipantUpdate::Resume).await;
+        assert!(matches!(held, Err(TwilioError::Api { status: 404, code: Some(20404), .. })), "{held:?}");
+    }
+
     #[test]
     fn debug_output_hides_the_api_secret() {
         let client =
