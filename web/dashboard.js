@@ -35,6 +35,15 @@
   const hangupButton = $('hangup-button');
   const transferButton = $('transfer-button');
   const transferStatus = $('transfer-status');
+  const workspaceActions = $('workspace-actions');
+  const holdButton = $('hold-button');
+  const handOver = $('hand-over');
+  const colleagueSelect = $('colleague-select');
+  const consultButton = $('consult-button');
+  const coldTransferButton = $('cold-transfer-button');
+  const consultActions = $('consult-actions');
+  const completeButton = $('complete-button');
+  const cancelConsultButton = $('cancel-consult-button');
   const callerContext = $('caller-context');
   const callerWho = $('caller-who');
   const callerWait = $('caller-wait');
@@ -569,8 +578,21 @@
     return caller.kind === 'web' ? 'A caller on the customer page' : 'A caller whose number is withheld';
   }
 
+  /** What a participant's `state` from `GET /calls/current` reads as. */
+  const PARTICIPANT_STATES = {
+    waiting: 'waiting',
+    talking: 'talking',
+    ringing: 'ringing',
+    'on-hold': 'on hold',
+    'no-answer': 'did not answer',
+    declined: 'declined',
+    canceled: 'ring canceled',
+    unreached: 'could not be reached',
+    left: 'left',
+  };
+
   function describeParticipant(participant) {
-    const state = { waiting: 'waiting', talking: 'talking', ringing: 'ringing' }[participant.state] || participant.state;
+    const state = PARTICIPANT_STATES[participant.state] || participant.state;
     if (participant.role === 'customer') {
       return `Customer: ${state}`;
     }
@@ -620,7 +642,117 @@
       }));
     }
     callerContext.hidden = false;
+    showWorkspace(current);
   }
+
+  // ---- Hold, consult, complete, cancel, transfer (POST /calls/{id}/{action}) ------------------
+
+  // The server's view of the page's call, as last shown: what the buttons act on.
+  let shownCall = null;
+  let acting = false;
+
+  /** The buttons that fit the call as the server last described it. */
+  function showWorkspace(current) {
+    shownCall = current;
+    const me = current && current.participants.find((p) => p.role === 'agent' && p.agent === agentId);
+    const inCall = Boolean(me) && me.state === 'talking';
+    workspaceActions.hidden = !inCall;
+    if (!inCall) {
+      return;
+    }
+    const customer = current.participants.find((p) => p.role === 'customer');
+    const onHold = Boolean(customer) && customer.state === 'on-hold';
+    const transfer = current.transfer;
+    const engaged = Boolean(transfer) && (transfer.colleague === 'ringing' || transfer.colleague === 'talking');
+    const mine = Boolean(transfer) && transfer.kind === 'consult' && transfer.from === agentId;
+    holdButton.setAttribute('aria-pressed', onHold ? 'true' : 'false');
+    holdButton.textContent = onHold ? 'Resume' : 'Hold';
+    // While a colleague is on their way in, the customer holds until the consult is completed or
+    // canceled.
+    holdButton.disabled = acting || engaged;
+    handOver.hidden = Boolean(transfer);
+    consultButton.disabled = acting;
+    coldTransferButton.disabled = acting;
+    consultActions.hidden = !mine;
+    completeButton.disabled = acting || !mine || transfer.colleague !== 'talking';
+    cancelConsultButton.disabled = acting;
+  }
+
+  function updateColleagues(available) {
+    const colleagues = available.filter((id) => id !== agentId);
+    const listed = Array.from(colleagueSelect.options).slice(1).map((option) => option.value);
+    if (listed.join('\n') === colleagues.join('\n')) {
+      return;
+    }
+    const chosen = colleagueSelect.value;
+    colleagueSelect.replaceChildren(new Option('Next available', ''), ...colleagues.map((id) => new Option(id, id)));
+    colleagueSelect.value = colleagues.includes(chosen) ? chosen : '';
+  }
+
+  const ACTION_LABELS = {
+    hold: 'put the customer on hold',
+    resume: 'take the customer off hold',
+    consult: 'consult a colleague',
+    complete: 'complete the transfer',
+    cancel: 'cancel the consult',
+    transfer: 'transfer the call',
+  };
+
+  function actionDone(action, answer) {
+    const to = answer.transfer ? answer.transfer.to : 'your colleague';
+    return {
+      hold: 'The customer is on hold: they hear music and cannot hear you.',
+      resume: 'The customer is back with you.',
+      consult: `Consulting ${to}: the customer is on hold while ${to} is rung.`,
+      complete: 'Transfer complete: you are leaving the call.',
+      cancel: 'Consult canceled: the customer is back with you.',
+      transfer: `Transferred to ${to}: you are leaving the call; the customer holds until ${to} answers.`,
+    }[action];
+  }
+
+  async function actOnCall(action, body) {
+    if (!shownCall || acting) {
+      return;
+    }
+    const current = call;
+    acting = true;
+    showWorkspace(shownCall);
+    const label = ACTION_LABELS[action];
+    W.setStatus(transferStatus, `Trying to ${label}…`, 'busy');
+    try {
+      const result = await agentApi('POST', `/calls/${encodeURIComponent(shownCall.id)}/${action}`, body || {});
+      if (result.status === 200 && result.data.call) {
+        W.setStatus(transferStatus, actionDone(action, result.data.call), 'ok');
+      } else if (result.status === 401) {
+        W.setStatus(transferStatus, `Could not ${label}: you are signed out.`, 'error');
+      } else if (result.status === 503) {
+        W.setStatus(transferStatus, `Could not ${label}: the service is busy. Try again in a moment.`, 'error');
+      } else {
+        const reason = (result.data && result.data.error) || `the server answered ${result.status}`;
+        W.setStatus(transferStatus, `Could not ${label}: ${reason}.`, 'error');
+      }
+    } catch (_) {
+      W.setStatus(transferStatus, `Could not ${label}: the server could not be reached.`, 'error');
+    } finally {
+      acting = false;
+      showWorkspace(shownCall);
+    }
+    if (call === current && current) {
+      refreshCallState(current);
+    }
+  }
+
+  function chosenColleague() {
+    return colleagueSelect.value ? { to: colleagueSelect.value } : {};
+  }
+
+  holdButton.addEventListener('click', () => {
+    actOnCall(holdButton.getAttribute('aria-pressed') === 'true' ? 'resume' : 'hold');
+  });
+  consultButton.addEventListener('click', () => actOnCall('consult', chosenColleague()));
+  coldTransferButton.addEventListener('click', () => actOnCall('transfer', chosenColleague()));
+  completeButton.addEventListener('click', () => actOnCall('complete'));
+  cancelConsultButton.addEventListener('click', () => actOnCall('cancel'));
 
   /** Asks the server about the call `current` while it is still the page's call. */
   async function refreshCallState(current) {
@@ -656,6 +788,7 @@
     clearInterval(callStatePoll);
     callStatePoll = null;
     callerContext.hidden = true;
+    showWorkspace(null);
   }
 
   function watchCall(current) {
@@ -1320,6 +1453,7 @@
       $(id).textContent = text;
     }
     $('wallboard').dataset.asOf = board.as_of;
+    updateColleagues(Array.isArray(board.available_agents) ? board.available_agents : []);
     W.setStatus(wallboardStatus, `As of ${formatClock(board.as_of)}`);
   }
 

@@ -897,7 +897,10 @@ pub async fn wallboard(app: &App) -> Result<Wallboard, AppError> {
     let now = now_ms.div_euclid(1000);
     let day = today(app);
     let (line, team, today) = tokio::try_join!(app.calls.line(now), app.calls.team(now), app.calls.day_counts(&day))?;
-    Ok(Wallboard { line, team: Team::at(&team, now), day, today, now_ms })
+    let mut available_agents: Vec<AgentId> =
+        team.iter().filter(|state| state.can_take_a_call(now)).map(|state| state.agent.clone()).collect();
+    available_agents.sort();
+    Ok(Wallboard { line, team: Team::at(&team, now), available_agents, day, today, now_ms })
 }
 
 // --- Presence ---------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ const BROWSER_VOICEMAIL_CALL = 'CA' + '78'.repeat(16);
 const WALLBOARD_CALL = 'CA' + '9a'.repeat(16);
 const SECOND_WALLBOARD_CALL = 'CA' + 'bc'.repeat(16);
 const SCREEN_POP_CALL = 'CA' + 'de'.repeat(16);
+const CONSULT_CALL = 'CA' + 'e1'.repeat(16);
+const COLD_TRANSFER_CALL = 'CA' + 'e2'.repeat(16);
 // The open, visible dashboard asks for the wallboard this often (dashboard.js WALLBOARD_MS).
 const WALLBOARD_MS = 5 * 1000;
 // The dashboard renews the agent's presence this often (dashboard.js RENEW_MS).
@@ -283,11 +285,14 @@ async function callerArrives(customer, from) {
   assert.match(response.text, new RegExp(`>${customer}</Conference>`));
 }
 
-/** A status callback of the customer's conference, as Twilio sends it. */
-async function conferenceEvent(customer, name, participant) {
+/**
+ * A status callback of the customer's conference, as Twilio sends it; `run` is Twilio's id of the
+ * conference (a customer back in line is in another conference of the same name).
+ */
+async function conferenceEvent(customer, name, participant, run = conferenceSid(customer)) {
   const params = {
     AccountSid: ACCOUNT_SID,
-    ConferenceSid: conferenceSid(customer),
+    ConferenceSid: run,
     FriendlyName: customer,
     StatusCallbackEvent: name,
     SequenceNumber: '1',
@@ -816,6 +821,127 @@ test('an incoming call shows who is calling, their tickets, and who is in the ca
   page.on('request', (r) => new URL(r.url()).pathname === '/calls/current' && (asking += 1));
   await sleep(2500);
   assert.equal(asking, 0, 'no polling while idle');
+  assert.deepEqual(unexpected(problems), []);
+});
+
+/** What Warmline asked of the Participants API about `call`, in order: `hold`, `resume`, `remove`. */
+function participantChanges(call) {
+  return stack.fakeTwilio.requests
+    .filter((request) => request.path.endsWith(`/Participants/${call}.json`))
+    .map((request) => (request.method === 'DELETE' ? 'remove' : request.form.Hold?.[0] === 'true' ? 'hold' : 'resume'));
+}
+
+/** agent1's dashboard answers the support call of `customer` (agent2 away); the page and the ring. */
+async function agent1Answers(customer, from) {
+  await setPresence('agent2', 'away');
+  const opened = await availableDashboard('agent1');
+  await callerArrives(customer, from);
+  await callerJoins(customer);
+  const [ring] = ringsFor(customer, 'agent1');
+  assert.ok(ring, 'agent1 was rung');
+  await opened.page.evaluate((number) => window.__fake.incoming({ From: number, To: 'client:agent1' }), TWILIO_NUMBER);
+  await opened.page.getByRole('button', { name: 'Answer' }).click();
+  const joined = await stack.webhook(`/conference/${customer}/connect/agent1`, { CallSid: ring.sid });
+  assert.equal(joined.status, 200, joined.text);
+  await expectItems(opened.page.locator('#call-participants'), ['Customer: talking', 'agent1 (you): talking']);
+  return { ...opened, ring };
+}
+
+/** agent2 says they are available; agent1's colleague list offers them at its next wallboard look. */
+async function agent2IsOffered(page) {
+  await setPresence('agent2', 'available');
+  const colleague = page.locator('#colleague-select');
+  await eventually(
+    async () => (await colleague.locator('option').allTextContents()).includes('agent2'),
+    'agent2 is never offered as a colleague',
+    3 * WALLBOARD_MS,
+  );
+  await colleague.selectOption('agent2');
+}
+
+test('the agent holds, consults a colleague, cancels, consults again and completes the transfer', TEST_TIMEOUT, async () => {
+  const { page, problems, ring } = await agent1Answers(CONSULT_CALL, '+15557654326');
+  const participants = page.locator('#call-participants');
+  const status = page.locator('#transfer-status');
+
+  await page.getByRole('button', { name: 'Hold' }).click();
+  await expectText(status, 'The customer is on hold: they hear music and cannot hear you.');
+  await expectItems(participants, ['Customer: on hold', 'agent1 (you): talking']);
+  const resume = page.getByRole('button', { name: 'Resume' });
+  assert.equal(await resume.getAttribute('aria-pressed'), 'true');
+  await resume.click();
+  await expectItems(participants, ['Customer: talking', 'agent1 (you): talking']);
+  assert.deepEqual(participantChanges(CONSULT_CALL), ['hold', 'resume']);
+
+  // Consult agent2, then cancel while their browser rings.
+  await agent2IsOffered(page);
+  await page.getByRole('button', { name: 'Consult' }).click();
+  await expectText(status, 'Consulting agent2: the customer is on hold while agent2 is rung.');
+  const [first] = ringsFor(CONSULT_CALL, 'agent2');
+  assert.ok(first, 'agent2 was rung');
+  await expectItems(participants, ['Customer: on hold', 'agent1 (you): talking', 'agent2: ringing']);
+  assert.equal(await page.getByRole('button', { name: 'Complete transfer' }).isDisabled(), true, 'agent2 is not in yet');
+  assert.equal(await page.getByRole('button', { name: 'Resume' }).isDisabled(), true, 'the customer holds while agent2 is rung');
+  await page.getByRole('button', { name: 'Cancel consult' }).click();
+  await expectText(status, 'Consult canceled: the customer is back with you.');
+  await expectItems(participants, ['Customer: talking', 'agent1 (you): talking']);
+  const cancels = stack.fakeTwilio.requests.filter((request) => request.path.endsWith(`/Calls/${first.sid}.json`));
+  assert.deepEqual(cancels.map((request) => request.form.Status?.[0]), ['canceled']);
+  await agentCallStatus(CONSULT_CALL, 'agent2', first.sid, 'canceled');
+  const colleague = await serverPresence('agent2');
+  assert.deepEqual([colleague.status, colleague.missed_call_at], ['available', null], 'a canceled ring is no missed call');
+
+  // Consult again; agent2 answers and the agents talk while the customer holds; complete.
+  await page.getByRole('button', { name: 'Consult' }).click();
+  await expectText(status, 'Consulting agent2: the customer is on hold while agent2 is rung.');
+  const second = ringsFor(CONSULT_CALL, 'agent2')[1];
+  assert.ok(second, 'agent2 was rung again');
+  const joined = await stack.webhook(`/conference/${CONSULT_CALL}/connect/agent2`, { CallSid: second.sid });
+  assert.equal(joined.status, 200, joined.text);
+  await expectItems(participants, ['Customer: on hold', 'agent1 (you): talking', 'agent2: talking']);
+  await page.getByRole('button', { name: 'Complete transfer' }).click();
+  await expectText(status, 'Transfer complete: you are leaving the call.');
+  assert.deepEqual(participantChanges(CONSULT_CALL), ['hold', 'resume', 'hold', 'resume', 'hold', 'resume']);
+  assert.deepEqual(participantChanges(ring.sid), ['remove'], 'agent1 is taken out of the conference');
+
+  // Twilio ends agent1's call and reports their leaving: agent1 is free, agent2 has the customer.
+  await page.evaluate(() => window.__fake.emitCall('disconnect'));
+  await expectText(page.locator('#call-status'), /^Call ended/);
+  assert.equal(await page.locator('#workspace-actions').isHidden(), true);
+  await conferenceEvent(CONSULT_CALL, 'participant-leave', ring.sid);
+  assert.equal((await serverPresence('agent1')).status, 'available');
+  assert.equal((await serverPresence('agent2')).status, 'busy');
+  assert.deepEqual(unexpected(problems), []);
+});
+
+test('a cold transfer nobody answers sends the customer back to the front of the line', TEST_TIMEOUT, async () => {
+  const { page, problems, ring } = await agent1Answers(COLD_TRANSFER_CALL, '+15557654327');
+  await agent2IsOffered(page);
+  await page.getByRole('button', { name: 'Transfer', exact: true }).click();
+  await expectText(
+    page.locator('#transfer-status'),
+    'Transferred to agent2: you are leaving the call; the customer holds until agent2 answers.',
+  );
+  assert.deepEqual(participantChanges(COLD_TRANSFER_CALL), ['hold']);
+  assert.deepEqual(participantChanges(ring.sid), ['remove'], 'agent1 leaves at once');
+  await page.evaluate(() => window.__fake.emitCall('disconnect'));
+  await conferenceEvent(COLD_TRANSFER_CALL, 'participant-leave', ring.sid);
+  assert.equal((await serverPresence('agent1')).status, 'available', 'agent1 is free at once');
+
+  // agent2 lets it ring out: the customer is never left holding for nobody.
+  const [coldRing] = ringsFor(COLD_TRANSFER_CALL, 'agent2');
+  assert.ok(coldRing, 'agent2 was rung');
+  await agentCallStatus(COLD_TRANSFER_CALL, 'agent2', coldRing.sid, 'no-answer');
+  const back = stack.fakeTwilio.requests.filter((request) => request.path.endsWith(`/Calls/${COLD_TRANSFER_CALL}.json`));
+  assert.equal(back.length, 1, 'the customer is given new TwiML once');
+  assert.match(back[0].form.Twiml[0], /you are first in line for the next agent/);
+  assert.equal((await serverPresence('agent2')).status, 'away', 'a transfer let ring out is a missed call');
+  // Twilio puts them in a new conference of the same name: in line again, first, they are offered
+  // to agent1, free.
+  const nextRun = 'CF' + 'e3'.repeat(16);
+  await conferenceEvent(COLD_TRANSFER_CALL, 'participant-join', COLD_TRANSFER_CALL, nextRun);
+  assert.equal(ringsFor(COLD_TRANSFER_CALL, 'agent1').length, 2, 'back in line, the customer is offered to agent1');
+  await conferenceEvent(COLD_TRANSFER_CALL, 'conference-end', null, nextRun);
   assert.deepEqual(unexpected(problems), []);
 });
 

@@ -187,6 +187,7 @@ AGENT_ROUTES = {
     "GET /calls.csv": (5, 10),  # a team lead exporting, a page at a time
     "POST /logout": (20, 10),
     "POST /conference/{agent_id}/call": (5, 10),
+    "POST /calls/{call_id}/{action}": (5, 20),
 }
 PEAKS = {**TWILIO_ROUTES, **ANONYMOUS_ROUTES, **AGENT_ROUTES}
 
@@ -223,6 +224,7 @@ ROUTE_LIMITS = {
     "GET /calls.csv": (0.5, 5),
     "POST /logout": (5, 10),
     "POST /conference/{agent_id}/call": (5, 10),
+    "POST /calls/{call_id}/{action}": (5, 20),
 }
 
 # Reserved concurrency of each function, and the seconds one request may take when things are

@@ -108,6 +108,8 @@ impl Team {
 pub struct Wallboard {
     pub line: Line,
     pub team: Team,
+    /// The agents available now, by id: whom an agent may consult or transfer a call to.
+    pub available_agents: Vec<super::AgentId>,
     /// Today, `YYYY-MM-DD` in the support line's time zone.
     pub day: String,
     pub today: DayCounts,

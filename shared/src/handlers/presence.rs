@@ -18,7 +18,7 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
 use crate::call_flow::CurrentCall;
-use crate::domain::{self, AgentState, Availability, Caller, CallerState, Conference, Transfer, Wallboard};
+use crate::domain::{self, AgentId, AgentState, Availability, Caller, CallerState, Conference, Transfer, Wallboard};
 use crate::error::AppError;
 use crate::handlers::tickets::ticket_json;
 use crate::routes::Route;
@@ -73,6 +73,7 @@ fn wallboard_json(board: &Wallboard) -> serde_json::Value {
             "away": board.team.away,
             "offline": board.team.offline,
         },
+        "available_agents": board.available_agents.iter().map(AgentId::as_str).collect::<Vec<_>>(),
         "today": {
             "date": board.day,
             "answered": board.today.answered,

@@ -299,6 +299,11 @@ async fn refuses_agents_not_in_the_call_ended_calls_and_bad_input_and_changes_no
     assert_eq!((status, &body["fields"]), (400, &json!({"to": "is not an agent id"})));
     let anonymous = handle(&t.app, json_post(&format!("/calls/{}/hold", sid(1)), "")).await.unwrap();
     assert_eq!(anonymous.status(), 401);
+    let cookie = t.session_cookie("agent1").await;
+    let signed_in = || with_header(json_post(&format!("/calls/{}/hold", sid(1)), ""), "cookie", &cookie);
+    let elsewhere = handle(&t.app, with_header(signed_in(), "origin", "https://evil.example")).await.unwrap();
+    let nowhere = handle(&t.app, without_header(signed_in(), "origin")).await.unwrap();
+    assert_eq!((elsewhere.status().as_u16(), nowhere.status().as_u16()), (403, 403), "only this site's pages act");
     assert_eq!(t.dialer.participant_updates(), []);
     assert_eq!(t.dialer.placed().len(), 1);
     let record = t.caller(&sid(1)).await.unwrap();

@@ -64,6 +64,7 @@ async fn shows_the_line_the_team_and_todays_calls_each_counted_once() {
             "waiting": 1,
             "longest_wait_seconds": 30,
             "agents": {"available": 0, "busy": 1, "away": 1, "offline": 1},
+            "available_agents": [],
             "today": {
                 "date": "2027-01-15",
                 "answered": 1,
@@ -85,6 +86,7 @@ async fn an_empty_line_and_a_quiet_day() {
             "waiting": 0,
             "longest_wait_seconds": null,
             "agents": {"available": 0, "busy": 0, "away": 0, "offline": 0},
+            "available_agents": [],
             "today": {"date": "2027-01-15", "answered": 0, "abandoned": 0, "voicemails": 0, "average_wait_seconds": null},
             "as_of": shared::domain::rfc3339(NOW),
         })
@@ -102,6 +104,20 @@ async fn today_is_the_support_lines_day_in_its_time_zone() {
     t.clock.advance(2 * 3600);
     let today = &body_json(&wallboard(&t).await)["today"];
     assert_eq!((today["date"].as_str(), today["voicemails"].as_u64()), (Some("2027-01-15"), Some(0)), "a new day");
+}
+
+#[tokio::test]
+async fn names_the_agents_available_now_for_a_consult_or_a_transfer() {
+    let t = TestApp::new();
+    say(&t, "agent3", "available").await;
+    t.clock.advance(1);
+    say(&t, "agent1", "available").await;
+    say(&t, "agent2", "away").await;
+    say(&t, "agent4", "available").await;
+    t.customer_arrives(&sid(1)).await; // rings agent3, idle longest: busy
+    let board = body_json(&wallboard(&t).await);
+    assert_eq!(board["available_agents"], serde_json::json!(["agent1", "agent4"]));
+    assert_eq!(board["agents"]["available"], 2);
 }
 
 #[tokio::test]

@@ -42,8 +42,9 @@ export function freePort() {
 }
 
 /**
- * Answers `Calls.json` like Twilio (201 with a fresh CallSid, kept as the request's `sid`) and a
- * recording's `.mp3` with `RECORDING_BYTES`, and remembers every request; anything else is a 404.
+ * Answers `Calls.json` like Twilio (201 with a fresh CallSid, kept as the request's `sid`), a
+ * recording's `.mp3` with `RECORDING_BYTES`, and the Participants API's update (200, the
+ * participant) and removal (204), and remembers every request; anything else is a 404.
  */
 export async function startFakeTwilio() {
   const requests = [];
@@ -63,6 +64,24 @@ export async function startFakeTwilio() {
       if (isRecording) {
         res.writeHead(200, { 'Content-Type': 'audio/mpeg', 'Content-Length': RECORDING_BYTES.length });
         res.end(RECORDING_BYTES);
+        return;
+      }
+      const participant = /^\/2010-04-01\/Accounts\/AC[0-9a-f]{32}\/Conferences\/(CF[0-9a-f]{32})\/Participants\/(CA[0-9a-f]{32})\.json$/.exec(req.url);
+      if (participant && req.method === 'DELETE') {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      if (participant && req.method === 'POST') {
+        const payload = JSON.stringify({
+          conference_sid: participant[1],
+          call_sid: participant[2],
+          hold: form.Hold?.[0] === 'true',
+          muted: false,
+          status: 'connected',
+        });
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(payload) });
+        res.end(payload);
         return;
       }
       if (isCalls) {
