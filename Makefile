@@ -19,6 +19,7 @@ help:
 	@echo "make coldstart  init time, first request and peak memory of every function"
 	@echo "make budgets    the instruction budgets of make test (ARGS=--update rewrites scripts/budgets.json)"
 	@echo "make latency    callers' time to first TwiML and to a ringing agent, DynamoDB 5 ms and Twilio 250 ms away"
+	@echo "make call-state-latency  a participant change Twilio reports → the agent's dashboard shows it, p50/p99"
 	@echo "make cost       what a call costs on AWS per 1,000 calls, beside Amazon Connect and Twilio Flex"
 	@echo "make size       deployment package size of every function (sam build)"
 	@echo "make fuzz       every fuzz target for 60 s (cargo-fuzz, installed on first use)"
@@ -54,6 +55,13 @@ size: tools web
 	scripts/build-release.sh
 	CARGO_TARGET_DIR=target/sam SAM_CLI_TELEMETRY=0 $(VENV)/bin/sam build
 	@$(VENV)/bin/python scripts/sizes.py .aws-sam/build
+
+# How long a participant change Twilio reports takes to show on an agent's dashboard, in
+# Chromium on the make dev stack: p50, p90, p99 over SAMPLES changes (default 40). Not in make
+# test: it is a measurement, about a minute once built.
+.PHONY: call-state-latency
+call-state-latency: tools web /usr/bin/chromium
+	@node tests/browser/call-state-latency.mjs
 
 # The release functions behind a local API Gateway and Lambda (tools/lambda-bench), with DynamoDB
 # and Twilio's REST API as slow as the real ones; fails over the budgets. LATENCY_ARGS="--calls 100"

@@ -60,6 +60,7 @@
           : 'We have your ticket';
         showNotice(`Thank you, ${result.data.name}. ${what} and will call you at ` +
           `${W.formatPhone(result.data.phone_number)}.`);
+        rememberTicket(result.data);
       } else if (result.status === 400 && result.data.fields) {
         const first = showFieldErrors(result.data.fields);
         showNotice('Please correct the highlighted fields.', 'error');
@@ -80,6 +81,58 @@
       submit.disabled = false;
     }
   });
+
+  // ---- What the call is about ---------------------------------------------------------------
+
+  // The tickets filed from this browser, so a caller can say which one they call about: only
+  // their ids (unguessable, which is what lets the agent trust the pick) and a short label.
+  const TICKETS_KEY = 'warmline.tickets';
+  const TICKETS_KEPT = 5;
+  const callerName = document.getElementById('caller-name');
+  const callerTicket = document.getElementById('caller-ticket');
+  const callerTicketField = document.getElementById('caller-ticket-field');
+
+  function rememberedTickets() {
+    try {
+      const stored = JSON.parse(window.localStorage.getItem(TICKETS_KEY) || '[]');
+      return Array.isArray(stored) ? stored.filter((t) => t && typeof t.id === 'string' && typeof t.label === 'string') : [];
+    } catch (_) {
+      return [];
+    }
+  }
+
+  function showRememberedTickets() {
+    const tickets = rememberedTickets();
+    callerTicket.replaceChildren(new Option('Something new', ''), ...tickets.map((t) => new Option(t.label, t.id)));
+    callerTicketField.hidden = tickets.length === 0;
+  }
+
+  function rememberTicket(ticket) {
+    const short = ticket.description.length > 40 ? `${ticket.description.slice(0, 40)}…` : ticket.description;
+    const entry = { id: ticket.id, label: `Your ticket: ${short}` };
+    const tickets = [entry, ...rememberedTickets().filter((t) => t.id !== ticket.id)].slice(0, TICKETS_KEPT);
+    try {
+      window.localStorage.setItem(TICKETS_KEY, JSON.stringify(tickets));
+    } catch (_) {
+      // Storage refused (private browsing): the pick is a convenience, the ticket is filed.
+    }
+    showRememberedTickets();
+  }
+
+  /** What the caller says before calling, as the Voice SDK's params; only what they filled in. */
+  function callParams() {
+    const params = {};
+    const name = callerName.value.trim();
+    if (name) {
+      params.callerName = name;
+    }
+    if (callerTicket.value) {
+      params.ticketId = callerTicket.value;
+    }
+    return params;
+  }
+
+  showRememberedTickets();
 
   // ---- Call support ------------------------------------------------------------------------
 
@@ -182,7 +235,9 @@
     W.setStatus(status, 'Connecting…', 'busy');
     try {
       const ready = await ensureDevice();
-      const current = await ready.connect();
+      const params = callParams();
+      // Nothing said: no params at all, as a call always was.
+      const current = await (Object.keys(params).length > 0 ? ready.connect({ params }) : ready.connect());
       call = current;
       watchCall(current);
       setCallControls(true);

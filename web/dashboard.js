@@ -575,7 +575,11 @@
     if (caller.kind === 'phone') {
       return W.formatPhone(caller.number);
     }
-    return caller.kind === 'web' ? 'A caller on the customer page' : 'A caller whose number is withheld';
+    if (caller.kind === 'web') {
+      // The name the caller typed on the page: text only, as they wrote it.
+      return caller.name ? `${caller.name}, on the customer page` : 'A caller on the customer page';
+    }
+    return 'A caller whose number is withheld';
   }
 
   /** What a participant's `state` from `GET /calls/current` reads as. */
@@ -614,6 +618,9 @@
       const name = document.createElement('strong');
       name.textContent = ticket.name;
       const status = ticket.status === 'closed' ? ' (closed)' : '';
+      if (ticket.id === current.about_ticket) {
+        item.append('Calling about: ');
+      }
       item.append(name, `${status}: ${ticket.description}`);
       return item;
     });

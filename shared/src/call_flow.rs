@@ -57,8 +57,9 @@ pub use agent_actions::{HOLD_LIMIT_SECONDS, act_on_call};
 use crate::App;
 use crate::domain::{
     self, Agent, AgentId, AgentState, AgentToken, Availability, BROWSER_CALL_SLOT_SECONDS, CallRecord, CallSid,
-    CallSlots, Caller, CallerState, Channel, ColleagueOutcome, Conference, DAY_COUNTS_TTL_SECONDS, LedgerEvent,
-    Outcome, PhoneNumber, SlotHolder, SourceAddress, Team, Ticket, TicketId, TicketRecord, Voicemail, Wallboard,
+    CallSlots, Caller, CallerIntro, CallerState, Channel, ColleagueOutcome, Conference, DAY_COUNTS_TTL_SECONDS,
+    LedgerEvent, Outcome, PhoneNumber, SlotHolder, SourceAddress, Team, Ticket, TicketId, TicketRecord, Voicemail,
+    Wallboard,
 };
 use crate::error::AppError;
 use crate::http::Links;
@@ -165,8 +166,15 @@ const NOT_TAKEN: [&str; 4] = ["no-answer", "busy", "failed", "canceled"];
 /// Puts a customer in line and into their own conference, with one write: a retried webhook
 /// finds them recorded and only gets the TwiML again. If the write fails they still get their
 /// conference and music, and the first turn of the music records them.
-pub async fn caller_arrives(app: &App, links: &Links, customer: &CallSid, from: Option<&str>) -> VoiceResponse {
+pub async fn caller_arrives(
+    app: &App,
+    links: &Links,
+    customer: &CallSid,
+    from: Option<&str>,
+    intro: CallerIntro,
+) -> VoiceResponse {
     let mut record = Conference::arriving(customer.clone(), Caller::from_twilio(from), app.clock.now_millis());
+    record.intro = intro;
     let mut admitted = true;
     if let Caller::Browser(identity) = &record.caller {
         match admit_browser_call(app, identity, customer).await {
@@ -934,7 +942,8 @@ pub const CALLER_TICKETS_SHOWN: usize = 5;
 const CALLER_TICKETS_READ: u32 = 20;
 
 /// What `agent` is offered or on now: two keyed reads, and a query of the tickets index for a
-/// caller by phone. `None` while they are on no support call.
+/// caller by phone (or a read of the ticket a browser caller named). `None` while they are on no
+/// support call.
 pub async fn current_call(app: &App, agent: &AgentId) -> Result<Option<CurrentCall>, AppError> {
     let now = app.clock.now();
     let Some(state) = app.calls.agent_state(agent, now).await? else { return Ok(None) };
@@ -952,7 +961,11 @@ pub async fn current_call(app: &App, agent: &AgentId) -> Result<Option<CurrentCa
             page.tickets.truncate(CALLER_TICKETS_SHOWN);
             (page.tickets, more)
         }
-        Caller::Browser(_) | Caller::Unknown => (Vec::new(), false),
+        // The ticket a caller on the customer page said they call about, if it is one.
+        Caller::Browser(_) | Caller::Unknown => match &caller.intro.ticket {
+            Some(id) => (app.tickets.ticket_record(id).await?.into_iter().collect(), false),
+            None => (Vec::new(), false),
+        },
     };
     Ok(Some(CurrentCall { caller, answered, since: state.busy_since, tickets, more_tickets }))
 }

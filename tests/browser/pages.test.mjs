@@ -52,6 +52,7 @@ const SECOND_WALLBOARD_CALL = 'CA' + 'bc'.repeat(16);
 const SCREEN_POP_CALL = 'CA' + 'de'.repeat(16);
 const CONSULT_CALL = 'CA' + 'e1'.repeat(16);
 const COLD_TRANSFER_CALL = 'CA' + 'e2'.repeat(16);
+const INTRODUCED_CALL = 'CA' + 'e4'.repeat(16);
 // The open, visible dashboard asks for the wallboard this often (dashboard.js WALLBOARD_MS).
 const WALLBOARD_MS = 5 * 1000;
 // The dashboard renews the agent's presence this often (dashboard.js RENEW_MS).
@@ -943,6 +944,48 @@ test('a cold transfer nobody answers sends the customer back to the front of the
   assert.equal(ringsFor(COLD_TRANSFER_CALL, 'agent1').length, 2, 'back in line, the customer is offered to agent1');
   await conferenceEvent(COLD_TRANSFER_CALL, 'conference-end', null, nextRun);
   assert.deepEqual(unexpected(problems), []);
+});
+
+test('a caller on the customer page gives their name and the ticket they call about; the agent sees both', TEST_TIMEOUT, async () => {
+  await setPresence('agent2', 'away'); // agent1 is the one available agent
+  const agent = await availableDashboard('agent1');
+  const customer = await visit('/');
+  const { page } = customer;
+  assert.equal(await page.locator('#caller-ticket-field').isHidden(), true, 'no ticket filed from here yet');
+  await fileTicket(page, { name: 'Ada Lovelace', phone: '+15557654328', description: 'The engine miscounts.' });
+  await expectText(page.locator('#ticket-notice'), /^Thank you, Ada Lovelace\./);
+  const picker = page.getByLabel('What is the call about?');
+  await eventually(async () => (await picker.locator('option').allTextContents()).includes('Your ticket: The engine miscounts.'), 'the ticket is offered');
+  const ticketId = await picker.locator('option').nth(1).getAttribute('value');
+  await page.getByLabel('Name for the agent (optional)').fill('  Ada ');
+  await picker.selectOption(ticketId);
+  await page.getByRole('button', { name: 'Call support' }).click();
+  await eventually(async () => (await fake(page)).connects.length === 1, 'device.connect() was called');
+  const [connected] = (await fake(page)).connects;
+  assert.deepEqual(connected.params, { callerName: 'Ada', ticketId });
+
+  // Twilio brings the call to the customers' app with the params, and the caller joins.
+  callsStarted.add(INTRODUCED_CALL);
+  const arrives = await stack.webhook('/call/connect', {
+    AccountSid: ACCOUNT_SID,
+    ApplicationSid: 'AP' + '0'.repeat(32),
+    CallSid: INTRODUCED_CALL,
+    From: `client:${connected.identity}`,
+    Direction: 'inbound',
+    ...connected.params,
+  });
+  assert.equal(arrives.status, 200, arrives.text);
+  await callerJoins(INTRODUCED_CALL);
+  assert.equal(ringsFor(INTRODUCED_CALL, 'agent1').length, 1, 'agent1 was rung');
+
+  const dashboard = agent.page;
+  await dashboard.evaluate((from) => window.__fake.incoming({ From: from, To: 'client:agent1' }), TWILIO_NUMBER);
+  await expectText(dashboard.locator('#caller-who'), 'Ada, on the customer page');
+  await expectItems(dashboard.locator('#caller-tickets'), ['Calling about: Ada Lovelace: The engine miscounts.']);
+  await dashboard.getByRole('button', { name: 'Reject' }).click();
+  await callEnds(INTRODUCED_CALL);
+  assert.deepEqual(unexpected(agent.problems), []);
+  assert.deepEqual(unexpected(customer.problems), []);
 });
 
 test('a voicemail is a ticket with a player; a browser caller\'s cannot be called back', TEST_TIMEOUT, async () => {

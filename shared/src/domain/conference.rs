@@ -1,4 +1,4 @@
-use super::{AgentId, CallSid, PhoneNumber};
+use super::{AgentId, CallSid, FieldErrors, MAX_NAME_CHARS, PhoneNumber, TicketId, optional_text};
 
 /// Call records live at most this long; DynamoDB's TTL removes them (late), reads ignore them
 /// as soon as they expire.
@@ -30,6 +30,38 @@ impl Caller {
             Self::Browser(identity) => format!("client:{identity}"),
             Self::Unknown => String::new(),
         }
+    }
+}
+
+/// What a caller on the customer page may say before calling, passed with their call as the
+/// Voice SDK's parameters (`callerName`, `ticketId`): their name, and the ticket they call about.
+/// Checked like a ticket's fields; the ticket's id is 80 random bits, so naming one shows the
+/// caller filed it (or was given its id).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallerIntro {
+    pub name: Option<String>,
+    pub ticket: Option<TicketId>,
+}
+
+impl CallerIntro {
+    /// The parameters as given; what is wrong with any, by parameter, beside what was fine.
+    pub fn parse(name: Option<&str>, ticket: Option<&str>) -> (Self, FieldErrors) {
+        let mut errors = FieldErrors::new();
+        let name = optional_text(name, MAX_NAME_CHARS, false)
+            .map_err(|problem| errors.insert("callerName".into(), problem))
+            .ok()
+            .flatten();
+        let ticket = match ticket.map(str::trim).filter(|id| !id.is_empty()) {
+            None => None,
+            Some(id) => {
+                let parsed = TicketId::parse(id);
+                if parsed.is_none() {
+                    errors.insert("ticketId".into(), "is not a ticket id".into());
+                }
+                parsed
+            }
+        };
+        (Self { name, ticket }, errors)
     }
 }
 
@@ -73,6 +105,8 @@ impl CallerState {
 pub struct Conference {
     pub id: CallSid,
     pub caller: Caller,
+    /// What a browser caller said about themselves before calling.
+    pub intro: CallerIntro,
     /// When they arrived, in milliseconds: their place in the queue, kept when they go back to
     /// it (an agent who let them down, a message they chose not to leave).
     pub arrived_at_ms: i64,
@@ -125,6 +159,7 @@ impl Conference {
         Self {
             id,
             caller,
+            intro: CallerIntro::default(),
             arrived_at_ms: now_ms,
             state: CallerState::Waiting,
             ringing: Vec::new(),

@@ -20,8 +20,8 @@ pub use agent_token::AgentToken;
 pub use call_sid::CallSid;
 pub use call_slots::{BROWSER_CALL_SLOT_SECONDS, CallSlots, SlotHolder, SourceAddress};
 pub use conference::{
-    CALL_RECORD_TTL_SECONDS, CallAction, Caller, CallerState, ColleagueOutcome, Conference, Transfer, TransferKind,
-    queue_key,
+    CALL_RECORD_TTL_SECONDS, CallAction, Caller, CallerIntro, CallerState, ColleagueOutcome, Conference, Transfer,
+    TransferKind, queue_key,
 };
 pub use dial_countries::{DialCountries, InvalidDialCountries};
 pub use hours::{BusinessHours, InvalidHours};
@@ -38,7 +38,7 @@ pub use sign_in::{
 pub use ticket::{
     FieldErrors, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_NOTE_CHARS, MAX_NOTES, MAX_STATUS_CHANGES, NewNote,
     NewTicket, Note, NoteAuthor, NoteId, StatusChange, Ticket, TicketId, TicketRecord, TicketSearch, TicketStatus,
-    Voicemail, name_key, parse_status,
+    Voicemail, name_key, optional_text, parse_status,
 };
 pub use wallboard::{DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, Team, Wallboard, day_of};
 

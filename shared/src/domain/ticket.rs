@@ -130,22 +130,30 @@ fn text_field(
     multiline: bool,
     errors: &mut FieldErrors,
 ) -> Option<String> {
-    let value = fields.get(name).map(|v| v.trim()).unwrap_or_default();
-    let problem = if value.is_empty() {
-        Some("is required".to_owned())
-    } else if value.chars().count() > max_chars {
-        Some(format!("must be at most {max_chars} characters"))
-    } else if value.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
-        Some("must not contain control characters".to_owned())
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => {
+    let checked = optional_text(fields.get(name).map(String::as_str), max_chars, multiline)
+        .and_then(|value| value.ok_or_else(|| "is required".to_owned()));
+    match checked {
+        Err(problem) => {
             errors.insert(name.to_owned(), problem);
             None
         }
-        None => Some(value.to_owned()),
+        Ok(value) => Some(value),
+    }
+}
+
+/// A text field that may be left out: trimmed, `None` when empty, else at most `max_chars`
+/// characters and no control characters (but line breaks and tabs when `multiline`). The error
+/// says what is wrong, for the person who typed it.
+pub fn optional_text(value: Option<&str>, max_chars: usize, multiline: bool) -> Result<Option<String>, String> {
+    let value = value.map(str::trim).unwrap_or_default();
+    if value.is_empty() {
+        Ok(None)
+    } else if value.chars().count() > max_chars {
+        Err(format!("must be at most {max_chars} characters"))
+    } else if value.chars().any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t'))) {
+        Err("must not contain control characters".to_owned())
+    } else {
+        Ok(Some(value.to_owned()))
     }
 }
 

@@ -4,7 +4,9 @@
 //! nothing the browser sends can change it (`pipeline` checks that the `ApplicationSid` is the
 //! route's app):
 //! - `POST /call/connect` (customers' app): a customer enters the support conference exactly
-//!   like a caller on the phone; a `phoneNumber` is ignored. A `From` naming an agent is refused.
+//!   like a caller on the phone, with what they said on the page (`callerName`, `ticketId`,
+//!   checked like a ticket's fields; one that fails is left out); a `phoneNumber` is ignored. A
+//!   `From` naming an agent is refused.
 //! - `POST /call/agent` (agents' app): an agent with a `phoneNumber` param calls a customer
 //!   (`call_flow::agent_calls_customer`). A `From` naming a customer is refused.
 //! - `POST /call/agent/done`: that call's `<Dial>` action, how the customer's side ended
@@ -12,7 +14,7 @@
 
 use lambda_http::{Body, Error, Request, Response};
 
-use crate::domain::Identity;
+use crate::domain::{CallerIntro, Identity};
 use crate::routes::Route;
 use crate::{App, call_flow, pipeline};
 
@@ -38,7 +40,14 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 Ok(call_flow::agent_call_done(app, &webhook.call_sid()?, &agent, status, seconds).await)
             }
             (Route::BrowserCall, Some(Identity::Customer(_))) => {
-                Ok(call_flow::caller_arrives(app, &webhook.links, &webhook.call_sid()?, webhook.param("From")).await)
+                // What the caller typed on the page: a parameter that fails its check is left
+                // out, and the call goes on without it.
+                let (intro, problems) = CallerIntro::parse(webhook.param("callerName"), webhook.param("ticketId"));
+                if !problems.is_empty() {
+                    tracing::warn!(parameters = ?problems.keys().collect::<Vec<_>>(), "left out a browser caller's parameters");
+                }
+                let call = webhook.call_sid()?;
+                Ok(call_flow::caller_arrives(app, &webhook.links, &call, webhook.param("From"), intro).await)
             }
             (route, _) => {
                 tracing::warn!(

@@ -18,7 +18,9 @@ use lambda_http::{Body, Error, Request, Response};
 use serde_json::json;
 
 use crate::call_flow::CurrentCall;
-use crate::domain::{self, AgentId, AgentState, Availability, Caller, CallerState, Conference, Transfer, Wallboard};
+use crate::domain::{
+    self, AgentId, AgentState, Availability, Caller, CallerState, Conference, TicketId, Transfer, Wallboard,
+};
 use crate::error::AppError;
 use crate::handlers::tickets::ticket_json;
 use crate::routes::Route;
@@ -144,7 +146,8 @@ fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value 
             "id": caller.id.as_str(),
             "state": if call.answered { "talking" } else { "ringing" },
             "since": call.since.map(domain::rfc3339),
-            "caller": { "kind": kind, "number": number },
+            "caller": { "kind": kind, "number": number, "name": caller.intro.name },
+            "about_ticket": caller.intro.ticket.as_ref().map(TicketId::as_str),
             "arrived_at": domain::rfc3339(arrived),
             "waited_seconds": waited,
             "new_caller": kind == "phone" && call.tickets.is_empty(),

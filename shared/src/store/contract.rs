@@ -3,9 +3,9 @@
 
 use super::{CallStore, Write};
 use crate::domain::{
-    AgentId, AgentState, AgentToken, Availability, CALL_RECORD_TTL_SECONDS, CallSid, CallSlots, Caller, CallerState,
-    ColleagueOutcome, Conference, DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, PhoneNumber, SlotHolder,
-    SourceAddress, Transfer, TransferKind,
+    AgentId, AgentState, AgentToken, Availability, CALL_RECORD_TTL_SECONDS, CallSid, CallSlots, Caller, CallerIntro,
+    CallerState, ColleagueOutcome, Conference, DAY_COUNTS_TTL_SECONDS, DayCounts, Line, Outcome, PhoneNumber,
+    SlotHolder, SourceAddress, TicketId, Transfer, TransferKind,
 };
 
 pub fn sid(n: u8) -> CallSid {
@@ -113,6 +113,9 @@ pub async fn stores_every_field(store: &dyn CallStore) {
     store.enqueue(&caller(1, NOW)).await.unwrap();
     let mut changed = stored_caller(store, 1, NOW).await;
     changed.caller = Caller::Browser("customer_abc".into());
+    changed.intro =
+        CallerIntro { name: Some("Ada Lovelace".into()), ticket: TicketId::parse("01KCV0R4ZJ8Y7W3A2B1C0D9E8F") };
+    assert!(changed.intro.ticket.is_some());
     changed.offer_to(&agent("agent2"), NOW + 1);
     changed.placed(&agent_call(2), &agent("agent2"));
     changed.answered(&agent("agent2"), NOW + 1);

@@ -111,6 +111,35 @@ async fn a_customer_waits_in_line_like_a_phone_caller() {
 }
 
 #[tokio::test]
+async fn a_customer_may_give_their_name_and_the_ticket_they_call_about() {
+    let t = app_with_ticket().await;
+    let ticket = TicketId::generate(NOW * 1000).unwrap();
+    let intro = [("callerName", "  Ada Lovelace "), ("ticketId", ticket.as_str())];
+    let params = browser_params(&sid(7), "client:customer_0a1b2c", CUSTOMER_APP_SID, &intro);
+    let response = handle(&t.app, signed_webhook(PATH, &borrowed(&params))).await.unwrap();
+    assert_eq!(body_text(&response), crate::conference_connect_client::conference_twiml(BASE, &sid(7)));
+    let caller = t.caller(&sid(7)).await.unwrap();
+    assert_eq!((caller.intro.name.as_deref(), caller.intro.ticket.as_ref()), (Some("Ada Lovelace"), Some(&ticket)));
+
+    // Checked like a ticket's fields: what fails is left out, and the call goes on.
+    let long_name = "a".repeat(shared::domain::MAX_NAME_CHARS + 1);
+    let cases =
+        [(long_name.as_str(), "not-a-ticket", 'd'), ("Ada\u{7}", "01KCV0R4ZJ8Y7W3A2B1C0D9E8", 'e'), ("", "", 'f')];
+    for (name, ticket_id, who) in cases {
+        let intro = [("callerName", name), ("ticketId", ticket_id)];
+        let from = format!("client:customer_0a1b2{who}");
+        let params = browser_params(&sid(8), &from, CUSTOMER_APP_SID, &intro);
+        let response = handle(&t.app, signed_webhook(PATH, &borrowed(&params))).await.unwrap();
+        assert_eq!(body_text(&response), crate::conference_connect_client::conference_twiml(BASE, &sid(8)));
+        let caller = t.caller(&sid(8)).await.unwrap();
+        assert_eq!(caller.intro, shared::domain::CallerIntro::default(), "{name:?} {ticket_id:?}");
+        shared::handlers::conference_events::handle(&t.app, conference_report(&sid(8), "conference-end", None))
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
 async fn an_agent_who_may_no_longer_sign_in_cannot_call_out() {
     let t = app_with_ticket().await;
     t.agents.set_disabled(&AgentId::parse("agent1").unwrap(), Some(NOW)).await.unwrap();

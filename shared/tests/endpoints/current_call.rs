@@ -65,7 +65,8 @@ async fn an_offer_shows_the_caller_their_wait_and_their_tickets_newest_first() {
             "id": sid(1),
             "state": "ringing",
             "since": shared::domain::rfc3339(NOW + 60),
-            "caller": {"kind": "phone", "number": CALLER},
+            "caller": {"kind": "phone", "number": CALLER, "name": null},
+            "about_ticket": null,
             "arrived_at": shared::domain::rfc3339(NOW + 60),
             "waited_seconds": 7,
             "new_caller": false,
@@ -141,6 +142,31 @@ async fn a_caller_with_no_ticket_is_a_new_caller() {
     t.customer_arrives(&sid(1)).await;
     let call = &current_call_json(&t, "agent1").await["call"];
     assert_eq!((call["new_caller"].as_bool(), call["tickets"].clone()), (Some(true), json!([])));
+}
+
+#[tokio::test]
+async fn a_caller_on_the_customer_page_shows_their_name_and_the_ticket_they_picked() {
+    let t = TestApp::new();
+    let filed = file_ticket(&t, "Ada Lovelace", CALLER).await;
+    t.available("agent1").await;
+    let params = [
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("ApplicationSid", CUSTOMER_APP_SID.to_owned()),
+        ("CallSid", sid(1)),
+        ("From", "client:customer_0a1b2c".to_owned()),
+        ("Direction", "inbound".to_owned()),
+        ("callerName", "Ada".to_owned()),
+        ("ticketId", filed["id"].as_str().unwrap().to_owned()),
+    ];
+    let arrived = shared::handlers::call_connect::handle(&t.app, signed_webhook("/call/connect", &borrowed(&params)));
+    assert_eq!(arrived.await.unwrap().status(), 200);
+    let joined = conference_report(&sid(1), "participant-join", Some(&sid(1)));
+    shared::handlers::conference_events::handle(&t.app, joined).await.unwrap();
+
+    let call = &current_call_json(&t, "agent1").await["call"];
+    assert_eq!(call["caller"], json!({"kind": "web", "number": null, "name": "Ada"}));
+    assert_eq!((&call["about_ticket"], &call["tickets"]), (&filed["id"], &json!([filed])));
+    assert_eq!(call["new_caller"], false);
 }
 
 #[tokio::test]

@@ -33,8 +33,9 @@ use aws_sdk_dynamodb::types::{
 
 use super::{Item, is_condition_failure, n, number_attr, s, string_attr, unavailable};
 use crate::domain::{
-    AgentId, AgentState, AgentToken, Availability, CallSid, CallSlots, Caller, CallerState, ColleagueOutcome,
-    Conference, DayCounts, Line, Outcome, PhoneNumber, SlotHolder, SourceAddress, Transfer, TransferKind,
+    AgentId, AgentState, AgentToken, Availability, CallSid, CallSlots, Caller, CallerIntro, CallerState,
+    ColleagueOutcome, Conference, DayCounts, Line, Outcome, PhoneNumber, SlotHolder, SourceAddress, TicketId, Transfer,
+    TransferKind,
 };
 use crate::store::{CallStore, StoreError, Write};
 
@@ -184,6 +185,8 @@ fn caller_item(caller: &Conference, version: u64) -> Item {
         ("ringing_since", caller.ringing_since.map(n)),
         ("answered_at", caller.answered_at.map(n)),
         ("held_since", caller.held_since.map(n)),
+        ("caller_name", caller.intro.name.clone().map(s)),
+        ("about_ticket", caller.intro.ticket.as_ref().map(|id| s(id.as_str()))),
         ("announced_at", caller.announced_at.map(n)),
         ("voicemail_offered_at", caller.voicemail_offered_at.map(n)),
         ("conference_sid", caller.conference_sid.clone().map(s)),
@@ -248,6 +251,10 @@ fn caller_from_item(item: &Item) -> Result<Conference, StoreError> {
     Ok(Conference {
         id,
         caller,
+        intro: CallerIntro {
+            name: optional_string(item, "caller_name"),
+            ticket: optional_string(item, "about_ticket").and_then(|id| TicketId::parse(&id)),
+        },
         arrived_at_ms: number_attr(item, "arrived_at_ms")?,
         state: CallerState::parse(string_attr(item, "state")?).ok_or_else(|| corrupt("state"))?,
         ringing: agents(item, "ringing")?,
