@@ -970,6 +970,9 @@ participant.delete()
 print(json.dumps(sent))
 "#;
 
+/// A request to Twilio as the oracle reports it: method, path, and the form sorted.
+type SentRequest = (String, String, Vec<(String, String)>);
+
 #[tokio::test]
 async fn participant_changes_are_the_requests_twilios_library_sends() {
     let server = MockServer::start().await;
@@ -987,7 +990,7 @@ async fn participant_changes_are_the_requests_twilios_library_sends() {
     ] {
         crate::twilio::Dialer::update_participant(&client, &conference, &call, &update).await.unwrap();
     }
-    let ours: Vec<(String, String, Vec<(String, String)>)> = server
+    let ours: Vec<SentRequest> = server
         .received_requests()
         .await
         .unwrap()
@@ -998,7 +1001,7 @@ async fn participant_changes_are_the_requests_twilios_library_sends() {
             (request.method.to_string(), request.url.path().to_owned(), form)
         })
         .collect();
-    let theirs: Vec<(String, String, Vec<(String, String)>)> = ask_oracle(
+    let theirs: Vec<SentRequest> = ask_oracle(
         PARTICIPANT_REQUESTS,
         &json!({
             "account": config.twilio.account_sid,
