@@ -7,15 +7,17 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_config::BehaviorVersion;
-use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
+#[cfg(feature = "aws")]
+use aws_config::{BehaviorVersion, retry::RetryConfig, timeout::TimeoutConfig};
 
 pub use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ConfigError, TwilioConfig};
 use crate::domain::CallSid;
-use crate::secret::{ApiKey, Secret, SecretKind, SecretValues, Secrets, SecretsError, SecretsManagerSource};
+#[cfg(feature = "aws")]
+use crate::secret::SecretsManagerSource;
+use crate::secret::{ApiKey, Secret, SecretKind, SecretValues, Secrets, SecretsError};
 use crate::session::SessionKeys;
+#[cfg(feature = "aws")]
 use crate::store::dynamo::{DynamoAgentStore, DynamoCallStore, DynamoLedgerStore, DynamoTicketStore};
 use crate::store::{AgentStore, CallStore, LedgerStore, TicketStore};
 use crate::twilio::access_token::TokenSigner;
@@ -37,6 +39,7 @@ pub struct App {
 }
 
 struct Upstreams {
+    #[cfg(feature = "aws")]
     dynamodb: aws_sdk_dynamodb::Client,
     twilio: Arc<TwilioDialer>,
 }
@@ -74,6 +77,7 @@ pub enum StartupError {
 /// Reading the secrets is part of every cold start: a slow Secrets Manager may delay it a
 /// little, but a broken one must fail it rather than hang until Lambda's init timeout. The same
 /// bounds hold for a refresh on the request path.
+#[cfg(feature = "aws")]
 pub fn secrets_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_secs(1))
@@ -84,6 +88,7 @@ pub fn secrets_timeouts() -> TimeoutConfig {
 
 /// The secrets of `config`'s function: read from Secrets Manager when it names any
 /// (`config.secret_arns`, deployed), else the environment's, which never change.
+#[cfg(feature = "aws")]
 pub async fn load_secrets(
     aws: &aws_config::SdkConfig,
     config: &Config,
@@ -116,6 +121,7 @@ pub fn environment_secrets(config: &Config) -> BTreeMap<SecretKind, SecretValues
 
 /// DynamoDB calls sit on webhook paths that must answer Twilio within seconds: fail fast and
 /// let the handler answer with fallback TwiML rather than wait out the SDK's defaults.
+#[cfg(feature = "aws")]
 pub fn dynamodb_timeouts() -> TimeoutConfig {
     TimeoutConfig::builder()
         .connect_timeout(Duration::from_millis(500))
@@ -127,12 +133,14 @@ pub fn dynamodb_timeouts() -> TimeoutConfig {
 /// Retries must fit inside the 1.5 s operation timeout to be worth anything: the SDK's first
 /// backoff of up to 1 s would leave room for one retry at most, often none after a stalled
 /// attempt. A throttled table frees up within tens of milliseconds at this scale.
+#[cfg(feature = "aws")]
 pub fn dynamodb_retries() -> RetryConfig {
     RetryConfig::standard().with_max_attempts(3).with_initial_backoff(Duration::from_millis(50))
 }
 
 impl App {
     /// Reads the configuration and the secrets (see `load_secrets`) and builds the real clients.
+    #[cfg(feature = "aws")]
     pub async fn from_env() -> Result<Self, StartupError> {
         let aws = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(dynamodb_timeouts())
@@ -164,6 +172,7 @@ impl App {
     /// not pay for DNS and TLS. Failures are only logged: the request path has its own timeouts.
     pub async fn warm_up(&self, upstreams: &[Upstream]) {
         let Some(clients) = &self.upstreams else { return };
+        #[cfg(feature = "aws")]
         let dynamodb = async {
             if upstreams.contains(&Upstream::DynamoDb) {
                 // Any answer, even a refusal, leaves an open connection in the client's pool.
@@ -178,6 +187,8 @@ impl App {
                 tracing::debug!(ok = matches!(outcome, Ok(true)), "warmed the Twilio connection");
             }
         };
+        #[cfg(not(feature = "aws"))]
+        let dynamodb = async {};
         tokio::join!(dynamodb, twilio);
     }
 

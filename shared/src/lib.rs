@@ -12,6 +12,7 @@
 //! - `domain`: types checked when parsed.
 
 pub mod app;
+#[cfg(feature = "aws")]
 pub mod aws_http;
 pub mod call_flow;
 pub mod clock;

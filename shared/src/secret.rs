@@ -135,17 +135,20 @@ pub trait SecretSource: Send + Sync {
 
 /// The secrets named by `arns` (kind → secret id), each a JSON object of strings keyed by the
 /// kind's names.
+#[cfg(feature = "aws")]
 pub struct SecretsManagerSource {
     client: aws_sdk_secretsmanager::Client,
     arns: BTreeMap<SecretKind, String>,
 }
 
+#[cfg(feature = "aws")]
 impl SecretsManagerSource {
     pub fn new(client: aws_sdk_secretsmanager::Client, arns: BTreeMap<SecretKind, String>) -> Self {
         Self { client, arns }
     }
 }
 
+#[cfg(feature = "aws")]
 #[async_trait]
 impl SecretSource for SecretsManagerSource {
     fn kinds(&self) -> Vec<SecretKind> {
@@ -160,6 +163,7 @@ impl SecretSource for SecretsManagerSource {
 
 /// The values of `kind` in the Secrets Manager secret `secret_id`, a JSON object. Names it
 /// lacks are simply absent; anything but strings is malformed.
+#[cfg(feature = "aws")]
 pub async fn read_secret(
     client: &aws_sdk_secretsmanager::Client,
     secret_id: &str,

@@ -1,6 +1,7 @@
 //! Storage ports. Handlers see only these traits; `dynamo` serves production and the local
 //! emulator, `memory` serves handler tests and benchmarks. Both pass the same contract tests.
 
+#[cfg(feature = "aws")]
 pub mod dynamo;
 /// In-memory stores with the DynamoDB ones' semantics, for tests and benchmarks only.
 #[cfg(any(test, feature = "testkit"))]
