@@ -619,7 +619,8 @@
       name.textContent = ticket.name;
       const status = ticket.status === 'closed' ? ' (closed)' : '';
       if (ticket.id === current.about_ticket) {
-        item.append('Calling about: ');
+        // The caller's pick, not proof: a ticket's id is no secret to whoever filed for that number.
+        item.append('Says they are calling about: ');
       }
       item.append(name, `${status}: ${ticket.description}`);
       return item;
@@ -674,10 +675,12 @@
     const mine = Boolean(transfer) && transfer.kind === 'consult' && transfer.from === agentId;
     holdButton.setAttribute('aria-pressed', onHold ? 'true' : 'false');
     holdButton.textContent = onHold ? 'Resume' : 'Hold';
-    // While a colleague is on their way in, the customer holds until the consult is completed or
-    // canceled.
-    holdButton.disabled = acting || engaged;
-    handOver.hidden = Boolean(transfer);
+    // While a consult's colleague is on their way in, the customer holds until it is completed
+    // or canceled.
+    holdButton.disabled = acting || (engaged && transfer.kind === 'consult');
+    // A cold transfer of the agent's own that left them in the call (their leaving failed) may
+    // be sent again.
+    handOver.hidden = Boolean(transfer) && !(transfer.kind === 'cold' && transfer.from === agentId);
     consultButton.disabled = acting;
     coldTransferButton.disabled = acting;
     consultActions.hidden = !mine;

@@ -499,7 +499,7 @@ async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid
         if alone {
             take_back_into_line(app, links, customer).await;
         } else if let Some(conference_sid) = handed_over {
-            agent_actions::resume_after_handover(app, &conference_sid, customer).await;
+            agent_actions::resume_and_forget_transfer(app, &conference_sid, customer).await;
         }
         return Ok(true);
     }
@@ -1058,12 +1058,7 @@ async fn check_on(
         return Ok(None);
     };
     if agent_actions::held_too_long(app, &record, now).await? {
-        let mut record = record;
-        record.requeue();
-        if app.calls.commit(&[Write::Caller(record)], now).await? {
-            tracing::warn!(%customer, "on hold too long with nobody in the call; back to the front of the line");
-            take_back_into_line(app, links, customer).await;
-        }
+        agent_actions::back_from_hold(app, links, record, now).await?;
         return Ok(None);
     }
     let ringing_seconds = record.ringing_since.map_or(0, |since| now - since);
@@ -1339,6 +1334,8 @@ pub async fn agent_answers(
             return Ok(call_ended());
         };
         if record.joined.contains(agent) {
+            // Again for a retried webhook: a cold transfer's customer may still be on hold.
+            agent_actions::colleague_answered(app, &record, agent).await;
             if let Some(from_line) = refused {
                 tracing::info!(%conference, %agent, "the agent answered (the store lost the reply)");
                 record_answer(app, conference, agent, agent_call, from_line, Metric::IfNew).await;
@@ -1359,16 +1356,13 @@ pub async fn agent_answers(
         record.placed(agent_call, agent);
         // Offered from the line, not a colleague dialed into a call that was answered already.
         let from_line = (record.state == CallerState::Ringing).then_some(record.arrived_at_ms);
-        // The customer of a cold transfer holds until now; if Twilio fails to take them off
-        // hold, the colleague still joins and can resume them from the dashboard.
-        if let Err(err) = agent_actions::finish_cold_transfer(app, &mut record, agent).await {
-            tracing::error!(error = %err, %conference, %agent, "could not take the transferred customer off hold");
-        }
         record.answered(agent, now);
         let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
         state.answered(conference, now);
-        if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
+        if app.calls.commit(&[Write::Caller(record.clone()), Write::Agent(state)], now).await? {
             tracing::info!(%conference, %agent, "the agent answered");
+            // The customer of a cold transfer holds until now.
+            agent_actions::colleague_answered(app, &record, agent).await;
             record_answer(app, conference, agent, agent_call, from_line, Metric::Always).await;
             return Ok(agent_conference_twiml(conference));
         }

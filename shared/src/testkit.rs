@@ -81,6 +81,8 @@ pub struct RecordingDialer {
     failing: bool,
     /// Twilio down from some moment on (`go_down`): every request fails after it.
     down: AtomicBool,
+    /// Placing calls fails from some moment on (`stop_placing_calls`).
+    no_calls: AtomicBool,
     refusing_updates: bool,
 }
 
@@ -106,6 +108,16 @@ impl RecordingDialer {
     /// From now on every request fails, as when Twilio goes down in the middle of a call.
     pub fn go_down(&self) {
         self.down.store(true, Ordering::Relaxed);
+    }
+
+    /// Twilio answers again after `go_down`.
+    pub fn come_back(&self) {
+        self.down.store(false, Ordering::Relaxed);
+    }
+
+    /// From now on placing a call fails; every other request works.
+    pub fn stop_placing_calls(&self) {
+        self.no_calls.store(true, Ordering::Relaxed);
     }
 
     fn is_down(&self) -> bool {
@@ -134,7 +146,7 @@ fn injected_failure() -> TwilioError {
 impl Dialer for RecordingDialer {
     async fn place_call(&self, call: &OutboundCall) -> Result<CallSid, TwilioError> {
         self.placed.lock().unwrap().push(call.clone());
-        if self.is_down() {
+        if self.is_down() || self.no_calls.load(Ordering::Relaxed) {
             return Err(injected_failure());
         }
         Ok(CallSid::parse(&placed_sid(self.counter.fetch_add(1, Ordering::Relaxed))).unwrap())

@@ -981,7 +981,7 @@ test('a caller on the customer page gives their name and the ticket they call ab
   const dashboard = agent.page;
   await dashboard.evaluate((from) => window.__fake.incoming({ From: from, To: 'client:agent1' }), TWILIO_NUMBER);
   await expectText(dashboard.locator('#caller-who'), 'Ada, on the customer page');
-  await expectItems(dashboard.locator('#caller-tickets'), ['Calling about: Ada Lovelace: The engine miscounts.']);
+  await expectItems(dashboard.locator('#caller-tickets'), ['Says they are calling about: Ada Lovelace: The engine miscounts.']);
   await dashboard.getByRole('button', { name: 'Reject' }).click();
   await callEnds(INTRODUCED_CALL);
   assert.deepEqual(unexpected(agent.problems), []);

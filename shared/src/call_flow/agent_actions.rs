@@ -10,7 +10,7 @@
 //! a held customer (`check_on`): a ring that outlasted its timeout is ended, and a customer held
 //! past `HOLD_LIMIT_SECONDS` with no agent left in the call goes back to the front of the line.
 
-use super::{CallSid, Conference, RACES, cancel_call, next_free_agent, note, rang, ring_agent};
+use super::{CallSid, Conference, RACES, cancel_call, next_free_agent, note, rang, ring_agent, take_back_into_line};
 use crate::App;
 use crate::domain::{AgentId, AgentState, CallAction, Presence, Transfer, TransferKind};
 use crate::error::AppError;
@@ -40,6 +40,29 @@ pub async fn act_on_call(
     to: Option<&str>,
 ) -> Result<Conference, AppError> {
     let colleague = colleague_named(agent, to)?;
+    // Whether an attempt changed the customer's hold at Twilio and then lost its commit: an
+    // answer other than success must then leave Twilio as the record says.
+    let mut touched = false;
+    let outcome = attempt(app, links, agent, customer, action, colleague.as_ref(), &mut touched).await;
+    if outcome.is_err() && touched {
+        match app.calls.conference(customer, app.clock.now()).await {
+            Ok(Some(record)) => hold_as_recorded(app, links, &record).await,
+            Ok(None) => {}
+            Err(err) => tracing::warn!(error = %err, %customer, "could not read the call to set its hold back"),
+        }
+    }
+    outcome
+}
+
+async fn attempt(
+    app: &App,
+    links: &Links,
+    agent: &AgentId,
+    customer: &CallSid,
+    action: CallAction,
+    colleague: Option<&AgentId>,
+    touched: &mut bool,
+) -> Result<Conference, AppError> {
     for _ in 0..RACES {
         let now = app.clock.now();
         let record = app
@@ -48,41 +71,65 @@ pub async fn act_on_call(
             .await?
             .ok_or_else(|| AppError::Conflict("this call has ended".into()))?;
         if !record.joined.contains(agent) {
+            // A completion whose commit lost to Twilio's report of the agent leaving: done.
+            if *touched && action == CallAction::Complete && record.transfer.is_none() {
+                return Ok(record);
+            }
             return Err(AppError::Forbidden("an agent may act only on a call they are in"));
         }
         let Some(conference_sid) = record.conference_sid.clone() else {
             return Err(AppError::Conflict("this call is not connected yet; try again in a moment".into()));
         };
+        let was_held = record.held_since.is_some();
         let applied = match action {
             CallAction::Hold => hold(app, links, &conference_sid, record, now).await?,
             CallAction::Resume => resume(app, &conference_sid, record).await?,
             CallAction::Consult => {
-                hand_over(app, links, &conference_sid, record, agent, TransferKind::Consult, colleague.as_ref(), now)
-                    .await?
+                hand_over(app, links, &conference_sid, record, agent, TransferKind::Consult, colleague, now).await?
             }
             CallAction::Transfer => {
-                hand_over(app, links, &conference_sid, record, agent, TransferKind::Cold, colleague.as_ref(), now)
-                    .await?
+                hand_over(app, links, &conference_sid, record, agent, TransferKind::Cold, colleague, now).await?
             }
             CallAction::Complete => complete(app, &conference_sid, record, agent).await?,
             CallAction::Cancel => cancel(app, &conference_sid, record, agent).await?,
         };
-        match applied {
+        let (writes, record, ring) = match applied {
             Applied::Unchanged(record) => return Ok(record),
-            Applied::Commit(writes, record) => {
-                if app.calls.commit(&writes, now).await? {
-                    tracing::info!(%customer, %agent, action = action.as_str(), "the agent acted on the call");
-                    return Ok(record);
-                }
-            }
-            Applied::Ring(writes, record) => {
-                if app.calls.commit(&writes, now).await? {
-                    return ring_colleague(app, links, &conference_sid, record).await;
-                }
+            Applied::Commit(writes, record) => (writes, record, false),
+            Applied::Ring(writes, record) => (writes, record, true),
+        };
+        *touched = true;
+        match app.calls.commit(&writes, now).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(err) => {
+                // The store failed after Twilio changed: Twilio goes back to what was read.
+                set_hold(app, links, &conference_sid, customer, was_held).await;
+                *touched = false;
+                return Err(err.into());
             }
         }
+        tracing::info!(%customer, %agent, action = action.as_str(), "the agent acted on the call");
+        *touched = false;
+        return if ring { ring_colleague(app, links, &conference_sid, record).await } else { Ok(record) };
     }
     Err(AppError::Conflict("the call changed too often; try again".into()))
+}
+
+/// Puts the customer on hold or takes them off it at Twilio, as `record` says: after a change
+/// Warmline made there could not be recorded.
+async fn hold_as_recorded(app: &App, links: &Links, record: &Conference) {
+    if let Some(conference_sid) = &record.conference_sid {
+        set_hold(app, links, conference_sid, &record.id, record.held_since.is_some()).await;
+    }
+}
+
+/// Best effort: a failure is logged.
+async fn set_hold(app: &App, links: &Links, conference_sid: &str, customer: &CallSid, held: bool) {
+    let update = if held { participant_hold(links) } else { ParticipantUpdate::Resume };
+    if let Err(err) = app.dialer.update_participant(conference_sid, customer, &update).await {
+        tracing::error!(error = %err, %customer, "could not set the customer's hold back as recorded");
+    }
 }
 
 /// What an action decided over the record it read.
@@ -125,7 +172,13 @@ async fn hold(
 }
 
 async fn resume(app: &App, conference_sid: &str, mut record: Conference) -> Result<Applied, AppError> {
-    if record.transfer.as_ref().is_some_and(Transfer::colleague_engaged) {
+    // A consultation keeps the customer on hold until it is completed or canceled; the
+    // colleague of a cold transfer, in the call, may take them off hold themselves.
+    if record
+        .transfer
+        .as_ref()
+        .is_some_and(|transfer| transfer.kind == TransferKind::Consult && transfer.colleague_engaged())
+    {
         return Err(AppError::Conflict("complete or cancel the consultation first".into()));
     }
     // Asked of Twilio even when the record says they are not held: Twilio applies it the same
@@ -188,7 +241,14 @@ async fn ring_colleague(
 ) -> Result<Conference, AppError> {
     let Some(transfer) = record.transfer.clone() else { return Ok(record) };
     let customer = record.id.clone();
-    let call = ring_agent(app, links, &customer, &transfer.to).await?;
+    let call = match ring_agent(app, links, &customer, &transfer.to).await {
+        Ok(call) => call,
+        Err(err) => {
+            // Nobody is coming: the customer is back with the agent, as before they asked.
+            resume_and_forget_transfer(app, conference_sid, &customer).await;
+            return Err(err);
+        }
+    };
     tracing::info!(%customer, from = %transfer.from, to = %transfer.to, %call, kind = transfer.kind.as_str(), "rang a colleague to hand the call over");
     note(app, &customer, rang(app, &transfer.to, &call, true)).await;
     telemetry::call(CallEvent::Transfer, customer.as_str());
@@ -196,6 +256,25 @@ async fn ring_colleague(
         leave(app, conference_sid, &record, &transfer.from).await?;
     }
     Ok(app.calls.conference(&customer, app.clock.now()).await?.unwrap_or(record))
+}
+
+/// Takes the customer off hold at Twilio, then records it and forgets the transfer: once the
+/// colleague of a cold transfer is in the call, or when the colleague could not be rung. A
+/// failure at Twilio leaves the record saying they are held, so the dashboard offers Resume.
+pub(super) async fn resume_and_forget_transfer(app: &App, conference_sid: &str, customer: &CallSid) {
+    if let Err(err) = app.dialer.update_participant(conference_sid, customer, &ParticipantUpdate::Resume).await {
+        tracing::error!(error = %err, %customer, "could not take the customer off hold; the agent can resume them");
+        return;
+    }
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Ok(Some(mut record)) = app.calls.conference(customer, now).await else { return };
+        record.held_since = None;
+        record.transfer = None;
+        if app.calls.commit(&[Write::Caller(record)], now).await.unwrap_or(true) {
+            return;
+        }
+    }
 }
 
 /// The colleague to ring: `named`, who must be available and enabled, or the available agent
@@ -286,50 +365,62 @@ async fn cancel(app: &App, conference_sid: &str, mut record: Conference, agent: 
     Ok(Applied::Commit(writes, record))
 }
 
-/// The colleague of a cold transfer answered: the customer comes off hold before they join.
-/// `true` when the record changed.
-pub(super) async fn finish_cold_transfer(
-    app: &App,
-    record: &mut Conference,
-    colleague: &AgentId,
-) -> Result<bool, AppError> {
+/// `colleague` answered and is in the call (committed): if they were rung by a cold transfer,
+/// the customer comes off hold with them.
+pub(super) async fn colleague_answered(app: &App, record: &Conference, colleague: &AgentId) {
     let cold = record
         .transfer
         .as_ref()
         .is_some_and(|transfer| transfer.kind == TransferKind::Cold && transfer.to == *colleague);
-    if !cold {
-        return Ok(false);
+    if let (true, Some(conference_sid)) = (cold, &record.conference_sid) {
+        resume_and_forget_transfer(app, conference_sid, &record.id).await;
     }
-    if let Some(conference_sid) = record.conference_sid.clone() {
-        app.dialer.update_participant(&conference_sid, &record.id, &ParticipantUpdate::Resume).await?;
-    }
-    record.held_since = None;
-    record.transfer = None;
-    Ok(true)
 }
 
-/// `agent` left the call: if they had started a consultation, it ends as if they completed it.
-/// The colleague in the call already takes the customer off hold (`Some` of the conference to
-/// resume them in, once the record is committed); a colleague still ringing gets them as with a
-/// cold transfer.
+/// `agent` left the call: a consultation they had started becomes a cold transfer, its
+/// colleague the customer's agent. `Some` of the conference to take the customer off hold in
+/// (`resume_and_forget_transfer`, once the record is committed) when the colleague is in the
+/// call already; one still ringing takes them off hold when they answer.
 pub(super) fn started_by_leaving(record: &mut Conference, agent: &AgentId) -> Option<String> {
     let transfer =
         record.transfer.as_mut().filter(|transfer| transfer.from == *agent && transfer.colleague_engaged())?;
-    if record.joined.contains(&transfer.to) {
-        record.transfer = None;
-        record.held_since = None;
-        return record.conference_sid.clone();
-    }
     transfer.kind = TransferKind::Cold;
-    None
+    let colleague_in_call = record.joined.contains(&transfer.to);
+    colleague_in_call.then(|| record.conference_sid.clone()).flatten()
 }
 
-/// Takes the customer off hold after a hand-over the record already shows; a failure leaves
-/// the colleague to resume them from the dashboard.
-pub(super) async fn resume_after_handover(app: &App, conference_sid: &str, customer: &CallSid) {
-    if let Err(err) = app.dialer.update_participant(conference_sid, customer, &ParticipantUpdate::Resume).await {
-        tracing::error!(error = %err, %customer, "could not take the customer off hold after a hand-over");
+/// A customer held too long with nobody left in the call goes back to the front of the line:
+/// the agents the record still names are freed (their leaving was not heard), a ring still
+/// going is canceled, and Twilio takes the customer out of the conference into line.
+pub(super) async fn back_from_hold(app: &App, links: &Links, mut record: Conference, now: i64) -> Result<(), AppError> {
+    let customer = record.id.clone();
+    let mut writes = Vec::new();
+    for agent in record.joined.iter().chain(&record.ringing) {
+        let Some(mut state) = app.calls.agent_state(agent, now).await? else { continue };
+        if state.in_call.as_ref() == Some(&customer) {
+            state.call_ended(app.clock.now_millis());
+            writes.push(Write::Agent(state));
+        } else if state.ringing_for.as_ref() == Some(&customer) {
+            state.ring_ended(false, app.clock.now_millis());
+            writes.push(Write::Agent(state));
+        }
     }
+    let rings: Vec<CallSid> = record.ringing.iter().filter_map(|agent| record.latest_call_to(agent)).cloned().collect();
+    record.joined.clear();
+    record.ringing.clear();
+    record.ringing_since = None;
+    record.requeue();
+    writes.push(Write::Caller(record));
+    // A lost race: whatever changed is looked at again at the next turn of the music.
+    if !app.calls.commit(&writes, now).await? {
+        return Ok(());
+    }
+    tracing::warn!(%customer, "on hold too long with nobody in the call; back to the front of the line");
+    for call in &rings {
+        cancel_call(app, call).await;
+    }
+    take_back_into_line(app, links, &customer).await;
+    Ok(())
 }
 
 /// A customer held past `HOLD_LIMIT_SECONDS` with no agent left in the call (none whose presence

@@ -35,8 +35,8 @@ impl Caller {
 
 /// What a caller on the customer page may say before calling, passed with their call as the
 /// Voice SDK's parameters (`callerName`, `ticketId`): their name, and the ticket they call about.
-/// Checked like a ticket's fields; the ticket's id is 80 random bits, so naming one shows the
-/// caller filed it (or was given its id).
+/// Checked like a ticket's fields; a claim, not proof (anyone filing for a number learns the id
+/// of its open ticket).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CallerIntro {
     pub name: Option<String>,

@@ -365,4 +365,51 @@ async fn a_customer_held_too_long_with_nobody_left_goes_back_to_the_front_of_the
     assert!(sent_back_in_line(&t));
     let record = t.caller(&sid(1)).await.unwrap();
     assert_eq!((record.state, record.held_since), (CallerState::Waiting, None));
+    // agent1's leave was never heard: they are out of the record and free, so the next agent's
+    // leaving cannot leave the customer alone behind a stale name.
+    assert_eq!((record.joined, record.ringing), (vec![], vec![]));
+    assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None);
+}
+
+#[tokio::test]
+async fn a_colleague_who_cannot_be_rung_leaves_the_customer_with_the_agent_off_hold() {
+    let t = agent1_with_caller1_and_agent2_free().await;
+    t.dialer.stop_placing_calls();
+    let response = act(&t, "agent1", &sid(1), "consult", "").await;
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        t.dialer.participant_updates(),
+        [(conference(), call(1), hold()), (conference(), call(1), ParticipantUpdate::Resume)]
+    );
+    let record = t.caller(&sid(1)).await.unwrap();
+    assert_eq!((record.held_since, record.transfer, record.ringing), (None, None, vec![]));
+    assert_eq!(t.agent_state("agent2").await.unwrap().ringing_for, None, "agent2 is free again");
+}
+
+#[tokio::test]
+async fn a_cold_transfers_customer_stays_held_until_twilio_takes_them_off_hold() {
+    let t = agent1_with_caller1_and_agent2_free().await;
+    act_ok(&t, "agent1", "transfer", "").await;
+    left(&t, &placed_sid(0)).await;
+    // Twilio fails as agent2 answers: they join, and the customer is still on hold.
+    t.dialer.go_down();
+    assert!(t.agent_answers(&sid(1), "agent2", &placed_sid(1)).await.contains("<Conference"));
+    let record = t.caller(&sid(1)).await.unwrap();
+    assert_eq!((record.joined.clone(), record.held_since), (vec![agent("agent2")], Some(NOW)));
+    // agent2 takes them off hold from the dashboard once Twilio answers again.
+    t.dialer.come_back();
+    let resumed = act_ok(&t, "agent2", "resume", "").await;
+    assert_eq!((resumed["call"]["on_hold"].as_bool(), &resumed["call"]["transfer"]), (Some(false), &json!(null)));
+}
+
+#[tokio::test]
+async fn a_hold_whose_commit_reply_is_lost_is_recorded_once_and_asked_of_twilio_once() {
+    let t = TestApp::build(config_with(&[]), MemoryCallStore::new(), RecordingDialer::default());
+    t.available("agent1").await;
+    t.customer_arrives(&sid(1)).await;
+    t.agent_answers(&sid(1), "agent1", &placed_sid(0)).await;
+    t.store.lose_next_commit_reply();
+    assert_eq!(act_ok(&t, "agent1", "hold", "").await["call"]["on_hold"], true);
+    assert_eq!(t.dialer.participant_updates(), [(conference(), call(1), hold())]);
+    assert_eq!(t.caller(&sid(1)).await.unwrap().held_since, Some(NOW));
 }
