@@ -691,7 +691,7 @@
   function updateColleagues(available) {
     const colleagues = available.filter((id) => id !== agentId);
     const listed = Array.from(colleagueSelect.options).slice(1).map((option) => option.value);
-    if (listed.join('\n') === colleagues.join('\n')) {
+    if (colleagueSelect.options.length > 0 && listed.join('\n') === colleagues.join('\n')) {
       return;
     }
     const chosen = colleagueSelect.value;
@@ -756,6 +756,7 @@
     return colleagueSelect.value ? { to: colleagueSelect.value } : {};
   }
 
+  updateColleagues([]);
   holdButton.addEventListener('click', () => {
     actOnCall(holdButton.getAttribute('aria-pressed') === 'true' ? 'resume' : 'hold');
   });

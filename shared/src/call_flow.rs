@@ -416,6 +416,17 @@ pub async fn conference_event(
             }
             Ok(())
         }
+        // An agent joined: the colleague of a cold transfer takes the customer off hold. Here,
+        // where Twilio says they are in, by the function that holds the REST API's key.
+        Some("participant-join") => {
+            if let Some(call) = event.participant.and_then(CallSid::parse)
+                && let Some(record) = app.calls.conference(conference, app.clock.now()).await?
+                && let Some(agent) = record.agent_on(&call)
+            {
+                agent_actions::colleague_answered(app, &record, agent).await;
+            }
+            Ok(())
+        }
         Some("participant-leave") => {
             let call = event
                 .participant
@@ -1334,8 +1345,6 @@ pub async fn agent_answers(
             return Ok(call_ended());
         };
         if record.joined.contains(agent) {
-            // Again for a retried webhook: a cold transfer's customer may still be on hold.
-            agent_actions::colleague_answered(app, &record, agent).await;
             if let Some(from_line) = refused {
                 tracing::info!(%conference, %agent, "the agent answered (the store lost the reply)");
                 record_answer(app, conference, agent, agent_call, from_line, Metric::IfNew).await;
@@ -1359,10 +1368,8 @@ pub async fn agent_answers(
         record.answered(agent, now);
         let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
         state.answered(conference, now);
-        if app.calls.commit(&[Write::Caller(record.clone()), Write::Agent(state)], now).await? {
+        if app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
             tracing::info!(%conference, %agent, "the agent answered");
-            // The customer of a cold transfer holds until now.
-            agent_actions::colleague_answered(app, &record, agent).await;
             record_answer(app, conference, agent, agent_call, from_line, Metric::Always).await;
             return Ok(agent_conference_twiml(conference));
         }

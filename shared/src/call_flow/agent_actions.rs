@@ -365,13 +365,14 @@ async fn cancel(app: &App, conference_sid: &str, mut record: Conference, agent: 
     Ok(Applied::Commit(writes, record))
 }
 
-/// `colleague` answered and is in the call (committed): if they were rung by a cold transfer,
-/// the customer comes off hold with them.
+/// `colleague` is in the call (Twilio's `participant-join` of their call): if they were rung by
+/// a cold transfer and their answer is recorded, the customer comes off hold with them.
 pub(super) async fn colleague_answered(app: &App, record: &Conference, colleague: &AgentId) {
-    let cold = record
-        .transfer
-        .as_ref()
-        .is_some_and(|transfer| transfer.kind == TransferKind::Cold && transfer.to == *colleague);
+    let cold = record.joined.contains(colleague)
+        && record
+            .transfer
+            .as_ref()
+            .is_some_and(|transfer| transfer.kind == TransferKind::Cold && transfer.to == *colleague);
     if let (true, Some(conference_sid)) = (cold, &record.conference_sid) {
         resume_and_forget_transfer(app, conference_sid, &record.id).await;
     }

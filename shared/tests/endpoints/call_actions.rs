@@ -64,6 +64,12 @@ async fn left(t: &TestApp, agent_call: &str) {
     shared::handlers::conference_events::handle(&t.app, report).await.unwrap();
 }
 
+/// Twilio reports that the participant on `agent_call` joined caller 1's conference.
+async fn joined(t: &TestApp, agent_call: &str) {
+    let report = conference_report(&sid(1), "participant-join", Some(agent_call));
+    shared::handlers::conference_events::handle(&t.app, report).await.unwrap();
+}
+
 async fn call_report(t: &TestApp, agent: &str, agent_call: &str, status: &str) {
     let report = agent_call_report(&sid(1), agent, agent_call, status);
     shared::handlers::conference_events::handle(&t.app, report).await.unwrap();
@@ -204,6 +210,7 @@ async fn an_agent_who_hangs_up_while_the_colleague_rings_makes_it_a_cold_transfe
     assert_eq!(record.transfer.as_ref().map(|transfer| transfer.kind), Some(shared::domain::TransferKind::Cold));
     assert!(!sent_back_in_line(&t), "the customer holds for agent2");
     t.agent_answers(&sid(1), "agent2", &placed_sid(1)).await;
+    joined(&t, &placed_sid(1)).await;
     assert_eq!(t.dialer.participant_updates()[1..], [(conference(), call(1), ParticipantUpdate::Resume)]);
     assert_eq!(t.caller(&sid(1)).await.unwrap().held_since, None);
 }
@@ -260,6 +267,8 @@ async fn a_cold_transfer_answered_takes_the_customer_off_hold_with_the_colleague
     assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None);
 
     assert!(t.agent_answers(&sid(1), "agent2", &placed_sid(1)).await.contains("<Conference"));
+    assert_eq!(t.dialer.participant_updates().len(), 2, "held until Twilio says agent2 is in");
+    joined(&t, &placed_sid(1)).await;
     assert_eq!(t.dialer.participant_updates()[2..], [(conference(), call(1), ParticipantUpdate::Resume)]);
     let record = t.caller(&sid(1)).await.unwrap();
     assert_eq!((record.joined, record.held_since, record.transfer), (vec![agent("agent2")], None, None));
@@ -394,6 +403,7 @@ async fn a_cold_transfers_customer_stays_held_until_twilio_takes_them_off_hold()
     // Twilio fails as agent2 answers: they join, and the customer is still on hold.
     t.dialer.go_down();
     assert!(t.agent_answers(&sid(1), "agent2", &placed_sid(1)).await.contains("<Conference"));
+    joined(&t, &placed_sid(1)).await;
     let record = t.caller(&sid(1)).await.unwrap();
     assert_eq!((record.joined.clone(), record.held_since), (vec![agent("agent2")], Some(NOW)));
     // agent2 takes them off hold from the dashboard once Twilio answers again.

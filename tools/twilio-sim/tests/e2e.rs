@@ -1509,6 +1509,8 @@ fn a_cold_transfer_answered_reaches_the_colleague() {
 
         assert!(sim.answer(&agent2));
         stack.joined(since, &agent2).await;
+        // Twilio's report that agent2 is in takes the customer off hold.
+        stack.expect(since, "the customer comes off hold", |e| participant_change(e, &customer, "Hold=false")).await;
         assert!(!stack.on_hold(&customer), "{}", stack.print(since));
         assert_eq!(stack.talking(&customer), ["customer", "agent2"]);
 
