@@ -1474,21 +1474,7 @@ pub async fn dial_colleague(
         if !record.joined.contains(agent) {
             return Err(not_in_a_call());
         }
-        let mut state = match &colleague {
-            Some(colleague) => {
-                let unavailable = || AppError::Conflict(format!("{colleague} is not available"));
-                let state = app.calls.agent_state(colleague, now).await?.ok_or_else(unavailable)?;
-                let enabled = app.agents.agent(colleague).await?.is_some_and(|account| account.is_enabled());
-                if !state.can_take_a_call(now) || !enabled {
-                    return Err(unavailable());
-                }
-                state
-            }
-            None => next_free_agent(app, now)
-                .await?
-                .filter(|state| state.agent != *agent)
-                .ok_or_else(|| AppError::Conflict("no colleague is available".into()))?,
-        };
+        let mut state = agent_actions::colleague_to_ring(app, agent, colleague.as_ref(), now).await?;
         let colleague = state.agent.clone();
         record.ring(&colleague, now);
         state.ring_for(&conference, now);

@@ -277,9 +277,9 @@ pub(super) async fn resume_and_forget_transfer(app: &App, conference_sid: &str, 
     }
 }
 
-/// The colleague to ring: `named`, who must be available and enabled, or the available agent
-/// idle longest.
-async fn colleague_to_ring(
+/// The colleague to ring (a consult, a transfer, "Dial a colleague in"): `named`, who must be
+/// available and enabled, or the available agent idle longest.
+pub(super) async fn colleague_to_ring(
     app: &App,
     agent: &AgentId,
     named: Option<&AgentId>,
