@@ -828,6 +828,27 @@
     });
   }
 
+  /** What Warmline put on the ring (its custom parameters), known before any request: who
+   * hands the call over, and the name a browser caller typed (text only). */
+  function ringContext(incoming) {
+    const custom = incoming.customParameters instanceof Map ? incoming.customParameters : new Map();
+    return {
+      callerName: custom.get('callerName') || '',
+      transferFrom: custom.get('transferFrom') || '',
+      transferKind: custom.get('transferKind') || '',
+    };
+  }
+
+  const HAND_OVERS = { warm: 'dialing you into their call', consult: 'consulting you', cold: 'transferring their call to you' };
+
+  function describeRing(ring) {
+    const handOver = HAND_OVERS[ring.transferKind];
+    if (ring.transferFrom && handOver) {
+      return `${ring.transferFrom} is ${handOver}.`;
+    }
+    return ring.callerName ? `Incoming support call from ${ring.callerName}.` : 'Incoming support call.';
+  }
+
   function onIncoming(incoming) {
     if (call || sessionEnded) {
       // The SDK already turns calls away while busy; this keeps the page's one-call model true.
@@ -835,10 +856,11 @@
       return;
     }
     call = incoming;
-    callLabel = 'a customer';
+    const ring = ringContext(incoming);
+    callLabel = ring.callerName || 'a customer';
     timer.hide();
     W.setStatus(transferStatus, '');
-    W.setStatus(callStatus, 'Incoming support call.', 'busy');
+    W.setStatus(callStatus, describeRing(ring), 'busy');
     watchCall(incoming);
     watchCallState(incoming);
     showControls('incoming');

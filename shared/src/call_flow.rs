@@ -670,23 +670,31 @@ async fn offer(app: &App, links: &Links, mut caller: Conference, mut agent: Agen
         return Ok(false);
     }
     tracing::info!(customer = %caller.id, agent = %agent.agent, "offered the caller to the agent");
-    let call = ring_agent(app, links, &caller.id, &agent.agent).await?;
+    let call = ring_agent(app, links, &caller, &agent.agent, None).await?;
     note(app, &caller.id, rang(app, &agent.agent, &call, false)).await;
     Ok(true)
 }
 
-/// Rings `agent` for `customer`: a bounded ring time, a status callback that tells Warmline how
-/// the call ended, and the call's SID kept on the caller's record. If Twilio cannot place the
-/// call, the ring is undone (the caller back in their place, the agent free) and the error
-/// returned: the next trigger tries again.
-async fn ring_agent(app: &App, links: &Links, customer: &CallSid, agent: &AgentId) -> Result<CallSid, AppError> {
+/// Rings `agent` for the caller of `record`: a bounded ring time, a status callback that tells
+/// Warmline how the call ended, the call's context for the agent's browser (`ring_address`),
+/// and the call's SID kept on the caller's record. If Twilio cannot place the call, the ring is
+/// undone (the caller back in their place, the agent free) and the error returned: the next
+/// trigger tries again.
+async fn ring_agent(
+    app: &App,
+    links: &Links,
+    record: &Conference,
+    agent: &AgentId,
+    handed_over: Option<HandOver<'_>>,
+) -> Result<CallSid, AppError> {
+    let customer = &record.id;
     let call = OutboundCall {
         timeout_seconds: Some(AGENT_RING_SECONDS),
         status_callback: Some(
             links.url(&Route::AgentCallStatus { conference: customer.clone(), agent: agent.clone() }),
         ),
         ..OutboundCall::new(
-            format!("client:{agent}"),
+            ring_address(record, agent, handed_over),
             app.config.twilio.number.to_string(),
             links.url(&Route::AgentJoin { conference: customer.clone(), agent: agent.clone() }),
         )
@@ -714,6 +722,43 @@ async fn ring_agent(app: &App, links: &Links, customer: &CallSid, agent: &AgentI
     // Still ringing: if the caller leaves before the agent answers, the agent is told then.
     tracing::error!(%customer, %agent, call = %placed, "could not remember the agent's call");
     Ok(placed)
+}
+
+/// Who hands a call to the colleague being rung, and how (`warm`, `consult`, `cold`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HandOver<'a> {
+    pub from: &'a AgentId,
+    pub kind: &'static str,
+}
+
+/// The longest value of `callerName` a ring carries: Twilio asks that a call's custom parameters
+/// stay small, and a name in a non-Latin script grows up to nine times when percent-encoded. A
+/// longer one is left out of the ring; `GET /calls/current` has it.
+const RING_NAME_MAX_ENCODED: usize = 240;
+
+/// `client:<agent>` with the call's context as custom parameters, a query string Twilio hands
+/// to the agent's Voice SDK as the incoming call's `customParameters` (Twilio's Participants
+/// and "share information between your applications" pages): `conference` (the customer's
+/// call, `GET /calls/current`'s `id`), what a browser caller said (`callerName`, `ticketId`,
+/// checked at `/call/connect`), and for a colleague rung by an agent, `transferFrom` and
+/// `transferKind`. No phone number: the dashboard reads it from `GET /calls/current`.
+fn ring_address(record: &Conference, agent: &AgentId, handed_over: Option<HandOver<'_>>) -> String {
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query.append_pair("conference", record.id.as_str());
+    if let Some(name) = &record.intro.name {
+        let encoded: String = form_urlencoded::byte_serialize(name.as_bytes()).collect();
+        if encoded.len() <= RING_NAME_MAX_ENCODED {
+            query.append_pair("callerName", name);
+        }
+    }
+    if let Some(ticket) = &record.intro.ticket {
+        query.append_pair("ticketId", ticket.as_str());
+    }
+    if let Some(HandOver { from, kind }) = handed_over {
+        query.append_pair("transferFrom", from.as_str());
+        query.append_pair("transferKind", kind);
+    }
+    format!("client:{agent}?{}", query.finish())
 }
 
 /// `agent` stopped ringing for `customer` without answering, on `call` when Twilio said which,
@@ -1478,10 +1523,11 @@ pub async fn dial_colleague(
         let colleague = state.agent.clone();
         record.ring(&colleague, now);
         state.ring_for(&conference, now);
-        if !app.calls.commit(&[Write::Caller(record), Write::Agent(state)], now).await? {
+        if !app.calls.commit(&[Write::Caller(record.clone()), Write::Agent(state)], now).await? {
             continue;
         }
-        let call = ring_agent(app, links, &conference, &colleague).await?;
+        let warm = HandOver { from: agent, kind: "warm" };
+        let call = ring_agent(app, links, &record, &colleague, Some(warm)).await?;
         tracing::info!(%agent, %colleague, %conference, %call, "dialed a colleague into the call");
         note(app, &conference, rang(app, &colleague, &call, true)).await;
         telemetry::call(CallEvent::Transfer, conference.as_str());

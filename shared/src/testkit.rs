@@ -188,14 +188,24 @@ impl Dialer for RecordingDialer {
     }
 }
 
-/// The call Warmline places to ring `agent` into `conference`.
+/// The call Warmline places to ring `agent` into `conference`, for a caller who said nothing
+/// about themselves.
 pub fn agent_call(conference: &str, agent: &str) -> OutboundCall {
     OutboundCall {
-        to: format!("client:{agent}"),
+        to: format!("client:{agent}?conference={conference}"),
         from: NUMBER.into(),
         url: format!("{BASE}/conference/{conference}/connect/{agent}"),
         timeout_seconds: Some(20),
         status_callback: Some(format!("{BASE}/conference/{conference}/agents/{agent}/status")),
+    }
+}
+
+/// The call Warmline places to ring `colleague` into `conference`, handed over by `from` as
+/// `kind` (`warm`, `consult` or `cold`).
+pub fn colleague_call(conference: &str, colleague: &str, from: &str, kind: &str) -> OutboundCall {
+    OutboundCall {
+        to: format!("client:{colleague}?conference={conference}&transferFrom={from}&transferKind={kind}"),
+        ..agent_call(conference, colleague)
     }
 }
 

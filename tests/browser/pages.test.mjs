@@ -263,7 +263,18 @@ function dialedCalls() {
 /** The calls that rang `agent` for the caller `customer`, oldest first; `sid` is each one's CallSid. */
 function ringsFor(customer, agent) {
   return dialedCalls().filter(
-    (r) => r.form.To?.[0] === `client:${agent}` && r.form.Url?.[0] === `${stack.base}/conference/${customer}/connect/${agent}`,
+    (r) => r.form.To?.[0].split('?')[0] === `client:${agent}` && r.form.Url?.[0] === `${stack.base}/conference/${customer}/connect/${agent}`,
+  );
+}
+
+/** Twilio rings the agent's browser for `ring`: the custom parameters of its `To` (a query
+ * string, `client:agent1?conference=…`) are the incoming call's `customParameters`. */
+async function ringArrives(page, ring) {
+  const [to, query] = ring.form.To[0].split('?');
+  const customParameters = Object.fromEntries(new URLSearchParams(query));
+  await page.evaluate(
+    ([parameters, custom]) => window.__fake.incoming(parameters, custom),
+    [{ From: TWILIO_NUMBER, To: to }, customParameters],
   );
 }
 
@@ -515,8 +526,9 @@ test('an incoming call can be answered, rejected or missed, and the status follo
   await page.getByRole('button', { name: 'Reject' }).click();
   await expectText(status, 'Call rejected.');
 
-  await page.evaluate(() => window.__fake.incoming({}));
-  await expectText(status, 'Incoming support call.');
+  // A colleague's hand-over says so on the ring (its custom parameters, as Warmline sets them).
+  await page.evaluate(() => window.__fake.incoming({}, { transferFrom: 'agent2', transferKind: 'cold' }));
+  await expectText(status, 'agent2 is transferring their call to you.');
   await page.evaluate(() => window.__fake.emitCall('cancel'));
   await expectText(status, 'Missed call: the caller hung up.');
   assert.equal(await page.getByRole('button', { name: 'Answer' }).isHidden(), true);
@@ -570,12 +582,15 @@ test('"Dial a colleague in" answers 409 outside a conference, then dials an avai
   assert.deepEqual(
     calls.map((r) => [r.path, r.form.To]),
     [
-      [`/2010-04-01/Accounts/${ACCOUNT_SID}/Calls.json`, ['client:agent1']],
-      [`/2010-04-01/Accounts/${ACCOUNT_SID}/Calls.json`, ['client:agent2']],
+      [`/2010-04-01/Accounts/${ACCOUNT_SID}/Calls.json`, [`client:agent1?conference=${CUSTOMER_CALL}`]],
+      [
+        `/2010-04-01/Accounts/${ACCOUNT_SID}/Calls.json`,
+        [`client:agent2?conference=${CUSTOMER_CALL}&transferFrom=agent1&transferKind=warm`],
+      ],
     ],
   );
   assert.deepEqual(calls[1].form, {
-    To: ['client:agent2'],
+    To: [`client:agent2?conference=${CUSTOMER_CALL}&transferFrom=agent1&transferKind=warm`],
     From: [TWILIO_NUMBER],
     Url: [`${stack.base}/conference/${CUSTOMER_CALL}/connect/agent2`],
     // Rings for 20 s and reports how it ended, so an unanswered colleague is noticed.
@@ -842,7 +857,7 @@ async function agent1Answers(customer, from) {
   await callerJoins(customer);
   const [ring] = ringsFor(customer, 'agent1');
   assert.ok(ring, 'agent1 was rung');
-  await opened.page.evaluate((number) => window.__fake.incoming({ From: number, To: 'client:agent1' }), TWILIO_NUMBER);
+  await ringArrives(opened.page, ring);
   await opened.page.getByRole('button', { name: 'Answer' }).click();
   const joined = await stack.webhook(`/conference/${customer}/connect/agent1`, { CallSid: ring.sid });
   assert.equal(joined.status, 200, joined.text);
@@ -978,10 +993,13 @@ test('a caller on the customer page gives their name and the ticket they call ab
   });
   assert.equal(arrives.status, 200, arrives.text);
   await callerJoins(INTRODUCED_CALL);
-  assert.equal(ringsFor(INTRODUCED_CALL, 'agent1').length, 1, 'agent1 was rung');
+  const [ring] = ringsFor(INTRODUCED_CALL, 'agent1');
+  assert.ok(ring, 'agent1 was rung');
 
+  // The ring itself names the caller (its custom parameters); the server's view follows.
   const dashboard = agent.page;
-  await dashboard.evaluate((from) => window.__fake.incoming({ From: from, To: 'client:agent1' }), TWILIO_NUMBER);
+  await ringArrives(dashboard, ring);
+  assert.equal(await dashboard.locator('#call-status').textContent(), 'Incoming support call from Ada.');
   await expectText(dashboard.locator('#caller-who'), 'Ada, on the customer page');
   await expectItems(dashboard.locator('#caller-tickets'), ['Says they are calling about: Ada Lovelace: The engine miscounts.']);
   await dashboard.getByRole('button', { name: 'Reject' }).click();

@@ -10,7 +10,9 @@
 //! a held customer (`check_on`): a ring that outlasted its timeout is ended, and a customer held
 //! past `HOLD_LIMIT_SECONDS` with no agent left in the call goes back to the front of the line.
 
-use super::{CallSid, Conference, RACES, cancel_call, next_free_agent, note, rang, ring_agent, take_back_into_line};
+use super::{
+    CallSid, Conference, HandOver, RACES, cancel_call, next_free_agent, note, rang, ring_agent, take_back_into_line,
+};
 use crate::App;
 use crate::domain::{AgentId, AgentState, CallAction, Presence, Transfer, TransferKind};
 use crate::error::AppError;
@@ -241,7 +243,8 @@ async fn ring_colleague(
 ) -> Result<Conference, AppError> {
     let Some(transfer) = record.transfer.clone() else { return Ok(record) };
     let customer = record.id.clone();
-    let call = match ring_agent(app, links, &customer, &transfer.to).await {
+    let handed_over = HandOver { from: &transfer.from, kind: transfer.kind.as_str() };
+    let call = match ring_agent(app, links, &record, &transfer.to, Some(handed_over)).await {
         Ok(call) => call,
         Err(err) => {
             // Nobody is coming: the customer is back with the agent, as before they asked.

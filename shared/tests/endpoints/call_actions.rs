@@ -116,7 +116,8 @@ async fn consult_then_complete_leaves_the_customer_with_the_colleague() {
         json!({"kind": "consult", "from": "agent1", "to": "agent2", "since": shared::domain::rfc3339(NOW), "colleague": "ringing"})
     );
     assert_eq!(t.dialer.participant_updates(), [(conference(), call(1), hold())]);
-    assert_eq!(t.dialer.placed().last().unwrap(), &agent_call(&sid(1), "agent2"));
+    // The colleague's browser learns who hands the call over, and how, before they answer.
+    assert_eq!(t.dialer.placed().last().unwrap(), &colleague_call(&sid(1), "agent2", "agent1", "consult"));
 
     // A double click rings nobody else.
     act_ok(&t, "agent1", "consult", "").await;
@@ -259,7 +260,7 @@ async fn a_cold_transfer_answered_takes_the_customer_off_hold_with_the_colleague
         t.dialer.participant_updates(),
         [(conference(), call(1), hold()), (conference(), placed(0), ParticipantUpdate::Remove)]
     );
-    assert_eq!(t.dialer.placed().last().unwrap(), &agent_call(&sid(1), "agent2"));
+    assert_eq!(t.dialer.placed().last().unwrap(), &colleague_call(&sid(1), "agent2", "agent1", "cold"));
     left(&t, &placed_sid(0)).await;
     let record = t.caller(&sid(1)).await.unwrap();
     assert_eq!((record.joined, record.ringing.clone()), (vec![], vec![agent("agent2")]));

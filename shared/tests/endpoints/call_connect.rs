@@ -7,6 +7,7 @@ use shared::domain::{Caller, Identity};
 use shared::handlers::call_connect::handle;
 use shared::store::memory::{MemoryCallStore, MemoryTicketStore};
 use shared::store::{CallStore, TicketStore};
+use shared::twilio::OutboundCall;
 
 const PATH: &str = "/call/connect";
 const AGENT_PATH: &str = "/call/agent";
@@ -137,6 +138,29 @@ async fn a_customer_may_give_their_name_and_the_ticket_they_call_about() {
             .await
             .unwrap();
     }
+}
+
+#[tokio::test]
+async fn the_ring_tells_the_agents_browser_what_the_caller_said() {
+    let t = app_with_ticket().await;
+    let ticket = TicketId::generate(NOW * 1000).unwrap();
+    let intro = [("callerName", "Zoë O'Hara & co"), ("ticketId", ticket.as_str())];
+    let params = browser_params(&sid(7), "client:customer_0a1b2c", CUSTOMER_APP_SID, &intro);
+    handle(&t.app, signed_webhook(PATH, &borrowed(&params))).await.unwrap();
+    t.available("agent1").await;
+    let ring = t.dialer.placed().last().unwrap().clone();
+    // Percent-encoded as a query string: the Voice SDK decodes it into the call's customParameters.
+    let expected = format!("client:agent1?conference={}&callerName=Zo%C3%AB+O%27Hara+%26+co&ticketId={ticket}", sid(7));
+    assert_eq!(ring, OutboundCall { to: expected, ..agent_call(&sid(7), "agent1") });
+
+    // A name that would swell the ring past what Twilio asks custom parameters to stay under is
+    // left to `GET /calls/current`.
+    let long_name = "日".repeat(shared::domain::MAX_NAME_CHARS);
+    let params = browser_params(&sid(8), "client:customer_0a1b2d", CUSTOMER_APP_SID, &[("callerName", &long_name)]);
+    handle(&t.app, signed_webhook(PATH, &borrowed(&params))).await.unwrap();
+    assert_eq!(t.caller(&sid(8)).await.unwrap().intro.name.as_deref(), Some(long_name.as_str()));
+    t.available("agent2").await;
+    assert_eq!(t.dialer.placed().last().unwrap(), &agent_call(&sid(8), "agent2"));
 }
 
 #[tokio::test]

@@ -31,7 +31,7 @@ async fn dials_the_available_colleague_idle_longest_into_the_call() {
     let response = dial_colleague(&t, "agent1", "").await;
     assert_eq!(response.status(), 201);
     assert_eq!(content_type(&response), "application/json");
-    assert_eq!(t.dialer.placed().last().unwrap(), &agent_call(&sid(1), "agent3"));
+    assert_eq!(t.dialer.placed().last().unwrap(), &colleague_call(&sid(1), "agent3", "agent1", "warm"));
     assert_eq!(
         body_json(&response),
         serde_json::json!({"conference_id": sid(1), "agent": "agent3", "call_sid": placed_sid(1)})
@@ -55,7 +55,7 @@ async fn a_named_colleague_must_be_available() {
     t.available("agent3").await;
     let response = dial_colleague(&t, "agent1", r#"{"to": "agent3"}"#).await;
     assert_eq!(response.status(), 201);
-    assert_eq!(t.dialer.placed().last().unwrap().to, "client:agent3");
+    assert!(t.dialer.placed().last().unwrap().to.starts_with("client:agent3?"));
 
     let mut away = t.agent_state("agent2").await.unwrap();
     away.say(Availability::Away, NOW * 1000);

@@ -195,10 +195,16 @@
       return this.calls[this.calls.length - 1];
     },
 
-    /** Twilio rings this device: an incoming call with these parameters. */
-    incoming(parameters) {
+    /** Twilio rings this device: an incoming call with these parameters, and the custom
+     * parameters Warmline put on the ring. */
+    incoming(parameters, customParameters) {
       const device = this.device();
-      const call = new Call(device, 'INCOMING', Object.assign({ CallSid: 'CA' + '7'.repeat(32) }, parameters));
+      const call = new Call(
+        device,
+        'INCOMING',
+        Object.assign({ CallSid: 'CA' + '7'.repeat(32) }, parameters),
+        customParameters,
+      );
       this.calls.push(call);
       device.emit('incoming', call);
       return this.calls.length - 1;

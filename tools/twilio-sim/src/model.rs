@@ -166,6 +166,9 @@ pub struct CallView {
     pub parent_call_sid: Option<String>,
     /// Where Twilio fetches the TwiML of a call the REST API placed.
     pub url: Option<String>,
+    /// The custom parameters a called client's Voice SDK receives with the call.
+    #[serde(default)]
+    pub custom_parameters: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -239,10 +239,26 @@ fn is_e164(value: &str) -> bool {
     })
 }
 
+/// `client:<identity>`, perhaps with custom parameters for the device as a query string
+/// (`client:alice?name=value`; see `split_client_address`).
 fn is_client(value: &str) -> bool {
-    value.strip_prefix("client:").is_some_and(|identity| {
+    let (address, _) = split_client_address(value);
+    address.strip_prefix("client:").is_some_and(|identity| {
         !identity.is_empty() && identity.len() <= 121 && identity.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     })
+}
+
+/// A `To` of `client:<identity>?name=value&…` (Twilio's Calls and Participants resources: custom
+/// parameters for a Client ID "in the `to` field using query string notation"): the client's
+/// address, and the parameters, decoded, that its Voice SDK sees as the incoming call's
+/// `customParameters`. They are not webhook parameters. Any other address has none.
+pub(crate) fn split_client_address(to: &str) -> (&str, Vec<(String, String)>) {
+    match to.split_once('?') {
+        Some((address, query)) if address.starts_with("client:") => {
+            (address, form_urlencoded::parse(query.as_bytes()).into_owned().collect())
+        }
+        _ => (to, Vec::new()),
+    }
 }
 
 fn is_absolute_url(value: &str) -> bool {

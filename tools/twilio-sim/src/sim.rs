@@ -228,13 +228,15 @@ impl Sim {
         timeout: Duration,
         status_callback: Option<Callback>,
     ) -> Launch {
+        let (to, device_params) = crate::rest::split_client_address(to);
         let party = self.party_name(to);
         let (sid, inbox) =
             self.new_call("outbound-api", from, to, party, None, status_callback, Vec::new(), None, None);
-        if let AfterAnswer::Fetch(Source::Url { url, .. }) = &after
-            && let Some(call) = self.state().calls.get_mut(&sid)
-        {
-            call.url = Some(url.clone());
+        if let Some(call) = self.state().calls.get_mut(&sid) {
+            call.device_params = device_params;
+            if let AfterAnswer::Fetch(Source::Url { url, .. }) = &after {
+                call.url = Some(url.clone());
+            }
         }
         Launch { sim: self.clone(), sid, inbox, after, timeout }
     }
@@ -285,6 +287,7 @@ fn call_view(state: &State, call: &CallRecord) -> CallView {
         conference,
         parent_call_sid: call.parent_sid.clone(),
         url: call.url.clone(),
+        custom_parameters: call.device_params.iter().cloned().collect(),
     }
 }
 

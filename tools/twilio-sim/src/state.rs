@@ -33,6 +33,9 @@ pub(crate) struct CallRecord {
     pub callback_sequence: u32,
     /// Sent with the first webhook only, like the Voice SDK's `connect({params})`.
     pub custom_params: Vec<(String, String)>,
+    /// What the called client's Voice SDK sees as the call's `customParameters`: the query
+    /// string of a REST `To` of `client:<identity>?…`. Never sent to a webhook.
+    pub device_params: Vec<(String, String)>,
     pub application_sid: Option<String>,
     /// The TwiML URL of a call the REST API placed.
     pub url: Option<String>,
@@ -281,6 +284,7 @@ impl Sim {
                 status_callback,
                 callback_sequence: 0,
                 custom_params,
+                device_params: Vec::new(),
                 application_sid,
                 url: None,
                 hangup_after,

@@ -417,10 +417,12 @@ fn of(entry: &Entry, sid: &str) -> bool {
     entry.call_sid.as_deref() == Some(sid)
 }
 
-/// A call Warmline placed through the REST API (`Calls.json`), to `to`, for `customer`.
+/// A call Warmline placed through the REST API (`Calls.json`), to `to`, for `customer` (whose
+/// call the ring names first among its custom parameters).
 fn dials(entry: &Entry, to: &str, customer: &str) -> bool {
     let url = format!("Url=/conference/{customer}/connect/{}", to.trim_start_matches("client:"));
-    matches!(&entry.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains(&format!("To={to} ")) && summary.contains(&url))
+    let address = format!("To={to}?conference={customer}");
+    matches!(&entry.event, Event::Rest { path, summary, status: 201, .. } if path.ends_with("/Calls.json") && summary.contains(&address) && summary.contains(&url))
 }
 
 fn any_dial(entry: &Entry) -> bool {
@@ -954,9 +956,13 @@ fn a_browser_customer_calls_support() {
         stack.only_available(&["agent1"]).await;
         let token = Some(stack.access_token(None).await);
         let name = Some("customer_e2e0001".into());
-        let customer = sim.browser_call(BrowserCall { token, name, ..BrowserCall::default() }).unwrap();
+        let params = [("callerName".to_owned(), "Ada Lovelace".to_owned())].into();
+        let customer = sim.browser_call(BrowserCall { token, name, params, ..BrowserCall::default() }).unwrap();
         let agent1 = stack.placed_call(since, "client:agent1", 0).await;
         assert_eq!(stack.rings_for(&agent1), customer);
+        // What the agent's Voice SDK receives with the ring, before anyone answers.
+        let context = sim.call(&agent1).unwrap().custom_parameters;
+        assert_eq!(context, [("conference".into(), customer.clone()), ("callerName".into(), "Ada Lovelace".into())].into());
         stack.hears_hold_music(since, &customer).await;
         assert!(sim.answer(&agent1));
         stack.joined(since, &agent1).await;

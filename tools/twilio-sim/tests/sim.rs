@@ -290,6 +290,38 @@ async fn endpoints_answer_reject_ignore_or_hang_up_as_scripted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_parameters_in_a_client_address_reach_the_device_not_the_webhook() {
+    let app = FakeApp::start(|_| twiml(r#"<Play loop="0">http://music.example/x.mp3</Play>"#)).await;
+    let server = simulator(&app).await;
+    server.sim.set_behaviour(
+        "client:alice",
+        Behaviour { answer: AnswerMode::Auto, after_ms: Some(10), ..Behaviour::default() },
+    );
+    let sid = place(&server, &app, "client:alice?conference=CA1&callerName=Zo%C3%AB+O%27Hara", "/x").await;
+    let call = server.sim.call(&sid).unwrap();
+    // The behaviour scripted for the client applies: the address is the identity alone.
+    assert_eq!(call.to, "client:alice");
+    assert_eq!(
+        call.custom_parameters,
+        [("conference".into(), "CA1".into()), ("callerName".into(), "Zoë O'Hara".into())].into()
+    );
+    expect(&server, 0, "the TwiML fetched", |e| {
+        e.call_sid.as_deref() == Some(sid.as_str()) && matches!(e.event, Event::Webhook { .. })
+    })
+    .await;
+    let fetched = app.requests();
+    assert_eq!(fetched.len(), 1);
+    assert_eq!(fetched[0].param("To"), Some("client:alice"));
+    assert_eq!((fetched[0].param("conference"), fetched[0].param("callerName")), (None, None));
+    server.sim.hang_up(&sid);
+
+    // Only a client address carries them: a phone number with a query is no number.
+    let url = format!("{}/x", app.url);
+    let (status, _) = rest(&server, "Calls.json", &[("To", "+15550001111?a=b"), ("From", NUMBER), ("Url", &url)]).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_call_timeout_is_twilios_60_seconds_unless_given() {
     let app = FakeApp::start(|_| twiml("<Hangup/>")).await;
     let server = simulator(&app).await;
