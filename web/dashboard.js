@@ -670,6 +670,8 @@
     }
     const customer = current.participants.find((p) => p.role === 'customer');
     const onHold = Boolean(customer) && customer.state === 'on-hold';
+    // A customer the agent called whose phone still rings: nobody to hold or hand over yet.
+    const reached = Boolean(customer) && customer.state !== 'ringing';
     const transfer = current.transfer;
     const engaged = Boolean(transfer) && (transfer.colleague === 'ringing' || transfer.colleague === 'talking');
     const mine = Boolean(transfer) && transfer.kind === 'consult' && transfer.from === agentId;
@@ -677,12 +679,12 @@
     holdButton.textContent = onHold ? 'Resume' : 'Hold';
     // While a consult's colleague is on their way in, the customer holds until it is completed
     // or canceled.
-    holdButton.disabled = acting || (engaged && transfer.kind === 'consult');
+    holdButton.disabled = acting || !reached || (engaged && transfer.kind === 'consult');
     // A cold transfer of the agent's own that left them in the call (their leaving failed) may
     // be sent again.
     handOver.hidden = Boolean(transfer) && !(transfer.kind === 'cold' && transfer.from === agentId);
-    consultButton.disabled = acting;
-    coldTransferButton.disabled = acting;
+    consultButton.disabled = acting || !reached;
+    coldTransferButton.disabled = acting || !reached;
     consultActions.hidden = !mine;
     completeButton.disabled = acting || !mine || transfer.colleague !== 'talking';
     cancelConsultButton.disabled = acting;
@@ -788,7 +790,7 @@
     showCallerContext(result.data.call);
   }
 
-  /** From the ring to the hang-up of a support call: at once, then every 2 s; never while idle. */
+  /** From the ring (or the dial) to the hang-up of a call: at once, then every 2 s; never while idle. */
   function watchCallState(current) {
     stopWatchingCallState();
     callStatePoll = setInterval(() => refreshCallState(current), CALL_STATE_POLL_MS);
@@ -917,6 +919,9 @@
       call = current;
       callLabel = who;
       watchCall(current);
+      // The customer is called into a conference of the agent's: hold and transfer as on a
+      // support call, and the participants as they change.
+      watchCallState(current);
       showControls('call');
       hangupButton.focus();
     } catch (error) {

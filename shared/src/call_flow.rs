@@ -29,7 +29,9 @@
 //!
 //! Agents call customers too (`agent_calls_customer`): only numbers on a ticket, in
 //! `DIAL_COUNTRIES`, while the agent's account is enabled and their session the one their
-//! browser's token came from.
+//! browser's token came from. Warmline calls the customer into a conference of the agent's, and
+//! from their pick-up (`customer_answers`) on it is a call like any other: held, consulted,
+//! transferred; one nobody picks up ends the agent's call (`customer_call_ended`).
 //!
 //! Browser callers are counted (`admit_browser_call`): a customer identity, and the source
 //! address its token was fetched from, may have only so many calls at once
@@ -105,6 +107,18 @@ pub const CALL_ENDED: &str = "This support call has already ended. Goodbye.";
 
 /// What a browser call hears when it may not be placed.
 pub const REFUSAL: &str = "Sorry, this call cannot be placed. Goodbye.";
+
+/// What an agent hears when Twilio would not place their call to a customer.
+pub const CUSTOMER_NOT_CALLED: &str = "Sorry, the customer could not be called right now. Please try again.";
+
+/// What an agent hears whose customer did not pick up (no answer, busy, or the call failed).
+pub const CUSTOMER_NOT_REACHED: &str = "The customer did not answer. Goodbye.";
+
+/// What a customer hears when the agent who called them hangs up.
+pub const GOODBYE: &str = "Thank you for talking with us. Goodbye.";
+
+/// What a customer hears who picks up a call whose agent has hung up meanwhile.
+pub const AGENT_GONE: &str = "Sorry, our agent is no longer on the line. Please call us back. Goodbye.";
 
 /// What an agent's call to a number outside `DIAL_COUNTRIES` hears.
 pub const OUTSIDE_DIAL_COUNTRIES: &str =
@@ -192,7 +206,7 @@ pub async fn caller_arrives(
         // Nobody is rung; the record keeps who called, for the ticket their message becomes.
         record.offer_voicemail(app.clock.now());
         let (_, _, enqueued) = tokio::join!(
-            note(app, customer, began(app, &record.caller, record.arrived_at_ms)),
+            note(app, customer, began(app, &record)),
             note(app, customer, LedgerEvent::AfterHours { at_ms: record.arrived_at_ms }),
             app.calls.enqueue(&record),
         );
@@ -211,7 +225,7 @@ pub async fn caller_arrives(
     // Recorded again when they join their conference (a report Twilio delivers until it is
     // recorded); here too, because that report may come only after their call is over. Beside
     // the enqueue, not after it: the caller's first TwiML waits one round trip, not two.
-    let began = note(app, customer, began(app, &record.caller, record.arrived_at_ms));
+    let began = note(app, customer, began(app, &record));
     if !admitted {
         began.await;
         return conference_twiml(links, customer);
@@ -456,7 +470,7 @@ async fn customer_joined(app: &App, customer: &CallSid, conference_sid: Option<&
         // Again (see `caller_arrives`): a report Twilio delivers again until the ledger has it. A
         // caller back in line joins again, and their beginning is recorded already.
         if !recorded && record.moving_from.is_none() {
-            record_event(app, customer, began(app, &record.caller, record.arrived_at_ms)).await?;
+            record_event(app, customer, began(app, &record)).await?;
             recorded = true;
         }
         if record.conference_sid.as_deref() == Some(conference_sid) {
@@ -486,6 +500,12 @@ async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid
             return Ok(false);
         }
         let alone = record.left(&agent, now);
+        // An agent who hung up on their own call to a customer before it was answered: the call
+        // is over, and the customer's phone stops ringing.
+        let given_up = record.state == CallerState::Dialing && record.joined.is_empty();
+        // The agent hung up on the customer they called, nobody else in the call or on the way:
+        // that is the end of it (a customer whose support call is dropped goes back in line).
+        let hung_up = alone && record.dialed_by.as_ref() == Some(&agent);
         // The agent who started a consultation hung up instead of completing it: a colleague in
         // the call has the customer now; one still ringing gets them as a cold transfer would.
         let handed_over = agent_actions::started_by_leaving(&mut record, &agent);
@@ -498,16 +518,28 @@ async fn agent_left(app: &App, links: &Links, customer: &CallSid, call: &CallSid
             state.call_ended(app.clock.now_millis());
             writes.push(Write::Agent(state));
         }
-        if alone {
+        if alone && !hung_up {
             record.requeue();
         }
-        writes.push(Write::Caller(record));
+        writes.push(if given_up { Write::ForgetCaller(record) } else { Write::Caller(record) });
         if !app.calls.commit(&writes, now).await? {
             continue;
         }
-        tracing::info!(%customer, %agent, alone, "an agent left the call");
-        talked.into_iter().for_each(|talked_ms| telemetry::call(CallEvent::Talked { talked_ms }, customer.as_str()));
-        if alone {
+        tracing::info!(%customer, %agent, alone, given_up, "an agent left the call");
+        if given_up {
+            cancel_call(app, customer).await;
+        }
+        // Talk time is time with a customer: none for a call they never picked up.
+        talked
+            .filter(|_| !given_up)
+            .into_iter()
+            .for_each(|talked_ms| telemetry::call(CallEvent::Talked { talked_ms }, customer.as_str()));
+        if hung_up {
+            let goodbye = VoiceResponse::new().say(GOODBYE).hangup().to_xml();
+            if let Err(err) = app.dialer.update_call(customer, &CallUpdate::Twiml(goodbye)).await {
+                tracing::error!(error = %err, %customer, "could not end the call the agent hung up on");
+            }
+        } else if alone {
             take_back_into_line(app, links, customer).await;
         } else if let Some(conference_sid) = handed_over {
             agent_actions::resume_and_forget_transfer(app, &conference_sid, customer).await;
@@ -577,6 +609,10 @@ async fn conference_ended(
             continue;
         }
         tracing::info!(%customer, agent_calls = record.agent_calls.len(), "the call ended");
+        // An agent's call to a customer whose phone still rings.
+        if record.state == CallerState::Dialing {
+            cancel_call(app, customer).await;
+        }
         let abandoned = matches!(record.state, CallerState::Waiting | CallerState::Ringing);
         if abandoned {
             let waited_ms = app.clock.now_millis() - record.arrived_at_ms;
@@ -867,14 +903,18 @@ fn day_at(app: &App, at_ms: i64) -> String {
 }
 
 /// The beginning of `caller`'s call to the support line, at `at_ms`.
-fn began(app: &App, caller: &Caller, at_ms: i64) -> LedgerEvent {
-    let (channel, who) = match caller {
-        Caller::Phone(number) => (Channel::Phone, number.to_string()),
-        Caller::Browser(identity) => (Channel::Browser, identity.clone()),
-        Caller::Unknown => (Channel::Phone, String::new()),
+/// The call of `record` began: a customer calling support, or an agent calling a customer.
+fn began(app: &App, record: &Conference) -> LedgerEvent {
+    let (channel, who) = match (&record.caller, &record.dialed_by) {
+        (Caller::Phone(number), Some(_)) => (Channel::Agent, number.to_string()),
+        (Caller::Phone(number), None) => (Channel::Phone, number.to_string()),
+        (Caller::Browser(identity), _) => (Channel::Browser, identity.clone()),
+        (Caller::Unknown, _) => (Channel::Phone, String::new()),
     };
     let party = (!who.is_empty()).then(|| who.clone());
-    LedgerEvent::Began { at_ms, channel, caller: who, party, day: day_at(app, at_ms), agent: None }
+    let at_ms = record.arrived_at_ms;
+    let agent = record.dialed_by.as_ref().map(ToString::to_string);
+    LedgerEvent::Began { at_ms, channel, caller: who, party, day: day_at(app, at_ms), agent }
 }
 
 /// `agent`'s browser rings on `call`.
@@ -1576,43 +1616,143 @@ pub async fn agent_calls_customer(
         return Ok(refusal());
     }
     tracing::info!(%agent, phone_number = %number.masked(), "agent calls a customer");
-    let at_ms = app.clock.now_millis();
-    let placed = LedgerEvent::Began {
-        at_ms,
-        channel: Channel::Agent,
-        caller: number.to_string(),
-        party: Some(number.to_string()),
-        day: day_at(app, at_ms),
-        agent: Some(agent.to_string()),
+    let dial = OutboundCall {
+        // How the customer's side ended: for the ledger, and for an agent left waiting.
+        status_callback: Some(links.url(&Route::CustomerCallStatus { agent: agent.clone() })),
+        ..OutboundCall::new(
+            number.to_string(),
+            app.config.twilio.number.to_string(),
+            links.url(&Route::CustomerAnswers { agent: agent.clone() }),
+        )
     };
-    note(app, call, placed).await;
-    Ok(VoiceResponse::new().dial(Dial {
-        // How the customer's side ended, for the ledger.
-        action: Some(links.url(&Route::AgentCallDone)),
-        caller_id: Some(app.config.twilio.number.to_string()),
-        timeout_seconds: None,
-        noun: DialNoun::Number(number.to_string()),
-    }))
+    let customer = match app.dialer.place_call(&dial).await {
+        Ok(customer) => customer,
+        Err(err) => {
+            tracing::error!(error = %err, %agent, "could not call the customer");
+            return Ok(VoiceResponse::new().say(CUSTOMER_NOT_CALLED).hangup());
+        }
+    };
+    let record = match start_dialed_call(app, &customer, number, agent, call).await {
+        Ok(record) => record,
+        Err(err) => {
+            cancel_call(app, &customer).await;
+            return Err(err);
+        }
+    };
+    note(app, &customer, began(app, &record)).await;
+    Ok(VoiceResponse::new().dial(agent_dials_conference(links, &customer)))
 }
 
-/// The customer's side of `agent`'s call `call` ended (`<Dial>`'s action: `DialCallStatus`,
-/// `DialCallDuration`): the ledger has how, and the agent's call ends with it. The agent's
-/// browser waits for this answer, so the ledger never holds it up.
-pub async fn agent_call_done(
+/// The customer `agent` is calling on `customer`, from their own call `agent_call`: the caller's
+/// record, and the agent busy with it, written together. A commit whose reply was lost is
+/// found on the record.
+async fn start_dialed_call(
     app: &App,
-    call: &CallSid,
+    customer: &CallSid,
+    number: PhoneNumber,
+    agent: &AgentId,
+    agent_call: &CallSid,
+) -> Result<Conference, AppError> {
+    let record = Conference::dialed(customer.clone(), number, agent, agent_call, app.clock.now_millis());
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
+        state.answered(customer, now);
+        if app.calls.commit(&[Write::Caller(record.clone()), Write::Agent(state)], now).await? {
+            return Ok(record);
+        }
+        if let Some(stored) = app.calls.conference(customer, now).await?
+            && stored.agent_on(agent_call) == Some(agent)
+        {
+            return Ok(stored);
+        }
+    }
+    Err(AppError::Conflict("the agent's presence changed too often to place the call".into()))
+}
+
+/// The agent's side of a call to a customer: they are in first, so theirs is the conference's
+/// status callback, and their leaving does not end it (a cold transfer leaves the customer with
+/// a colleague).
+fn agent_dials_conference(links: &Links, customer: &CallSid) -> Dial {
+    Dial {
+        action: None,
+        caller_id: None,
+        timeout_seconds: None,
+        noun: DialNoun::Conference(twiml::Conference {
+            start_conference_on_enter: Some(true),
+            end_conference_on_exit: Some(false),
+            status_callback: Some(links.url(&Route::ConferenceEvents { conference: customer.clone() })),
+            status_callback_event: Some("join leave end".to_owned()),
+            status_callback_method: Some(Method::Post),
+            ..twiml::Conference::named(customer.as_str())
+        }),
+    }
+}
+
+/// The customer `agent` called answered, on `customer`: they join the agent's conference, and
+/// their leaving ends it. An agent who gave up while it rang is gone, and the customer is told.
+pub async fn customer_answers(app: &App, customer: &CallSid, agent: &AgentId) -> Result<VoiceResponse, AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Some(mut record) = app.calls.conference(customer, now).await? else {
+            tracing::info!(%customer, %agent, "the customer answered after the agent hung up");
+            return Ok(VoiceResponse::new().say(AGENT_GONE).hangup());
+        };
+        if record.dialed_by.as_ref() != Some(agent) {
+            tracing::warn!(%customer, %agent, "an answer for a call this agent did not place");
+            return Ok(VoiceResponse::new().say(AGENT_GONE).hangup());
+        }
+        // Else a retried webhook: they picked up already.
+        if record.state == CallerState::Dialing {
+            record.picked_up(now);
+            if !app.calls.commit(&[Write::Caller(record)], now).await? {
+                continue;
+            }
+            tracing::info!(%customer, %agent, "the customer the agent called answered");
+        }
+        return Ok(VoiceResponse::new().dial(Dial {
+            action: None,
+            caller_id: None,
+            timeout_seconds: None,
+            noun: DialNoun::Conference(twiml::Conference {
+                start_conference_on_enter: Some(true),
+                end_conference_on_exit: Some(true),
+                ..twiml::Conference::named(customer.as_str())
+            }),
+        }));
+    }
+    Err(AppError::Conflict("the call changed too often to join it".into()))
+}
+
+/// How the call to the customer `agent` called ended (`CallStatus`, `CallDuration`): the ledger
+/// has it. A customer who never picked up leaves the agent alone in the conference: their call
+/// is ended with a word, and their leaving clears the rest.
+pub async fn customer_call_ended(
+    app: &App,
+    customer: &CallSid,
     agent: &AgentId,
     status: Option<&str>,
     seconds: Option<&str>,
-) -> VoiceResponse {
+) -> Result<(), AppError> {
     let done = LedgerEvent::Dialed {
         at_ms: app.clock.now_millis(),
         agent: agent.to_string(),
         status: status.unwrap_or("failed").to_owned(),
         seconds: seconds.and_then(|seconds| seconds.parse().ok()),
     };
-    note(app, call, done).await;
-    VoiceResponse::new().hangup()
+    record_event(app, customer, done).await?;
+    let Some(record) = app.calls.conference(customer, app.clock.now()).await? else { return Ok(()) };
+    if record.state != CallerState::Dialing {
+        return Ok(());
+    }
+    tracing::info!(%customer, %agent, status = status.unwrap_or_default(), "the customer the agent called did not answer");
+    let not_reached = VoiceResponse::new().say(CUSTOMER_NOT_REACHED).hangup().to_xml();
+    for (call, _) in record.agent_calls.iter().filter(|(_, who)| record.joined.contains(who)) {
+        if let Err(err) = app.dialer.update_call(call, &CallUpdate::Twiml(not_reached.clone())).await {
+            tracing::error!(error = %err, %customer, %call, "could not end the agent's call; they can hang up");
+        }
+    }
+    Ok(())
 }
 
 /// An Access Token is being issued to `agent`, valid until `expires_at`: it is recorded with

@@ -70,10 +70,16 @@ pub const ENDPOINTS: &[Endpoint] = &[
         caller: "Twilio (the agents' TwiML App)",
     },
     Endpoint {
-        path: "/call/agent/done",
+        path: "/call/customer/{agent_id}",
         methods: "POST",
         function: "call-connect",
-        caller: "Twilio (an agent's call to a customer ended)",
+        caller: "Twilio (a customer answered an agent's call)",
+    },
+    Endpoint {
+        path: "/call/customer/{agent_id}/status",
+        methods: "POST",
+        function: "call-connect",
+        caller: "Twilio (how an agent's call to a customer ended)",
     },
     Endpoint {
         path: "/conference/connect/client",
@@ -183,8 +189,15 @@ pub enum Route {
     /// The agents' TwiML App's Voice URL: a call from the dashboard. Only agents' Access Tokens
     /// grant this app, so a customer's token can never reach it.
     AgentBrowserCall,
-    /// The `<Dial>` action of an agent's call to a customer: how the customer's side ended.
-    AgentCallDone,
+    /// Twilio fetches this when the customer `agent` called answers: they join the agent's
+    /// conference.
+    CustomerAnswers {
+        agent: AgentId,
+    },
+    /// How the call to the customer `agent` called ended (its status callback).
+    CustomerCallStatus {
+        agent: AgentId,
+    },
     /// The support number's Voice URL.
     PhoneCall,
     /// The conference's waitUrl; `returning` for every turn after the first.
@@ -261,7 +274,8 @@ impl Route {
             Self::CallAction { .. } => "/calls/{call_id}/{action}",
             Self::BrowserCall => "/call/connect",
             Self::AgentBrowserCall => "/call/agent",
-            Self::AgentCallDone => "/call/agent/done",
+            Self::CustomerAnswers { .. } => "/call/customer/{agent_id}",
+            Self::CustomerCallStatus { .. } => "/call/customer/{agent_id}/status",
             Self::PhoneCall => "/conference/connect/client",
             Self::HoldMusic { .. } => "/conference/wait",
             Self::AgentJoin { .. } => "/conference/{conference_id}/connect/{agent_id}",
@@ -304,6 +318,8 @@ impl Route {
                 | (Self::VoicemailRecorded { conference }, "conference_id") => conference.as_str(),
                 (Self::AgentJoin { agent, .. }, "agent_id")
                 | (Self::DialColleague { agent }, "agent_id")
+                | (Self::CustomerAnswers { agent }, "agent_id")
+                | (Self::CustomerCallStatus { agent }, "agent_id")
                 | (Self::AgentCallStatus { agent, .. }, "agent_id") => agent.as_str(),
                 _ => "",
             }
@@ -373,7 +389,8 @@ impl Route {
             },
             "/call/connect" => Self::BrowserCall,
             "/call/agent" => Self::AgentBrowserCall,
-            "/call/agent/done" => Self::AgentCallDone,
+            "/call/customer/{agent_id}" => Self::CustomerAnswers { agent: agent("agent_id")? },
+            "/call/customer/{agent_id}/status" => Self::CustomerCallStatus { agent: agent("agent_id")? },
             "/conference/connect/client" => Self::PhoneCall,
             "/conference/wait" => Self::HoldMusic {
                 returning: req.uri().query().is_some_and(|query| query.split('&').any(|pair| pair == RETURNING_QUERY)),

@@ -53,6 +53,7 @@ const SCREEN_POP_CALL = 'CA' + 'de'.repeat(16);
 const CONSULT_CALL = 'CA' + 'e1'.repeat(16);
 const COLD_TRANSFER_CALL = 'CA' + 'e2'.repeat(16);
 const INTRODUCED_CALL = 'CA' + 'e4'.repeat(16);
+const AGENT_OUTBOUND_LEG = 'CA' + 'f1'.repeat(16);
 // The open, visible dashboard asks for the wallboard this often (dashboard.js WALLBOARD_MS).
 const WALLBOARD_MS = 5 * 1000;
 // The dashboard renews the agent's presence this often (dashboard.js RENEW_MS).
@@ -467,6 +468,57 @@ test('"Call customer" calls the ticket\'s number and the agent can mute and hang
   assert.deepEqual(recorded.states, ['unregistered'], 'no more incoming calls here');
   assert.deepEqual(recorded.destroyed, [false], 'the device stays, for calling customers back');
 
+  assert.deepEqual(unexpected(problems), []);
+});
+
+test('a customer the agent calls is in the agent\'s conference: rings, then can be held and resumed', TEST_TIMEOUT, async () => {
+  const { page, problems } = await availableDashboard('agent1');
+  const ticket = page.locator('#tickets > li').filter({ hasText: 'Ada Lovelace' });
+  await ticket.getByRole('button', { name: 'Call customer' }).click();
+  await eventually(async () => (await fake(page)).connects.length === 1, 'device.connect() was called');
+  const [connected] = (await fake(page)).connects;
+
+  // Twilio brings the agent's call to the agents' app: Warmline calls the customer and puts the
+  // agent in the conference named after that call.
+  const before = dialedCalls().length;
+  const placed = await stack.webhook('/call/agent', {
+    AccountSid: ACCOUNT_SID,
+    ApplicationSid: 'AP' + '0'.repeat(31) + '1',
+    CallSid: AGENT_OUTBOUND_LEG,
+    From: `client:${connected.identity}`,
+    Direction: 'inbound',
+    ...connected.params,
+  });
+  assert.equal(placed.status, 200, placed.text);
+  const [dial] = dialedCalls().slice(before);
+  assert.ok(dial, 'Warmline called the customer');
+  assert.deepEqual([dial.form.To, dial.form.From, dial.form.Url], [['+15551234567'], [TWILIO_NUMBER], [`${stack.base}/call/customer/agent1`]]);
+  const customer = dial.sid;
+  callsStarted.add(customer);
+  assert.match(placed.text, new RegExp(`>${customer}</Conference>`));
+  await page.evaluate(() => window.__fake.emitCall('accept'));
+  const participants = page.locator('#call-participants');
+  await expectItems(participants, ['Customer: ringing', 'agent1 (you): talking']);
+  assert.equal(await page.getByRole('button', { name: 'Hold' }).isDisabled(), true, 'nobody to hold yet');
+  await expectText(page.locator('#caller-who'), '+1 555 123 4567');
+  assert.equal(await page.locator('#caller-wait').textContent(), '', 'they never waited in line');
+
+  // The customer picks up and joins; the agent holds them and takes them back.
+  const answered = await stack.webhook('/call/customer/agent1', { AccountSid: ACCOUNT_SID, CallSid: customer, CallStatus: 'in-progress' });
+  assert.equal(answered.status, 200, answered.text);
+  await conferenceEvent(customer, 'participant-join', customer);
+  await expectItems(participants, ['Customer: talking', 'agent1 (you): talking']);
+  await page.getByRole('button', { name: 'Hold' }).click();
+  await expectItems(participants, ['Customer: on hold', 'agent1 (you): talking']);
+  await page.getByRole('button', { name: 'Resume' }).click();
+  await expectItems(participants, ['Customer: talking', 'agent1 (you): talking']);
+  assert.deepEqual(participantChanges(customer), ['hold', 'resume']);
+
+  await page.getByRole('button', { name: 'Hang up' }).click();
+  await expectText(page.locator('#call-status'), /^Call ended/);
+  await callEnds(customer);
+  callsStarted.delete(customer);
+  assert.equal((await serverPresence('agent1')).status, 'available', 'free again');
   assert.deepEqual(unexpected(problems), []);
 });
 

@@ -159,7 +159,8 @@ TWILIO_ROUTES = {
     "POST /conference/{conference_id}/connect/{agent_id}": (20, 5),  # 20 agents answering
     "POST /call/connect": (100, 10),  # the 100 callers, from the customer page
     "POST /call/agent": (20, 10),  # the 20 agents calling customers back
-    "POST /call/agent/done": (20, 10),  # ...and those calls ending
+    "POST /call/customer/{agent_id}": (20, 10),  # ...the customers answering
+    "POST /call/customer/{agent_id}/status": (20, 10),  # ...and those calls ending
     "POST /voicemail/{conference_id}/choice": (100, 8),  # 100 offered at once, 8 s to press
     "POST /voicemail/{conference_id}/back": (100, 10),  # ...or back into line
     "POST /voicemail/{conference_id}/done": (50, 30),  # half of them leaving a message
@@ -200,7 +201,8 @@ ROUTE_LIMITS = {
     "POST /conference/{conference_id}/connect/{agent_id}": (20, 40),
     "POST /call/connect": (20, 40),
     "POST /call/agent": (10, 20),
-    "POST /call/agent/done": (10, 20),
+    "POST /call/customer/{agent_id}": (10, 20),
+    "POST /call/customer/{agent_id}/status": (10, 20),
     "POST /voicemail/{conference_id}/choice": (20, 50),
     "POST /voicemail/{conference_id}/back": (20, 50),
     "POST /voicemail/{conference_id}/done": (5, 20),
@@ -236,7 +238,7 @@ RESERVED = {
     "conference-wait": (100, 1.0),
     "conference-events": (80, 1.0),
     "conference-connect-agent": (40, 1.0),
-    "call-connect": (40, 1.0),
+    "call-connect": (50, 1.0),
     "voicemail": (50, 1.0),
     # The agents' and the pages': moderate.
     "presence": (40, 1.0),
@@ -494,7 +496,7 @@ SECRETS_OF = {
     "conference-wait": {"TwilioAuthTokenSecret", "TwilioApiKeySecret"},
     "conference-connect-agent": {"TwilioAuthTokenSecret"},
     "conference-events": {"TwilioAuthTokenSecret", "TwilioApiKeySecret"},
-    "call-connect": {"TwilioAuthTokenSecret"},
+    "call-connect": {"TwilioAuthTokenSecret", "TwilioApiKeySecret"},
     "voicemail": {"TwilioAuthTokenSecret"},
     "presence": {"TwilioApiKeySecret", "SessionSecret"},
     "tickets": {"TwilioApiKeySecret", "SessionSecret"},
@@ -796,12 +798,12 @@ ACCESS = {
     # A ticket's calls and the CSV export: the ledger's indexes, then each call's events.
     | _grant(["dynamodb:Query"], ["LedgerTable", "LedgerTable/index/by_party", "LedgerTable/index/by_day"]),
     # A customer's call takes its slots and puts them in line; an agent's asks whether the number
-    # is on a ticket, by counting in the keys-only index: no ticket is read.
+    # is on a ticket, by counting in the keys-only index (no ticket is read), then writes the
+    # customer it calls and the agent busy with them.
     "call-connect": WARM_UP
     | LEDGER
     | READ_AGENTS
-    | _grant(["dynamodb:PutItem"], ["CallsTable"], CALLERS_AND_SLOTS)
-    | _grant(["dynamodb:GetItem"], ["CallsTable"], TOKEN_RECORDS)
+    | CALL_STATE
     | _grant(
         ["dynamodb:Query"],
         ["TicketsTable/index/by_phone_number"],

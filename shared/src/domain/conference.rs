@@ -76,6 +76,8 @@ pub enum CallerState {
     Answered,
     /// Out of the line: offered to leave a message, or leaving one.
     Voicemail,
+    /// Called by an agent (`dialed_by`), whose phone rings: the agent waits in the conference.
+    Dialing,
 }
 
 impl CallerState {
@@ -85,6 +87,7 @@ impl CallerState {
             Self::Ringing => "ringing",
             Self::Answered => "answered",
             Self::Voicemail => "voicemail",
+            Self::Dialing => "dialing",
         }
     }
 
@@ -94,6 +97,7 @@ impl CallerState {
             "ringing" => Some(Self::Ringing),
             "answered" => Some(Self::Answered),
             "voicemail" => Some(Self::Voicemail),
+            "dialing" => Some(Self::Dialing),
             _ => None,
         }
     }
@@ -107,6 +111,9 @@ pub struct Conference {
     pub caller: Caller,
     /// What a browser caller said about themselves before calling.
     pub intro: CallerIntro,
+    /// The agent who called this customer (a ticket's number, from the dashboard); `None` for a
+    /// customer who called support.
+    pub dialed_by: Option<AgentId>,
     /// When they arrived, in milliseconds: their place in the queue, kept when they go back to
     /// it (an agent who let them down, a message they chose not to leave).
     pub arrived_at_ms: i64,
@@ -160,6 +167,7 @@ impl Conference {
             id,
             caller,
             intro: CallerIntro::default(),
+            dialed_by: None,
             arrived_at_ms: now_ms,
             state: CallerState::Waiting,
             ringing: Vec::new(),
@@ -178,6 +186,25 @@ impl Conference {
             expires_at: now + CALL_RECORD_TTL_SECONDS,
             delivery: delivery_nonce(),
             version: 0,
+        }
+    }
+
+    /// The customer `agent` is calling from the dashboard, on their own call `agent_call`: the
+    /// agent is in the conference already, the customer's phone rings.
+    pub fn dialed(id: CallSid, number: PhoneNumber, agent: &AgentId, agent_call: &CallSid, now_ms: i64) -> Self {
+        let mut record = Self::arriving(id, Caller::Phone(number), now_ms);
+        record.state = CallerState::Dialing;
+        record.dialed_by = Some(agent.clone());
+        record.joined = vec![agent.clone()];
+        record.agent_calls = vec![(agent_call.clone(), agent.clone())];
+        record
+    }
+
+    /// The customer an agent called answered: they are in the call with that agent.
+    pub fn picked_up(&mut self, now: i64) {
+        if self.state == CallerState::Dialing {
+            self.state = CallerState::Answered;
+            self.answered_at = Some(now);
         }
     }
 

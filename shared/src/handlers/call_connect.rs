@@ -9,13 +9,16 @@
 //!   `From` naming an agent is refused.
 //! - `POST /call/agent` (agents' app): an agent with a `phoneNumber` param calls a customer
 //!   (`call_flow::agent_calls_customer`). A `From` naming a customer is refused.
-//! - `POST /call/agent/done`: that call's `<Dial>` action, how the customer's side ended
-//!   (`call_flow::agent_call_done`), for the call ledger.
+//! - `POST /call/customer/{agent_id}`: the customer that agent called picked up
+//!   (`call_flow::customer_answers`), and `.../status`: how that call ended
+//!   (`call_flow::customer_call_ended`). Twilio places those calls for Warmline's REST request,
+//!   so they come through no TwiML App; the route names the agent.
 
 use lambda_http::{Body, Error, Request, Response};
 
 use crate::domain::{CallerIntro, Identity};
 use crate::routes::Route;
+use crate::twiml::VoiceResponse;
 use crate::{App, call_flow, pipeline};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
@@ -35,9 +38,11 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 )
                 .await
             }
-            (Route::AgentCallDone, Some(Identity::Agent(agent))) => {
-                let (status, seconds) = (webhook.param("DialCallStatus"), webhook.param("DialCallDuration"));
-                Ok(call_flow::agent_call_done(app, &webhook.call_sid()?, &agent, status, seconds).await)
+            (Route::CustomerAnswers { agent }, _) => call_flow::customer_answers(app, &webhook.call_sid()?, agent).await,
+            (Route::CustomerCallStatus { agent }, _) => {
+                let (status, seconds) = (webhook.param("CallStatus"), webhook.param("CallDuration"));
+                call_flow::customer_call_ended(app, &webhook.call_sid()?, agent, status, seconds).await?;
+                Ok(VoiceResponse::new())
             }
             (Route::BrowserCall, Some(Identity::Customer(_))) => {
                 // What the caller typed on the page: a parameter that fails its check is left

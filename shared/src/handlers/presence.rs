@@ -88,9 +88,11 @@ fn wallboard_json(board: &Wallboard) -> serde_json::Value {
 }
 
 /// `caller.number` is the caller's E.164 number (`null` for a web or withheld caller);
-/// `waited_seconds` ends where an agent answered them from the line; every time is RFC 3339.
+/// `waited_seconds` ends where an agent answered them from the line (`null` for a customer an
+/// agent called, `direction` `outbound`); every time is RFC 3339.
 /// Participants, each with a `state` and, where Warmline knows it, `since`: the customer
-/// (`waiting` until an agent joins, then `talking`, or `on-hold`), each agent in the call
+/// (`waiting` until an agent joins, `ringing` while an agent's call to them rings, then
+/// `talking`, or `on-hold`), each agent in the call
 /// (`talking`) or whose browser rings (`ringing`), and the colleague of a consult or transfer
 /// whose part ended (`no-answer`, `declined`, `canceled`, `unreached`, `left`).
 fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value {
@@ -100,6 +102,8 @@ fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value 
     // Until an agent answered them from the line; while an offer rings, they are still waiting.
     // (A record stored before `answered_at` existed cannot tell.)
     let waited = match caller.state {
+        // Called by an agent: they never waited in line.
+        _ if caller.dialed_by.is_some() => None,
         CallerState::Answered => caller.answered_at.map(|answered| (answered - arrived).max(0)),
         _ => Some((now - arrived).max(0)),
     };
@@ -111,6 +115,8 @@ fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value 
     let (customer_state, customer_since) = match caller.held_since {
         Some(since) => ("on-hold", Some(since)),
         None if caller.state == CallerState::Answered && !caller.joined.is_empty() => ("talking", caller.answered_at),
+        // An agent's call: the customer's phone rings.
+        None if caller.state == CallerState::Dialing => ("ringing", Some(arrived)),
         None => ("waiting", Some(arrived)),
     };
     let mut participants =
@@ -147,6 +153,9 @@ fn current_call_json(call: Option<&CurrentCall>, now: i64) -> serde_json::Value 
             "state": if call.answered { "talking" } else { "ringing" },
             "since": call.since.map(domain::rfc3339),
             "caller": { "kind": kind, "number": number, "name": caller.intro.name },
+            // `outbound`: the agent named in `dialed_by` called this customer.
+            "direction": if caller.dialed_by.is_some() { "outbound" } else { "inbound" },
+            "dialed_by": caller.dialed_by.as_ref().map(AgentId::as_str),
             "about_ticket": caller.intro.ticket.as_ref().map(TicketId::as_str),
             "arrived_at": domain::rfc3339(arrived),
             "waited_seconds": waited,

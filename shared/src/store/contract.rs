@@ -139,6 +139,9 @@ pub async fn stores_every_field(store: &dyn CallStore) {
 
     // The colleague's part ended; a cold transfer keeps how.
     let mut changed = stored;
+    // A customer an agent called, their phone still ringing.
+    changed.state = CallerState::Dialing;
+    changed.dialed_by = Some(agent("agent2"));
     changed.transfer = Some(Transfer {
         kind: TransferKind::Cold,
         from: agent("agent2"),

@@ -424,3 +424,51 @@ async fn a_hold_whose_commit_reply_is_lost_is_recorded_once_and_asked_of_twilio_
     assert_eq!(t.dialer.participant_updates(), [(conference(), call(1), hold())]);
     assert_eq!(t.caller(&sid(1)).await.unwrap().held_since, Some(NOW));
 }
+
+#[tokio::test]
+async fn a_customer_the_agent_called_is_held_and_transferred_like_a_support_caller() {
+    let t = TestApp::new();
+    let number = "+15557654399";
+    let body = format!(r#"{{"name": "Ada", "phone_number": "{number}", "description": "Call me back"}}"#);
+    let filed = shared::handlers::tickets::handle(&t.app, json_post("/tickets", &body)).await.unwrap();
+    assert_eq!(filed.status(), 201);
+    t.available("agent1").await;
+    let agent_leg = sid(9);
+    let params = [
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("ApplicationSid", AGENT_APP_SID.to_owned()),
+        ("CallSid", agent_leg.clone()),
+        ("From", "client:agent1".to_owned()),
+        ("phoneNumber", number.to_owned()),
+    ];
+    shared::handlers::call_connect::handle(&t.app, signed_webhook("/call/agent", &borrowed(&params))).await.unwrap();
+    let customer = placed_sid(0);
+    // Before the customer picks up there is nobody to hold.
+    let (status, _) = refused(&t, "agent1", &customer, "hold", "").await;
+    assert_eq!(status, 409);
+
+    let picked_up = [
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("CallSid", customer.clone()),
+        ("CallStatus", "in-progress".to_owned()),
+    ];
+    shared::handlers::call_connect::handle(&t.app, signed_webhook("/call/customer/agent1", &borrowed(&picked_up)))
+        .await
+        .unwrap();
+    let report = conference_report(&customer, "participant-join", Some(&customer));
+    shared::handlers::conference_events::handle(&t.app, report).await.unwrap();
+    let held = act(&t, "agent1", &customer, "hold", "").await;
+    assert_eq!(held.status(), 200);
+    let customer_call = CallSid::parse(&customer).unwrap();
+    assert_eq!(t.dialer.participant_updates(), [(conference_sid(&customer), customer_call.clone(), hold())]);
+
+    // A cold transfer: the colleague is rung with the hand-over on the ring, agent1 leaves.
+    t.available("agent2").await;
+    let transferred = act(&t, "agent1", &customer, "transfer", r#"{"to": "agent2"}"#).await;
+    assert_eq!(transferred.status(), 200);
+    assert_eq!(t.dialer.placed().last().unwrap(), &colleague_call(&customer, "agent2", "agent1", "cold"));
+    assert_eq!(
+        t.dialer.participant_updates().last().unwrap(),
+        &(conference_sid(&customer), CallSid::parse(&agent_leg).unwrap(), ParticipantUpdate::Remove)
+    );
+}

@@ -9,6 +9,14 @@ use shared::store::memory::{MemoryCallStore, MemoryTicketStore};
 use shared::store::{CallStore, TicketStore};
 use shared::twilio::OutboundCall;
 
+fn agent(id: &str) -> AgentId {
+    AgentId::parse(id).unwrap()
+}
+
+fn call(n: u32) -> CallSid {
+    CallSid::parse(&sid(n)).unwrap()
+}
+
 const PATH: &str = "/call/connect";
 const AGENT_PATH: &str = "/call/agent";
 const TICKET_NUMBER: &str = "+15551234567";
@@ -64,18 +72,163 @@ fn refusal_twiml() -> String {
     format!("{XML_HEAD}<Response><Say>{REFUSAL}</Say><Hangup/></Response>")
 }
 
+/// The agent's side of their call to a customer: in the conference named after the customer's
+/// call (`customer`), whose status callback is theirs since they are in first.
+fn agent_waits_in(customer: &str) -> String {
+    format!(
+        r#"{XML_HEAD}<Response><Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="false" statusCallback="{BASE}/conference/{customer}/events" statusCallbackEvent="join leave end" statusCallbackMethod="POST">{customer}</Conference></Dial></Response>"#
+    )
+}
+
+/// Warmline's REST request that calls `number` for `agent`, with the support number as caller id.
+fn customer_call(number: &str, agent: &str) -> OutboundCall {
+    OutboundCall {
+        status_callback: Some(format!("{BASE}/call/customer/{agent}/status")),
+        ..OutboundCall::new(number, NUMBER, format!("{BASE}/call/customer/{agent}"))
+    }
+}
+
 #[tokio::test]
-async fn an_agent_calls_a_ticket_number_with_the_support_caller_id() {
+async fn an_agent_calls_a_ticket_number_into_a_conference_of_theirs() {
     let t = app_with_ticket().await;
+    t.available("agent1").await; // the dashboard keeps their presence
     let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
     assert_eq!(content_type(&response), "text/xml; charset=utf-8");
+    let customer = placed_sid(0);
+    assert_eq!(body_text(&response), agent_waits_in(&customer));
+    assert_eq!(t.dialer.placed(), [customer_call(TICKET_NUMBER, "agent1")]);
+    let record = t.caller(&customer).await.unwrap();
+    assert_eq!(record.state, shared::domain::CallerState::Dialing);
+    assert_eq!(record.dialed_by, Some(agent("agent1")));
+    assert_eq!(record.caller, Caller::Phone(PhoneNumber::parse(TICKET_NUMBER).unwrap()));
     assert_eq!(
-        body_text(&response),
-        format!(
-            r#"{XML_HEAD}<Response><Dial action="{BASE}/call/agent/done" callerId="{NUMBER}"><Number>{TICKET_NUMBER}</Number></Dial></Response>"#
-        )
+        (record.joined.clone(), record.agent_calls.clone()),
+        (vec![agent("agent1")], vec![(call(1), agent("agent1"))])
     );
-    assert_eq!(t.dialer.placed(), [], "Twilio dials from the TwiML; no REST call");
+    let state = t.agent_state("agent1").await.unwrap();
+    assert_eq!(
+        state.in_call,
+        Some(CallSid::parse(&customer).unwrap()),
+        "busy with the call: no support call is offered"
+    );
+}
+
+#[tokio::test]
+async fn the_customer_answers_and_joins_and_their_hanging_up_ends_the_call() {
+    let t = app_with_ticket().await;
+    t.available("agent1").await; // the dashboard keeps their presence
+    handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    let customer = placed_sid(0);
+    let answered = customer_webhook(&t, &customer, "agent1", &[("CallStatus", "in-progress")]).await;
+    let joins = format!(
+        r#"{XML_HEAD}<Response><Dial><Conference startConferenceOnEnter="true" endConferenceOnExit="true">{customer}</Conference></Dial></Response>"#
+    );
+    assert_eq!(answered, joins);
+    let record = t.caller(&customer).await.unwrap();
+    assert_eq!((record.state, record.answered_at), (shared::domain::CallerState::Answered, Some(NOW)));
+    // Twilio asking again changes nothing.
+    assert_eq!(customer_webhook(&t, &customer, "agent1", &[("CallStatus", "in-progress")]).await, joins);
+    assert_eq!(t.caller(&customer).await.unwrap().version, record.version);
+    // Another agent's route does not join this call.
+    assert_eq!(
+        customer_webhook(&t, &customer, "agent2", &[("CallStatus", "in-progress")]).await,
+        said_and_hung_up(shared::call_flow::AGENT_GONE)
+    );
+
+    // They talk; the customer hangs up and the conference ends: the agent is free.
+    conference_event(&t, &customer, "participant-join", Some(&customer)).await;
+    conference_event(&t, &customer, "conference-end", None).await;
+    customer_webhook(&t, &customer, "agent1", &[("CallStatus", "completed"), ("CallDuration", "42")]).await;
+    assert!(t.caller(&customer).await.is_none());
+    assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None);
+    assert_eq!(t.dialer.updated(), [], "nobody's call needed ending");
+}
+
+#[tokio::test]
+async fn the_agent_hanging_up_on_the_customer_they_called_ends_the_call() {
+    let t = app_with_ticket().await;
+    t.available("agent1").await;
+    handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    let customer = placed_sid(0);
+    customer_webhook(&t, &customer, "agent1", &[("CallStatus", "in-progress")]).await;
+    conference_event(&t, &customer, "participant-join", Some(&customer)).await;
+    conference_event(&t, &customer, "participant-leave", Some(&sid(1))).await;
+    // Not put in the support line: the customer hears goodbye and their call ends.
+    let goodbye = said_and_hung_up(shared::call_flow::GOODBYE);
+    assert_eq!(t.dialer.updated(), [(CallSid::parse(&customer).unwrap(), CallUpdate::Twiml(goodbye))]);
+    assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None, "the agent is free at once");
+    assert_ne!(t.caller(&customer).await.unwrap().state, shared::domain::CallerState::Waiting);
+    conference_event(&t, &customer, "conference-end", None).await;
+    assert!(t.caller(&customer).await.is_none());
+}
+
+#[tokio::test]
+async fn a_customer_who_does_not_answer_ends_the_agents_call_with_a_word() {
+    let t = app_with_ticket().await;
+    t.available("agent1").await; // the dashboard keeps their presence
+    handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    let customer = placed_sid(0);
+    customer_webhook(&t, &customer, "agent1", &[("CallStatus", "no-answer")]).await;
+    let word =
+        format!("{XML_HEAD}<Response><Say>{}</Say><Hangup/></Response>", shared::call_flow::CUSTOMER_NOT_REACHED);
+    assert_eq!(t.dialer.updated(), [(call(1), CallUpdate::Twiml(word))]);
+    // Their leaving clears the call up: the record goes, the agent is free.
+    conference_event(&t, &customer, "participant-leave", Some(&sid(1))).await;
+    assert!(t.caller(&customer).await.is_none());
+    assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None);
+}
+
+#[tokio::test]
+async fn an_agent_who_hangs_up_while_it_rings_stops_the_customers_phone() {
+    let t = app_with_ticket().await;
+    t.available("agent1").await; // the dashboard keeps their presence
+    handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    let customer = placed_sid(0);
+    conference_event(&t, &customer, "participant-join", Some(&sid(1))).await;
+    conference_event(&t, &customer, "participant-leave", Some(&sid(1))).await;
+    assert!(t.caller(&customer).await.is_none(), "not put in line: nobody called support");
+    assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None);
+    assert_eq!(t.dialer.updated(), [(CallSid::parse(&customer).unwrap(), CallUpdate::Cancel)]);
+    // Picking up after that, the customer is told.
+    let late = customer_webhook(&t, &customer, "agent1", &[("CallStatus", "in-progress")]).await;
+    assert_eq!(late, said_and_hung_up(shared::call_flow::AGENT_GONE));
+}
+
+#[tokio::test]
+async fn twilio_refusing_the_call_tells_the_agent_and_keeps_nothing() {
+    let t = TestApp::build(config_with(&[]), MemoryCallStore::new(), RecordingDialer::failing());
+    t.enroll("agent1").await;
+    file_ticket(&t, TICKET_NUMBER).await;
+    let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    assert_eq!(body_text(&response), said_and_hung_up(shared::call_flow::CUSTOMER_NOT_CALLED));
+    assert_eq!(t.store.conference_ids(), []);
+    assert_eq!(t.agent_state("agent1").await.and_then(|state| state.in_call), None);
+}
+
+/// A webhook of the call Warmline placed to a customer for `agent`: its answer (`in-progress`)
+/// or how it ended. Returns the TwiML.
+async fn customer_webhook(t: &TestApp, customer: &str, agent: &str, status: &[(&'static str, &str)]) -> String {
+    let mut params = vec![
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("CallSid", customer.to_owned()),
+        ("From", NUMBER.to_owned()),
+        ("To", TICKET_NUMBER.to_owned()),
+        ("Direction", "outbound-api".to_owned()),
+    ];
+    params.extend(status.iter().map(|(name, value)| (*name, (*value).to_owned())));
+    let path = match status.first() {
+        Some((_, "in-progress")) => format!("/call/customer/{agent}"),
+        _ => format!("/call/customer/{agent}/status"),
+    };
+    let response = handle(&t.app, signed_webhook(&path, &borrowed(&params))).await.unwrap();
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
+    body_text(&response)
+}
+
+async fn conference_event(t: &TestApp, customer: &str, event: &str, participant: Option<&str>) {
+    let request = conference_report(customer, event, participant);
+    let response = shared::handlers::conference_events::handle(&t.app, request).await.unwrap();
+    assert_eq!(response.status(), 200, "{}", body_text(&response));
 }
 
 #[tokio::test]
@@ -291,10 +444,12 @@ async fn file_ticket(t: &TestApp, number: &str) {
     assert_eq!(response.status(), 201);
 }
 
-fn dial_twiml(number: &str) -> String {
-    format!(
-        r#"{XML_HEAD}<Response><Dial action="{BASE}/call/agent/done" callerId="{NUMBER}"><Number>{number}</Number></Dial></Response>"#
-    )
+/// Warmline called `number` for agent1 (its latest REST call) and agent1 waits in that call's
+/// conference.
+fn dialed(t: &TestApp, body: &str, number: &str) -> bool {
+    let placed = t.dialer.placed();
+    let Some(last) = placed.len().checked_sub(1) else { return false };
+    placed[last] == customer_call(number, "agent1") && body == agent_waits_in(&placed_sid(last as u32))
 }
 
 fn said_and_hung_up(text: &str) -> String {
@@ -309,9 +464,9 @@ async fn an_agent_cannot_call_a_ticket_number_outside_the_dial_countries() {
         let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(number))).await.unwrap();
         assert_eq!(body_text(&response), said_and_hung_up(OUTSIDE_DIAL_COUNTRIES), "{number}");
     }
+    assert_eq!(t.dialer.placed(), [], "nobody outside was called");
     let response = handle(&t.app, browser_call(&sid(2), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
-    assert_eq!(body_text(&response), dial_twiml(TICKET_NUMBER));
-    assert_eq!(t.dialer.placed(), []);
+    assert!(dialed(&t, &body_text(&response), TICKET_NUMBER));
 }
 
 #[tokio::test]
@@ -322,8 +477,11 @@ async fn dial_countries_allow_the_listed_countries_by_area_code() {
     for (number, allowed) in [("+18765550123", true), ("+18095550123", false), ("+14165550123", false)] {
         file_ticket(&t, number).await;
         let response = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(number))).await.unwrap();
-        let expected = if allowed { dial_twiml(number) } else { said_and_hung_up(OUTSIDE_DIAL_COUNTRIES) };
-        assert_eq!(body_text(&response), expected, "{number}");
+        let body = body_text(&response);
+        assert!(
+            if allowed { dialed(&t, &body, number) } else { body == said_and_hung_up(OUTSIDE_DIAL_COUNTRIES) },
+            "{number}: {body}"
+        );
     }
 }
 
@@ -353,7 +511,7 @@ async fn a_token_of_an_ended_session_cannot_call_out() {
     let t = app_with_ticket().await;
     let old = agent_session(&t, &t.session_cookie("agent1").await).await;
     let call = |session: &str| handle(&t.app, agent_call_with(&sid(1), "agent1", TICKET_NUMBER, session));
-    assert_eq!(body_text(&call(&old).await.unwrap()), dial_twiml(TICKET_NUMBER));
+    assert!(dialed(&t, &body_text(&call(&old).await.unwrap()), TICKET_NUMBER));
 
     // The agent signs out: the token in their browser lives on for minutes, its calls do not.
     let agent1 = AgentId::parse("agent1").unwrap();
@@ -362,7 +520,7 @@ async fn a_token_of_an_ended_session_cannot_call_out() {
 
     // Signed in again: the new session's token calls out, the old one still cannot.
     let new = agent_session(&t, &t.session_cookie("agent1").await).await;
-    assert_eq!(body_text(&call(&new).await.unwrap()), dial_twiml(TICKET_NUMBER));
+    assert!(dialed(&t, &body_text(&call(&new).await.unwrap()), TICKET_NUMBER));
     assert_eq!(body_text(&call(&old).await.unwrap()), refusal_twiml());
 
     // Another agent's token of the same epoch, or anything made up, opens nothing.

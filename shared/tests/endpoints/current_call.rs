@@ -49,6 +49,50 @@ fn the_agents_call(call: &serde_json::Value) -> CallSid {
 }
 
 #[tokio::test]
+async fn a_customer_the_agent_calls_rings_then_talks_and_never_waited() {
+    let t = TestApp::new();
+    let filed = file_ticket(&t, "Ada Lovelace", CALLER).await;
+    t.available("agent1").await;
+    let params = [
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("ApplicationSid", AGENT_APP_SID.to_owned()),
+        ("CallSid", sid(9)),
+        ("From", "client:agent1".to_owned()),
+        ("phoneNumber", CALLER.to_owned()),
+    ];
+    shared::handlers::call_connect::handle(&t.app, signed_webhook("/call/agent", &borrowed(&params))).await.unwrap();
+    let customer = placed_sid(0);
+    t.clock.advance(5);
+    let call = current_call_json(&t, "agent1").await;
+    assert_eq!(
+        (&call["call"]["id"], &call["call"]["direction"], &call["call"]["dialed_by"], &call["call"]["waited_seconds"]),
+        (&json!(customer), &json!("outbound"), &json!("agent1"), &json!(null))
+    );
+    assert_eq!((&call["call"]["state"], &call["call"]["tickets"]), (&json!("talking"), &json!([filed])));
+    assert_eq!(
+        call["call"]["participants"],
+        json!([
+            {"role": "customer", "state": "ringing", "since": shared::domain::rfc3339(NOW)},
+            {"role": "agent", "agent": "agent1", "state": "talking", "since": null},
+        ])
+    );
+
+    let picked_up = [
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("CallSid", customer.clone()),
+        ("CallStatus", "in-progress".to_owned()),
+    ];
+    let request = signed_webhook("/call/customer/agent1", &borrowed(&picked_up));
+    shared::handlers::call_connect::handle(&t.app, request).await.unwrap();
+    let call = current_call_json(&t, "agent1").await;
+    assert_eq!(
+        call["call"]["participants"][0],
+        json!({"role": "customer", "state": "talking", "since": shared::domain::rfc3339(NOW + 5)})
+    );
+    assert_eq!(call["call"]["waited_seconds"], json!(null));
+}
+
+#[tokio::test]
 async fn an_offer_shows_the_caller_their_wait_and_their_tickets_newest_first() {
     let t = TestApp::new();
     let filed = file_ticket(&t, "Ada Lovelace", CALLER).await;
@@ -66,6 +110,8 @@ async fn an_offer_shows_the_caller_their_wait_and_their_tickets_newest_first() {
             "state": "ringing",
             "since": shared::domain::rfc3339(NOW + 60),
             "caller": {"kind": "phone", "number": CALLER, "name": null},
+            "direction": "inbound",
+            "dialed_by": null,
             "about_ticket": null,
             "arrived_at": shared::domain::rfc3339(NOW + 60),
             "waited_seconds": 7,

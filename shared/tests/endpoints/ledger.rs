@@ -225,14 +225,28 @@ async fn an_agents_call_to_a_ticket_number_is_recorded_with_how_it_ended() {
     };
     let placed = signed_webhook("/call/agent", &borrowed(&params(&[("phoneNumber", CALLER)])));
     let answer = shared::handlers::call_connect::handle(&t.app, placed).await.unwrap();
-    assert!(body_text(&answer).contains(&format!(r#"<Dial action="{BASE}/call/agent/done""#)));
+    // The customer's call is Warmline's REST call; the ledger keeps the call under its SID.
+    let customer = placed_sid(0);
+    assert!(body_text(&answer).contains(&format!(">{customer}</Conference>")));
+    let customer_leg = |path: String, extra: &[(&'static str, &str)]| {
+        let mut params = vec![("AccountSid", ACCOUNT_SID.to_owned()), ("CallSid", customer.clone())];
+        params.extend(extra.iter().map(|(name, value)| (*name, (*value).to_owned())));
+        signed_webhook(&path, &borrowed(&params))
+    };
+    let picked_up = customer_leg("/call/customer/agent1".into(), &[("CallStatus", "in-progress")]);
+    shared::handlers::call_connect::handle(&t.app, picked_up).await.unwrap();
+    let joined = conference_report(&customer, "participant-join", Some(&customer));
+    shared::handlers::conference_events::handle(&t.app, joined).await.unwrap();
     t.clock.advance(50);
-    // Twilio requests the action when the customer's side ends; twice changes nothing.
+    shared::handlers::conference_events::handle(&t.app, conference_report(&customer, "conference-end", None))
+        .await
+        .unwrap();
+    // Twilio reports how the customer's call ended; twice changes nothing.
     for _ in 0..2 {
-        let done = params(&[("DialCallStatus", "completed"), ("DialCallDuration", "42"), ("DialCallSid", &sid(6))]);
-        let request = signed_webhook("/call/agent/done", &borrowed(&done));
-        let answer = shared::handlers::call_connect::handle(&t.app, request).await.unwrap();
-        assert_eq!(body_text(&answer), format!("{XML_HEAD}<Response><Hangup/></Response>"));
+        let done =
+            customer_leg("/call/customer/agent1/status".into(), &[("CallStatus", "completed"), ("CallDuration", "42")]);
+        let answer = shared::handlers::call_connect::handle(&t.app, done).await.unwrap();
+        assert_eq!(answer.status(), 200);
     }
     let calls = calls_json(&t, &ticket).await;
     let call = &calls["calls"][0];
@@ -241,7 +255,8 @@ async fn an_agents_call_to_a_ticket_number_is_recorded_with_how_it_ended() {
         (&json!("outbound"), &json!("agent"), &json!("answered"), &json!(42), &json!(rfc3339(NOW + 50)))
     );
     assert_eq!(call["agents"], json!([{"agent": "agent1", "role": "called"}]));
-    assert_eq!(t.ledger.writes(), 2);
+    // Began (once, though the customer's join offers it again), ended, dialed.
+    assert_eq!(t.ledger.writes(), 3);
 }
 
 #[tokio::test]

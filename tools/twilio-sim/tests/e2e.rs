@@ -981,38 +981,69 @@ fn a_browser_customer_calls_support() {
     });
 }
 
+/// An agent calls a ticket's number from the dashboard: Warmline calls the customer into a
+/// conference of the agent's, so the agent can hold them like any support caller. A customer
+/// who does not answer ends the agent's call with a word.
 #[test]
-fn an_agent_calls_the_phone_number_of_a_ticket() {
+fn an_agent_calls_the_phone_number_of_a_ticket_and_holds_the_customer() {
     let (_serial, stack, since) = scenario();
     stack.runtime.block_on(async {
         let sim = stack.sim();
-        let number = "+15557650077";
-        let response = reqwest::Client::new()
-            .post(format!("{}/tickets", stack.base))
-            .json(&json!({ "name": "Ada", "phone_number": number, "description": "Mallet broke" }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-        sim.set_behaviour(
-            number,
-            Behaviour { answer: AnswerMode::Auto, after_ms: Some(200), hangup_after_ms: Some(800), name: Some("Ada".into()) },
-        );
+        let (number, busy_number) = ("+15557650077", "+15557650078");
+        for (number, name) in [(number, "Ada"), (busy_number, "Bob")] {
+            let response = reqwest::Client::new()
+                .post(format!("{}/tickets", stack.base))
+                .json(&json!({ "name": name, "phone_number": number, "description": "Mallet broke" }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 201);
+        }
+        sim.set_behaviour(number, Behaviour { answer: AnswerMode::Manual, name: Some("Ada".into()), ..Behaviour::default() });
+        stack.only_available(&["agent1"]).await;
         let params = [("phoneNumber".to_owned(), number.to_owned())].into();
         let token = Some(stack.access_token(Some("agent1")).await);
         let agent = sim.browser_call(BrowserCall { token, params, ..BrowserCall::default() }).unwrap();
-        stack.ended(since, &agent).await;
+        let customer = stack.placed_call(since, number, 0).await;
+        let leg = sim.call(&customer).unwrap();
+        assert_eq!((leg.from.as_str(), leg.party.as_str()), (SUPPORT_NUMBER, "Ada"));
+        stack.joined(since, &agent).await;
+        assert_eq!(stack.presence("agent1").await["status"], "busy", "no support call is offered meanwhile");
+        assert!(sim.answer(&customer));
+        stack.joined(since, &customer).await;
+        assert_eq!(stack.talking(&customer), ["agent1", "Ada"]);
 
-        let calls = sim.calls();
-        let leg = calls.iter().find(|c| c.parent_call_sid.as_deref() == Some(agent.as_str())).expect("a call to the ticket's number");
-        assert_eq!((leg.to.as_str(), leg.from.as_str(), leg.party.as_str()), (number, SUPPORT_NUMBER, "Ada"));
-        assert_eq!((leg.status, stack.status(&agent)), (CallStatus::Completed, CallStatus::Completed));
+        stack.act("agent1", &customer, "hold", None).await;
+        assert!(stack.on_hold(&customer), "Ada hears music:\n{}", stack.print(since));
+        stack.act("agent1", &customer, "resume", None).await;
+        assert!(!stack.on_hold(&customer));
+
+        sim.hang_up(&customer);
+        stack.ended(since, &agent).await;
+        stack.warmline_heard_the_end(since, &customer).await;
+        assert_eq!(stack.presence("agent1").await["status"], "available", "agent1 is free again");
         let entries = stack.entries(since);
-        index(&entries, "the agents' TwiML App's Voice URL", |e| of(e, &agent) && matches!(&e.event, Event::Webhook { url, status: Some(200), .. } if url.ends_with("/call/agent")));
-        let bridged = index(&entries, "agent and customer talk", |e| of(e, &agent) && matches!(e.event, Event::Bridged { .. }));
-        let hung_up = index(&entries, "Ada hangs up", |e| of(e, &leg.sid) && matches!(&e.event, Event::HungUp { by } if by == "Ada"));
-        assert!(bridged < hung_up);
+        let steps = [
+            index(&entries, "the agents' TwiML App's Voice URL", |e| of(e, &agent) && matches!(&e.event, Event::Webhook { url, status: Some(200), twiml: Some(t), .. } if url.ends_with("/call/agent") && t.starts_with("Dial Conference"))),
+            index(&entries, "Ada picks up and joins", |e| of(e, &customer) && matches!(&e.event, Event::Webhook { url, status: Some(200), twiml: Some(t), .. } if url.ends_with("/call/customer/agent1") && t.starts_with("Dial Conference"))),
+            index(&entries, "Ada goes on hold", |e| participant_change(e, &customer, "Hold=true")),
+            index(&entries, "Ada comes off hold", |e| participant_change(e, &customer, "Hold=false")),
+            index(&entries, "Ada hangs up", |e| of(e, &customer) && matches!(&e.event, Event::HungUp { by } if by == "Ada")),
+        ];
+        assert!(steps.is_sorted(), "steps out of order {steps:?}:\n{}", stack.print(since));
         assert_clean(&entries);
+
+        // A busy number: the agent hears so and their call ends; they are free.
+        let since = sim.timeline().len();
+        sim.set_behaviour(busy_number, Behaviour { answer: AnswerMode::Reject, ..Behaviour::default() });
+        let params = [("phoneNumber".to_owned(), busy_number.to_owned())].into();
+        let token = Some(stack.access_token(Some("agent1")).await);
+        let agent = sim.browser_call(BrowserCall { token, params, ..BrowserCall::default() }).unwrap();
+        stack.ended(since, &agent).await;
+        let entries = stack.entries(since);
+        index(&entries, "the agent is told", |e| says(e, &agent, shared::call_flow::CUSTOMER_NOT_REACHED));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(stack.presence("agent1").await["status"], "available");
 
         // A number on no ticket: refused with a spoken message, nothing dialed.
         let since = sim.timeline().len();
@@ -1022,7 +1053,7 @@ fn an_agent_calls_the_phone_number_of_a_ticket() {
         stack.ended(since, &refused).await;
         let entries = stack.entries(since);
         index(&entries, "the refusal", |e| of(e, &refused) && matches!(&e.event, Event::Webhook { twiml: Some(t), .. } if t.starts_with("Say") && t.ends_with("Hangup")));
-        assert!(!entries.iter().any(|e| matches!(e.event, Event::Dial { .. })), "{}", stack.print(since));
+        assert!(!entries.iter().any(any_dial), "{}", stack.print(since));
     });
 }
 

@@ -187,6 +187,7 @@ fn caller_item(caller: &Conference, version: u64) -> Item {
         ("held_since", caller.held_since.map(n)),
         ("caller_name", caller.intro.name.clone().map(s)),
         ("about_ticket", caller.intro.ticket.as_ref().map(|id| s(id.as_str()))),
+        ("dialed_by", caller.dialed_by.as_ref().map(|agent| s(agent.as_str()))),
         ("announced_at", caller.announced_at.map(n)),
         ("voicemail_offered_at", caller.voicemail_offered_at.map(n)),
         ("conference_sid", caller.conference_sid.clone().map(s)),
@@ -255,6 +256,9 @@ fn caller_from_item(item: &Item) -> Result<Conference, StoreError> {
             name: optional_string(item, "caller_name"),
             ticket: optional_string(item, "about_ticket").and_then(|id| TicketId::parse(&id)),
         },
+        dialed_by: optional_string(item, "dialed_by")
+            .map(|agent| AgentId::parse(&agent).map_err(|_| corrupt("dialed_by")))
+            .transpose()?,
         arrived_at_ms: number_attr(item, "arrived_at_ms")?,
         state: CallerState::parse(string_attr(item, "state")?).ok_or_else(|| corrupt("state"))?,
         ringing: agents(item, "ringing")?,
