@@ -356,10 +356,12 @@ def agent_twiml(customer):
     )
 
 
-def agent_call(base, customer, agent):
-    """The form of the Calls.json that rings `agent` for `customer`."""
+def agent_call(base, customer, agent, dialed_in_by=None):
+    """The form of the Calls.json that rings `agent` for `customer`; the ring's custom parameters
+    name the customer's call, and the colleague who dialed `agent` in (a warm transfer)."""
+    handed_over = f"&transferFrom={dialed_in_by}&transferKind=warm" if dialed_in_by else ""
     return {
-        "To": [f"client:{agent}"],
+        "To": [f"client:{agent}?conference={customer}{handed_over}"],
         "From": [NUMBER],
         "Url": [f"{base}/conference/{customer}/connect/{agent}"],
         "Timeout": ["20"],
@@ -573,7 +575,7 @@ def test_warm_transfer_through_the_local_stack(stack):
     status, headers, text = request(base, "POST", "/conference/agent1/call", json_body={}, cookie=stack["agent1"])
     assert (status, headers["Content-Type"]) == (201, "application/json"), text
     transfer = fake.calls()[before + 1 :]
-    assert rest(transfer) == [(f"{CALLS_PATH}.json", agent_call(base, CUSTOMER_SID, "agent2"))]
+    assert rest(transfer) == [(f"{CALLS_PATH}.json", agent_call(base, CUSTOMER_SID, "agent2", "agent1"))]
     agent2_call = transfer[0]["sid"]
     assert json.loads(text) == {"conference_id": CUSTOMER_SID, "agent": "agent2", "call_sid": agent2_call}
     assert presence(base, stack["agent2"])["status"] == "busy"
@@ -893,7 +895,7 @@ def test_only_the_agent_in_the_path_may_dial_a_colleague_in(stack):
     status, _, text = request(base, "POST", "/conference/agent1/call", json_body={}, cookie=stack["agent1"])
     assert status == 201, text
     [transfer] = fake.calls()[before_calls:]
-    assert rest([transfer]) == [(f"{CALLS_PATH}.json", agent_call(base, THIRD_CUSTOMER_SID, "agent2"))]
+    assert rest([transfer]) == [(f"{CALLS_PATH}.json", agent_call(base, THIRD_CUSTOMER_SID, "agent2", "agent1"))]
 
     event(base, THIRD_CUSTOMER_SID, "conference-end")
     assert items(stack) == AGENTS_ONLY
