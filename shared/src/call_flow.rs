@@ -1615,6 +1615,10 @@ pub async fn agent_calls_customer(
         tracing::warn!(%agent, "refused to dial a number that is on no ticket");
         return Ok(refusal());
     }
+    // Twilio asking again for the same call: the customer is called already.
+    if let Some(customer) = customer_called_on(app, call, agent).await? {
+        return Ok(VoiceResponse::new().dial(agent_dials_conference(links, &customer)));
+    }
     tracing::info!(%agent, phone_number = %number.masked(), "agent calls a customer");
     let dial = OutboundCall {
         // How the customer's side ended: for the ledger, and for an agent left waiting.
@@ -1641,6 +1645,17 @@ pub async fn agent_calls_customer(
     };
     note(app, &customer, began(app, &record)).await;
     Ok(VoiceResponse::new().dial(agent_dials_conference(links, &customer)))
+}
+
+/// The customer `agent` called from their call `agent_call`, if they did: the call the agent is
+/// in, when its record names `agent_call` as theirs.
+async fn customer_called_on(app: &App, agent_call: &CallSid, agent: &AgentId) -> Result<Option<CallSid>, AppError> {
+    let now = app.clock.now();
+    let Some(customer) = app.calls.agent_state(agent, now).await?.and_then(|state| state.in_call) else {
+        return Ok(None);
+    };
+    let record = app.calls.conference(&customer, now).await?;
+    Ok(record.filter(|record| record.agent_on(agent_call) == Some(agent)).map(|record| record.id))
 }
 
 /// The customer `agent` is calling on `customer`, from their own call `agent_call`: the caller's

@@ -111,6 +111,11 @@ async fn an_agent_calls_a_ticket_number_into_a_conference_of_theirs() {
         Some(CallSid::parse(&customer).unwrap()),
         "busy with the call: no support call is offered"
     );
+
+    // Twilio asking again for the same call calls nobody else.
+    let again = handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    assert_eq!(body_text(&again), agent_waits_in(&customer));
+    assert_eq!(t.dialer.placed().len(), 1);
 }
 
 #[tokio::test]
