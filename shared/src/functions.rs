@@ -3,6 +3,8 @@
 //! Lambda, so the release build links once, not once per function; `functions/<name>` stays a
 //! binary of its own for `cargo lambda watch` and the tools that run a function by name.
 
+use std::fmt;
+
 use lambda_http::{Body, Error, Request, Response};
 
 use crate::App;
@@ -133,9 +135,27 @@ pub async fn run_from_env() -> Result<(), Error> {
 
 fn unknown(name: &str) -> Error {
     let names: Vec<&str> = Function::ALL.iter().map(|function| function.name()).collect();
-    // Returned from `main`, it goes to stderr, which Lambda logs with the failed init.
-    format!("{VARIABLE} is {name:?}: it must name one of the functions: {}", names.join(", ")).into()
+    let given = if name.is_empty() { "unset".to_owned() } else { format!("{name:?}") };
+    Box::new(UnknownFunction(format!("{VARIABLE} is {given}: it must name one of the functions: {}", names.join(", "))))
 }
+
+/// Returned from `main`, an error goes to stderr, which Lambda logs with the failed init; `main`
+/// shows it by its `Debug`, so that is the sentence itself, not a quoted string.
+struct UnknownFunction(String);
+
+impl fmt::Debug for UnknownFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Display for UnknownFunction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnknownFunction {}
 
 #[cfg(test)]
 mod tests {
@@ -184,5 +204,7 @@ mod tests {
         assert!(error.contains("\"no-such-function\""), "{error}");
         assert!(error.contains(VARIABLE), "{error}");
         assert!(error.contains("conference-wait"), "{error}");
+        let unset = run("").await.unwrap_err();
+        assert!(format!("{unset:?}").starts_with("WARMLINE_FUNCTION is unset: "), "{unset:?}");
     }
 }
