@@ -41,8 +41,8 @@ TOLERANCE = 0.05
 # the forged webhooks, thousands of parameters each, make more than a few take long unoptimised.
 REQUESTS = 2
 # Init for one function of each kind of `main`: both upstreams warmed (most), DynamoDB alone, and
-# the pages with their assets compiled in. Every main is the same ten lines otherwise, and an
-# unoptimised init under callgrind takes seconds.
+# the pages with their assets compiled in. Every main runs the same `shared::functions::run`
+# otherwise, and an unoptimised init under callgrind takes seconds.
 INIT_FUNCTIONS = ("conference-wait", "conference-connect-agent", "pages")
 RECOUNTS = 2
 FEATURES = os.environ.get("WARMLINE_CARGO_FEATURES", "--all-features")

@@ -1,15 +1,11 @@
 #!/usr/bin/env bash
-# The ten functions as Lambda runs them: one `cargo lambda build --release --arm64` for all of
-# them, into target/sam, so their link-time optimisation runs two at a time and `sam build`
-# (given the same CARGO_TARGET_DIR) finds them built and only packages them. Building function
-# by function, as `sam build` alone does, takes about twice as long.
+# What Lambda runs: the one release binary `warmline` (lambda/), which serves every function (its
+# WARMLINE_FUNCTION names which), built by `cargo lambda build --release --arm64` into target/sam.
+# `sam build`, given the same CARGO_TARGET_DIR, runs the same build in lambda/, finds it done and
+# only packages it. One binary is one fat-LTO link, where a binary per function was one each.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 export CARGO_TARGET_DIR=$ROOT/target/sam
-packages=()
-for function in functions/*/; do
-  packages+=(-p "$(basename "$function")")
-done
-cargo lambda build --release --arm64 "${packages[@]}" "$@"
+cargo lambda build --release --arm64 -p warmline "$@"

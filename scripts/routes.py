@@ -31,7 +31,8 @@ def template_routes(path: Path = ROOT / "template.yaml") -> list[list[str]]:
     for resource in template["Resources"].values():
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        function = resource["Properties"]["CodeUri"].removeprefix("functions/")
+        # Every function is the one binary; WARMLINE_FUNCTION names which function it serves.
+        function = resource["Properties"]["Environment"]["Variables"]["WARMLINE_FUNCTION"]
         for event in resource["Properties"].get("Events", {}).values():
             if event.get("Type") == "HttpApi":
                 props = event["Properties"]

@@ -34,7 +34,7 @@ def functions(template):
             continue
         policies = resource["Properties"].get("Policies", [])
         uses_sdk = any(next(iter(policy)).startswith(("DynamoDB", "AWSSecretsManager")) for policy in policies)
-        yield logical_id, resource["Properties"]["CodeUri"].split("/")[-1], uses_sdk
+        yield logical_id, resource["Properties"]["Environment"]["Variables"]["WARMLINE_FUNCTION"], uses_sdk
 
 
 def main():

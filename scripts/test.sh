@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make test`: every check. Expects the tools `make test` installs first (the venv, the arm64
-# target). On a 2-core machine the release build of the twelve functions (what `sam build` ships)
-# is most of the work, so it starts first, in the background at the lowest CPU priority, beside
-# the fuzz targets' build: they take the CPU clippy and the test suites leave idle while they
-# wait on their stacks, and the suites' timing is not disturbed. docs/TESTING.md has the time each stage takes.
+# target). On a 2-core machine the release build of the one binary every function is (what
+# `sam build` ships; scripts/build-release.sh) is most of the work, so it starts first, in the
+# background at the lowest CPU priority, beside the fuzz targets' build: they take the CPU clippy
+# and the test suites leave idle while they wait on their stacks, and the suites' timing is not
+# disturbed. docs/TESTING.md has the time each stage takes.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"

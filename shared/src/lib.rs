@@ -1,5 +1,6 @@
-//! Warmline: a serverless support call center. Every Lambda in `functions/` is a thin `main`
-//! that wires one handler from here; all behaviour lives in this crate.
+//! Warmline: a serverless support call center. `functions` is the table of the Lambda functions
+//! (each one's handler and warm-up); the one release binary in `lambda/` and each thin `main` in
+//! `functions/` run an entry of it. All behaviour lives in this crate.
 //!
 //! The layers, from the request down (no module imports one above it):
 //! - `handlers`: one adapter per function;
@@ -19,6 +20,8 @@ pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod error;
+#[cfg(feature = "aws")]
+pub mod functions;
 pub mod handlers;
 pub mod http;
 pub mod json;

@@ -93,11 +93,16 @@ def _functions(template):
     }
 
 
+def _function_name(resource):
+    """The function a resource is: the one binary serves the function its WARMLINE_FUNCTION names."""
+    return resource["Properties"].get("Environment", {}).get("Variables", {}).get("WARMLINE_FUNCTION")
+
+
 def _function_for(template, folder):
     matches = [
         (logical_id, resource)
         for logical_id, resource in _functions(template).items()
-        if resource["Properties"].get("CodeUri") == f"functions/{folder}"
+        if _function_name(resource) == folder
     ]
     assert len(matches) == 1, f"functions/{folder}: expected one function, found {[m[0] for m in matches]}"
     return matches[0]
@@ -112,17 +117,30 @@ def test_function_folders_match_the_route_table():
 
 
 @pytest.mark.parametrize("folder", _function_folders())
-def test_each_function_folder_has_exactly_one_cargo_lambda_function(template, folder):
-    _, resource = _function_for(template, folder)
+def test_each_function_folder_is_one_function_of_the_one_binary(template, folder):
+    logical_id, resource = _function_for(template, folder)
     metadata = resource.get("Metadata", {})
     assert metadata.get("BuildMethod") == "rust-cargolambda"
-    # Binary is optional for a workspace member; if someone adds it, it must name this package.
-    assert metadata.get("BuildProperties", {}).get("Binary", folder) == folder
+    # Every function is the binary `warmline` of lambda/, which `sam build` builds once.
+    assert resource["Properties"]["CodeUri"] == "lambda"
+    assert metadata.get("BuildProperties", {}).get("Binary") == "warmline"
+    # Its logical id is its name's: a WARMLINE_FUNCTION copied from a neighbour stands out.
+    assert logical_id == "".join(part.capitalize() for part in folder.split("-")) + "Function"
 
 
-def test_no_function_points_at_a_missing_folder(template):
-    code_uris = sorted(r["Properties"]["CodeUri"] for r in _functions(template).values())
-    assert code_uris == [f"functions/{folder}" for folder in _function_folders()]
+def test_every_function_names_a_function_folder_once(template):
+    names = sorted(_function_name(resource) for resource in _functions(template).values())
+    assert names == _function_folders()
+    # Each function names its own: none inherits a name from Globals.
+    assert "WARMLINE_FUNCTION" not in template["Globals"]["Function"]["Environment"]["Variables"]
+
+
+def test_the_one_binary_is_the_warmline_package():
+    with open(ROOT / "lambda" / "Cargo.toml", "rb") as f:
+        package = tomllib.load(f)["package"]
+    assert package["name"] == "warmline"
+    with open(ROOT / "Cargo.toml", "rb") as f:
+        assert "lambda" in tomllib.load(f)["workspace"]["members"]
 
 
 @pytest.mark.parametrize("folder", sorted(ROUTES))
@@ -990,7 +1008,7 @@ def test_samconfig():
     default = config["default"]
     assert config["version"] == 0.1
     assert default["global"]["parameters"]["stack_name"] == "warmline"
-    # A cached build keyed on functions/<name> would miss changes in shared/.
+    # A cached build keyed on lambda/ (the CodeUri) would miss changes in shared/.
     assert default["build"]["parameters"]["cached"] is False
     assert default["build"]["parameters"]["parallel"] is False
     deploy = default["deploy"]["parameters"]

@@ -1,10 +1,6 @@
-use shared::app::Upstream;
-
+// This function alone, for `cargo lambda watch` and the tools that run a function by its binary's
+// name; Lambda runs the same code from the one release binary (lambda/).
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::telemetry::init();
-    let app = shared::App::from_env().await?;
-    app.warm_up(&[Upstream::DynamoDb, Upstream::Twilio]).await;
-    let app = &app;
-    shared::lambda::run(move |req| shared::handlers::call_connect::handle(app, req)).await
+    shared::functions::run("call-connect").await
 }
