@@ -685,6 +685,7 @@
     handOver.hidden = Boolean(transfer) && !(transfer.kind === 'cold' && transfer.from === agentId);
     consultButton.disabled = acting || !reached;
     coldTransferButton.disabled = acting || !reached;
+    transferButton.disabled = !reached;
     consultActions.hidden = !mine;
     completeButton.disabled = acting || !mine || transfer.colleague !== 'talking';
     cancelConsultButton.disabled = acting;
@@ -914,7 +915,7 @@
     W.setStatus(callStatus, `Calling ${who}…`, 'busy');
     try {
       const ready = await ensureDevice();
-      // The raw E.164 number: /call/connect dials exactly what it receives.
+      // The raw E.164 number: /call/agent calls exactly what it receives, if a ticket has it.
       const current = await ready.connect({ params: { phoneNumber: ticket.phone_number } });
       call = current;
       callLabel = who;

@@ -68,7 +68,7 @@ use crate::http::Links;
 use crate::routes::Route;
 use crate::store::Write;
 use crate::telemetry::{self, CallEvent};
-use crate::twilio::{CallUpdate, OutboundCall};
+use crate::twilio::{CallUpdate, OutboundCall, TwilioError};
 use crate::twiml::{self, Dial, DialNoun, Method, Verb, VoiceResponse};
 
 /// What a caller hears first while waiting.
@@ -1559,6 +1559,9 @@ pub async fn dial_colleague(
         if !record.joined.contains(agent) {
             return Err(not_in_a_call());
         }
+        if record.state == CallerState::Dialing {
+            return Err(AppError::Conflict("the customer has not picked up yet".into()));
+        }
         let mut state = agent_actions::colleague_to_ring(app, agent, colleague.as_ref(), now).await?;
         let colleague = state.agent.clone();
         record.ring(&colleague, now);
@@ -1632,7 +1635,13 @@ pub async fn agent_calls_customer(
     let customer = match app.dialer.place_call(&dial).await {
         Ok(customer) => customer,
         Err(err) => {
-            tracing::error!(error = %err, %agent, "could not call the customer");
+            // Twilio's message may quote the number it would not call: its status and code only.
+            match &err {
+                TwilioError::Api { status, code, .. } => {
+                    tracing::error!(status, code, %agent, "Twilio would not call the customer");
+                }
+                other => tracing::error!(error = %other, %agent, "could not call the customer"),
+            }
             return Ok(VoiceResponse::new().say(CUSTOMER_NOT_CALLED).hangup());
         }
     };
@@ -1673,14 +1682,17 @@ async fn start_dialed_call(
         let now = app.clock.now();
         let mut state = app.calls.agent_state(agent, now).await?.unwrap_or_else(|| AgentState::new(agent.clone()));
         state.answered(customer, now);
-        if app.calls.commit(&[Write::Caller(record.clone()), Write::Agent(state)], now).await? {
+        let committed = app.calls.commit(&[Write::Caller(record.clone()), Write::Agent(state)], now).await;
+        if let Ok(true) = committed {
             return Ok(record);
         }
+        // Refused, or failed: either may be a commit that landed and lost its reply.
         if let Some(stored) = app.calls.conference(customer, now).await?
             && stored.agent_on(agent_call) == Some(agent)
         {
             return Ok(stored);
         }
+        committed?;
     }
     Err(AppError::Conflict("the agent's presence changed too often to place the call".into()))
 }
@@ -1739,9 +1751,10 @@ pub async fn customer_answers(app: &App, customer: &CallSid, agent: &AgentId) ->
     Err(AppError::Conflict("the call changed too often to join it".into()))
 }
 
-/// How the call to the customer `agent` called ended (`CallStatus`, `CallDuration`): the ledger
-/// has it. A customer who never picked up leaves the agent alone in the conference: their call
-/// is ended with a word, and their leaving clears the rest.
+/// How the call to the customer `agent` called ended (`CallStatus`, `CallDuration`). A customer
+/// who never picked up leaves the agent alone in the conference, perhaps not even in it yet: the
+/// record goes and the agents are free at once, then their calls are ended with a word. Then the
+/// ledger has it; a ledger failure is answered so that Twilio delivers the report again.
 pub async fn customer_call_ended(
     app: &App,
     customer: &CallSid,
@@ -1755,19 +1768,43 @@ pub async fn customer_call_ended(
         status: status.unwrap_or("failed").to_owned(),
         seconds: seconds.and_then(|seconds| seconds.parse().ok()),
     };
-    record_event(app, customer, done).await?;
-    let Some(record) = app.calls.conference(customer, app.clock.now()).await? else { return Ok(()) };
-    if record.state != CallerState::Dialing {
-        return Ok(());
-    }
-    tracing::info!(%customer, %agent, status = status.unwrap_or_default(), "the customer the agent called did not answer");
-    let not_reached = VoiceResponse::new().say(CUSTOMER_NOT_REACHED).hangup().to_xml();
-    for (call, _) in record.agent_calls.iter().filter(|(_, who)| record.joined.contains(who)) {
-        if let Err(err) = app.dialer.update_call(call, &CallUpdate::Twiml(not_reached.clone())).await {
-            tracing::error!(error = %err, %customer, %call, "could not end the agent's call; they can hang up");
+    if let Some(waiting) = forget_unanswered(app, customer).await? {
+        tracing::info!(%customer, %agent, status = status.unwrap_or_default(), "the customer the agent called did not answer");
+        let not_reached = VoiceResponse::new().say(CUSTOMER_NOT_REACHED).hangup().to_xml();
+        for call in waiting {
+            if let Err(err) = app.dialer.update_call(&call, &CallUpdate::Twiml(not_reached.clone())).await {
+                tracing::error!(error = %err, %customer, %call, "could not end the agent's call; they can hang up");
+            }
         }
     }
-    Ok(())
+    record_event(app, customer, done).await
+}
+
+/// The record of a customer an agent called who never picked up goes, and its agents are free:
+/// the calls of the agents it held, to end. `None` when there was no such record.
+async fn forget_unanswered(app: &App, customer: &CallSid) -> Result<Option<Vec<CallSid>>, AppError> {
+    for _ in 0..RACES {
+        let now = app.clock.now();
+        let Some(record) = app.calls.conference(customer, now).await? else { return Ok(None) };
+        if record.state != CallerState::Dialing {
+            return Ok(None);
+        }
+        let mut writes = Vec::new();
+        for agent in &record.joined {
+            if let Some(mut state) = app.calls.agent_state(agent, now).await?
+                && state.in_call.as_ref() == Some(customer)
+            {
+                state.call_ended(app.clock.now_millis());
+                writes.push(Write::Agent(state));
+            }
+        }
+        writes.push(Write::ForgetCaller(record.clone()));
+        if app.calls.commit(&writes, now).await? {
+            let calls = record.agent_calls.iter().filter(|(_, who)| record.joined.contains(who));
+            return Ok(Some(calls.map(|(call, _)| call.clone()).collect()));
+        }
+    }
+    Err(AppError::Conflict("the call changed too often to end it".into()))
 }
 
 /// An Access Token is being issued to `agent`, valid until `expires_at`: it is recorded with

@@ -785,7 +785,8 @@ ACCESS = {
     | CALL_STATE
     | _grant(["dynamodb:Query"], ["CallsTable/index/available"])
     | READ_AGENTS,
-    # The only one that deletes callers (a call that ended), and asks who is online.
+    # Deletes callers (a call that ended; call-connect too, a customer who never picked up), and
+    # asks who is online.
     "conference-events": WARM_UP
     | CALL_STATE
     | _grant(["dynamodb:DeleteItem"], ["CallsTable"])
@@ -821,7 +822,10 @@ ACCESS = {
     "call-connect": WARM_UP
     | LEDGER
     | READ_AGENTS
-    | CALL_STATE
+    | _grant(["dynamodb:PutItem"], ["CallsTable"], _leading_keys("CONF#*", "LIMIT#*", "AGENT#*"))
+    | _grant(["dynamodb:GetItem"], ["CallsTable"], _leading_keys("CONF#*", "LIMIT#*", "AGENT#*", "TOKEN#*"))
+    # A customer an agent called who never picked up.
+    | _grant(["dynamodb:DeleteItem"], ["CallsTable"], CALLERS)
     | _grant(
         ["dynamodb:Query"],
         ["TicketsTable/index/by_phone_number"],

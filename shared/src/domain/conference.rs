@@ -270,7 +270,10 @@ impl Conference {
         }
         self.ring_ended(agent);
         insert_sorted(&mut self.joined, agent.clone());
-        self.state = CallerState::Answered;
+        // A customer an agent is calling is answered when they pick up, not when an agent joins.
+        if self.state != CallerState::Dialing {
+            self.state = CallerState::Answered;
+        }
     }
 
     /// `agent` left the call at `now`. `true` when that leaves the caller with nobody, in the

@@ -18,10 +18,19 @@ use lambda_http::{Body, Error, Request, Response};
 
 use crate::domain::{CallerIntro, Identity};
 use crate::routes::Route;
-use crate::twiml::VoiceResponse;
 use crate::{App, call_flow, pipeline};
 
 pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
+    // How a call to a customer ended is a status callback: a failure is answered so that Twilio
+    // delivers it again, not with TwiML nobody hears.
+    if let Ok(Route::CustomerCallStatus { .. }) = Route::of(&req) {
+        return Ok(pipeline::status_callback(app, &req, async |webhook| {
+            let Route::CustomerCallStatus { agent } = &webhook.route else { return Ok(()) };
+            let (status, seconds) = (webhook.param("CallStatus"), webhook.param("CallDuration"));
+            call_flow::customer_call_ended(app, &webhook.call_sid()?, agent, status, seconds).await
+        })
+        .await);
+    }
     Ok(pipeline::webhook(app, &req, async |webhook| {
         let caller = webhook.param("From").and_then(|from| Identity::from_client_address(from).ok());
         match (&webhook.route, caller) {
@@ -39,11 +48,6 @@ pub async fn handle(app: &App, req: Request) -> Result<Response<Body>, Error> {
                 .await
             }
             (Route::CustomerAnswers { agent }, _) => call_flow::customer_answers(app, &webhook.call_sid()?, agent).await,
-            (Route::CustomerCallStatus { agent }, _) => {
-                let (status, seconds) = (webhook.param("CallStatus"), webhook.param("CallDuration"));
-                call_flow::customer_call_ended(app, &webhook.call_sid()?, agent, status, seconds).await?;
-                Ok(VoiceResponse::new())
-            }
             (Route::BrowserCall, Some(Identity::Customer(_))) => {
                 // What the caller typed on the page: a parameter that fails its check is left
                 // out, and the call goes on without it.

@@ -173,14 +173,60 @@ async fn a_customer_who_does_not_answer_ends_the_agents_call_with_a_word() {
     t.available("agent1").await; // the dashboard keeps their presence
     handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
     let customer = placed_sid(0);
-    customer_webhook(&t, &customer, "agent1", &[("CallStatus", "no-answer")]).await;
+    let response = customer_status(&t, &customer, "no-answer").await;
+    assert_eq!(response.status(), 200);
     let word =
         format!("{XML_HEAD}<Response><Say>{}</Say><Hangup/></Response>", shared::call_flow::CUSTOMER_NOT_REACHED);
     assert_eq!(t.dialer.updated(), [(call(1), CallUpdate::Twiml(word))]);
-    // Their leaving clears the call up: the record goes, the agent is free.
-    conference_event(&t, &customer, "participant-leave", Some(&sid(1))).await;
+    // At once, whether or not the agent ever got into the conference: the record goes, the
+    // agent is free.
     assert!(t.caller(&customer).await.is_none());
     assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None);
+    // Their leaving after that changes nothing.
+    conference_event(&t, &customer, "participant-leave", Some(&sid(1))).await;
+    assert_eq!(t.dialer.updated().len(), 1);
+}
+
+#[tokio::test]
+async fn a_ledger_failure_on_the_end_of_a_call_out_is_delivered_again_and_the_agent_is_free() {
+    let t = app_with_ticket().await;
+    t.available("agent1").await;
+    handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    let customer = placed_sid(0);
+    t.ledger.set_failing(true);
+    let failed = customer_status(&t, &customer, "busy").await;
+    // A status callback: 503, which Twilio delivers again; not TwiML nobody hears.
+    assert_eq!((failed.status().as_u16(), failed.headers()["retry-after"].to_str().unwrap()), (503, "2"));
+    assert_eq!(t.agent_state("agent1").await.unwrap().in_call, None, "the agent is not held up by the ledger");
+    assert!(t.caller(&customer).await.is_none());
+    t.ledger.set_failing(false);
+    assert_eq!(customer_status(&t, &customer, "busy").await.status(), 200);
+    assert_eq!(t.dialer.updated().len(), 1, "the agent's call is ended once");
+}
+
+#[tokio::test]
+async fn no_colleague_is_dialed_in_while_the_customers_phone_rings() {
+    let t = app_with_ticket().await;
+    t.available("agent1").await;
+    t.available("agent2").await;
+    handle(&t.app, browser_call(&sid(1), "client:agent1", Some(TICKET_NUMBER))).await.unwrap();
+    let cookie = t.session_cookie("agent1").await;
+    let request = with_header(json_post("/conference/agent1/call", "{}"), "cookie", &cookie);
+    let response = shared::handlers::conference_call_agent::handle(&t.app, request).await.unwrap();
+    assert_eq!(response.status(), 409);
+    assert_eq!(body_json(&response)["error"], "the customer has not picked up yet");
+    assert_eq!(t.dialer.placed().len(), 1, "only the customer was called");
+}
+
+async fn customer_status(t: &TestApp, customer: &str, status: &str) -> Response<Body> {
+    let params = [
+        ("AccountSid", ACCOUNT_SID.to_owned()),
+        ("CallSid", customer.to_owned()),
+        ("CallStatus", status.to_owned()),
+        ("From", NUMBER.to_owned()),
+        ("To", TICKET_NUMBER.to_owned()),
+    ];
+    handle(&t.app, signed_webhook("/call/customer/agent1/status", &borrowed(&params))).await.unwrap()
 }
 
 #[tokio::test]
