@@ -1369,7 +1369,10 @@ test('an agent cannot dial a colleague into another agent\'s call', TEST_TIMEOUT
   const own = await asAgent('agent1', (cookie) => stack.postJson('/conference/agent1/call', {}, { cookie }));
   assert.equal(own.status, 201, own.text);
   assert.equal(dialedCalls().length, before + 1);
-  assert.deepEqual(dialedCalls().at(-1).form.To, ['client:agent2']);
+  // The ring names the call and who dials agent2 in (its custom parameters).
+  assert.deepEqual(dialedCalls().at(-1).form.To, [
+    `client:agent2?conference=${SECOND_CUSTOMER_CALL}&transferFrom=agent1&transferKind=warm`,
+  ]);
 
   // The customer hangs up: the conference ends and nobody is left in it.
   await callEnds(SECOND_CUSTOMER_CALL);
